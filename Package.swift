@@ -1,0 +1,41 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "superwatch",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "superwatch", targets: ["superwatch"]),
+        .library(name: "SuperwatchCore", targets: ["SuperwatchCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // The only C in the project: what Glibc does not expose to Swift (fork/exec with
+        // setsid and inherited sockets, prctl, pidfd, pipe sizing). Every symbol is prefixed `sw_`.
+        .target(name: "CSuperwatchShim"),
+        .target(
+            name: "SuperwatchCore",
+            dependencies: [
+                "CSuperwatchShim",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "superwatch",
+            dependencies: [
+                "SuperwatchCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "SuperwatchTestSupport", dependencies: ["SuperwatchCore"], path: "Tests/SuperwatchTestSupport"),
+        .testTarget(name: "SuperwatchCoreTests", dependencies: ["SuperwatchCore", "SuperwatchTestSupport"]),
+        .testTarget(
+            name: "SuperwatchEndToEndTests",
+            dependencies: ["SuperwatchTestSupport", "superwatch"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,23 @@
+/// The resolved config as `superwatch check` prints it: one block per process, every effective setting.
+public func describe(_ config: Config) -> String {
+    var out = "\(config.file): ok, \(config.processes.count) process\(config.processes.count == 1 ? "" : "es")\n"
+    for spec in config.processes {
+        out += "\n\(spec.name):\n"
+        out += "  command: \(spec.command)\n"
+        out += "  cwd: \(spec.cwd)\n"
+        let env = config.env.merging(spec.env) { $1 }
+        if !env.isEmpty {
+            out += "  env: \(env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))\n"
+        }
+        out += "  restart_codes: \(spec.restartCodes.sorted().map(String.init).joined(separator: ", "))\n"
+        out += "  restart: \(spec.restart.rawValue) (max_restarts \(spec.maxRestarts), backoff \(spec.backoff.humanReadable))\n"
+        out += "  stop: \(SignalName.describe(spec.stopSignal)), then SIGKILL after \(spec.stopTimeout.humanReadable)\n"
+        if spec.isWatched {
+            out += "  watch: \(spec.watch.joined(separator: ", "))\n"
+            if !spec.ignore.isEmpty { out += "  ignore: \(spec.ignore.joined(separator: ", "))\n" }
+            if !spec.extraFiles.isEmpty { out += "  extra_files: \(spec.extraFiles.joined(separator: ", "))\n" }
+            out += "  watcher: \(spec.watcher.rawValue) (interval \(spec.interval.humanReadable), debounce \(spec.debounce.humanReadable))\n"
+        }
+    }
+    return out
+}

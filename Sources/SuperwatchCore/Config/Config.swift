@@ -1,0 +1,138 @@
+/// The validated contents of a `superwatch.yaml` (or a Procfile): what to run, ready for the supervisor.
+/// Paths are absolute; defaults are filled in.
+public struct Config: Sendable, Equatable {
+    /// The file this came from (as the user named it), for messages.
+    public var file: String
+    /// The directory relative paths in the file are resolved against.
+    public var directory: String
+    /// Environment for every process, over superwatch's own.
+    public var env: [String: String]
+    /// In the order written.
+    public var processes: [ProcessSpec]
+
+    public init(file: String, directory: String, env: [String: String] = [:], processes: [ProcessSpec]) {
+        self.file = file
+        self.directory = directory
+        self.env = env
+        self.processes = processes
+    }
+}
+
+/// How to run a process: through `/bin/sh -c` (a string in the config) or as an argv (a list).
+public enum Command: Sendable, Equatable, CustomStringConvertible {
+    case shell(String)
+    case argv([String])
+
+    /// The argv to execute.
+    public var arguments: [String] {
+        switch self {
+        case .shell(let line): return ["/bin/sh", "-c", line]
+        case .argv(let argv): return argv
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .shell(let line): return line
+        case .argv(let argv): return argv.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+        }
+    }
+}
+
+/// What to do when a process exits with a code that is not a restart code.
+public enum RestartPolicy: String, Sendable, Equatable, CaseIterable {
+    case never
+    case onFailure = "on-failure"
+    case always
+}
+
+/// Which mechanism notices file changes.
+public enum WatcherKind: String, Sendable, Equatable, CaseIterable {
+    /// inotify, falling back to polling where it cannot work.
+    case auto
+    case native
+    case poll
+}
+
+/// One process of the stack, as configured.
+public struct ProcessSpec: Sendable, Equatable {
+    public var name: String
+    public var command: Command
+    /// Absolute working directory.
+    public var cwd: String
+    /// This process's own `env:` (merged over the global env when it starts).
+    public var env: [String: String]
+    public var restartCodes: Set<Int32>
+    public var restart: RestartPolicy
+    public var maxRestarts: Int
+    public var backoff: Duration
+    public var stopSignal: Int32
+    public var stopTimeout: Duration
+    /// Globs relative to `cwd`; empty: not watched.
+    public var watch: [String]
+    public var ignore: [String]
+    /// Absolute paths of single files that also trigger a restart.
+    public var extraFiles: [String]
+    public var watcher: WatcherKind
+    public var interval: Duration
+    public var debounce: Duration
+
+    public init(
+        name: String, command: Command, cwd: String, env: [String: String] = [:],
+        restartCodes: Set<Int32> = [3], restart: RestartPolicy = .onFailure, maxRestarts: Int = 5,
+        backoff: Duration = .seconds(1), stopSignal: Int32 = 15, stopTimeout: Duration = .seconds(5),
+        watch: [String] = [], ignore: [String] = [], extraFiles: [String] = [], watcher: WatcherKind = .auto,
+        interval: Duration = .seconds(1), debounce: Duration = .milliseconds(20)
+    ) {
+        self.name = name
+        self.command = command
+        self.cwd = cwd
+        self.env = env
+        self.restartCodes = restartCodes
+        self.restart = restart
+        self.maxRestarts = maxRestarts
+        self.backoff = backoff
+        self.stopSignal = stopSignal
+        self.stopTimeout = stopTimeout
+        self.watch = watch
+        self.ignore = ignore
+        self.extraFiles = extraFiles
+        self.watcher = watcher
+        self.interval = interval
+        self.debounce = debounce
+    }
+
+    /// Whether file changes can bring this process back.
+    public var isWatched: Bool { !watch.isEmpty || !extraFiles.isEmpty }
+}
+
+/// The keys the config accepts, in one place: the loader checks against these and the JSON Schema test
+/// compares them with `schema/superwatch.schema.json`, so the two cannot drift apart.
+public enum ConfigKeys {
+    public static let topLevel = ["version", "env", "processes"]
+    public static let process = [
+        "command", "cwd", "env", "restart_codes", "restart", "max_restarts", "backoff", "stop_signal",
+        "stop_timeout", "watch", "ignore", "extra_files", "watcher", "interval", "debounce",
+    ]
+}
+
+/// Stop signals a config may name, with their numbers on Linux.
+public enum SignalName {
+    public static let all: [(name: String, number: Int32)] = [
+        ("TERM", 15), ("INT", 2), ("HUP", 1), ("QUIT", 3), ("KILL", 9), ("USR1", 10), ("USR2", 12),
+    ]
+
+    /// `TERM`, `SIGTERM`, `term`: the number, or nil.
+    public static func number(_ text: String) -> Int32? {
+        var name = text.uppercased()
+        if name.hasPrefix("SIG") { name.removeFirst(3) }
+        return all.first { $0.name == name }?.number
+    }
+
+    /// `SIGTERM` for 15; `signal 42` for what has no name here.
+    public static func describe(_ number: Int32) -> String {
+        let extra: [Int32: String] = [6: "ABRT", 11: "SEGV", 13: "PIPE", 14: "ALRM", 8: "FPE", 4: "ILL", 7: "BUS"]
+        if let name = all.first(where: { $0.number == number })?.name ?? extra[number] { return "SIG\(name)" }
+        return "signal \(number)"
+    }
+}

@@ -1,0 +1,197 @@
+import CSuperwatchShim
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a process ended.
+public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    /// The shell convention: the code, or 128 + the signal.
+    public var shellStatus: Int32 {
+        switch self {
+        case .exited(let code): return code
+        case .signaled(let signal): return 128 + signal
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .exited(let code): return "exited with code \(code)"
+        case .signaled(let signal): return "killed by \(SignalName.describe(signal))"
+        }
+    }
+}
+
+/// The output pipes and exit of one run of a process, handed to the I/O loop when it starts.
+struct RunIO: Sendable {
+    var runID: UInt64
+    var process: Int
+    var pidfd: Int32
+    var stdout: Int32
+    var stderr: Int32
+}
+
+/// The multiplexer: one thread that waits (epoll) on every running process's stdout and stderr pipes and on
+/// its pidfd. It reads in large chunks, cuts lines, formats them and writes them to the sink in batches.
+/// When a process exits, whatever it wrote is drained and printed before the exit is passed on, so no line
+/// is ever reported after its process's exit.
+///
+/// Thread confinement: everything but `inbox` is touched only by the loop thread; other threads talk to it
+/// through `inbox` and an eventfd. That is why it is `@unchecked Sendable`.
+final class IOLoop: @unchecked Sendable {
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let formatter: LogFormatter
+    private let sink: OutputSink
+    private let onExit: @Sendable (UInt64, Int, ExitStatus) -> Void
+
+    private enum Message { case add(RunIO), stop }
+    private let inbox = Mutex<[Message]>([])
+
+    // Loop-thread state.
+    private struct Stream { var splitter: LineSplitter }
+    private var streams: [Int32: Stream] = [:]
+    private var runs: [Int32: RunIO] = [:]
+    private var batch: [UInt8] = []
+    private var readBuffer: UnsafeMutableRawBufferPointer
+    private var running = true
+    private let finished = Mutex<Bool>(false)
+
+    init(formatter: LogFormatter, sink: OutputSink, onExit: @escaping @Sendable (UInt64, Int, ExitStatus) -> Void) throws(SuperwatchError) {
+        self.formatter = formatter
+        self.sink = sink
+        self.onExit = onExit
+        epollFD = try retryingEINTR("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+        wakeFD = try retryingEINTR("eventfd") { eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK)) }
+        readBuffer = .allocate(byteCount: 1 << 20, alignment: 16)
+        batch.reserveCapacity(2 << 20)
+        watch(wakeFD)
+    }
+
+    deinit {
+        readBuffer.deallocate()
+        close(epollFD)
+        close(wakeFD)
+    }
+
+    /// Starts the loop thread.
+    func start() {
+        let thread = Thread { [self] in self.run() }
+        thread.name = "superwatch-io"
+        thread.start()
+    }
+
+    /// Hands a new run's descriptors to the loop, which from then on owns them (and closes them).
+    func add(_ run: RunIO) { send(.add(run)) }
+
+    /// Asks the loop thread to end after flushing.
+    func stop() { send(.stop) }
+
+    private func send(_ message: Message) {
+        inbox.withLock { $0.append(message) }
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    private func watch(_ fd: Int32) {
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
+        event.data.fd = fd
+        _ = epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
+    }
+
+    private func unwatch(_ fd: Int32) {
+        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+        close(fd)
+    }
+
+    private func run() {
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        while running {
+            let count = epoll_wait(epollFD, &events, Int32(events.count), -1)
+            if count < 0 { if errno == EINTR { continue } else { break } }
+            let timestamp = formatter.timestampPrefix()
+            for index in 0..<Int(count) {
+                let fd = events[index].data.fd
+                if fd == wakeFD {
+                    handleInbox()
+                } else if streams[fd] != nil {
+                    readOnce(fd, timestamp: timestamp)
+                } else if let run = runs[fd] {
+                    reap(run, timestamp: timestamp)
+                }
+                if batch.count >= 1 << 20 { flush() }
+            }
+            flush()
+        }
+        flush()
+    }
+
+    private func handleInbox() {
+        var value: UInt64 = 0
+        _ = read(wakeFD, &value, 8)
+        let messages = inbox.withLock { messages in
+            defer { messages.removeAll() }
+            return messages
+        }
+        for message in messages {
+            switch message {
+            case .add(let run):
+                for (fd, kind) in [(run.stdout, StreamKind.stdout), (run.stderr, .stderr)] {
+                    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                    streams[fd] = Stream(splitter: LineSplitter(process: run.process, stream: kind))
+                    watch(fd)
+                }
+                runs[run.pidfd] = run
+                watch(run.pidfd)
+            case .stop:
+                running = false
+            }
+        }
+    }
+
+    /// Reads one chunk from a pipe. Returns false once the pipe is at end of file (and closed) or empty now.
+    @discardableResult
+    private func readOnce(_ fd: Int32, timestamp: [UInt8]) -> Bool {
+        let n = read(fd, readBuffer.baseAddress, readBuffer.count)
+        if n > 0 {
+            streams[fd]!.splitter.consume(UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n),
+                                          formatter: formatter, timestamp: timestamp, into: &batch)
+            return true
+        }
+        if n < 0 && (errno == EAGAIN || errno == EINTR) { return false }
+        streams[fd]!.splitter.finish(formatter: formatter, timestamp: timestamp, into: &batch)
+        streams[fd] = nil
+        unwatch(fd)
+        return false
+    }
+
+    private func reap(_ run: RunIO, timestamp: [UInt8]) {
+        var code: Int32 = 0
+        var signal: Int32 = 0
+        let reaped = sw_pidfd_reap(run.pidfd, &code, &signal)
+        if reaped == 0 { return }
+        let status: ExitStatus = reaped < 0 ? .exited(-1) : (signal != 0 ? .signaled(signal) : .exited(code))
+        runs[run.pidfd] = nil
+        unwatch(run.pidfd)
+        // Everything the process wrote is in its pipes by now: drain them, and end an unfinished last line.
+        for fd in [run.stdout, run.stderr] where streams[fd] != nil {
+            while streams[fd] != nil, readOnce(fd, timestamp: timestamp) {
+                if batch.count >= 1 << 20 { flush() }
+            }
+            streams[fd]?.splitter.finish(formatter: formatter, timestamp: timestamp, into: &batch)
+        }
+        flush()
+        onExit(run.runID, run.process, status)
+    }
+
+    private func flush() {
+        guard !batch.isEmpty else { return }
+        sink.write(batch)
+        batch.removeAll(keepingCapacity: true)
+    }
+}

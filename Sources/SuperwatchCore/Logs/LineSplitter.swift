@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Cuts one stream of a process into whole lines. Bytes after the last newline wait for the rest of their
+/// line; `finish` emits them when the stream ends or the process exits, so a last line without a newline is
+/// still printed. Bytes are never decoded: invalid UTF-8 passes through unchanged.
+struct LineSplitter {
+    /// A line longer than this is emitted in pieces of this size rather than held without bound.
+    static let maximumLineLength = 64 << 20
+
+    let process: Int
+    let stream: StreamKind
+    private var pending: [UInt8] = []
+
+    init(process: Int, stream: StreamKind) {
+        self.process = process
+        self.stream = stream
+    }
+
+    /// Appends every complete line in `chunk` (formatted) to `out`, keeping the incomplete tail.
+    mutating func consume(_ chunk: UnsafeRawBufferPointer, formatter: LogFormatter, timestamp: [UInt8], into out: inout [UInt8]) {
+        guard let base = chunk.baseAddress, chunk.count > 0 else { return }
+        var start = 0
+        while start < chunk.count {
+            guard let hit = memchr(base + start, 0x0A, chunk.count - start) else { break }
+            let end = base.distance(to: UnsafeRawPointer(hit))
+            let line = UnsafeRawBufferPointer(start: base + start, count: end - start)
+            if pending.isEmpty {
+                formatter.appendLine(process: process, stream: stream, line: line, timestamp: timestamp, into: &out)
+            } else {
+                pending.append(contentsOf: line)
+                emitPending(formatter: formatter, timestamp: timestamp, into: &out)
+            }
+            start = end + 1
+        }
+        if start < chunk.count {
+            pending.append(contentsOf: UnsafeRawBufferPointer(start: base + start, count: chunk.count - start))
+            if pending.count >= Self.maximumLineLength {
+                emitPending(formatter: formatter, timestamp: timestamp, into: &out)
+            }
+        }
+    }
+
+    /// Emits an incomplete last line, if any.
+    mutating func finish(formatter: LogFormatter, timestamp: [UInt8], into out: inout [UInt8]) {
+        if !pending.isEmpty { emitPending(formatter: formatter, timestamp: timestamp, into: &out) }
+    }
+
+    private mutating func emitPending(formatter: LogFormatter, timestamp: [UInt8], into out: inout [UInt8]) {
+        pending.withUnsafeBytes { formatter.appendLine(process: process, stream: stream, line: $0, timestamp: timestamp, into: &out) }
+        pending.removeAll(keepingCapacity: pending.count < 1 << 20)
+    }
+}

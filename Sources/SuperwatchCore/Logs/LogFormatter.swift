@@ -1,0 +1,167 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the multiplexed stream looks: plain prefixed lines (optionally coloured and timestamped) or one JSON
+/// object per line.
+public struct LogOptions: Sendable, Equatable {
+    public enum Format: String, Sendable, CaseIterable { case text, json }
+    public var color: Bool
+    public var timestamps: Bool
+    public var format: Format
+
+    public init(color: Bool = false, timestamps: Bool = false, format: Format = .text) {
+        self.color = color
+        self.timestamps = timestamps
+        self.format = format
+    }
+
+    /// Whether to colour: `--color always|never` wins, then NO_COLOR (any value), then FORCE_COLOR, then
+    /// whether stdout is a terminal.
+    public static func shouldColor(flag: String, environment: [String: String], stdoutIsTerminal: Bool) -> Bool {
+        switch flag {
+        case "always": return true
+        case "never": return false
+        default:
+            if let value = environment["NO_COLOR"], !value.isEmpty { return false }
+            if let value = environment["FORCE_COLOR"], !value.isEmpty, value != "0" { return true }
+            return stdoutIsTerminal
+        }
+    }
+}
+
+/// Which of a process's streams a line came from.
+public enum StreamKind: String, Sendable { case stdout, stderr }
+
+/// Turns process output and superwatch's events into the bytes of the multiplexed stream. Prefixes are
+/// built once per process; the hot path only copies bytes.
+public struct LogFormatter: Sendable {
+    public let options: LogOptions
+    /// Per process index: the ready-made `NAME | ` prefix (with colour codes when colouring).
+    private let outputPrefixes: [[UInt8]]
+    /// Per process index: the prefix of superwatch's own events about it, `NAME * `.
+    private let eventPrefixes: [[UInt8]]
+    private let names: [String]
+    private let globalEventPrefix: [UInt8]
+
+    static let palette = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
+
+    public init(names: [String], options: LogOptions) {
+        self.options = options
+        self.names = names
+        let width = names.map(\.count).max() ?? 0
+        func prefix(_ name: String, marker: String, color: String?) -> [UInt8] {
+            let padded = name + String(repeating: " ", count: max(0, width - name.count))
+            if let color, options.color {
+                return Array("\u{1B}[\(color)m\(padded) \(marker)\u{1B}[0m ".utf8)
+            }
+            return Array("\(padded) \(marker) ".utf8)
+        }
+        outputPrefixes = names.enumerated().map { prefix($1, marker: "|", color: Self.palette[$0 % Self.palette.count]) }
+        eventPrefixes = names.enumerated().map { prefix($1, marker: "*", color: Self.palette[$0 % Self.palette.count]) }
+        globalEventPrefix = prefix("superwatch", marker: "*", color: "1")
+    }
+
+    /// `HH:MM:SS ` for now, local time; empty when timestamps are off.
+    public func timestampPrefix() -> [UInt8] {
+        guard options.timestamps || options.format == .json else { return [] }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var parts = tm()
+        var seconds = now.tv_sec
+        localtime_r(&seconds, &parts)
+        if options.format == .json {
+            gmtime_r(&seconds, &parts)
+            let ms = now.tv_nsec / 1_000_000
+            return Array(String(format2: parts, millis: Int(ms)).utf8)
+        }
+        return Array("\(zeroPadded(Int(parts.tm_hour), 2)):\(zeroPadded(Int(parts.tm_min), 2)):\(zeroPadded(Int(parts.tm_sec), 2)) ".utf8)
+    }
+
+    /// Appends one line of a process's output (without its newline) to `out`.
+    @inline(__always)
+    public func appendLine(process: Int, stream: StreamKind, line: UnsafeRawBufferPointer, timestamp: [UInt8], into out: inout [UInt8]) {
+        switch options.format {
+        case .text:
+            out.append(contentsOf: timestamp)
+            out.append(contentsOf: outputPrefixes[process])
+            out.append(contentsOf: line)
+            out.append(0x0A)
+        case .json:
+            out.append(contentsOf: "{\"time\":\"".utf8)
+            out.append(contentsOf: timestamp)
+            out.append(contentsOf: "\",\"process\":".utf8)
+            appendJSONString(Array(names[process].utf8), into: &out)
+            out.append(contentsOf: ",\"stream\":\"\(stream.rawValue)\",\"text\":".utf8)
+            appendJSONString(line, into: &out)
+            out.append(contentsOf: "}\n".utf8)
+        }
+    }
+
+    /// One of superwatch's own events, about process `process` (nil: about the whole stack).
+    public func event(process: Int?, _ event: SupervisorEvent) -> [UInt8] {
+        let timestamp = timestampPrefix()
+        var out: [UInt8] = []
+        switch options.format {
+        case .text:
+            out.append(contentsOf: timestamp)
+            out.append(contentsOf: process.map { eventPrefixes[$0] } ?? globalEventPrefix)
+            out.append(contentsOf: event.message.utf8)
+            out.append(0x0A)
+        case .json:
+            out.append(contentsOf: "{\"time\":\"".utf8)
+            out.append(contentsOf: timestamp)
+            out.append(contentsOf: "\",\"process\":".utf8)
+            appendJSONString(Array((process.map { names[$0] } ?? "superwatch").utf8), into: &out)
+            out.append(contentsOf: ",\"event\":".utf8)
+            appendJSONString(Array(event.kind.utf8), into: &out)
+            for (key, value) in event.fields {
+                out.append(contentsOf: ",\"\(key)\":".utf8)
+                switch value {
+                case .int(let n): out.append(contentsOf: String(n).utf8)
+                case .string(let s): appendJSONString(Array(s.utf8), into: &out)
+                }
+            }
+            out.append(contentsOf: ",\"text\":".utf8)
+            appendJSONString(Array(event.message.utf8), into: &out)
+            out.append(contentsOf: "}\n".utf8)
+        }
+        return out
+    }
+}
+
+extension String {
+    /// `2026-11-25T19:55:05.123Z`.
+    init(format2 parts: tm, millis: Int) {
+        self = "\(zeroPadded(Int(parts.tm_year) + 1900, 4))-\(zeroPadded(Int(parts.tm_mon) + 1, 2))-\(zeroPadded(Int(parts.tm_mday), 2))T"
+            + "\(zeroPadded(Int(parts.tm_hour), 2)):\(zeroPadded(Int(parts.tm_min), 2)):\(zeroPadded(Int(parts.tm_sec), 2)).\(zeroPadded(millis, 3))Z"
+    }
+}
+
+func zeroPadded(_ value: Int, _ width: Int) -> String {
+    let digits = String(value)
+    return String(repeating: "0", count: max(0, width - digits.count)) + digits
+}
+
+/// Appends `bytes` as a JSON string literal. Invalid UTF-8 becomes U+FFFD (JSON cannot carry it).
+func appendJSONString<C: Collection>(_ bytes: C, into out: inout [UInt8]) where C.Element == UInt8 {
+    out.append(0x22)
+    let text = String(decoding: bytes, as: UTF8.self)
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out.append(contentsOf: [0x5C, 0x22])
+        case "\\": out.append(contentsOf: [0x5C, 0x5C])
+        case "\n": out.append(contentsOf: [0x5C, 0x6E])
+        case "\r": out.append(contentsOf: [0x5C, 0x72])
+        case "\t": out.append(contentsOf: [0x5C, 0x74])
+        default:
+            if scalar.value < 0x20 {
+                let hex = String(scalar.value, radix: 16)
+                out.append(contentsOf: "\\u\(String(repeating: "0", count: 4 - hex.count))\(hex)".utf8)
+            } else {
+                out.append(contentsOf: String(scalar).utf8)
+            }
+        }
+    }
+    out.append(0x22)
+}

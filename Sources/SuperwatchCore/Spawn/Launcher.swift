@@ -1,0 +1,117 @@
+import CSuperwatchShim
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A started process: its pid (also its process group and session id) and the parent's ends of its pipes.
+/// The I/O loop takes ownership of every descriptor here.
+struct LaunchedProcess: Sendable {
+    var pid: pid_t
+    var pidfd: Int32
+    var stdout: Int32
+    var stderr: Int32
+}
+
+/// What to start: the process as configured plus what superwatch adds at each start.
+struct LaunchRequest: Sendable {
+    var arguments: [String]
+    var cwd: String
+    var environment: [String: String]
+    /// Descriptors that become 3, 4, ... in the child (held sockets).
+    var passFDs: [Int32] = []
+    var keeperFD: Int32 = -1
+    var stopSignal: Int32 = SIGTERM
+    var stopTimeoutMilliseconds: Int32 = 5000
+}
+
+/// Starts processes through the C shim: new session and process group, stdin from /dev/null, stdout and
+/// stderr into fresh pipes, only the requested descriptors inherited.
+enum Launcher {
+    static func launch(_ request: LaunchRequest) throws(SuperwatchError) -> LaunchedProcess {
+        guard let program = request.arguments.first else {
+            throw SuperwatchError(.spawn, "empty command")
+        }
+        guard let path = resolveExecutable(program, cwd: request.cwd, path: request.environment["PATH"]) else {
+            throw SuperwatchError(.spawn, "command not found: \(program)")
+        }
+        let devNull = try retryingEINTR("open(/dev/null)") { open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        defer { close(devNull) }
+        let out = try makePipe()
+        let err: (read: Int32, write: Int32)
+        do { err = try makePipe() } catch { close(out.read); close(out.write); throw error }
+
+        var environment = request.environment
+        if !request.passFDs.isEmpty { environment["LISTEN_PID"] = String(repeating: "0", count: 20) }
+        let cArgs = request.arguments.map { strdup($0) } + [nil]
+        let cEnv = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            cArgs.forEach { free($0) }
+            cEnv.forEach { free($0) }
+        }
+        var failedErrno: Int32 = 0
+        var failedStep: UnsafePointer<CChar>?
+        let pid: pid_t = path.withCString { cPath in
+            request.cwd.withCString { cCwd in
+                request.passFDs.withUnsafeBufferPointer { fds in
+                    cArgs.withUnsafeBufferPointer { argv in
+                        cEnv.withUnsafeBufferPointer { envp in
+                            var spec = sw_spawn_spec(
+                                path: cPath, argv: argv.baseAddress, envp: envp.baseAddress, cwd: cCwd,
+                                stdin_fd: devNull, stdout_fd: out.write, stderr_fd: err.write,
+                                pass_fds: fds.baseAddress, pass_fd_count: Int32(fds.count),
+                                keeper_fd: request.keeperFD, stop_signal: request.stopSignal,
+                                stop_timeout_ms: request.stopTimeoutMilliseconds)
+                            return sw_spawn(&spec, &failedErrno, &failedStep)
+                        }
+                    }
+                }
+            }
+        }
+        close(out.write)
+        close(err.write)
+        guard pid > 0 else {
+            close(out.read)
+            close(err.read)
+            let step = failedStep.map { String(cString: $0) } ?? "spawn"
+            let what = step == "chdir" ? "cannot enter \(request.cwd)" : "cannot start \(program) (\(step))"
+            throw SuperwatchError(.spawn, "\(what): \(errnoDescription(failedErrno))")
+        }
+        let pidfd = sw_pidfd_open(pid)
+        guard pidfd >= 0 else {
+            let code = errno
+            kill(-pid, SIGKILL)
+            close(out.read)
+            close(err.read)
+            throw SuperwatchError(.system(syscall: "pidfd_open", errno: code), "pidfd_open: \(errnoDescription(code))")
+        }
+        _ = fcntl(pidfd, F_SETFD, FD_CLOEXEC)
+        return LaunchedProcess(pid: pid, pidfd: pidfd, stdout: out.read, stderr: err.read)
+    }
+
+    private static func makePipe() throws(SuperwatchError) -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        try retryingEINTR("pipe2") { sw_pipe_cloexec(&fds) }
+        // A larger pipe means fewer wake-ups for chatty processes; failure only costs speed.
+        _ = sw_set_pipe_size(fds[0], 1 << 20)
+        return (fds[0], fds[1])
+    }
+
+    /// The file `execve` should run: a name with a slash as given (relative to `cwd`), else the first
+    /// executable match on PATH.
+    static func resolveExecutable(_ program: String, cwd: String, path: String?) -> String? {
+        if program.contains("/") {
+            let full = program.hasPrefix("/") ? program : "\(cwd)/\(program)"
+            return access(full, X_OK) == 0 ? full : nil
+        }
+        for directory in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false) {
+            let base = directory.isEmpty ? cwd : (directory.hasPrefix("/") ? String(directory) : "\(cwd)/\(directory)")
+            let candidate = "\(base)/\(program)"
+            var info = stat()
+            if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 {
+                return candidate
+            }
+        }
+        return nil
+    }
+}

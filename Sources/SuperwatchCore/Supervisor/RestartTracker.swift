@@ -1,0 +1,53 @@
+/// Decides what happens after a process exits on its own, following Werkzeug's reloader: an exit code in
+/// `restart_codes` restarts at once and is not a failure; anything else goes to the restart policy, whose
+/// restarts back off exponentially and give up after `max_restarts` in a row.
+public struct RestartTracker: Sendable, Equatable {
+    /// What to do with a process that has just exited.
+    public enum Decision: Sendable, Equatable {
+        /// The exit code asked for a restart.
+        case restartNow
+        /// The policy restarts it after `delay`; this is policy restart number `attempt` in a row.
+        case restartAfter(Duration, attempt: Int)
+        /// The policy says it stays down.
+        case stayDown
+        /// `max_restarts` policy restarts in a row did not help.
+        case giveUp
+    }
+
+    /// A run at least this long proves the process healthy again: backoff and failure count start over.
+    public static let healthyRun: Duration = .seconds(10)
+    /// Backoff never grows beyond this.
+    public static let maximumBackoff: Duration = .seconds(30)
+
+    /// Policy restarts in a row so far.
+    public private(set) var consecutiveRestarts = 0
+
+    public init() {}
+
+    public mutating func decide(_ status: ExitStatus, ranFor: Duration, spec: ProcessSpec) -> Decision {
+        if ranFor >= Self.healthyRun { consecutiveRestarts = 0 }
+        if case .exited(let code) = status, spec.restartCodes.contains(code) { return .restartNow }
+        let failed = status != .exited(0)
+        switch spec.restart {
+        case .never: return .stayDown
+        case .onFailure where !failed: return .stayDown
+        case .onFailure, .always:
+            guard consecutiveRestarts < spec.maxRestarts else { return .giveUp }
+            consecutiveRestarts += 1
+            return .restartAfter(Self.delay(base: spec.backoff, attempt: consecutiveRestarts), attempt: consecutiveRestarts)
+        }
+    }
+
+    /// Forgets past failures (a file change brought the process back).
+    public mutating func reset() { consecutiveRestarts = 0 }
+
+    /// `base`, doubled for each attempt after the first, capped at `maximumBackoff`.
+    public static func delay(base: Duration, attempt: Int) -> Duration {
+        var delay = base
+        for _ in 1..<max(1, attempt) {
+            delay *= 2
+            if delay >= maximumBackoff { return maximumBackoff }
+        }
+        return min(delay, maximumBackoff)
+    }
+}

@@ -1,0 +1,31 @@
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Delivers SIGINT, SIGTERM and SIGHUP as events instead of letting them kill superwatch.
+///
+/// Signal dispositions are process-wide state that the OS forces on us: this is the one place superwatch
+/// changes them (to SIG_IGN, so that Dispatch's signal sources see them). SIGPIPE is ignored too, so a
+/// closed stdout is an error on write and not a silent death. Children get every disposition reset to
+/// the default by the spawn shim.
+final class SignalSources {
+    private let sources: [any DispatchSourceSignal]
+
+    private init(sources: [any DispatchSourceSignal]) { self.sources = sources }
+
+    static func install(_ signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) -> SignalSources {
+        signal(SIGPIPE, SIG_IGN)
+        let queue = DispatchQueue(label: "superwatch.signals")
+        let sources = signals.map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { handler(number) }
+            source.resume()
+            return source
+        }
+        return SignalSources(sources: sources)
+    }
+
+    func cancel() { sources.forEach { $0.cancel() } }
+}

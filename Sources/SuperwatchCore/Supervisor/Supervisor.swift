@@ -1,0 +1,325 @@
+import CSuperwatchShim
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The state of one process in its life under superwatch. Every transition happens in `Supervisor`, in
+/// the handlers below; nothing else changes it.
+enum ProcessPhase: Sendable, Equatable {
+    /// Not started (not selected, or before the first start).
+    case idle
+    case running
+    /// A stop signal was sent; what happens once the group is gone.
+    case stopping(StopIntent)
+    /// Waiting out a policy backoff before the next start.
+    case backingOff
+    /// Exited and not restarted by its policy (it may come back on a file change).
+    case stopped
+    /// `max_restarts` restarts in a row failed.
+    case gaveUp
+}
+
+/// Why a process is being stopped.
+enum StopIntent: Sendable, Equatable {
+    case restart(reason: String)
+    case shutdown
+}
+
+/// Everything the supervisor tracks about one configured process.
+struct ProcessRuntime: Sendable {
+    let index: Int
+    let spec: ProcessSpec
+    var phase: ProcessPhase = .idle
+    var tracker = RestartTracker()
+    /// Identifies the current run; events of earlier runs are ignored.
+    var runID: UInt64 = 0
+    var pid: pid_t = 0
+    var startedAt: ContinuousClock.Instant = .now
+    /// Identifies the current timer (backoff or stop timeout); older timers are stale.
+    var timerToken: UInt64 = 0
+}
+
+/// What to run and how to show it, as `superwatch up` was asked.
+public struct UpOptions: Sendable {
+    /// Names of the processes to start; empty: all.
+    public var only: [String]
+    public var log: LogOptions
+
+    public init(only: [String] = [], log: LogOptions = LogOptions()) {
+        self.only = only
+        self.log = log
+    }
+}
+
+/// Runs a stack: starts the processes, applies restart codes and policies to each independently, and stops
+/// everything on request. `run()` returns superwatch's exit status.
+public actor Supervisor {
+    enum Event: Sendable {
+        case exited(runID: UInt64, process: Int, ExitStatus)
+        /// The process group of a run is empty (or was killed) after its leader exited.
+        case groupGone(runID: UInt64, process: Int, ExitStatus)
+        case backoffElapsed(process: Int, token: UInt64)
+        case stopTimeout(process: Int, token: UInt64)
+        case signal(Int32)
+    }
+
+    private let config: Config
+    private let options: UpOptions
+    private let formatter: LogFormatter
+    private let sink: OutputSink
+    private var processes: [ProcessRuntime]
+    private var shuttingDown = false
+    private var firstFailure: Int32?
+    private var nextRunID: UInt64 = 0
+    private var nextToken: UInt64 = 0
+    private var keeperFD: Int32 = -1
+    private let events: AsyncStream<Event>
+    private let eventSink: AsyncStream<Event>.Continuation
+    private var pendingTimers: [(Duration, Event)] = []
+    private var baseEnvironment: [String: String]
+
+    public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) throws(SuperwatchError) {
+        let names = config.processes.map(\.name)
+        for name in options.only where !names.contains(name) {
+            throw SuperwatchError(.usage, "no process named `\(name)` in \(config.file); it has \(names.joined(separator: ", "))")
+        }
+        self.config = config
+        self.options = options
+        self.sink = sink
+        let selected = config.processes.filter { options.only.isEmpty || options.only.contains($0.name) }
+        self.formatter = LogFormatter(names: selected.map(\.name), options: options.log)
+        self.processes = selected.enumerated().map { ProcessRuntime(index: $0, spec: $1) }
+        (events, eventSink) = AsyncStream<Event>.makeStream()
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(config.env) { $1 }
+        baseEnvironment = environment
+    }
+
+    /// Runs the stack until it is asked to stop or nothing is left to run; returns the exit status.
+    public func run() async throws(SuperwatchError) -> Int32 {
+        var writeFD: Int32 = -1
+        guard sw_keeper_start(&writeFD) > 0 else {
+            throw SuperwatchError(.system(syscall: "fork", errno: errno), "cannot start the keeper process")
+        }
+        keeperFD = writeFD
+        let eventSink = self.eventSink
+        let io = try IOLoop(formatter: formatter, sink: sink) { runID, process, status in
+            eventSink.yield(.exited(runID: runID, process: process, status))
+        }
+        io.start()
+        let signalSources = SignalSources.install([SIGINT, SIGTERM, SIGHUP]) { eventSink.yield(.signal($0)) }
+        defer {
+            signalSources.cancel()
+            io.stop()
+            close(keeperFD)
+        }
+        for index in processes.indices { start(index, io: io) }
+        await withTaskGroup(of: Void.self) { group in
+            scheduleTimers(in: &group)
+            guard isAlive else { return }
+            for await event in events {
+                handle(event, io: io)
+                scheduleTimers(in: &group)
+                if !isAlive { break }
+            }
+            group.cancelAll()
+        }
+        return shuttingDown ? 0 : (firstFailure ?? 0)
+    }
+
+    private func scheduleTimers(in group: inout TaskGroup<Void>) {
+        for (delay, event) in pendingTimers {
+            let eventSink = self.eventSink
+            group.addTask {
+                try? await Task.sleep(for: delay)
+                if !Task.isCancelled { eventSink.yield(event) }
+            }
+        }
+        pendingTimers.removeAll()
+    }
+
+    /// Whether `up` still has something to do.
+    private var isAlive: Bool {
+        processes.contains { process in
+            switch process.phase {
+            case .running, .stopping, .backingOff: return true
+            case .stopped, .gaveUp: return !shuttingDown && process.spec.isWatched
+            case .idle: return false
+            }
+        }
+    }
+
+    // MARK: - Events
+
+    private func handle(_ event: Event, io: IOLoop) {
+        switch event {
+        case .exited(let runID, let index, let status):
+            guard processes[index].runID == runID else { return }
+            leaderExited(index, status: status)
+        case .groupGone(let runID, let index, let status):
+            guard processes[index].runID == runID else { return }
+            _ = sw_keeper_send(keeperFD, 2, processes[index].pid, 0, 0)
+            runEnded(index, status: status, io: io)
+        case .backoffElapsed(let index, let token):
+            guard processes[index].timerToken == token, processes[index].phase == .backingOff else { return }
+            start(index, io: io)
+        case .stopTimeout(let index, let token):
+            guard processes[index].timerToken == token, case .stopping = processes[index].phase else { return }
+            log(index, "stopTimeout", "did not stop within \(processes[index].spec.stopTimeout.humanReadable); sending SIGKILL to its process group")
+            kill(-processes[index].pid, SIGKILL)
+        case .signal(let number):
+            requestShutdown(signal: number)
+        }
+    }
+
+    /// The group leader exited. Anything left in its group (a backgrounded grandchild) is stopped too, so
+    /// nothing outlives its process; the run ends once the group is empty.
+    private func leaderExited(_ index: Int, status: ExitStatus) {
+        let pgid = processes[index].pid
+        let runID = processes[index].runID
+        guard kill(-pgid, 0) == 0 else {
+            eventSink.yield(.groupGone(runID: runID, process: index, status))
+            return
+        }
+        let spec = processes[index].spec
+        let alreadySignalled: Bool
+        if case .stopping = processes[index].phase { alreadySignalled = true } else { alreadySignalled = false }
+        if !alreadySignalled { kill(-pgid, spec.stopSignal) }
+        let eventSink = self.eventSink
+        let deadline = ContinuousClock.now + spec.stopTimeout
+        // Polling is the only way to learn that a process group has emptied; it lasts at most stop_timeout.
+        Task.detached {
+            while kill(-pgid, 0) == 0 && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            kill(-pgid, SIGKILL)
+            eventSink.yield(.groupGone(runID: runID, process: index, status))
+        }
+    }
+
+    private func runEnded(_ index: Int, status: ExitStatus, io: IOLoop) {
+        var process = processes[index]
+        let ranFor = ContinuousClock.now - process.startedAt
+        defer { processes[index] = process }
+        switch process.phase {
+        case .stopping(.shutdown):
+            process.phase = .stopped
+            log(index, "exited", "stopped (\(status))", status)
+            return
+        case .stopping(.restart):
+            process.phase = .idle
+            processes[index] = process
+            start(index, io: io)
+            process = processes[index]
+            return
+        default:
+            break
+        }
+        log(index, "exited", status.description, status)
+        if shuttingDown {
+            process.phase = .stopped
+            return
+        }
+        switch process.tracker.decide(status, ranFor: ranFor, spec: process.spec) {
+        case .restartNow:
+            log(index, "restarting", "restarting: exit code \(status.shellStatus) asks for a restart")
+            processes[index] = process
+            start(index, io: io)
+            process = processes[index]
+        case .restartAfter(let delay, let attempt):
+            log(index, "backoff", "restarting in \(delay.humanReadable) (restart \(attempt) of \(process.spec.maxRestarts), restart: \(process.spec.restart.rawValue))",
+                [("delay_ms", .int(Int(delay.milliseconds))), ("attempt", .int(attempt))])
+            process.phase = .backingOff
+            nextToken += 1
+            process.timerToken = nextToken
+            pendingTimers.append((delay, .backoffElapsed(process: index, token: nextToken)))
+        case .stayDown:
+            process.phase = .stopped
+            if status != .exited(0) { firstFailure = firstFailure ?? status.shellStatus }
+            let why = process.spec.isWatched ? "; waiting for a file change" : ""
+            log(index, "down", "not restarting (restart: \(process.spec.restart.rawValue))\(why)")
+        case .giveUp:
+            process.phase = .gaveUp
+            firstFailure = firstFailure ?? status.shellStatus
+            let why = process.spec.isWatched ? "; waiting for a file change" : ""
+            log(index, "gave-up", "gave up after \(process.spec.maxRestarts) restarts in a row\(why)")
+        }
+    }
+
+    // MARK: - Actions
+
+    private func start(_ index: Int, io: IOLoop) {
+        nextRunID += 1
+        let runID = nextRunID
+        let spec = processes[index].spec
+        var environment = baseEnvironment
+        environment.merge(spec.env) { $1 }
+        environment["SUPERWATCH_PROCESS"] = spec.name
+        let request = LaunchRequest(
+            arguments: spec.command.arguments, cwd: spec.cwd, environment: environment, keeperFD: keeperFD,
+            stopSignal: spec.stopSignal, stopTimeoutMilliseconds: Int32(clamping: spec.stopTimeout.milliseconds))
+        processes[index].runID = runID
+        processes[index].startedAt = .now
+        do {
+            let launched = try Launcher.launch(request)
+            processes[index].pid = launched.pid
+            processes[index].phase = .running
+            log(index, "started", "started (pid \(launched.pid)): \(spec.command)", [("pid", .int(Int(launched.pid)))])
+            io.add(RunIO(runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout, stderr: launched.stderr))
+        } catch {
+            processes[index].pid = 0
+            processes[index].phase = .running
+            log(index, "start-failed", "cannot start: \(error.message)")
+            // Reported like an exit with the shell's "cannot execute" status, so the policy applies.
+            eventSink.yield(.groupGone(runID: runID, process: index, .exited(127)))
+        }
+    }
+
+    private func stop(_ index: Int, intent: StopIntent) {
+        let spec = processes[index].spec
+        processes[index].phase = .stopping(intent)
+        guard processes[index].pid > 0 else { return }
+        kill(-processes[index].pid, spec.stopSignal)
+        nextToken += 1
+        processes[index].timerToken = nextToken
+        pendingTimers.append((spec.stopTimeout, .stopTimeout(process: index, token: nextToken)))
+    }
+
+    private func requestShutdown(signal: Int32) {
+        if shuttingDown {
+            log(nil, "kill", "\(SignalName.describe(signal)) again: killing every process group now")
+            for process in processes where process.pid > 0 {
+                if case .stopping = process.phase { kill(-process.pid, SIGKILL) }
+            }
+            return
+        }
+        shuttingDown = true
+        log(nil, "shutdown", "\(SignalName.describe(signal)) received: stopping all processes (again to kill at once)")
+        for index in processes.indices {
+            switch processes[index].phase {
+            case .running:
+                stop(index, intent: .shutdown)
+                log(index, "stopping", "stopping (\(SignalName.describe(processes[index].spec.stopSignal)))")
+            case .stopping:
+                processes[index].phase = .stopping(.shutdown)
+            case .backingOff, .stopped, .gaveUp, .idle:
+                processes[index].phase = .stopped
+            }
+        }
+    }
+
+    private func log(_ index: Int?, _ kind: String, _ message: String, _ fields: [(String, SupervisorEvent.Value)] = []) {
+        sink.write(formatter.event(process: index, SupervisorEvent(kind, message, fields)))
+    }
+
+    private func log(_ index: Int, _ kind: String, _ message: String, _ status: ExitStatus) {
+        var fields: [(String, SupervisorEvent.Value)] = []
+        switch status {
+        case .exited(let code): fields.append(("code", .int(Int(code))))
+        case .signaled(let signal): fields.append(("signal", .string(SignalName.describe(signal))))
+        }
+        log(index, kind, message, fields)
+    }
+}

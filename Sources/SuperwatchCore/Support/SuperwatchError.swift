@@ -1,0 +1,65 @@
+/// A position in a file the user wrote: 1-based line and column (column counted in Unicode scalars, as
+/// libyaml does). `line == 0` means the file as a whole.
+public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public init(file: String, line: Int = 0, column: Int = 0) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String {
+        switch (line, column) {
+        case (0, _): return file
+        case (_, 0): return "\(file):\(line)"
+        default: return "\(file):\(line):\(column)"
+        }
+    }
+}
+
+/// The one error type superwatch reports to its user: what kind of failure, where (when a file is to blame)
+/// and a message that says how to fix it.
+public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The kind of failure; decides the exit status of the command that hit it.
+    public enum Code: Sendable, Equatable {
+        /// The config, a Procfile or a .env file is wrong: exit status 2, nothing starts.
+        case invalidConfig
+        /// No config file was found.
+        case configNotFound
+        /// The command line is wrong.
+        case usage
+        /// An address in `listen` cannot be bound.
+        case addressInUse
+        /// A system call failed; `syscall` names it.
+        case system(syscall: String, errno: Int32)
+        /// A process could not be started (no such program, bad cwd...).
+        case spawn
+    }
+
+    public var code: Code
+    public var message: String
+    public var location: SourceLocation?
+
+    public init(_ code: Code, _ message: String, at location: SourceLocation? = nil) {
+        self.code = code
+        self.message = message
+        self.location = location
+    }
+
+    /// `FILE:LINE:COL: error: MESSAGE`, or `error: MESSAGE` when no file is to blame.
+    public var description: String {
+        if let location { return "\(location): error: \(message)" }
+        return "error: \(message)"
+    }
+
+    /// The exit status `superwatch` uses for this error.
+    public var exitStatus: Int32 {
+        switch code {
+        case .invalidConfig, .configNotFound, .usage: return 2
+        case .addressInUse, .system, .spawn: return 1
+        }
+    }
+}
