@@ -1,0 +1,133 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the built `superwatch` binary is: next to the test bundle in SwiftPM's build directory.
+public let superwatchBinary: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var directory = URL(fileURLWithPath: exe).deletingLastPathComponent()
+    if directory.lastPathComponent.hasSuffix(".xctest") { directory.deleteLastPathComponent() }
+    return directory.appendingPathComponent("superwatch").path
+}()
+
+/// A fresh directory under /tmp, removed when the test is done with it (call `remove()`).
+public struct TemporaryDirectory: Sendable {
+    public let path: String
+
+    public init(_ label: String = "superwatch-test") {
+        let template = "/tmp/\(label)-XXXXXX"
+        var bytes = Array(template.utf8CString)
+        path = bytes.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    }
+
+    /// Writes `contents` to `name` (relative), creating parent directories.
+    @discardableResult
+    public func write(_ name: String, _ contents: String) -> String {
+        let full = "\(path)/\(name)"
+        try? FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: full, contents: Data(contents.utf8))
+        return full
+    }
+
+    public func read(_ name: String) -> String? {
+        (try? Data(contentsOf: URL(fileURLWithPath: "\(path)/\(name)"))).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes. Tests wait for conditions this way with
+/// generous timeouts, never for fixed amounts of time.
+public func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        usleep(20_000)
+    }
+    return condition()
+}
+
+/// Whether `pid` is a live (not zombie) process.
+public func isAlive(_ pid: pid_t) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return false }
+    let state = stat[stat.index(close, offsetBy: 2)]
+    return state != "Z" && state != "X"
+}
+
+/// A running `superwatch` binary with its output captured.
+public final class SuperwatchRun: Sendable {
+    public let process: Process
+    private let captured = Mutex<(stdout: [UInt8], stderr: [UInt8])>(([], []))
+    private let stdoutDone = Mutex<Bool>(false)
+
+    /// Starts `superwatch ARGS` in `directory` with NO_COLOR unset unless `environment` says otherwise.
+    public init(_ arguments: [String], in directory: String, environment: [String: String] = [:]) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: superwatchBinary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "FORCE_COLOR")
+        env.removeValue(forKey: "NO_COLOR")
+        env.merge(environment) { $1 }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        for (handle, isStdout) in [(out.fileHandleForReading, true), (err.fileHandleForReading, false)] {
+            let thread = Thread { [self] in
+                let fd = handle.fileDescriptor
+                var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }
+                    self.captured.withLock {
+                        if isStdout { $0.stdout.append(contentsOf: buffer[0..<n]) } else { $0.stderr.append(contentsOf: buffer[0..<n]) }
+                    }
+                }
+                if isStdout { self.stdoutDone.withLock { $0 = true } }
+            }
+            thread.start()
+        }
+    }
+
+    public var stdoutBytes: [UInt8] { captured.withLock { $0.stdout } }
+    public var stdout: String { String(decoding: stdoutBytes, as: UTF8.self) }
+    public var stderr: String { captured.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
+    public var stdoutLines: [String] { stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
+    public var pid: pid_t { process.processIdentifier }
+
+    /// Waits until stdout contains `text` (`count` times).
+    @discardableResult
+    public func waitFor(_ text: String, count: Int = 1, timeout: Duration = .seconds(20)) -> Bool {
+        eventually(timeout: timeout) { self.stdout.components(separatedBy: text).count - 1 >= count }
+    }
+
+    public func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Waits for superwatch to exit and for its stdout to reach end of file; returns its exit status (nil on
+    /// timeout, after which it is killed).
+    public func waitForExit(timeout: Duration = .seconds(30)) -> Int32? {
+        guard eventually(timeout: timeout, { !self.process.isRunning }) else {
+            signal(SIGKILL)
+            return nil
+        }
+        _ = eventually(timeout: .seconds(10)) { self.stdoutDone.withLock { $0 } }
+        return process.terminationStatus
+    }
+
+    /// Runs superwatch to completion.
+    public static func run(_ arguments: [String], in directory: String, environment: [String: String] = [:],
+                           timeout: Duration = .seconds(60)) throws -> (status: Int32?, stdout: String, stderr: String) {
+        let run = try SuperwatchRun(arguments, in: directory, environment: environment)
+        let status = run.waitForExit(timeout: timeout)
+        return (status, run.stdout, run.stderr)
+    }
+}

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// How a process ended.
-public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
+public enum Termination: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
 
@@ -47,7 +47,7 @@ final class IOLoop: @unchecked Sendable {
     private let wakeFD: Int32
     private let formatter: LogFormatter
     private let sink: OutputSink
-    private let onExit: @Sendable (UInt64, Int, ExitStatus) -> Void
+    private let onExit: @Sendable (UInt64, Int, Termination) -> Void
 
     private enum Message { case add(RunIO), stop }
     private let inbox = Mutex<[Message]>([])
@@ -61,7 +61,7 @@ final class IOLoop: @unchecked Sendable {
     private var running = true
     private let finished = Mutex<Bool>(false)
 
-    init(formatter: LogFormatter, sink: OutputSink, onExit: @escaping @Sendable (UInt64, Int, ExitStatus) -> Void) throws(SuperwatchError) {
+    init(formatter: LogFormatter, sink: OutputSink, onExit: @escaping @Sendable (UInt64, Int, Termination) -> Void) throws(SuperwatchError) {
         self.formatter = formatter
         self.sink = sink
         self.onExit = onExit
@@ -175,7 +175,7 @@ final class IOLoop: @unchecked Sendable {
         var signal: Int32 = 0
         let reaped = sw_pidfd_reap(run.pidfd, &code, &signal)
         if reaped == 0 { return }
-        let status: ExitStatus = reaped < 0 ? .exited(-1) : (signal != 0 ? .signaled(signal) : .exited(code))
+        let status: Termination = reaped < 0 ? .exited(-1) : (signal != 0 ? .signaled(signal) : .exited(code))
         runs[run.pidfd] = nil
         unwatch(run.pidfd)
         // Everything the process wrote is in its pipes by now: drain them, and end an unfinished last line.

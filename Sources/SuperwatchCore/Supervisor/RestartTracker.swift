@@ -24,7 +24,7 @@ public struct RestartTracker: Sendable, Equatable {
 
     public init() {}
 
-    public mutating func decide(_ status: ExitStatus, ranFor: Duration, spec: ProcessSpec) -> Decision {
+    public mutating func decide(_ status: Termination, ranFor: Duration, spec: ProcessSpec) -> Decision {
         if ranFor >= Self.healthyRun { consecutiveRestarts = 0 }
         if case .exited(let code) = status, spec.restartCodes.contains(code) { return .restartNow }
         let failed = status != .exited(0)

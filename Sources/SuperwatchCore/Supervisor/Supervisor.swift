@@ -57,9 +57,9 @@ public struct UpOptions: Sendable {
 /// everything on request. `run()` returns superwatch's exit status.
 public actor Supervisor {
     enum Event: Sendable {
-        case exited(runID: UInt64, process: Int, ExitStatus)
+        case exited(runID: UInt64, process: Int, Termination)
         /// The process group of a run is empty (or was killed) after its leader exited.
-        case groupGone(runID: UInt64, process: Int, ExitStatus)
+        case groupGone(runID: UInt64, process: Int, Termination)
         case backoffElapsed(process: Int, token: UInt64)
         case stopTimeout(process: Int, token: UInt64)
         case signal(Int32)
@@ -176,7 +176,7 @@ public actor Supervisor {
 
     /// The group leader exited. Anything left in its group (a backgrounded grandchild) is stopped too, so
     /// nothing outlives its process; the run ends once the group is empty.
-    private func leaderExited(_ index: Int, status: ExitStatus) {
+    private func leaderExited(_ index: Int, status: Termination) {
         let pgid = processes[index].pid
         let runID = processes[index].runID
         guard kill(-pgid, 0) == 0 else {
@@ -199,7 +199,7 @@ public actor Supervisor {
         }
     }
 
-    private func runEnded(_ index: Int, status: ExitStatus, io: IOLoop) {
+    private func runEnded(_ index: Int, status: Termination, io: IOLoop) {
         var process = processes[index]
         let ranFor = ContinuousClock.now - process.startedAt
         defer { processes[index] = process }
@@ -314,7 +314,7 @@ public actor Supervisor {
         sink.write(formatter.event(process: index, SupervisorEvent(kind, message, fields)))
     }
 
-    private func log(_ index: Int, _ kind: String, _ message: String, _ status: ExitStatus) {
+    private func log(_ index: Int, _ kind: String, _ message: String, _ status: Termination) {
         var fields: [(String, SupervisorEvent.Value)] = []
         switch status {
         case .exited(let code): fields.append(("code", .int(Int(code))))

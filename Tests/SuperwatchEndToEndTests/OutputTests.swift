@@ -1,0 +1,50 @@
+import Foundation
+import SuperwatchTestSupport
+import Testing
+
+@Suite(.serialized) struct OutputTests {
+    @Test func twoHundredThousandLinesFromFourProcessesArriveWholeAndInOrder() throws {
+        let producer = "import sys\nw=sys.stdout.write\nfor i in range(50000): w(f'{sys.argv[1]} line {i} ' + 'x'*40 + '\\n')\n"
+        let dir = stack("""
+            processes:
+              p1: {command: [python3, gen.py, p1]}
+              p2: {command: [python3, gen.py, p2]}
+              p3: {command: [python3, gen.py, p3]}
+              p4: {command: [python3, gen.py, p4]}
+            """)
+        dir.write("gen.py", producer)
+        defer { dir.remove() }
+        let result = try SuperwatchRun.run(["up"], in: dir.path, timeout: .seconds(120))
+        #expect(result.status == 0)
+        for name in ["p1", "p2", "p3", "p4"] {
+            let got = lines(of: name, in: result.stdout)
+            let expected = (0..<50000).map { "\(name) line \($0) " + String(repeating: "x", count: 40) }
+            #expect(got == expected, "every line of \(name), whole and in order")
+        }
+    }
+
+    @Test func aLastLineWithoutNewlineIsPrintedBeforeTheExit() throws {
+        let dir = stack("processes:\n  p: {command: \"printf 'first\\\\nno newline at end'\"}\n")
+        defer { dir.remove() }
+        let result = try SuperwatchRun.run(["up"], in: dir.path)
+        let out = result.stdout
+        #expect(lines(of: "p", in: out) == ["first", "no newline at end"])
+        let lineEnd = try #require(out.range(of: "no newline at end\n"))
+        let exit = try #require(out.range(of: "p * exited with code 0"))
+        #expect(lineEnd.upperBound <= exit.lowerBound)
+    }
+
+    @Test func aTwoMebibyteLineAndInvalidUTF8PassThroughUnchanged() throws {
+        let dir = stack("""
+            processes:
+              big: {command: [python3, -c, "import sys; sys.stdout.write('a' * (2 << 20) + '\\\\n'); sys.stdout.flush(); sys.stdout.buffer.write(b'bad \\\\xff\\\\xfe bytes\\\\n')"]}
+            """)
+        defer { dir.remove() }
+        let run = try SuperwatchRun(["up"], in: dir.path)
+        #expect(run.waitForExit() == 0)
+        let bytes = run.stdoutBytes
+        let bigLine = Array("big | ".utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 2 << 20) + [0x0A]
+        #expect(bytes.firstRange(of: bigLine) != nil)
+        #expect(bytes.firstRange(of: Array("big | bad ".utf8) + [0xFF, 0xFE] + Array(" bytes\n".utf8)) != nil)
+    }
+}
