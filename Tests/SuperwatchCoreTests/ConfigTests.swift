@@ -93,7 +93,7 @@ func configError(_ yaml: String) -> String? {
         ("env: {A: 1}\n",
          "superwatch.yaml:1:1: error: missing `processes:`; declare at least one process"),
         ("processes:\n  web:\n    cwd: /tmp\n",
-         "superwatch.yaml:2:3: error: process `web` has no `command`"),
+         "superwatch.yaml:2:3: error: process `web` has no `command` (or `werkzeug`)"),
         ("processes:\n  web:\n    command: []\n",
          "superwatch.yaml:3:14: error: `command` must not be an empty list"),
         ("processes:\n  web:\n    command: {a: b}\n",

@@ -63,6 +63,8 @@ public actor Supervisor {
         case backoffElapsed(process: Int, token: UInt64)
         case stopTimeout(process: Int, token: UInt64)
         case signal(Int32)
+        /// A `werkzeug:` bootstrap reported the files of the modules its app loaded.
+        case reported(process: Int, files: [String])
     }
 
     private let config: Config
@@ -79,6 +81,8 @@ public actor Supervisor {
     private let eventSink: AsyncStream<Event>.Continuation
     private var pendingTimers: [(Duration, Event)] = []
     private var baseEnvironment: [String: String]
+    /// Per process: the sockets superwatch holds for it across restarts.
+    private var sockets: [[HeldSocket]] = []
 
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) throws(SuperwatchError) {
         let names = config.processes.map(\.name)
@@ -93,21 +97,27 @@ public actor Supervisor {
         self.processes = selected.enumerated().map { ProcessRuntime(index: $0, spec: $1) }
         (events, eventSink) = AsyncStream<Event>.makeStream()
         var environment = ProcessInfo.processInfo.environment
+        // Variables that describe superwatch's own activation must not leak into its children.
+        for key in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WERKZEUG_SERVER_FD", "WERKZEUG_RUN_MAIN"] {
+            environment.removeValue(forKey: key)
+        }
         environment.merge(config.env) { $1 }
         baseEnvironment = environment
     }
 
     /// Runs the stack until it is asked to stop or nothing is left to run; returns the exit status.
     public func run() async throws(SuperwatchError) -> Int32 {
+        try bindSockets()
         var writeFD: Int32 = -1
         guard sw_keeper_start(&writeFD) > 0 else {
             throw SuperwatchError(.system(syscall: "fork", errno: errno), "cannot start the keeper process")
         }
         keeperFD = writeFD
         let eventSink = self.eventSink
-        let io = try IOLoop(formatter: formatter, sink: sink) { runID, process, status in
-            eventSink.yield(.exited(runID: runID, process: process, status))
-        }
+        let io = try IOLoop(
+            formatter: formatter, sink: sink,
+            onExit: { eventSink.yield(.exited(runID: $0, process: $1, $2)) },
+            onReport: { eventSink.yield(.reported(process: $0, files: $1)) })
         io.start()
         let signalSources = SignalSources.install([SIGINT, SIGTERM, SIGHUP]) { eventSink.yield(.signal($0)) }
         defer {
@@ -171,7 +181,38 @@ public actor Supervisor {
             kill(-processes[index].pid, SIGKILL)
         case .signal(let number):
             requestShutdown(signal: number)
+        case .reported(let index, let files):
+            reportedFiles(index, files)
         }
+    }
+
+    /// Binds every `listen:` address before anything starts: a busy port stops `up` with nothing started.
+    private func bindSockets() throws(SuperwatchError) {
+        var held: [[HeldSocket]] = []
+        for process in processes {
+            var mine: [HeldSocket] = []
+            for listen in process.spec.listen {
+                do {
+                    mine.append(try HeldSocket.bind(listen.address))
+                } catch {
+                    var located = error
+                    located.location = listen.location
+                    throw located
+                }
+            }
+            held.append(mine)
+        }
+        sockets = held
+        for (index, mine) in sockets.enumerated() {
+            for socket in mine {
+                log(index, "listening", "listening on \(socket.url)", [("address", .string(socket.url))])
+            }
+        }
+    }
+
+    private func reportedFiles(_ index: Int, _ files: [String]) {
+        // Watching of reported modules is wired in with the file watcher.
+        _ = (index, files)
     }
 
     /// The group leader exited. Anything left in its group (a backgrounded grandchild) is stopped too, so
@@ -222,6 +263,15 @@ public actor Supervisor {
             process.phase = .stopped
             return
         }
+        if process.spec.werkzeug != nil, case .exited(let code) = status,
+           code == WerkzeugBootstrap.importFailedExitCode || code == WerkzeugBootstrap.werkzeugMissingExitCode {
+            process.phase = .stopped
+            let why = code == WerkzeugBootstrap.importFailedExitCode
+                ? "the app failed to import; waiting for a change to one of its files"
+                : "Werkzeug is missing in \(process.spec.werkzeug!.python); install it and save a file to retry"
+            log(index, "down", why)
+            return
+        }
         switch process.tracker.decide(status, ranFor: ranFor, spec: process.spec) {
         case .restartNow:
             log(index, "restarting", "restarting: exit code \(status.shellStatus) asks for a restart")
@@ -257,8 +307,35 @@ public actor Supervisor {
         var environment = baseEnvironment
         environment.merge(spec.env) { $1 }
         environment["SUPERWATCH_PROCESS"] = spec.name
+        var arguments = spec.command.arguments
+        var passFDs: [Int32] = []
+        let held = sockets.indices.contains(index) ? sockets[index] : []
+        if !held.isEmpty {
+            // systemd's socket-activation protocol; LISTEN_PID is filled in by the shim after fork.
+            passFDs = held.map(\.fd)
+            environment["LISTEN_FDS"] = String(held.count)
+            environment["LISTEN_FDNAMES"] = held.map { _ in spec.name }.joined(separator: ":")
+            if let port = held.first(where: { $0.port != nil })?.port { environment["PORT"] = String(port) }
+            if held[0].port != nil {
+                // Werkzeug serves on an inherited socket only with both set; never set one without the other.
+                environment["WERKZEUG_SERVER_FD"] = "3"
+                environment["WERKZEUG_RUN_MAIN"] = "true"
+            }
+        }
+        var reportPipe: (read: Int32, write: Int32)?
+        if let app = spec.werkzeug {
+            arguments = [app.python, "-c", WerkzeugBootstrap.source]
+            environment["SUPERWATCH_WSGI_APP"] = app.target
+            environment["SUPERWATCH_WSGI_DEBUG"] = app.debug ? "1" : "0"
+            if let pipe = try? Launcher.makePipe(size: nil) {
+                reportPipe = pipe
+                environment["SUPERWATCH_REPORT_FD"] = String(3 + passFDs.count)
+                passFDs.append(pipe.write)
+            }
+        }
+        defer { if let reportPipe { close(reportPipe.write) } }
         let request = LaunchRequest(
-            arguments: spec.command.arguments, cwd: spec.cwd, environment: environment, keeperFD: keeperFD,
+            arguments: arguments, cwd: spec.cwd, environment: environment, passFDs: passFDs, keeperFD: keeperFD,
             stopSignal: spec.stopSignal, stopTimeoutMilliseconds: Int32(clamping: spec.stopTimeout.milliseconds))
         processes[index].runID = runID
         processes[index].startedAt = .now
@@ -267,8 +344,10 @@ public actor Supervisor {
             processes[index].pid = launched.pid
             processes[index].phase = .running
             log(index, "started", "started (pid \(launched.pid)): \(spec.command)", [("pid", .int(Int(launched.pid)))])
-            io.add(RunIO(runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout, stderr: launched.stderr))
+            io.add(RunIO(runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout,
+                         stderr: launched.stderr, report: reportPipe?.read ?? -1))
         } catch {
+            if let reportPipe { close(reportPipe.read) }
             processes[index].pid = 0
             processes[index].phase = .running
             log(index, "start-failed", "cannot start: \(error.message)")
