@@ -138,6 +138,15 @@ func configError(_ yaml: String) -> String? {
         #expect(SignalName.number("WINCH") == nil)
     }
 
+    @Test(arguments: [
+        ("python3 app.py --port 5000", true), ("FOO=1 python3 app.py", false), ("a && b", false), ("a; b", false),
+        ("a | b", false), ("cd x", false), ("sleep 1 &", false), ("echo $(date)", false), ("npm run dev > log", true),
+    ])
+    func simpleShellCommandsAreExecuted(line: String, simple: Bool) {
+        #expect(Command.isSimpleCommand(line) == simple)
+        #expect(Command.shell(line).arguments == ["/bin/sh", "-c", simple ? "exec \(line)" : line])
+    }
+
     @Test func suggestionsNeedToBeClose() {
         #expect(closestMatch(to: "restart_code", in: ConfigKeys.process) == "restart_codes")
         #expect(closestMatch(to: "zzzzzzzz", in: ConfigKeys.process) == nil)

@@ -23,12 +23,28 @@ public enum Command: Sendable, Equatable, CustomStringConvertible {
     case shell(String)
     case argv([String])
 
-    /// The argv to execute.
+    /// The argv to execute. A shell line that is one simple command runs as `exec LINE`, so the program
+    /// replaces the shell: its pid is the one superwatch started (which `LISTEN_PID` must name) and signals
+    /// reach it directly.
     public var arguments: [String] {
         switch self {
-        case .shell(let line): return ["/bin/sh", "-c", line]
+        case .shell(let line): return ["/bin/sh", "-c", Self.isSimpleCommand(line) ? "exec \(line)" : line]
         case .argv(let argv): return argv
         }
+    }
+
+    /// Shell words that are not programs `exec` could run.
+    private static let shellOnlyWords: Set<String> = [
+        "if", "then", "for", "while", "until", "case", "{", "!", "[[", "exec", "cd", "export", "set", "trap",
+        "ulimit", "umask", "eval", ".", "source", "alias", "unset", "read", "wait", "shift", "local", "return",
+        "exit", "type", "hash", "readonly", "getopts", "jobs", "fg", "bg", "times", "command",
+    ]
+
+    /// One command, no lists, pipelines, subshells or leading assignments.
+    static func isSimpleCommand(_ line: String) -> Bool {
+        guard !line.contains(where: { ";&|()`\n".contains($0) }) else { return false }
+        guard let first = line.split(separator: " ", omittingEmptySubsequences: true).first else { return false }
+        return !first.contains("=") && !shellOnlyWords.contains(String(first))
     }
 
     public var description: String {

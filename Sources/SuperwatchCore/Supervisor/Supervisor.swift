@@ -83,6 +83,8 @@ public actor Supervisor {
     private var baseEnvironment: [String: String]
     /// Per process: the sockets superwatch holds for it across restarts.
     private var sockets: [[HeldSocket]] = []
+    /// The directory with the `sitecustomize.py` of `WerkzeugDrain`, when any process has a TCP socket.
+    private var drainDirectory: String?
 
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) throws(SuperwatchError) {
         let names = config.processes.map(\.name)
@@ -124,6 +126,7 @@ public actor Supervisor {
             signalSources.cancel()
             io.stop()
             close(keeperFD)
+            if let drainDirectory { try? FileManager.default.removeItem(atPath: drainDirectory) }
         }
         for index in processes.indices { start(index, io: io) }
         await withTaskGroup(of: Void.self) { group in
@@ -203,6 +206,7 @@ public actor Supervisor {
             held.append(mine)
         }
         sockets = held
+        if sockets.contains(where: { $0.first?.port != nil }) { drainDirectory = WerkzeugDrain.install() }
         for (index, mine) in sockets.enumerated() {
             for socket in mine {
                 log(index, "listening", "listening on \(socket.url)", [("address", .string(socket.url))])
@@ -320,6 +324,9 @@ public actor Supervisor {
                 // Werkzeug serves on an inherited socket only with both set; never set one without the other.
                 environment["WERKZEUG_SERVER_FD"] = "3"
                 environment["WERKZEUG_RUN_MAIN"] = "true"
+                if let drainDirectory, spec.werkzeug == nil {
+                    environment["PYTHONPATH"] = [drainDirectory, environment["PYTHONPATH"]].compactMap { $0 }.joined(separator: ":")
+                }
             }
         }
         var reportPipe: (read: Int32, write: Int32)?
