@@ -110,7 +110,8 @@ enum RepositoryFile {
         let schemaKeys = Array((schema["properties"] as? [String: Any] ?? [:]).keys)
             + Array(((((schema["$defs"] as? [String: Any])?["process"] as? [String: Any])?["properties"]) as? [String: Any] ?? [:]).keys)
         for key in Set(ConfigKeys.topLevel + ConfigKeys.process + schemaKeys) {
-            #expect(Self.contains(page, macro: "Cm", key), "superwatch.yaml.5 does not document `\(key)` (as `.It Cm \(key)`)")
+            let documented = Self.contains(page, macro: "Cm", key)
+            #expect(documented, "superwatch.yaml.5 does not document `\(key)` (as `.It Cm \(key)`)")
         }
     }
 
@@ -125,15 +126,16 @@ enum RepositoryFile {
                 for name in argument["names"] as? [[String: Any]] ?? [] {
                     guard let kind = name["kind"] as? String, let text = name["name"] as? String else { continue }
                     // mdoc writes `-f` as `Fl f` and `--file` as `Fl -file`.
-                    let argument = kind == "short" ? text : "-\(text)"
+                    let argument = kind == "long" ? "-\(text)" : text
                     seen += 1
-                    #expect(Self.contains(page, macro: "Fl", argument),
-                            "superwatch.1 does not document `\(kind == "short" ? "-" : "--")\(text)` of `\(path)` (as `Fl \(argument)`)")
+                    let documented = Self.contains(page, macro: "Fl", argument)
+                    #expect(documented, "superwatch.1 does not document `-\(argument)` of `\(path)` (as `Fl \(argument)`)")
                 }
             }
             for subcommand in command["subcommands"] as? [[String: Any]] ?? [] {
                 guard let name = subcommand["commandName"] as? String else { continue }
-                #expect(Self.contains(page, macro: "Cm", name), "superwatch.1 does not document the subcommand `\(name)`")
+                let documented = Self.contains(page, macro: "Cm", name)
+                #expect(documented, "superwatch.1 does not document the subcommand `\(name)`")
                 visit(subcommand, path: "\(path) \(name)")
             }
         }
