@@ -43,7 +43,7 @@ struct DotEnvLineParser {
         SuperwatchError(.invalidConfig, message, at: SourceLocation(file: file, line: line, column: index + 1))
     }
 
-    static func isBlank(_ scalar: Unicode.Scalar) -> Bool { scalar == " " || scalar == "\t" }
+    static func isBlank(_ scalar: Unicode.Scalar) -> Bool { SourceLines.isBlank(scalar) }
 
     mutating func skipBlanks() {
         while index < scalars.count, Self.isBlank(scalars[index]) { index += 1 }
@@ -171,6 +171,9 @@ struct SourceLines: Sequence {
     }
 
     func makeIterator() -> IndexingIterator<[(number: Int, scalars: [Unicode.Scalar])]> { lines.makeIterator() }
+
+    /// Space or tab: what separates words on a line of these files.
+    static func isBlank(_ scalar: Unicode.Scalar) -> Bool { scalar == " " || scalar == "\t" }
 
     /// The text of the file at `path`; a missing, unreadable or non-UTF-8 file is an error naming `what`.
     static func read(path: String, what: String) throws(SuperwatchError) -> String {

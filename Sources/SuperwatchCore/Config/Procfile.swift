@@ -14,14 +14,14 @@ public enum Procfile {
 
         for line in SourceLines(text) {
             let scalars = line.scalars
-            guard let start = scalars.firstIndex(where: { !DotEnvLineParser.isBlank($0) }), scalars[start] != "#" else {
+            guard let start = scalars.firstIndex(where: { !SourceLines.isBlank($0) }), scalars[start] != "#" else {
                 continue
             }
             guard let colon = scalars[start...].firstIndex(of: ":") else {
                 throw error(line.number, start, "expected `name: command` but this line has no `:`; write it as e.g. `web: python app.py`, or start it with `#` to make it a comment")
             }
             var nameEnd = colon
-            while nameEnd > start, DotEnvLineParser.isBlank(scalars[nameEnd - 1]) { nameEnd -= 1 }
+            while nameEnd > start, SourceLines.isBlank(scalars[nameEnd - 1]) { nameEnd -= 1 }
             let name = string(scalars[start..<nameEnd])
             if name.isEmpty {
                 throw error(line.number, colon, "missing process name before `:`; write it as e.g. `web: python app.py`")
