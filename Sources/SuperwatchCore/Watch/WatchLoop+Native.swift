@@ -126,15 +126,21 @@ extension WatchLoop {
             handleDirectoryEvent(event, path: path, in: directory)
             return
         }
-        if event.has(IN_CREATE) && !isLinkOrExtraLink(path) {
-            // A new regular file: its IN_CLOSE_WRITE follows once it has been written.
+        let created = event.has(IN_CREATE)
+        if created && !isLinkOrExtraLink(path) {
+            // A new regular file: not a change until it has been written (its IN_CLOSE_WRITE follows), but if
+            // it is gone again within the burst it was only a temporary file.
+            for (index, cursor) in directory.trees where watched[index].rules.matchesFile(cursor, event.name) {
+                watched[index].burst.noteCreated(cursor.childPath(event.name))
+            }
             return
         }
+        let removed = event.has(IN_DELETE) || event.has(IN_MOVED_FROM)
         for (index, cursor) in directory.trees where watched[index].rules.matchesFile(cursor, event.name) {
-            change(index, cursor.childPath(event.name))
+            change(index, cursor.childPath(event.name), removed: removed)
         }
         for (index, names) in directory.extraNames where names.contains(event.name) {
-            change(index, displayPath(path, for: index))
+            change(index, displayPath(path, for: index), removed: removed)
         }
     }
 

@@ -50,10 +50,10 @@ extension WatchLoop {
             if previous.removeValue(forKey: path) != stamp { changed.append(path) }
             state.files[path] = stamp
         }
-        changed += previous.keys.sorted()
         state.due = now + watched[index].spec.interval
         watched[index].mode = .polling(state)
         for path in changed { change(index, path) }
+        for path in previous.keys.sorted() { change(index, path, removed: true) }
     }
 
     /// Every matching file of spec `index` and every existing extra file, with its stamp, in walk order.

@@ -194,10 +194,10 @@ final class WatchLoop: @unchecked Sendable {
 
     // MARK: - Changes and notices
 
-    /// Records a change for spec `index`; the first of a burst is reported at once.
-    func change(_ index: Int, _ path: String) {
+    /// Records a change for spec `index` (`removed`: the file is gone); the first of a burst is reported at once.
+    func change(_ index: Int, _ path: String, removed: Bool = false) {
         let spec = watched[index].spec
-        if watched[index].burst.record(path, at: clock.now, debounce: spec.debounce) {
+        if watched[index].burst.record(path, removed: removed, at: clock.now, debounce: spec.debounce) {
             onEvent(.burstStarted(process: spec.process, path: path))
         }
     }
