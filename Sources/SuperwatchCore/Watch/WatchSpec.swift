@@ -15,6 +15,9 @@ public struct WatchSpec: Sendable, Equatable {
     public var interval: Duration
     /// The quiet period that ends a burst of changes.
     public var debounce: Duration
+    /// Kept even with nothing to watch yet, because files will be added at run time (`addFiles`): the
+    /// modules a `werkzeug:` app imports.
+    public var acceptsAddedFiles = false
 
     public init(
         process: Int, root: String, globs: [String], ignore: [String] = [], extraFiles: [String] = [],
@@ -35,10 +38,11 @@ public struct WatchSpec: Sendable, Equatable {
         self.init(
             process: process, root: spec.cwd, globs: spec.watch, ignore: spec.ignore, extraFiles: spec.extraFiles,
             kind: spec.watcher, interval: spec.interval, debounce: spec.debounce)
+        acceptsAddedFiles = spec.werkzeug != nil
     }
 
     /// Whether there is anything to watch.
-    public var isEmpty: Bool { globs.isEmpty && extraFiles.isEmpty }
+    public var isEmpty: Bool { globs.isEmpty && extraFiles.isEmpty && !acceptsAddedFiles }
 }
 
 /// What the watcher tells the supervisor.
