@@ -10,7 +10,8 @@ import Glibc
 ///
 /// One thread does all the work: it blocks in `poll(2)` on one inotify instance shared by every spec and on an
 /// eventfd for requests from other threads, with a timeout only while a burst is open or a polling spec is
-/// due, so an idle watcher costs no CPU. `onEvent` is called on that thread.
+/// due, so an idle watcher costs no CPU. `onEvent` is called on that thread; it must not wait for a thread
+/// that is calling `stop()`.
 ///
 /// The initial scan (walking each root, adding the inotify watches or taking the polling baseline) happens in
 /// `init`, so that a spec with `watcher: native` that cannot work is a thrown error; changes made after `init`
@@ -25,6 +26,13 @@ public final class FileWatcher: Sendable {
     /// Specs with neither globs nor extra files are ignored.
     public init(specs: [WatchSpec], onEvent: @escaping @Sendable (WatchEvent) -> Void) throws(SuperwatchError) {
         loop = try WatchLoop(specs: specs, onEvent: onEvent)
+    }
+
+    /// For tests: as if `fs.inotify.max_user_watches` were `watchLimit`.
+    init(
+        specs: [WatchSpec], watchLimit: Int, onEvent: @escaping @Sendable (WatchEvent) -> Void
+    ) throws(SuperwatchError) {
+        loop = try WatchLoop(specs: specs, watchLimit: watchLimit, onEvent: onEvent)
     }
 
     deinit {
@@ -57,7 +65,8 @@ public final class FileWatcher: Sendable {
     }
 
     /// Adds individual absolute files to a process's watch set at run time (the Python bootstrap reports
-    /// imported modules this way). Idempotent; files that do not exist are ignored.
+    /// imported modules this way). Idempotent. A file is watched through its directory (by name), so one that
+    /// does not exist yet counts once it is created; one whose directory does not exist is ignored.
     public func addFiles(process: Int, paths: [String]) {
         loop.send(.addFiles(process: process, paths: paths))
     }

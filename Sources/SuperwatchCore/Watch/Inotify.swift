@@ -16,6 +16,10 @@ final class Inotify {
             | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
 
     let fd: Int32
+    /// For tests: the number of watches after which `addWatch` fails with ENOSPC, as the kernel does at
+    /// `fs.inotify.max_user_watches`.
+    private let watchLimit: Int?
+    private var watches: Set<Int32> = []
 
     /// One event, with the name (empty for events about the watched directory itself).
     struct Event {
@@ -26,7 +30,8 @@ final class Inotify {
         func has(_ flag: Int32) -> Bool { mask & UInt32(flag) != 0 }
     }
 
-    init() throws(SuperwatchError) {
+    init(watchLimit: Int? = nil) throws(SuperwatchError) {
+        self.watchLimit = watchLimit
         fd = try retryingEINTR("inotify_init1") { inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC)) }
     }
 
@@ -36,12 +41,21 @@ final class Inotify {
     /// watched), or the errno.
     func addWatch(_ path: String) -> Result<Int32, Errno> {
         let wd = inotify_add_watch(fd, path, Inotify.directoryMask)
-        return wd >= 0 ? .success(wd) : .failure(Errno(code: errno))
+        guard wd >= 0 else { return .failure(Errno(code: errno)) }
+        if let watchLimit {
+            if !watches.contains(wd) && watches.count >= watchLimit {
+                _ = inotify_rm_watch(fd, wd)
+                return .failure(Errno(code: ENOSPC))
+            }
+            watches.insert(wd)
+        }
+        return .success(wd)
     }
 
     /// `inotify_rm_watch`; a watch the kernel already dropped (its directory was deleted) is fine.
     func removeWatch(_ wd: Int32) {
         _ = inotify_rm_watch(fd, wd)
+        watches.remove(wd)
     }
 
     /// Reads every queued event into `events` (empty when none is queued).

@@ -126,22 +126,18 @@ extension WatchLoop {
             handleDirectoryEvent(event, path: path, in: directory)
             return
         }
-        let created = event.has(IN_CREATE)
-        if created && !isLinkOrExtraLink(path) {
+        let trees = directory.trees.filter { watched[$0.spec].rules.matchesFile($0.cursor, event.name) }
+        let extras = directory.extraNames.filter { $0.value.contains(event.name) }.map(\.key)
+        if trees.isEmpty && extras.isEmpty { return }
+        if event.has(IN_CREATE) && !isLinkOrExtraLink(path) {
             // A new regular file: not a change until it has been written (its IN_CLOSE_WRITE follows), but if
             // it is gone again within the burst it was only a temporary file.
-            for (index, cursor) in directory.trees where watched[index].rules.matchesFile(cursor, event.name) {
-                watched[index].burst.noteCreated(cursor.childPath(event.name))
-            }
+            for (index, cursor) in trees { watched[index].burst.noteCreated(cursor.childPath(event.name)) }
             return
         }
         let removed = event.has(IN_DELETE) || event.has(IN_MOVED_FROM)
-        for (index, cursor) in directory.trees where watched[index].rules.matchesFile(cursor, event.name) {
-            change(index, cursor.childPath(event.name), removed: removed)
-        }
-        for (index, names) in directory.extraNames where names.contains(event.name) {
-            change(index, displayPath(path, for: index), removed: removed)
-        }
+        for (index, cursor) in trees { change(index, cursor.childPath(event.name), removed: removed) }
+        for index in extras.sorted() { change(index, displayPath(path, for: index), removed: removed) }
     }
 
     private func handleDirectoryEvent(_ event: Inotify.Event, path: String, in directory: WatchedDirectory) {

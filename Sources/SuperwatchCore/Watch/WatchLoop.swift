@@ -64,7 +64,10 @@ final class WatchLoop: @unchecked Sendable {
     private let threadID = Mutex<pthread_t?>(nil)
     private let finished = DispatchSemaphore(value: 0)
 
-    init(specs: [WatchSpec], onEvent: @escaping @Sendable (WatchEvent) -> Void) throws(SuperwatchError) {
+    /// `watchLimit`: for tests, a stand-in for `fs.inotify.max_user_watches`.
+    init(
+        specs: [WatchSpec], watchLimit: Int? = nil, onEvent: @escaping @Sendable (WatchEvent) -> Void
+    ) throws(SuperwatchError) {
         self.onEvent = onEvent
         wakeFD = try retryingEINTR("eventfd") { eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK)) }
         for spec in specs where !spec.isEmpty {
@@ -74,7 +77,7 @@ final class WatchLoop: @unchecked Sendable {
         }
         if watched.contains(where: { $0.spec.kind != .poll }) {
             do {
-                inotify = try Inotify()
+                inotify = try Inotify(watchLimit: watchLimit)
             } catch {
                 let code = error.errnoCode ?? 0
                 for index in watched.indices where watched[index].spec.kind != .poll {
