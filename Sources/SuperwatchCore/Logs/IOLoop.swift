@@ -42,18 +42,17 @@ struct RunIO: Sendable {
 /// When a process exits, whatever it wrote is drained and printed before the exit is passed on, so no line
 /// is ever reported after its process's exit.
 ///
-/// Thread confinement: everything but `inbox` is touched only by the loop thread; other threads talk to it
-/// through `inbox` and an eventfd. That is why it is `@unchecked Sendable`.
+/// Thread confinement: everything but `mailbox` is touched only by the loop thread; other threads talk to
+/// it through `mailbox`. That is why it is `@unchecked Sendable`.
 final class IOLoop: @unchecked Sendable {
     private let epollFD: Int32
-    private let wakeFD: Int32
     private let formatter: LogFormatter
     private let sink: OutputSink
     private let onExit: @Sendable (UInt64, Int, Termination) -> Void
     private let onReport: @Sendable (Int, [String]) -> Void
 
-    private enum Message { case add(RunIO), stop }
-    private let inbox = Mutex<[Message]>([])
+    private enum Message: Sendable { case add(RunIO), stop }
+    private let mailbox: Mailbox<Message>
 
     // Loop-thread state.
     /// A pipe the loop reads: process output, cut into lines for the log, or a bootstrap's file report
@@ -78,16 +77,15 @@ final class IOLoop: @unchecked Sendable {
         self.onExit = onExit
         self.onReport = onReport
         epollFD = try retryingEINTR("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
-        wakeFD = try retryingEINTR("eventfd") { eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK)) }
+        mailbox = try Mailbox()
         readBuffer = .allocate(byteCount: 1 << 20, alignment: 16)
         batch.reserveCapacity(2 << 20)
-        watch(wakeFD)
+        watch(mailbox.fd)
     }
 
     deinit {
         readBuffer.deallocate()
         close(epollFD)
-        close(wakeFD)
     }
 
     /// Starts the loop thread.
@@ -103,11 +101,7 @@ final class IOLoop: @unchecked Sendable {
     /// Asks the loop thread to end after flushing.
     func stop() { send(.stop) }
 
-    private func send(_ message: Message) {
-        inbox.withLock { $0.append(message) }
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
-    }
+    private func send(_ message: Message) { mailbox.send(message) }
 
     private func watch(_ fd: Int32) {
         var event = epoll_event()
@@ -130,7 +124,7 @@ final class IOLoop: @unchecked Sendable {
             bytesThisRound = 0
             for index in 0..<Int(count) {
                 let fd = events[index].data.fd
-                if fd == wakeFD {
+                if fd == mailbox.fd {
                     handleInbox()
                 } else if streams[fd] != nil {
                     readOnce(fd, timestamp: timestamp)
@@ -156,13 +150,7 @@ final class IOLoop: @unchecked Sendable {
     private var bytesThisRound = 0
 
     private func handleInbox() {
-        var value: UInt64 = 0
-        _ = read(wakeFD, &value, 8)
-        let messages = inbox.withLock { messages in
-            defer { messages.removeAll() }
-            return messages
-        }
-        for message in messages {
+        for message in mailbox.receive() {
             switch message {
             case .add(let run):
                 for (fd, kind) in [(run.stdout, StreamKind.stdout), (run.stderr, .stderr)] {

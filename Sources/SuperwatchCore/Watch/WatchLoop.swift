@@ -8,8 +8,8 @@ import Glibc
 /// The state and thread of a `FileWatcher`: per spec its rules, mode (inotify or polling) and burst; the
 /// inotify instance and what each watch descriptor stands for.
 ///
-/// Thread confinement: `init` runs on the creating thread; from `run()` on, everything except `inbox`,
-/// `wakeFD`, `threadID` and `finished` is touched only by the watcher thread (the thread start orders the two).
+/// Thread confinement: `init` runs on the creating thread; from `run()` on, everything except `mailbox`,
+/// `threadID` and `finished` is touched only by the watcher thread (the thread start orders the two).
 /// Other threads only call `send`. That is why it is `@unchecked Sendable`.
 final class WatchLoop: @unchecked Sendable {
     /// How a spec's changes are noticed.
@@ -59,8 +59,7 @@ final class WatchLoop: @unchecked Sendable {
     var threadStarted = false
     var running = true
 
-    private let wakeFD: Int32
-    private let inbox = Mutex<[Message]>([])
+    private let mailbox: Mailbox<Message>
     private let threadID = Mutex<pthread_t?>(nil)
     private let finished = DispatchSemaphore(value: 0)
 
@@ -69,7 +68,7 @@ final class WatchLoop: @unchecked Sendable {
         specs: [WatchSpec], watchLimit: Int? = nil, onEvent: @escaping @Sendable (WatchEvent) -> Void
     ) throws(SuperwatchError) {
         self.onEvent = onEvent
-        wakeFD = try retryingEINTR("eventfd") { eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK)) }
+        mailbox = try Mailbox()
         for spec in specs where !spec.isEmpty {
             var entry = Watched(spec: spec, rules: try WatchRules(spec), root: normalizedDirectory(spec.root))
             entry.extraFiles = Set(spec.extraFiles.map { absolutePath($0, root: entry.root) })
@@ -94,16 +93,10 @@ final class WatchLoop: @unchecked Sendable {
         }
     }
 
-    deinit {
-        close(wakeFD)
-    }
-
     // MARK: - Requests from other threads
 
     func send(_ message: Message) {
-        inbox.withLock { $0.append(message) }
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        mailbox.send(message)
     }
 
     var isCurrentThread: Bool {
@@ -127,7 +120,7 @@ final class WatchLoop: @unchecked Sendable {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
         defer { buffer.deallocate() }
         while running {
-            var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
+            var fds = [pollfd(fd: mailbox.fd, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: inotify?.fd ?? -1, events: Int16(POLLIN), revents: 0)]
             let ready = poll(&fds, nfds_t(fds.count), timeoutUntilNextDeadline())
             if ready < 0 && errno != EINTR { break }
@@ -163,13 +156,7 @@ final class WatchLoop: @unchecked Sendable {
     }
 
     private func handleInbox() {
-        var value: UInt64 = 0
-        _ = read(wakeFD, &value, 8)
-        let messages = inbox.withLock { messages in
-            defer { messages.removeAll() }
-            return messages
-        }
-        for message in messages {
+        for message in mailbox.receive() {
             switch message {
             case .stop:
                 running = false
