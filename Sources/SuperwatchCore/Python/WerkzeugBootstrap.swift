@@ -346,8 +346,12 @@ enum WerkzeugBootstrap {
             import signal
 
             settings = take_environment()
-            signal.signal(signal.SIGTERM, on_stop_signal)
-            signal.signal(signal.SIGINT, on_stop_signal)
+            stop_signals = {signal.SIGTERM, signal.SIGINT}
+            for signum in stop_signals:
+                signal.signal(signum, on_stop_signal)
+            # A signal mask survives exec: a parent that blocked these (some test runners and thread pools do)
+            # would otherwise make the process unstoppable but by SIGKILL.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
 
             # The project's directory comes first, as an absolute path so module files are absolute.
             cwd = os.getcwd()
