@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Reload under load: how a supervisor behaves while the code of a serving Flask app changes.
+
+For each mode the script copies examples/flask to a temporary directory, starts the app under that mode, and
+then, while a client thread sends requests to /api/greeting back to back over loopback, rewrites helpers.py
+EDITS times, each time with a new greeting. It measures
+
+- refused:  requests whose connection was refused (nothing listening: the socket went away in a restart);
+- failed:   requests that failed otherwise (reset, timeout, an error status);
+- latency:  for each edit, from the write of helpers.py to the first response carrying the new greeting.
+
+Modes:
+  superwatch-werkzeug  superwatch up, a `werkzeug: app:app` process with `listen:`
+  superwatch-listen    superwatch up, `command: python3 app.py` with `listen:` (Werkzeug's reloader in-process)
+  werkzeug-stat        app.run(debug=True, reloader_type="stat"), Werkzeug's polling reloader (1 s interval)
+  werkzeug-watchdog    app.run(debug=True, reloader_type="watchdog") (pip installs watchdog if missing)
+  watchfiles           watchfiles 'python3 run.py' . with Werkzeug's reloader off (pip installs watchfiles)
+
+Usage: bench/reload.py [--superwatch PATH] [--edits N] [--modes a,b,...] [--markdown]
+"""
+import argparse
+import http.client
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(ROOT, "examples", "flask")
+MODES = ["superwatch-werkzeug", "superwatch-listen", "werkzeug-stat", "werkzeug-watchdog", "watchfiles"]
+
+# Runs the example app with Werkzeug's own server on BENCH_PORT; BENCH_RELOADER is stat, watchdog or none.
+RUNNER = """\
+import os
+from app import app
+
+reloader = os.environ["BENCH_RELOADER"]
+app.run(host="127.0.0.1", port=int(os.environ["BENCH_PORT"]), debug=True,
+        use_reloader=reloader != "none", reloader_type=reloader if reloader != "none" else "auto")
+"""
+
+HELPERS = '''"""Edit the greeting and watch the running app pick it up."""
+
+
+def greeting():
+    return "{greeting}"
+'''
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def ensure_installed(module, package):
+    """Installs `package` with pip for this interpreter when `module` cannot be imported."""
+    if importlib.util.find_spec(module) is None:
+        print(f"installing {package} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", package],
+                       check=True)
+
+
+def command_for(mode, directory, port, superwatch):
+    """The argv that starts the app in `mode`, after writing any file that mode needs."""
+    if mode.startswith("superwatch-"):
+        if not os.access(superwatch, os.X_OK):
+            raise FileNotFoundError(f"no superwatch binary at {superwatch} (build it or pass --superwatch)")
+        if mode == "superwatch-werkzeug":
+            process = "    werkzeug: app:app\n    debug: true\n"
+        else:
+            process = "    command: python3 app.py\n"
+        with open(os.path.join(directory, "bench.yaml"), "w") as config:
+            config.write(f"processes:\n  app:\n{process}    listen: 127.0.0.1:{port}\n"
+                         f"    watch: [\"templates/**\"]\n")
+        return [superwatch, "up", "-f", "bench.yaml"], {}
+    with open(os.path.join(directory, "run.py"), "w") as runner:
+        runner.write(RUNNER)
+    env = {"BENCH_PORT": str(port)}
+    if mode == "werkzeug-stat":
+        return [sys.executable, "run.py"], {**env, "BENCH_RELOADER": "stat"}
+    if mode == "werkzeug-watchdog":
+        ensure_installed("watchdog", "watchdog")
+        return [sys.executable, "run.py"], {**env, "BENCH_RELOADER": "watchdog"}
+    if mode == "watchfiles":
+        ensure_installed("watchfiles", "watchfiles")
+        return [sys.executable, "-m", "watchfiles", f"{sys.executable} run.py", "."], {**env, "BENCH_RELOADER": "none"}
+    raise SystemExit(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
+
+
+class Client(threading.Thread):
+    """Sends GET /api/greeting back to back until stopped, recording each outcome."""
+
+    def __init__(self, port, timeout):
+        super().__init__(daemon=True)
+        self.port, self.timeout = port, timeout
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.sent = self.refused = self.failed = 0
+        self.latest = []  # (monotonic time of the response, body), for the edit loop to look at
+
+    def run(self):
+        while not self.stopping.is_set():
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+            outcome = None
+            try:
+                connection.request("GET", "/api/greeting", headers={"Connection": "close"})
+                response = connection.getresponse()
+                body = response.read().decode("utf-8", "replace")
+                outcome = "ok" if response.status == 200 else "failed"
+            except ConnectionRefusedError:
+                outcome = "refused"
+            except (OSError, http.client.HTTPException):
+                outcome = "failed"
+            finally:
+                connection.close()
+            now = time.monotonic()
+            with self.lock:
+                self.sent += 1
+                if outcome == "ok":
+                    self.latest.append((now, body))
+                    del self.latest[:-200]
+                elif outcome == "refused":
+                    self.refused += 1
+                else:
+                    self.failed += 1
+            if outcome != "ok":
+                time.sleep(0.005)  # do not spin while nothing listens
+
+    def first_response_with(self, text, after):
+        with self.lock:
+            for when, body in self.latest:
+                if when >= after and text in body:
+                    return when
+        return None
+
+
+def wait_for(condition, timeout, interval=0.005):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    return None
+
+
+def write_greeting(directory, greeting):
+    """Rewrites helpers.py in place, as most editors save."""
+    with open(os.path.join(directory, "helpers.py"), "w") as helpers:
+        helpers.write(HELPERS.format(greeting=greeting))
+
+
+def stop_group(process):
+    """Stops the process group the mode started (it was started as a session leader)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def run_mode(mode, args):
+    # The app in DIR/app, its log in DIR: a log inside a watched tree would itself trigger reloads.
+    top = tempfile.mkdtemp(prefix=f"superwatch-bench-{mode}-")
+    directory = os.path.join(top, "app")
+    shutil.copytree(EXAMPLE, directory, ignore=shutil.ignore_patterns("__pycache__"))
+    write_greeting(directory, "greeting 0")
+    port = free_port()
+    result = {"mode": mode, "edits": args.edits, "latencies": [], "missed": 0, "error": None}
+    try:
+        argv, extra_env = command_for(mode, directory, port, args.superwatch)
+    except (OSError, subprocess.CalledProcessError) as error:
+        result["error"] = str(error)
+        return result
+    # Without this, two edits in the same second with the same size would load stale bytecode.
+    env = {**os.environ, **extra_env, "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}
+    log = open(os.path.join(top, "bench.log"), "wb")
+    process = subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    client = Client(port, args.request_timeout)
+    try:
+        client.start()
+        if not wait_for(lambda: client.first_response_with("greeting 0", 0), args.start_timeout):
+            result["error"] = f"never served (see {log.name})"
+            return result
+        with client.lock:
+            client.sent = client.refused = client.failed = 0  # count only what happens around edits
+        for edit in range(1, args.edits + 1):
+            text = f"greeting {edit}"
+            edited = time.monotonic()
+            write_greeting(directory, text)
+            seen = wait_for(lambda: client.first_response_with(text, edited), args.edit_timeout)
+            if seen is None:
+                result["missed"] += 1
+            else:
+                result["latencies"].append(seen - edited)
+            time.sleep(args.settle)  # let the new process settle (and its reloader take its snapshot)
+    finally:
+        client.stopping.set()
+        client.join(args.request_timeout + 1)
+        stop_group(process)
+        log.close()
+    result.update(sent=client.sent, refused=client.refused, failed=client.failed)
+    if not args.keep:
+        shutil.rmtree(top, ignore_errors=True)
+    return result
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def table(results, markdown):
+    header = ["mode", "requests", "refused", "failed", "missed", "median ms", "p90 ms"]
+    rows = []
+    for r in results:
+        if r["error"]:
+            rows.append([r["mode"], "-", "-", "-", "-", "-", r["error"]])
+            continue
+        latencies = [1000 * x for x in r["latencies"]]
+        median = f"{statistics.median(latencies):.0f}" if latencies else "-"
+        p90 = f"{percentile(latencies, 0.9):.0f}" if latencies else "-"
+        rows.append([r["mode"], str(r["sent"]), str(r["refused"]), str(r["failed"]),
+                     f"{r['missed']}/{r['edits']}", median, p90])
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+    else:
+        widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+        lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in [header] + rows]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--superwatch", default=os.environ.get("SUPERWATCH", os.path.join(ROOT, ".build/release/superwatch")),
+                        help="the superwatch binary (default $SUPERWATCH or .build/release/superwatch)")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes (default: all)")
+    parser.add_argument("--edits", type=int, default=20)
+    parser.add_argument("--edit-timeout", type=float, default=15, help="seconds to wait for each new greeting")
+    parser.add_argument("--settle", type=float, default=0.5, help="seconds between a new greeting and the next edit")
+    parser.add_argument("--start-timeout", type=float, default=30)
+    parser.add_argument("--request-timeout", type=float, default=2)
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--keep", action="store_true", help="keep each mode's directory (and its bench.log)")
+    args = parser.parse_args()
+    results = []
+    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+        print(f"running {mode} ...", file=sys.stderr)
+        results.append(run_mode(mode, args))
+    print(table(results, args.markdown))
+
+
+if __name__ == "__main__":
+    main()
