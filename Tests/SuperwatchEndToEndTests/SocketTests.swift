@@ -34,6 +34,7 @@ let flaskAvailable: Bool = {
 let reloadClient = #"""
 import json, re, sys, threading, time, urllib.request
 port, app, reloads = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+gap = float(sys.argv[4]) if len(sys.argv) > 4 else 1.1
 stats = {"ok": 0, "fail": 0, "errors": []}
 lock = threading.Lock()
 def get():
@@ -56,7 +57,7 @@ def hammer():
 background = threading.Thread(target=hammer); background.start()
 try:
     for version in range(2, reloads + 2):
-        time.sleep(1.1)  # the stat reloader compares mtimes; give each edit its own second
+        time.sleep(gap)  # Werkzeug's stat reloader compares mtimes: it needs each edit in its own second
         src = open(app).read()
         open(app, "w").write(re.sub(r"VERSION = \d+", f"VERSION = {version}", src))
         stats.setdefault("edits", []).append(f"{time.time() - started:.3f}s")
@@ -145,14 +146,91 @@ print(json.dumps(stats))
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGTERM); _ = run.waitForExit() }
-        let port = try #require(eventually { run.stdout.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/) != nil }
-            ? run.stdout.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/).map { String($0.1) } : nil)
+        let port = try #require(listeningPort(run))
         let client = try runPython(["client.py", port, "app.py", "5"], in: dir.path)
         let stats = try #require(try JSONSerialization.jsonObject(with: Data(client.utf8)) as? [String: Any], "\(client)")
         #expect(stats["timeout"] == nil, "every edit was served: \(client)")
         #expect(stats["fail"] as? Int == 0, "no refused or failed request: \(client)\n\(run.stdout.split(separator: "\n").filter { !$0.contains("GET /") }.joined(separator: "\n"))")
         #expect((stats["ok"] as? Int ?? 0) > 5)
         #expect(run.stdout.components(separatedBy: "restarting: exit code 3 asks for a restart").count - 1 >= 5)
+    }
+}
+
+/// The port superwatch reports listening on for process `name`.
+func listeningPort(_ run: SuperwatchRun) -> String? {
+    guard eventually({ run.stdout.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/) != nil }) else { return nil }
+    return run.stdout.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/).map { String($0.1) }
+}
+
+/// GET http://127.0.0.1:PORT/PATH with Python's urllib; the body, or nil when the request failed.
+func httpGet(_ port: String, _ path: String = "/") -> String? {
+    let out = try? runPython(["-c", "import urllib.request,sys\ntry:\n print(urllib.request.urlopen('http://127.0.0.1:\(port)\(path)', timeout=10).read().decode(), end='')\nexcept Exception as e:\n print('ERROR', e, end='')"], in: "/tmp")
+    return out.flatMap { $0.hasPrefix("ERROR") ? nil : $0 }
+}
+
+@Suite(.serialized, .enabled(if: flaskAvailable, "needs Flask (.ci/run installs it)"))
+struct WerkzeugModeTests {
+    func app(_ extra: String = "") -> TemporaryDirectory {
+        let dir = stack("""
+            processes:
+              api:
+                werkzeug: \(extra.isEmpty ? "app:app" : extra)
+                listen: 127.0.0.1:0
+            """)
+        dir.write("helpers.py", "VERSION = 1\n")
+        dir.write("app.py", """
+            from flask import Flask
+            import helpers
+            app = Flask(__name__)
+            @app.route("/")
+            def index():
+                return f"v{helpers.VERSION}"
+            def create_app(name="default"):
+                factory = Flask(__name__)
+                factory.add_url_rule("/", "index", lambda: f"factory {name}")
+                return factory
+            """)
+        return dir
+    }
+
+    @Test func editingAnImportedModuleThatNoGlobMatchesReloadsWithNoFailedRequest() throws {
+        let dir = app()
+        dir.write("client.py", reloadClient)
+        defer { dir.remove() }
+        let run = try SuperwatchRun(["up"], in: dir.path)
+        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        let port = try #require(listeningPort(run))
+        #expect(eventually { httpGet(port) == "v1" })
+        let client = try runPython(["client.py", port, "helpers.py", "5", "0.2"], in: dir.path)
+        let stats = try #require(try JSONSerialization.jsonObject(with: Data(client.utf8)) as? [String: Any], "\(client)")
+        #expect(stats["timeout"] == nil, "every edit was served by the new code: \(client)")
+        #expect(stats["fail"] as? Int == 0, "no refused or failed request: \(client)")
+        #expect(run.stdout.contains("api * restarting: helpers.py changed"))
+    }
+
+    @Test func aSyntaxErrorWaitsForTheFix() throws {
+        let dir = app()
+        defer { dir.remove() }
+        let run = try SuperwatchRun(["up"], in: dir.path)
+        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        let port = try #require(listeningPort(run))
+        #expect(eventually { httpGet(port) == "v1" })
+        dir.write("helpers.py", "VERSION = = 2\n")
+        #expect(run.waitFor("SyntaxError"))
+        #expect(run.waitFor("the app failed to import; waiting for a change to one of its files"))
+        dir.write("helpers.py", "VERSION = 3\n")
+        #expect(eventually { httpGet(port) == "v3" })
+    }
+
+    @Test(arguments: ["app:create_app()", "app:create_app('dev')"])
+    func factoriesAreCalled(target: String) throws {
+        let dir = app(target)
+        defer { dir.remove() }
+        let run = try SuperwatchRun(["up"], in: dir.path)
+        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        let port = try #require(listeningPort(run))
+        let expected = target.contains("dev") ? "factory dev" : "factory default"
+        #expect(eventually { httpGet(port) == expected })
     }
 }
 

@@ -22,12 +22,17 @@ public struct TemporaryDirectory: Sendable {
         path = bytes.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
     }
 
-    /// Writes `contents` to `name` (relative), creating parent directories.
+    /// Writes `contents` to `name` (relative) in place, as `echo > file` would, creating parent directories.
+    /// (Not Foundation's atomic write: its temporary file is itself a change a watcher may see.)
     @discardableResult
     public func write(_ name: String, _ contents: String) -> String {
         let full = "\(path)/\(name)"
         try? FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: full, contents: Data(contents.utf8))
+        let fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        precondition(fd >= 0, "cannot write \(full)")
+        var bytes = Array(contents.utf8)
+        _ = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
         return full
     }
 
