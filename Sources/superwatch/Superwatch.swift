@@ -7,13 +7,13 @@ struct Superwatch: AsyncParsableCommand {
         commandName: "superwatch",
         abstract: "Run a local development stack: several processes, one log stream, per-process reloads.",
         version: superwatchVersion,
-        subcommands: [Up.self, Check.self]
+        subcommands: [Up.self, Check.self, Export.self]
     )
 }
 
 /// Options every subcommand that reads a config shares.
 struct ConfigOptions: ParsableArguments {
-    @Option(name: [.customShort("f"), .long], help: "The config file (default: ./superwatch.yaml or ./superwatch.yml).")
+    @Option(name: [.customShort("f"), .long], help: "The config file (default: ./superwatch.yaml, ./superwatch.yml or ./Procfile).")
     var file: String?
 
     func load() throws -> Config {
