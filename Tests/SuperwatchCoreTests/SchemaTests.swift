@@ -31,8 +31,7 @@ enum RepositoryFile {
         ((schema["$defs"] as? [String: Any])?["process"] as? [String: Any])?["properties"] as? [String: Any] ?? [:]
     }
 
-    @Test(.disabled("until listen/werkzeug/env_file/replicas land"))
-    func keysAreExactlyTheOnesTheLoaderAccepts() {
+    @Test func keysAreExactlyTheOnesTheLoaderAccepts() {
         #expect(Set(topLevel.keys) == Set(ConfigKeys.topLevel))
         #expect(Set(process.keys) == Set(ConfigKeys.process))
     }
