@@ -26,6 +26,7 @@ import Testing
         #expect(result.status == 2)
         #expect(result.stderr.contains("./superwatch.yaml"))
         #expect(result.stderr.contains("./superwatch.yml"))
+        #expect(result.stderr.contains("./Procfile"))
         let explicit = try SuperwatchRun.run(["check", "-f", "nope.yaml"], in: dir.path)
         #expect(explicit.status == 2)
         #expect(explicit.stderr.contains("nope.yaml"))

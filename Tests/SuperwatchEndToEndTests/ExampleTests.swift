@@ -25,21 +25,22 @@ import Glibc
         #expect(run.waitForExit() == 0, "\(name): \(run.stderr)")
     }
 
-    /// A base port away from the usual 5000, different per run so that parallel runs do not collide.
-    var basePort: String { String(20000 + Int(getpid() % 200) * 100) }
+    /// A base port away from the usual 5000, different per run and per example (the examples run in
+    /// parallel) so that they do not collide.
+    func basePort(_ example: Int) -> String { String(20000 + example * 10000 + Int(getpid() % 90) * 100) }
 
     @Test func quickstart() throws {
         try runExample("quickstart", file: "superwatch.yaml", expected: ["ticker   | hello, it is", "reloader | started"])
     }
 
     @Test func procfile() throws {
-        let port = basePort
+        let port = basePort(0)
         try runExample("procfile", file: "Procfile", arguments: ["--port", port],
                        expected: ["clock | hello from clock, PORT=\(Int(port)! + 100)", "web   * started"])
     }
 
     @Test func polyglot() throws {
-        let port = basePort
+        let port = basePort(1)
         try runExample("polyglot", file: "superwatch.yaml", arguments: ["--port", port, "-c", "worker=1"], expected: [
             "api      | serving on http://127.0.0.1:\(port)", "worker   | worker 1 ready", "frontend | built dist/app.js",
             "settings | loaded settings (development)",

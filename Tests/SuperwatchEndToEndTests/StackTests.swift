@@ -151,7 +151,8 @@ import Testing
         ]
         #expect(try make("install") == 0)
         for path in installed {
-            #expect((root.read(path)?.count ?? 0) > 0, "\(path) installed")
+            let size = (try? FileManager.default.attributesOfItem(atPath: "\(root.path)/\(path)"))?[.size] as? Int
+            #expect((size ?? 0) > 0, "\(path) installed")
         }
         #expect(FileManager.default.isExecutableFile(atPath: "\(root.path)/usr/bin/superwatch"))
         #expect(try make("uninstall") == 0)
