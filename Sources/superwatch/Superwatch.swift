@@ -9,6 +9,26 @@ struct Superwatch: AsyncParsableCommand {
         version: superwatchVersion,
         subcommands: [Up.self, Check.self, Export.self]
     )
+
+    /// argument-parser's own `main`, except that a bad command line exits with 2 (as a bad config does, and
+    /// as the man page says) instead of its default 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if !(error is ExitCode), exitCode(for: error) == .validationFailure {
+                var standardError = StandardError()
+                print(fullMessage(for: error), to: &standardError)
+                Self.exit(withError: ExitCode(2))
+            }
+            Self.exit(withError: error)
+        }
+    }
 }
 
 /// Options every subcommand that reads a config shares.

@@ -44,6 +44,18 @@ import Testing
         #expect(other.stdout.contains("w:\n  command: echo hi\n"))
     }
 
+    @Test func aBadCommandLineExitsWithTwo() throws {
+        let dir = stack("processes:\n  web: {command: \"exit 64\", restart: never}\n")
+        defer { dir.remove() }
+        for arguments in [["up", "--log-format", "xml"], ["up", "--port"], ["export", "systemd"], ["bogus"]] {
+            let result = try SuperwatchRun.run(arguments, in: dir.path)
+            #expect(result.status == 2, "\(arguments)")
+            #expect(result.stderr.contains("Error:"), "\(arguments)")
+            #expect(result.stdout.isEmpty)
+        }
+        #expect(try SuperwatchRun.run(["up"], in: dir.path).status == 64, "a process's status is passed on as it is")
+    }
+
     @Test func versionAndHelp() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
