@@ -31,7 +31,11 @@ let package = Package(
             ]
         ),
         .target(name: "SuperwatchTestSupport", dependencies: ["SuperwatchCore"], path: "Tests/SuperwatchTestSupport"),
-        .testTarget(name: "SuperwatchCoreTests", dependencies: ["SuperwatchCore", "SuperwatchTestSupport"]),
+        .testTarget(
+            name: "SuperwatchCoreTests",
+            // Yams: the examples are converted to JSON to be checked against the JSON Schema.
+            dependencies: ["SuperwatchCore", "SuperwatchTestSupport", .product(name: "Yams", package: "Yams")]
+        ),
         .testTarget(
             name: "SuperwatchEndToEndTests",
             dependencies: ["SuperwatchTestSupport", "superwatch"]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SuperwatchCore
 
 extension Superwatch {
@@ -10,7 +11,14 @@ extension Superwatch {
 
         func run() async throws {
             let loaded = try config.load()
-            print(describe(loaded), terminator: "")
+            do {
+                // Shown as `up` would run it: replicas expanded, PORT assigned.
+                let planned = try StackPlan.make(
+                    loaded, basePort: StackPlan.basePort(flag: nil, environment: ProcessInfo.processInfo.environment))
+                print(describe(planned), terminator: "")
+            } catch {
+                throw report(error)
+            }
         }
     }
 }

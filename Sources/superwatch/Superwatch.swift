@@ -7,13 +7,33 @@ struct Superwatch: AsyncParsableCommand {
         commandName: "superwatch",
         abstract: "Run a local development stack: several processes, one log stream, per-process reloads.",
         version: superwatchVersion,
-        subcommands: [Up.self, Check.self]
+        subcommands: [Up.self, Check.self, Export.self]
     )
+
+    /// argument-parser's own `main`, except that a bad command line exits with 2 (as a bad config does, and
+    /// as the man page says) instead of its default 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if !(error is ExitCode), exitCode(for: error) == .validationFailure {
+                var standardError = StandardError()
+                print(fullMessage(for: error), to: &standardError)
+                Self.exit(withError: ExitCode(2))
+            }
+            Self.exit(withError: error)
+        }
+    }
 }
 
 /// Options every subcommand that reads a config shares.
 struct ConfigOptions: ParsableArguments {
-    @Option(name: [.customShort("f"), .long], help: "The config file (default: ./superwatch.yaml or ./superwatch.yml).")
+    @Option(name: [.customShort("f"), .long], help: "The config file (default: ./superwatch.yaml, ./superwatch.yml or ./Procfile).")
     var file: String?
 
     func load() throws -> Config {

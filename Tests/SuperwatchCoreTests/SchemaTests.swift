@@ -1,5 +1,6 @@
 import Foundation
 import SuperwatchCore
+import Yams
 import Testing
 
 /// The checked-in files next to the sources: the JSON Schema and the man pages.
@@ -31,8 +32,7 @@ enum RepositoryFile {
         ((schema["$defs"] as? [String: Any])?["process"] as? [String: Any])?["properties"] as? [String: Any] ?? [:]
     }
 
-    @Test(.disabled("until listen/werkzeug/env_file/replicas land"))
-    func keysAreExactlyTheOnesTheLoaderAccepts() {
+    @Test func keysAreExactlyTheOnesTheLoaderAccepts() {
         #expect(Set(topLevel.keys) == Set(ConfigKeys.topLevel))
         #expect(Set(process.keys) == Set(ConfigKeys.process))
     }
@@ -165,4 +165,76 @@ func superwatchBinary() -> String? {
     directories += Bundle.allBundles.filter { $0.bundlePath.hasSuffix(".xctest") }.map { $0.bundleURL.deletingLastPathComponent() }
     return directories.map { $0.appendingPathComponent("superwatch").path }
         .first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+/// Every YAML example in examples/ is valid against the JSON Schema, as an editor using it would say.
+@Suite struct ExampleSchemaTests {
+    static let hasJSONSchema: Bool = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import jsonschema"]
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }()
+
+    static var exampleFiles: [String] {
+        let examples = RepositoryFile.root.appendingPathComponent("examples").path
+        let files = FileManager.default.enumerator(atPath: examples)?.compactMap { $0 as? String } ?? []
+        return files.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { "examples/\($0)" }
+    }
+
+    @Test func thereAreYAMLExamples() {
+        #expect(Self.exampleFiles.count >= 2)
+    }
+
+    @Test func everyYAMLExampleNamesTheSchemaOnItsFirstLine() throws {
+        for file in Self.exampleFiles {
+            let first = try RepositoryFile.text(file).split(separator: "\n").first
+            #expect(first == "# yaml-language-server: $schema=../../schema/superwatch.schema.json", "\(file)")
+        }
+    }
+
+    @Test(.enabled(if: hasJSONSchema, "needs python3 with jsonschema (pip install jsonschema)"))
+    func everyYAMLExampleIsValidAgainstTheSchema() throws {
+        let schema = RepositoryFile.root.appendingPathComponent("schema/superwatch.schema.json").path
+        for file in Self.exampleFiles {
+            let value = try Yams.load(yaml: try RepositoryFile.text(file))
+            let json = try JSONSerialization.data(withJSONObject: try #require(value))
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", """
+                import json, sys, jsonschema
+                jsonschema.validate(json.load(sys.stdin), json.load(open(sys.argv[1])))
+                """, schema]
+            let input = Pipe(), errors = Pipe()
+            process.standardInput = input
+            process.standardError = errors
+            try process.run()
+            input.fileHandleForWriting.write(json)
+            try input.fileHandleForWriting.close()
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(file) does not match the schema: \(message)")
+        }
+    }
+
+    @Test(.enabled(if: hasJSONSchema, "needs python3 with jsonschema (pip install jsonschema)"))
+    func theSchemaRejectsWhatTheLoaderRejects() throws {
+        // A guard that the validation above can fail: replicas: 0 is refused by both.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", """
+            import json, sys, jsonschema
+            try:
+                jsonschema.validate({"processes": {"w": {"command": "x", "replicas": 0}}}, json.load(open(sys.argv[1])))
+            except jsonschema.ValidationError:
+                sys.exit(0)
+            sys.exit(1)
+            """, RepositoryFile.root.appendingPathComponent("schema/superwatch.schema.json").path]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
 }

@@ -26,6 +26,7 @@ import Testing
         #expect(result.status == 2)
         #expect(result.stderr.contains("./superwatch.yaml"))
         #expect(result.stderr.contains("./superwatch.yml"))
+        #expect(result.stderr.contains("./Procfile"))
         let explicit = try SuperwatchRun.run(["check", "-f", "nope.yaml"], in: dir.path)
         #expect(explicit.status == 2)
         #expect(explicit.stderr.contains("nope.yaml"))
@@ -47,6 +48,18 @@ import Testing
         #expect(watched.stdout.contains("  watch: src/**/*.py (2 files match now)\n"))
         let other = try SuperwatchRun.run(["check", "--file", "other.yml"], in: dir.path)
         #expect(other.stdout.contains("w:\n  command: echo hi\n"))
+    }
+
+    @Test func aBadCommandLineExitsWithTwo() throws {
+        let dir = stack("processes:\n  web: {command: \"exit 64\", restart: never}\n")
+        defer { dir.remove() }
+        for arguments in [["up", "--log-format", "xml"], ["up", "--port"], ["export", "systemd"], ["bogus"]] {
+            let result = try SuperwatchRun.run(arguments, in: dir.path)
+            #expect(result.status == 2, "\(arguments)")
+            #expect(result.stderr.contains("Error:"), "\(arguments)")
+            #expect(result.stdout.isEmpty)
+        }
+        #expect(try SuperwatchRun.run(["up"], in: dir.path).status == 64, "a process's status is passed on as it is")
     }
 
     @Test func versionAndHelp() throws {

@@ -96,6 +96,8 @@ public struct ProcessSpec: Sendable, Equatable {
     public var listen: [ListenSpec] = []
     /// Set for a `werkzeug:` process: superwatch serves this WSGI app itself through its bootstrap.
     public var werkzeug: WerkzeugApp?
+    /// How many copies `up` runs (`replicas:`); `StackPlan` turns them into one spec each.
+    public var replicas: Int = 1
 
     public init(
         name: String, command: Command, cwd: String, env: [String: String] = [:],
@@ -157,9 +159,9 @@ public struct WerkzeugApp: Sendable, Equatable {
 /// The keys the config accepts, in one place: the loader checks against these and the JSON Schema test
 /// compares them with `schema/superwatch.schema.json`, so the two cannot drift apart.
 public enum ConfigKeys {
-    public static let topLevel = ["version", "env", "processes"]
+    public static let topLevel = ["version", "env", "env_file", "processes"]
     public static let process = [
-        "command", "cwd", "env", "restart_codes", "restart", "max_restarts", "backoff", "stop_signal",
+        "command", "cwd", "env", "env_file", "replicas", "restart_codes", "restart", "max_restarts", "backoff", "stop_signal",
         "stop_timeout", "watch", "ignore", "extra_files", "watcher", "interval", "debounce", "listen", "werkzeug",
         "python", "debug",
     ]

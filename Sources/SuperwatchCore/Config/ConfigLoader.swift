@@ -1,12 +1,21 @@
 import Foundation
 import Yams
 
-/// Reads `superwatch.yaml`: finds the file, parses it with positions, and validates every key into a
-/// `Config`. Any problem is a `SuperwatchError` pointing at the offending key or value; nothing is returned
-/// half-validated.
+/// Reads `superwatch.yaml` or a Procfile: finds the file, parses it with positions, and validates every key
+/// into a `Config`, with the env files it names (or `.env`) already read. Any problem is a
+/// `SuperwatchError` pointing at the offending key, value or line; nothing is returned half-validated.
 public enum ConfigLoader {
     /// Names tried, in order, when no `-f` is given.
-    public static let defaultFileNames = ["superwatch.yaml", "superwatch.yml"]
+    public static let defaultFileNames = ["superwatch.yaml", "superwatch.yml", "Procfile"]
+
+    /// The env file read for every process when the config does not name any (`env_file:`).
+    public static let defaultEnvFileName = ".env"
+
+    /// Whether `path` is read as a Procfile: its name is `Procfile` or starts with `Procfile.`.
+    public static func isProcfile(_ path: String) -> Bool {
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        return name == "Procfile" || name.hasPrefix("Procfile.")
+    }
 
     /// The config file to use: `explicit` when given, else the first default name present in `directory`.
     public static func locate(explicit: String?, in directory: String) throws(SuperwatchError) -> String {
@@ -42,6 +51,11 @@ public enum ConfigLoader {
                                   at: SourceLocation(file: path))
         }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
+        if isProcfile(path) {
+            var config = try Procfile.parse(text, file: path, directory: directory)
+            config.env = try ConfigReader(file: path, directory: directory).defaultEnvFile()
+            return config
+        }
         return try parse(yaml: text, file: path, directory: directory)
     }
 
@@ -207,6 +221,48 @@ struct ConfigReader {
         return env
     }
 
+    /// `path` (relative to the config's directory) as the user should see it: relative to where they are,
+    /// like the config file's own name.
+    func shownPath(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let written = (file as NSString).deletingLastPathComponent
+        return written.isEmpty ? path : "\(written)/\(path)"
+    }
+
+    /// The variables of one env file; its own errors point into it.
+    func readEnvFile(_ path: String, shownAs shown: String) throws(SuperwatchError) -> [String: String] {
+        let text = try SourceLines.read(path: path, what: "env file")
+        var env: [String: String] = [:]
+        for (key, value) in try DotEnv.parse(text, file: shown) { env[key] = value }
+        return env
+    }
+
+    /// `env_file:` (a path or a list of them): the variables of the files, later files over earlier ones.
+    /// A file that does not exist is an error at its entry.
+    func envFiles(_ node: Node, what: String) throws(SuperwatchError) -> [String: String] {
+        let items: [Node]
+        if case .sequence = node { items = try list(node, what: what) } else { items = [node] }
+        var env: [String: String] = [:]
+        for item in items {
+            let written = try nonEmptyString(item, what: what)
+            let path = resolvePath(written, against: directory)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                throw error(item, "\(what): \(shownPath(written)) does not exist; create it or remove it from the config")
+            }
+            env.merge(try readEnvFile(path, shownAs: shownPath(written))) { $1 }
+        }
+        return env
+    }
+
+    /// The variables of `.env` beside the config, or none when there is no such file.
+    func defaultEnvFile() throws(SuperwatchError) -> [String: String] {
+        let name = ConfigLoader.defaultEnvFileName
+        let path = resolvePath(name, against: directory)
+        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+        return try readEnvFile(path, shownAs: shownPath(name))
+    }
+
     func resolvePath(_ path: String, against base: String) -> String {
         let joined = path.hasPrefix("/") ? path : "\(base)/\(path)"
         return URL(fileURLWithPath: joined).standardizedFileURL.path
@@ -214,6 +270,7 @@ struct ConfigReader {
 
     mutating func config(_ root: Node) throws(SuperwatchError) -> Config {
         var env: [String: String] = [:]
+        var envFileNode: Node?
         var processesNode: Node?
         for (key, keyNode, value) in try mapping(root, what: "the top level", allowed: ConfigKeys.topLevel) {
             switch key {
@@ -222,10 +279,16 @@ struct ConfigReader {
                     throw error(value, "unsupported config version; this superwatch reads `version: 1`")
                 }
             case "env": env = try environment(value, what: "`env`")
+            case "env_file": envFileNode = value
             case "processes": processesNode = value
             default: throw error(keyNode, "unknown key `\(key)`")
             }
         }
+        // The files are read before the processes so that their errors come first, as they come first in
+        // the environment; `env` wins over them.
+        let fileEnv: [String: String]
+        if let envFileNode { fileEnv = try envFiles(envFileNode, what: "`env_file`") } else { fileEnv = try defaultEnvFile() }
+        env = fileEnv.merging(env) { $1 }
         guard let processesNode else {
             throw SuperwatchError(.invalidConfig, "missing `processes:`; declare at least one process",
                                   at: location(root))
@@ -249,6 +312,9 @@ struct ConfigReader {
         var werkzeugTarget: String?
         var python: (String, Node)?
         var debug: (Bool, Node)?
+        var ownEnv: [String: String] = [:]
+        var fileEnv: [String: String] = [:]
+        var replicasNode: Node?
         for (key, keyNode, value) in pairs {
             let what = "`\(key)`"
             switch key {
@@ -270,7 +336,11 @@ struct ConfigReader {
                 guard FileManager.default.fileExists(atPath: spec.cwd, isDirectory: &isDirectory), isDirectory.boolValue else {
                     throw error(value, "`cwd` \(spec.cwd) is not an existing directory")
                 }
-            case "env": spec.env = try environment(value, what: what)
+            case "env": ownEnv = try environment(value, what: what)
+            case "env_file": fileEnv = try envFiles(value, what: what)
+            case "replicas":
+                spec.replicas = try integer(value, what: what, range: 1...1000)
+                replicasNode = value
             case "restart_codes":
                 var codes: Set<Int32> = []
                 for item in try list(value, what: what) {
@@ -342,7 +412,7 @@ struct ConfigReader {
             if interpreter.contains("/") { interpreter = resolvePath(interpreter, against: directory) }
             spec.werkzeug = WerkzeugApp(target: werkzeugTarget, python: interpreter, debug: debug?.0 ?? false)
             spec.command = .argv([interpreter, "-c", "<superwatch werkzeug bootstrap>", werkzeugTarget])
-            if spec.listen.isEmpty { spec.listen = [ListenSpec(.tcp(host: "127.0.0.1", port: 5000))] }
+            // Without `listen`, StackPlan binds 127.0.0.1 on the port it assigns the process.
         } else {
             if let (_, node) = python ?? debug.map({ ("", $0.1) }) {
                 throw error(node, "`python` and `debug` only apply to a `werkzeug:` process")
@@ -351,6 +421,11 @@ struct ConfigReader {
                 throw error(nameNode, "process `\(name)` has no `command` (or `werkzeug`)")
             }
         }
+        if spec.replicas > 1, let replicasNode, !spec.listen.isEmpty || spec.werkzeug != nil {
+            throw error(replicasNode, StackPlan.socketReplicasMessage(spec))
+        }
+        // The process's own files, then its own `env` over them; both go over the global env when it starts.
+        spec.env = fileEnv.merging(ownEnv) { $1 }
         // extra_files are relative to the config file's directory, like every other path in it; `cwd`
         // may come after them in the mapping, so nothing above depends on its order.
         return spec

@@ -1,0 +1,109 @@
+/// Turns a validated `Config` into what runs: one `ProcessSpec` per instance, with the replicas expanded
+/// (`web.1`, `web.2`, ...), processes that get no copies left out, and each instance's `PORT` and
+/// `SUPERWATCH_REPLICA` written into its env. The supervisor and `export systemd` both take its output, so
+/// neither knows about replicas or ports.
+public enum StackPlan {
+    /// The port base when neither `--port` nor `PORT` in superwatch's environment gives one (foreman's).
+    public static let defaultBasePort = 5000
+    /// Ports between two processes in the file: room for 100 replicas each.
+    public static let portStride = 100
+
+    /// The base port: `--port` when given, else `PORT` from superwatch's own environment, else 5000.
+    public static func basePort(flag: Int?, environment: [String: String]) -> Int {
+        if let flag { return flag }
+        if let text = environment["PORT"], let port = Int(text), (1...65535).contains(port) { return port }
+        return defaultBasePort
+    }
+
+    /// Parses `-c` values: each a comma-separated list of `NAME=COUNT`; a later count for a name wins.
+    public static func parseConcurrency(_ values: [String]) throws(SuperwatchError) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for value in values {
+            for item in value.split(separator: ",", omittingEmptySubsequences: false) {
+                let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2, !parts[0].isEmpty, let count = Int(parts[1]), (0...1000).contains(count) else {
+                    throw SuperwatchError(.usage, "-c: `\(item)` is not NAME=COUNT (a count from 0 to 1000); write e.g. -c web=2,worker=0")
+                }
+                counts[String(parts[0])] = count
+            }
+        }
+        return counts
+    }
+
+    /// Expands `config` for `up`.
+    /// - Parameters:
+    ///   - concurrency: copies per process name from `-c`, over each process's `replicas`; 0 leaves it out.
+    ///   - only: names to start (a process name selects all its instances, `web.2` one instance); empty: all.
+    ///   - basePort: what the first process's `PORT` is; each later process in the file gets 100 more and
+    ///     each replica after the first 1 more.
+    public static func make(
+        _ config: Config, concurrency: [String: Int] = [:], only: [String] = [], basePort: Int = defaultBasePort
+    ) throws(SuperwatchError) -> Config {
+        let names = config.processes.map(\.name)
+        for name in concurrency.keys.sorted() where !names.contains(name) {
+            throw SuperwatchError(.usage, "-c names `\(name)`, which is not a process in \(config.file); it has \(names.joined(separator: ", "))")
+        }
+        var planned = config
+        planned.processes = []
+        for (index, spec) in config.processes.enumerated() {
+            let count = concurrency[spec.name] ?? spec.replicas
+            if count > 1, !spec.listen.isEmpty || spec.werkzeug != nil {
+                throw SuperwatchError(.usage, "-c \(spec.name)=\(count): \(socketReplicasMessage(spec))")
+            }
+            let port = basePort + portStride * index
+            for replica in stride(from: 1, through: count, by: 1) {
+                planned.processes.append(instance(of: spec, replica: replica, of: count, port: port + replica - 1, globalEnv: config.env))
+            }
+        }
+        return try select(only, from: planned, original: config)
+    }
+
+    /// Why a process with sockets cannot have replicas; the supervisor holds one set of sockets per process.
+    static func socketReplicasMessage(_ spec: ProcessSpec) -> String {
+        let what = spec.werkzeug != nil ? "a `werkzeug` process" : "a process with `listen`"
+        return "\(what) runs as one copy: its replicas would need the same socket; declare one process per address instead"
+    }
+
+    /// Replica `replica` of `count` of `spec`, named `NAME.N` when there are several.
+    static func instance(of spec: ProcessSpec, replica: Int, of count: Int, port: Int, globalEnv: [String: String]) -> ProcessSpec {
+        var instance = spec
+        instance.name = count > 1 ? "\(spec.name).\(replica)" : spec.name
+        instance.replicas = 1
+        instance.env["SUPERWATCH_REPLICA"] = String(replica)
+        let setsPort = spec.env["PORT"] != nil || globalEnv["PORT"] != nil
+        if spec.werkzeug != nil && spec.listen.isEmpty {
+            let chosen = setsPort ? Int(spec.env["PORT"] ?? globalEnv["PORT"] ?? "") ?? port : port
+            instance.listen = [ListenSpec(.tcp(host: "127.0.0.1", port: UInt16(clamping: chosen)))]
+        }
+        // A TCP socket's port is what the supervisor puts in PORT; a value the config set is kept.
+        let hasTCPSocket = instance.listen.contains { if case .tcp = $0.address { return true } else { return false } }
+        if !setsPort && !hasTCPSocket { instance.env["PORT"] = String(port) }
+        return instance
+    }
+
+    /// Keeps the instances `only` names; an unknown name is a usage error.
+    static func select(_ only: [String], from planned: Config, original: Config) throws(SuperwatchError) -> Config {
+        guard !only.isEmpty else {
+            guard !planned.processes.isEmpty else {
+                throw SuperwatchError(.usage, "nothing to start: -c leaves out every process of \(original.file)")
+            }
+            return planned
+        }
+        let names = original.processes.map(\.name)
+        var selected = planned
+        selected.processes = []
+        for name in only {
+            guard names.contains(name) || planned.processes.contains(where: { $0.name == name }) else {
+                throw SuperwatchError(.usage, "no process named `\(name)` in \(original.file); it has \(names.joined(separator: ", "))")
+            }
+        }
+        for spec in planned.processes {
+            let base = spec.name.split(separator: ".").first.map(String.init) ?? spec.name
+            if only.contains(spec.name) || only.contains(base) { selected.processes.append(spec) }
+        }
+        guard !selected.processes.isEmpty else {
+            throw SuperwatchError(.usage, "nothing to start: -c runs no copy of \(only.joined(separator: ", "))")
+        }
+        return selected
+    }
+}

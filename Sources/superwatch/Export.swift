@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import SuperwatchCore
+
+extension Superwatch {
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the stack in another supervisor's format.",
+            subcommands: [Systemd.self])
+    }
+}
+
+extension Superwatch.Export {
+    struct Systemd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write systemd units: APP.target, APP-NAME.service per process, APP-NAME.socket per process with listen.")
+
+        @Argument(help: "The directory to write the units to (created if needed).")
+        var directory: String
+
+        @OptionGroup var config: ConfigOptions
+
+        func run() async throws {
+            let loaded = try config.load()
+            do {
+                let planned = try StackPlan.make(
+                    loaded, basePort: StackPlan.basePort(flag: nil, environment: ProcessInfo.processInfo.environment))
+                let units = try SystemdExport.units(for: planned, appName: SystemdExport.appName(directory: loaded.directory))
+                try write(units)
+            } catch {
+                throw report(error)
+            }
+        }
+
+        /// Writes every unit, replacing files of the same name, and prints each path written.
+        func write(_ units: [SystemdExport.Unit]) throws(SuperwatchError) {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw SuperwatchError(.system(syscall: "mkdir", errno: EIO), "cannot create \(directory): \(error.localizedDescription)")
+            }
+            for unit in units {
+                let path = (directory as NSString).appendingPathComponent(unit.name)
+                guard FileManager.default.createFile(atPath: path, contents: Data(unit.contents.utf8)) else {
+                    throw SuperwatchError(.system(syscall: "open", errno: EACCES), "cannot write \(path); check that the directory is writable")
+                }
+                print(path)
+            }
+        }
+    }
+}

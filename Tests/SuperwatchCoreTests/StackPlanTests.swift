@@ -1,0 +1,90 @@
+import SuperwatchCore
+import Testing
+
+@Suite struct StackPlanTests {
+    let config = Config(file: "superwatch.yaml", directory: "/srv", processes: [
+        ProcessSpec(name: "web", command: .shell("serve"), cwd: "/srv"),
+        ProcessSpec(name: "worker", command: .shell("work"), cwd: "/srv"),
+        ProcessSpec(name: "clock", command: .shell("tick"), cwd: "/srv"),
+    ])
+
+    func summary(_ planned: Config) -> [String] {
+        planned.processes.map { "\($0.name) PORT=\($0.env["PORT"] ?? "-") R=\($0.env["SUPERWATCH_REPLICA"] ?? "-")" }
+    }
+
+    @Test func eachProcessGetsAPortHundredApart() throws {
+        #expect(summary(try StackPlan.make(config)) == ["web PORT=5000 R=1", "worker PORT=5100 R=1", "clock PORT=5200 R=1"])
+        #expect(summary(try StackPlan.make(config, basePort: 8000)).first == "web PORT=8000 R=1")
+    }
+
+    @Test func replicasAreNamedNumberedAndPortedOneApart() throws {
+        var config = self.config
+        config.processes[1].replicas = 3
+        let planned = try StackPlan.make(config)
+        #expect(summary(planned) == [
+            "web PORT=5000 R=1", "worker.1 PORT=5100 R=1", "worker.2 PORT=5101 R=2", "worker.3 PORT=5102 R=3",
+            "clock PORT=5200 R=1",
+        ])
+        #expect(planned.processes.allSatisfy { $0.replicas == 1 })
+        #expect(planned.processes[2].command == .shell("work"))
+    }
+
+    @Test func concurrencyOverridesReplicasAndZeroLeavesOut() throws {
+        var config = self.config
+        config.processes[1].replicas = 3
+        let planned = try StackPlan.make(config, concurrency: ["web": 2, "worker": 0])
+        #expect(summary(planned) == ["web.1 PORT=5000 R=1", "web.2 PORT=5001 R=2", "clock PORT=5200 R=1"],
+                "ports keep the position in the file even when a process is left out")
+    }
+
+    @Test func aPortTheConfigSetsIsKept() throws {
+        var config = self.config
+        config.processes[0].env["PORT"] = "9999"
+        config.processes[1].listen = [ListenSpec(.tcp(host: "127.0.0.1", port: 7000))]
+        config.processes[2].listen = [ListenSpec(.unix(path: "/tmp/x.sock"))]
+        #expect(summary(try StackPlan.make(config)) == ["web PORT=9999 R=1", "worker PORT=- R=1", "clock PORT=5200 R=1"])
+        config.env["PORT"] = "4000"
+        #expect(summary(try StackPlan.make(config)).last == "clock PORT=- R=1", "a global PORT is the process's too")
+    }
+
+    @Test func aWerkzeugProcessListensOnItsAssignedPort() throws {
+        var config = self.config
+        config.processes[1].werkzeug = WerkzeugApp(target: "app:app")
+        let planned = try StackPlan.make(config, basePort: 6000)
+        #expect(planned.processes[1].listen == [ListenSpec(.tcp(host: "127.0.0.1", port: 6100))])
+        #expect(planned.processes[1].env["PORT"] == nil, "the supervisor sets PORT from the socket")
+    }
+
+    @Test func onlySelectsProcessesOrSingleReplicas() throws {
+        var config = self.config
+        config.processes[0].replicas = 2
+        #expect(try StackPlan.make(config, only: ["web"]).processes.map(\.name) == ["web.1", "web.2"])
+        #expect(try StackPlan.make(config, only: ["web.2", "clock"]).processes.map(\.name) == ["web.2", "clock"])
+        #expect(throws: SuperwatchError(.usage, "no process named `nope` in superwatch.yaml; it has web, worker, clock")) {
+            try StackPlan.make(config, only: ["nope"])
+        }
+        #expect(throws: SuperwatchError(.usage, "nothing to start: -c runs no copy of worker")) {
+            try StackPlan.make(config, concurrency: ["worker": 0], only: ["worker"])
+        }
+    }
+
+    @Test func badConcurrencyIsAUsageError() throws {
+        #expect(try StackPlan.parseConcurrency(["web=2,worker=3", "web=1"]) == ["web": 1, "worker": 3])
+        for bad in ["web", "web=-1", "=2", "web=two", "web=2,"] {
+            #expect(throws: SuperwatchError.self) { try StackPlan.parseConcurrency([bad]) }
+        }
+        #expect(throws: SuperwatchError(.usage, "-c names `db`, which is not a process in superwatch.yaml; it has web, worker, clock")) {
+            try StackPlan.make(config, concurrency: ["db": 1])
+        }
+        var sockets = config
+        sockets.processes[0].listen = [ListenSpec(.tcp(host: "", port: 80))]
+        #expect(throws: SuperwatchError.self) { try StackPlan.make(sockets, concurrency: ["web": 2]) }
+    }
+
+    @Test func basePortComesFromTheFlagThenTheEnvironment() {
+        #expect(StackPlan.basePort(flag: 7000, environment: ["PORT": "8000"]) == 7000)
+        #expect(StackPlan.basePort(flag: nil, environment: ["PORT": "8000"]) == 8000)
+        #expect(StackPlan.basePort(flag: nil, environment: ["PORT": "junk"]) == 5000)
+        #expect(StackPlan.basePort(flag: nil, environment: [:]) == 5000)
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import SuperwatchTestSupport
+import Testing
+
+/// Procfiles, env files, ports, replicas and the JSON log, through the binary.
+@Suite struct StackTests {
+    @Test func aProcfileIsFoundWhenThereIsNoYAMLAndGetsItsDotEnv() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        dir.write("Procfile", "# comment\nweb: echo \"$GREETING from $SUPERWATCH_PROCESS on $PORT\"\nworker: echo \"$GREETING again\"\n")
+        dir.write(".env", "GREETING='hi there'\n")
+        let result = try SuperwatchRun.run(["up"], in: dir.path)
+        #expect(result.status == 0)
+        #expect(lines(of: "web", in: result.stdout) == ["hi there from web on 5000"])
+        #expect(lines(of: "worker", in: result.stdout) == ["hi there again"])
+        dir.write("Procfile.dev", "other: echo dev\n")
+        let explicit = try SuperwatchRun.run(["up", "-f", "Procfile.dev"], in: dir.path)
+        #expect(lines(of: "other", in: explicit.stdout) == ["dev"])
+    }
+
+    @Test func aBadProcfileOrEnvFileLineIsAPositionedErrorAndNothingStarts() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        dir.write("Procfile", "web: touch started\nthis line has no colon\n")
+        let procfile = try SuperwatchRun.run(["up"], in: dir.path)
+        #expect(procfile.status == 2)
+        #expect(procfile.stderr.hasPrefix("superwatch: Procfile:2:1: error: expected `name: command`"))
+        dir.write("Procfile", "web: touch started\n")
+        dir.write(".env", "OK=1\nexport 2BAD=x\n")
+        let dotenv = try SuperwatchRun.run(["up"], in: dir.path)
+        #expect(dotenv.status == 2)
+        #expect(dotenv.stderr == "superwatch: .env:2:8: error: `2BAD` is not a valid variable name; use letters, digits and `_`, not starting with a digit\n")
+        #expect(dotenv.stdout.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
+    }
+
+    @Test func aMissingEnvFileIsAPositionedError() throws {
+        let dir = stack("processes:\n  web:\n    command: touch started\n    env_file: [local.env]\n")
+        defer { dir.remove() }
+        let result = try SuperwatchRun.run(["check"], in: dir.path)
+        #expect(result.status == 2)
+        #expect(result.stderr == "superwatch: superwatch.yaml:4:16: error: `env_file`: local.env does not exist; create it or remove it from the config\n")
+    }
+
+    @Test func envFilesAndEnvLayerAsDocumented() throws {
+        let dir = stack("""
+            env_file: [base.env]
+            env: {B: global-env}
+            processes:
+              p:
+                command: echo "$A $B $C $D $E"
+                env_file: p.env
+                env: {D: own-env}
+            """)
+        defer { dir.remove() }
+        dir.write("base.env", "A=base\nB=base\nC=base\n")
+        dir.write("p.env", "C=p-file\nD=p-file\n")
+        let result = try SuperwatchRun.run(["up"], in: dir.path, environment: ["A": "outer", "E": "outer"])
+        #expect(lines(of: "p", in: result.stdout) == ["base global-env p-file own-env outer"])
+    }
+
+    @Test func replicasPortsAndConcurrency() throws {
+        let line = #"echo "$SUPERWATCH_PROCESS $SUPERWATCH_REPLICA $PORT""#
+        let dir = stack("""
+            processes:
+              a: {command: '\(line)', replicas: 2}
+              b: {command: '\(line)'}
+              c: {command: '\(line)'}
+              d: {command: '\(line)', env: {PORT: "1234"}}
+            """)
+        defer { dir.remove() }
+        let result = try SuperwatchRun.run(["up", "--port", "7000", "-c", "c=0,b=3", "-c", "b=1"], in: dir.path)
+        #expect(result.status == 0)
+        #expect(lines(of: "a.1", in: result.stdout) == ["a.1 1 7000"])
+        #expect(lines(of: "a.2", in: result.stdout) == ["a.2 2 7001"])
+        #expect(lines(of: "b", in: result.stdout) == ["b 1 7100"])
+        #expect(lines(of: "c", in: result.stdout).isEmpty)
+        #expect(lines(of: "d", in: result.stdout) == ["d 1 1234"])
+        let fromEnvironment = try SuperwatchRun.run(["up", "a.2"], in: dir.path, environment: ["PORT": "9000"])
+        #expect(fromEnvironment.stdout.split(separator: "\n").filter { $0.contains(" | ") } == ["a.2 | a.2 2 9001"])
+        let bad = try SuperwatchRun.run(["up", "-c", "web"], in: dir.path)
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("-c: `web` is not NAME=COUNT"))
+        let unknown = try SuperwatchRun.run(["up", "-c", "zzz=2"], in: dir.path)
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains("-c names `zzz`"))
+    }
+
+    @Test func jsonLogIsOneObjectPerLine() throws {
+        let dir = stack("processes:\n  web: {command: \"echo 'say \\\"hi\\\"'; echo oops >&2; exit 4\", restart: never}\n")
+        defer { dir.remove() }
+        let result = try SuperwatchRun.run(["up", "--log-format", "json", "--color", "always"], in: dir.path)
+        #expect(result.status == 4)
+        let objects = try result.stdout.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+        }
+        #expect(objects.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true && $0["process"] as? String == "web" })
+        let output = objects.filter { $0["stream"] != nil }.map { "\($0["stream"]!) \($0["text"]!)" }.sorted()
+        #expect(output == ["stderr oops", "stdout say \"hi\""])
+        let started = try #require(objects.first { $0["event"] as? String == "started" })
+        #expect((started["pid"] as? Int ?? 0) > 0)
+        let exited = try #require(objects.first { $0["event"] as? String == "exited" })
+        #expect(exited["code"] as? Int == 4)
+        #expect(!result.stdout.contains("\u{1B}["), "no colour in JSON")
+    }
+
+    @Test func exportSystemdWritesTheUnitsAndNamesThem() throws {
+        let dir = stack("processes:\n  web: {command: \"echo hi\", listen: \"127.0.0.1:8123\"}\n  worker: {command: [sleep, \"1\"], replicas: 2}\n")
+        defer { dir.remove() }
+        let app = URL(fileURLWithPath: dir.path).lastPathComponent
+        let result = try SuperwatchRun.run(["export", "systemd", "units"], in: dir.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        let names = ["\(app).target", "\(app)-web.socket", "\(app)-web.service", "\(app)-worker.1.service", "\(app)-worker.2.service"]
+        #expect(result.stdout == names.map { "units/\($0)\n" }.joined())
+        #expect(dir.read("units/\(app)-web.socket")?.contains("ListenStream=127.0.0.1:8123\n") == true)
+        #expect(dir.read("units/\(app)-worker.2.service")?.contains("ExecStart=sleep 1\n") == true)
+    }
+
+    @Test func completionScriptsAreGenerated() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        for shell in ["bash", "zsh", "fish"] {
+            let result = try SuperwatchRun.run(["--generate-completion-script", shell], in: dir.path)
+            #expect(result.status == 0)
+            #expect(result.stdout.contains("superwatch"), "\(shell) completion")
+            #expect(result.stdout.contains("log-format"), "\(shell) completion knows --log-format")
+        }
+    }
+
+    static let hasMake = FileManager.default.isExecutableFile(atPath: "/usr/bin/make")
+
+    /// `make install` with a prebuilt binary (BINARY=) so that it does not run a release build.
+    @Test(.enabled(if: hasMake, "needs make"))
+    func makeInstallAndUninstallWithDESTDIR() throws {
+        let root = TemporaryDirectory("superwatch-install")
+        defer { root.remove() }
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        func make(_ target: String) throws -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/make")
+            process.arguments = ["-s", "-C", repository.path, target, "PREFIX=/usr", "DESTDIR=\(root.path)", "BINARY=\(superwatchBinary)"]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        let installed = [
+            "usr/bin/superwatch", "usr/share/man/man1/superwatch.1", "usr/share/man/man5/superwatch.yaml.5",
+            "usr/share/bash-completion/completions/superwatch", "usr/share/zsh/site-functions/_superwatch",
+            "usr/share/fish/vendor_completions.d/superwatch.fish",
+        ]
+        #expect(try make("install") == 0)
+        for path in installed {
+            let size = (try? FileManager.default.attributesOfItem(atPath: "\(root.path)/\(path)"))?[.size] as? Int
+            #expect((size ?? 0) > 0, "\(path) installed")
+        }
+        #expect(FileManager.default.isExecutableFile(atPath: "\(root.path)/usr/bin/superwatch"))
+        #expect(try make("uninstall") == 0)
+        for path in installed { #expect(!FileManager.default.fileExists(atPath: "\(root.path)/\(path)")) }
+    }
+}

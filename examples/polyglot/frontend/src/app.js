@@ -1,0 +1,1 @@
+fetch("/api").then((response) => response.json()).then((data) => console.log(data.greeting));
