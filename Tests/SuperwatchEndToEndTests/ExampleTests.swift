@@ -27,7 +27,7 @@ import Glibc
 
     /// A base port away from the usual 5000, different per run and per example (the examples run in
     /// parallel) so that they do not collide.
-    func basePort(_ example: Int) -> String { String(20000 + example * 10000 + Int(getpid() % 90) * 100) }
+    func basePort(_ example: Int) -> String { String(10000 + example * 10000 + Int(getpid() % 90) * 100) }
 
     @Test func quickstart() throws {
         try runExample("quickstart", file: "superwatch.yaml", expected: ["ticker   | hello, it is", "reloader | started"])

@@ -404,8 +404,45 @@ enum WerkzeugBootstrap {
             elif settings["debug"]:
                 print(" * Debugger is active; PIN disabled", file=sys.stderr)
             sys.stderr.flush()
-            server.serve_forever()
+            serve_until_stopped(server, signal, stop_signals)
             return 0
+
+
+        def serve_until_stopped(server, signal, stop_signals):
+            """Serves until SIGTERM or SIGINT, then stops accepting and lets running requests finish (at most
+            10 s; a second signal ends at once). Connections not yet accepted wait in superwatch's socket for
+            the next process, so a restart fails no request."""
+            idle = threading.Condition()
+            active = [0]
+            accept, finish = server.process_request, server.shutdown_request
+
+            def process_request(request, client_address):
+                with idle:
+                    active[0] += 1
+                accept(request, client_address)
+
+            def shutdown_request(request):
+                try:
+                    finish(request)
+                finally:
+                    with idle:
+                        active[0] = max(0, active[0] - 1)
+                        idle.notify_all()
+
+            server.process_request, server.shutdown_request = process_request, shutdown_request
+
+            def on_signal_while_serving(signum, frame):
+                if on_stop_signal.stopping:
+                    os._exit(0)
+                on_stop_signal.stopping = True
+                # shutdown() waits for serve_forever, which runs in this (the main) thread: call it from another.
+                threading.Thread(target=server.shutdown, daemon=True).start()
+
+            for signum in stop_signals:
+                signal.signal(signum, on_signal_while_serving)
+            server.serve_forever()
+            with idle:
+                idle.wait_for(lambda: active[0] == 0, timeout=10)
 
 
         try:
