@@ -61,6 +61,26 @@ func configError(_ yaml: String) -> String? {
         #expect(config.processes.map(\.name) == ["zeta", "alpha", "mid"])
     }
 
+    @Test func listenAddressesParse() throws {
+        let config = try parse("""
+            processes:
+              web:
+                command: x
+                listen: ["127.0.0.1:5000", "[::1]:0", ":8080", "unix:run/web.sock"]
+            """)
+        #expect(config.processes[0].listen.map(\.address) == [
+            .tcp(host: "127.0.0.1", port: 5000), .tcp(host: "::1", port: 0), .tcp(host: "", port: 8080),
+            .unix(path: "/tmp/run/web.sock"),
+        ])
+    }
+
+    @Test func werkzeugProcessesAreWatchedAndRunTheirInterpreter() throws {
+        let config = try parse("processes:\n  api:\n    werkzeug: app:create_app('dev')\n    python: .venv/bin/python\n    debug: true\n")
+        let api = config.processes[0]
+        #expect(api.werkzeug == WerkzeugApp(target: "app:create_app('dev')", python: "/tmp/.venv/bin/python", debug: true))
+        #expect(api.isWatched)
+    }
+
     @Test func cwdIsRelativeToTheConfigFile() throws {
         let config = try parse("processes:\n  a:\n    command: x\n    cwd: .\n")
         #expect(config.processes[0].cwd == "/tmp")
@@ -114,6 +134,20 @@ func configError(_ yaml: String) -> String? {
          "superwatch.yaml:3:1: error: YAML syntax: did not find expected ',' or '}' (while parsing a flow mapping at line 2)"),
         ("", "superwatch.yaml:1:1: error: the file is empty; it needs a `processes:` mapping"),
         ("- a\n- b\n", "superwatch.yaml:1:1: error: the top level must be a mapping, found a list"),
+        ("processes:\n  web:\n    command: x\n    listen: 5000\n",
+         "superwatch.yaml:4:13: error: `listen`: `5000` has no port; write HOST:PORT (127.0.0.1:5000), :PORT for every interface, or unix:PATH"),
+        ("processes:\n  web:\n    command: x\n    listen: [\"127.0.0.1:80000\"]\n",
+         "superwatch.yaml:4:14: error: `listen`: `80000` is not a port number (0 to 65535; 0 picks a free one)"),
+        ("processes:\n  web:\n    command: x\n    listen: \"::1:5000\"\n",
+         "superwatch.yaml:4:13: error: `listen`: write an IPv6 address in brackets: [::1]:5000"),
+        ("processes:\n  web:\n    command: x\n    werkzeug: app:app\n",
+         "superwatch.yaml:4:5: error: `command` and `werkzeug` cannot both be given; `werkzeug` runs the app itself"),
+        ("processes:\n  web:\n    werkzeug: app:app\n    command: x\n",
+         "superwatch.yaml:4:5: error: `command` and `werkzeug` cannot both be given; `werkzeug` runs the app itself"),
+        ("processes:\n  web:\n    command: x\n    python: python3.12\n",
+         "superwatch.yaml:4:5: error: `python` and `debug` only apply to a `werkzeug:` process"),
+        ("processes:\n  web:\n    werkzeug: app:app\n    debug: maybe\n",
+         "superwatch.yaml:4:12: error: `debug` must be true or false"),
     ] as [(String, String)])
     func badConfigIsAPositionedError(yaml: String, expected: String) {
         #expect(configError(yaml) == expected)

@@ -156,6 +156,42 @@ print(json.dumps(stats))
     }
 }
 
+@Suite(.serialized, .enabled(if: flaskAvailable, "needs Flask (.ci/run installs it)"))
+struct WerkzeugOwnReloaderTests {
+    /// Werkzeug issue #2634: its reloader's child kept the port after the parent died. Under superwatch the
+    /// parent and the child share a process group and both stop with it.
+    @Test func withoutListenWerkzeugsReloaderParentAndChildStopTogether() throws {
+        let dir = stack("""
+            processes:
+              web:
+                command: python3 app.py
+                stop_timeout: 3s
+            """)
+        dir.write("app.py", """
+            import os
+            from flask import Flask
+            with open("pids", "a") as f:
+                f.write(f"{os.getpid()}\\n")
+            app = Flask(__name__)
+            @app.route("/")
+            def index():
+                return "ok"
+            if __name__ == "__main__":
+                app.run(debug=True, port=int(os.environ["PORT"]), reloader_type="stat")
+            """)
+        defer { dir.remove() }
+        let port = 15000 + Int(getpid() % 1000)
+        let run = try SuperwatchRun(["up", "--port", String(port)], in: dir.path)
+        #expect(eventually { httpGet(String(port)) == "ok" })
+        let pids = (dir.read("pids") ?? "").split(separator: "\n").compactMap { pid_t($0) }
+        #expect(pids.count == 2, "Werkzeug's reloader parent and its serving child")
+        run.signal(SIGINT)
+        #expect(run.waitForExit() == 0)
+        #expect(eventually { !pids.contains(where: isAlive) })
+        #expect(httpGet(String(port)) == nil, "nothing holds the port any more")
+    }
+}
+
 /// The port superwatch reports listening on for process `name`.
 func listeningPort(_ run: SuperwatchRun) -> String? {
     guard eventually({ run.stdout.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/) != nil }) else { return nil }
