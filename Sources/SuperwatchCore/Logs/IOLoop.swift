@@ -128,6 +128,7 @@ final class IOLoop: @unchecked Sendable {
                     handleInbox()
                 } else if streams[fd] != nil {
                     readOnce(fd, timestamp: timestamp)
+                    park(fd)
                 } else if let run = runs[fd] {
                     reap(run, timestamp: timestamp)
                 }
@@ -141,6 +142,7 @@ final class IOLoop: @unchecked Sendable {
                 var pause = timespec(tv_sec: 0, tv_nsec: Self.coalescingDelayNanoseconds)
                 nanosleep(&pause, nil)
             }
+            unpark()
         }
         flush()
     }
@@ -148,6 +150,24 @@ final class IOLoop: @unchecked Sendable {
     private static let coalescingThreshold = 256 << 10
     private static let coalescingDelayNanoseconds = 2_000_000
     private var bytesThisRound = 0
+    /// Pipes taken out of the epoll set until the end of this round (see `park`).
+    private var parked: [Int32] = []
+
+    /// Takes a pipe that was just read out of the epoll set until the round ends. A pipe that epoll watches
+    /// makes *every* write to it call into epoll (Linux's pipe_write wakes pollers on each write once the pipe
+    /// has ever been polled); a pipe nobody waits on costs its writer nothing extra. While this thread
+    /// formats, writes and pauses, chatty writers should not pay for wake-ups nobody needs.
+    private func park(_ fd: Int32) {
+        guard streams[fd] != nil else { return }
+        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+        parked.append(fd)
+    }
+
+    /// Puts the parked pipes back; one that has data is reported by the next epoll_wait at once.
+    private func unpark() {
+        for fd in parked where streams[fd] != nil { watch(fd) }
+        parked.removeAll(keepingCapacity: true)
+    }
 
     private func handleInbox() {
         for message in mailbox.receive() {
