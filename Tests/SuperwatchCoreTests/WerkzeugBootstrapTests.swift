@@ -210,6 +210,14 @@ struct WerkzeugBootstrapTests {
         #expect(Set(result.reportedNames(in: run.appDirectory)) == ["myapp.py", "helpers.py"])
     }
 
+    @Test func aServerFdThatIsNotAListeningSocketIsReported() throws {
+        let run = BootstrapRun()
+        defer { run.remove() }
+        let result = try run.run("myapp:app", environment: ["WERKZEUG_SERVER_FD": "0"])  // stdin: /dev/null
+        #expect(result.exit == 1)
+        #expect(result.stderr.contains("superwatch: fd 0 is not a listening socket"))
+    }
+
     @Test func aMissingWerkzeugExitsWith76AndSaysHowToInstallIt() throws {
         var files = appFiles
         files["werkzeug.py"] = "raise ImportError('werkzeug hidden by the test')\n"

@@ -36,11 +36,15 @@ enum WerkzeugBootstrap {
         # Exit codes: 0 after SIGTERM or SIGINT, 75 when the app cannot be imported (the files to watch have been
         # reported first), 76 when Werkzeug is not installed for this interpreter.
         import os
+        import signal
         import sys
         import threading
 
         IMPORT_FAILED = 75
         WERKZEUG_MISSING = 76
+
+
+        STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
         class Stop(BaseException):
@@ -180,12 +184,16 @@ enum WerkzeugBootstrap {
                             self.reported.add(path)
                             batch.append(f"file {path}\n")
                     data = "".join(batch).encode("utf-8", "surrogateescape")
+                    # A stop signal must not cut a line in half: it is handled once the batch is written.
+                    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
                     try:
                         while data:  # a blocking pipe takes it all in one write unless a signal interrupts it
                             written = os.write(self.fd, data)
                             data = data[written:]
                     except OSError:  # superwatch closed its end (EPIPE) or the fd is gone: stop reporting
                         self.fd = None
+                    finally:
+                        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
             def watch_imports(self):
                 """Reports modules imported from now on. An audit hook notices imports (CPython raises the "import"
@@ -332,6 +340,8 @@ enum WerkzeugBootstrap {
             probe = socket.socket(fileno=fd)  # detects the family; detached below so fd stays open
             try:
                 family, address = probe.family, probe.getsockname()
+                if not probe.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                    raise OSError(0, "it is not listening")
             finally:
                 probe.detach()
             if family == socket.AF_UNIX:
@@ -343,15 +353,15 @@ enum WerkzeugBootstrap {
 
 
         def main():
-            import signal
-
             settings = take_environment()
-            stop_signals = {signal.SIGTERM, signal.SIGINT}
-            for signum in stop_signals:
+            for signum in STOP_SIGNALS:
                 signal.signal(signum, on_stop_signal)
             # A signal mask survives exec: a parent that blocked these (some test runners and thread pools do)
             # would otherwise make the process unstoppable but by SIGKILL.
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            # superwatch shows output line by line; a pipe would otherwise hold print()s back for kilobytes.
+            if hasattr(sys.stdout, "reconfigure"):
+                sys.stdout.reconfigure(line_buffering=True)
 
             # The project's directory comes first, as an absolute path so module files are absolute.
             cwd = os.getcwd()
@@ -365,6 +375,13 @@ enum WerkzeugBootstrap {
                 if error.name != "werkzeug":  # installed but broken, or shadowed by a local werkzeug.py
                     print(f"superwatch: importing werkzeug failed: {error!r}", file=sys.stderr)
                 return WERKZEUG_MISSING
+
+            try:
+                host, port, url = server_address(settings["server_fd"])
+            except OSError as error:
+                fd = settings["server_fd"]
+                print(f"superwatch: fd {fd} is not a listening socket: {error.strerror}", file=sys.stderr)
+                return 1
 
             reporter = FileReporter(settings["report_fd"])
             # An unguarded app.run() in the module must not take over: Flask ignores it when started by its CLI.
@@ -389,7 +406,6 @@ enum WerkzeugBootstrap {
             reporter.watch_imports()
             reporter.report()
 
-            host, port, url = server_address(settings["server_fd"])
             if settings["debug"]:
                 from werkzeug.debug import DebuggedApplication
 
