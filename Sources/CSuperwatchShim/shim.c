@@ -241,6 +241,14 @@ int sw_pidfd_reap(int pidfd, int *code, int *signal_out) {
     return 1;
 }
 
+int sw_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int sw_reap_group(pid_t pgid) {
+    int count = 0, status;
+    while (waitpid(-pgid, &status, WNOHANG) > 0) count++;
+    return count;
+}
+
 int sw_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int sw_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }

@@ -93,7 +93,7 @@ func configError(_ yaml: String) -> String? {
         ("env: {A: 1}\n",
          "superwatch.yaml:1:1: error: missing `processes:`; declare at least one process"),
         ("processes:\n  web:\n    cwd: /tmp\n",
-         "superwatch.yaml:2:3: error: process `web` has no `command`"),
+         "superwatch.yaml:2:3: error: process `web` has no `command` (or `werkzeug`)"),
         ("processes:\n  web:\n    command: []\n",
          "superwatch.yaml:3:14: error: `command` must not be an empty list"),
         ("processes:\n  web:\n    command: {a: b}\n",
@@ -136,6 +136,15 @@ func configError(_ yaml: String) -> String? {
         #expect(SignalName.number("hup") == 1)
         #expect(SignalName.number("USR2") == 12)
         #expect(SignalName.number("WINCH") == nil)
+    }
+
+    @Test(arguments: [
+        ("python3 app.py --port 5000", true), ("FOO=1 python3 app.py", false), ("a && b", false), ("a; b", false),
+        ("a | b", false), ("cd x", false), ("sleep 1 &", false), ("echo $(date)", false), ("npm run dev > log", true),
+    ])
+    func simpleShellCommandsAreExecuted(line: String, simple: Bool) {
+        #expect(Command.isSimpleCommand(line) == simple)
+        #expect(Command.shell(line).arguments == ["/bin/sh", "-c", simple ? "exec \(line)" : line])
     }
 
     @Test func suggestionsNeedToBeClose() {

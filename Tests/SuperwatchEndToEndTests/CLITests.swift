@@ -39,6 +39,12 @@ import Testing
         #expect(result.status == 0)
         #expect(result.stdout.contains("web:\n  command: python3 -m http.server\n  cwd: \(dir.path)\n"))
         #expect(result.stdout.contains("stop: SIGINT, then SIGKILL after 5s"))
+        dir.write("watched.yml", "processes:\n  w: {command: x, watch: [\"src/**/*.py\"]}\n")
+        dir.write("src/a.py", "")
+        dir.write("src/pkg/b.py", "")
+        dir.write("src/pkg/c.txt", "")
+        let watched = try SuperwatchRun.run(["check", "-f", "watched.yml"], in: dir.path)
+        #expect(watched.stdout.contains("  watch: src/**/*.py (2 files match now)\n"))
         let other = try SuperwatchRun.run(["check", "--file", "other.yml"], in: dir.path)
         #expect(other.stdout.contains("w:\n  command: echo hi\n"))
     }

@@ -12,8 +12,15 @@ public func describe(_ config: Config) -> String {
         out += "  restart_codes: \(spec.restartCodes.sorted().map(String.init).joined(separator: ", "))\n"
         out += "  restart: \(spec.restart.rawValue) (max_restarts \(spec.maxRestarts), backoff \(spec.backoff.humanReadable))\n"
         out += "  stop: \(SignalName.describe(spec.stopSignal)), then SIGKILL after \(spec.stopTimeout.humanReadable)\n"
+        for listen in spec.listen {
+            out += "  listen: \(listen.address)\n"
+        }
+        if let app = spec.werkzeug {
+            out += "  werkzeug: \(app.target) (python \(app.python), debugger \(app.debug ? "on" : "off"))\n"
+        }
         if spec.isWatched {
-            out += "  watch: \(spec.watch.joined(separator: ", "))\n"
+            let matches = FileWatcher.countMatches(WatchSpec(process: 0, spec: spec))
+            out += "  watch: \(spec.watch.joined(separator: ", ")) (\(matches) file\(matches == 1 ? "" : "s") match now)\n"
             if !spec.ignore.isEmpty { out += "  ignore: \(spec.ignore.joined(separator: ", "))\n" }
             if !spec.extraFiles.isEmpty { out += "  extra_files: \(spec.extraFiles.joined(separator: ", "))\n" }
             out += "  watcher: \(spec.watcher.rawValue) (interval \(spec.interval.humanReadable), debounce \(spec.debounce.humanReadable))\n"

@@ -23,12 +23,28 @@ public enum Command: Sendable, Equatable, CustomStringConvertible {
     case shell(String)
     case argv([String])
 
-    /// The argv to execute.
+    /// The argv to execute. A shell line that is one simple command runs as `exec LINE`, so the program
+    /// replaces the shell: its pid is the one superwatch started (which `LISTEN_PID` must name) and signals
+    /// reach it directly.
     public var arguments: [String] {
         switch self {
-        case .shell(let line): return ["/bin/sh", "-c", line]
+        case .shell(let line): return ["/bin/sh", "-c", Self.isSimpleCommand(line) ? "exec \(line)" : line]
         case .argv(let argv): return argv
         }
+    }
+
+    /// Shell words that are not programs `exec` could run.
+    private static let shellOnlyWords: Set<String> = [
+        "if", "then", "for", "while", "until", "case", "{", "!", "[[", "exec", "cd", "export", "set", "trap",
+        "ulimit", "umask", "eval", ".", "source", "alias", "unset", "read", "wait", "shift", "local", "return",
+        "exit", "type", "hash", "readonly", "getopts", "jobs", "fg", "bg", "times", "command",
+    ]
+
+    /// One command, no lists, pipelines, subshells or leading assignments.
+    static func isSimpleCommand(_ line: String) -> Bool {
+        guard !line.contains(where: { ";&|()`\n".contains($0) }) else { return false }
+        guard let first = line.split(separator: " ", omittingEmptySubsequences: true).first else { return false }
+        return !first.contains("=") && !shellOnlyWords.contains(String(first))
     }
 
     public var description: String {
@@ -76,6 +92,10 @@ public struct ProcessSpec: Sendable, Equatable {
     public var watcher: WatcherKind
     public var interval: Duration
     public var debounce: Duration
+    /// Sockets superwatch binds before the first start and hands to every start (fds 3, 4, ...).
+    public var listen: [ListenSpec] = []
+    /// Set for a `werkzeug:` process: superwatch serves this WSGI app itself through its bootstrap.
+    public var werkzeug: WerkzeugApp?
 
     public init(
         name: String, command: Command, cwd: String, env: [String: String] = [:],
@@ -102,8 +122,36 @@ public struct ProcessSpec: Sendable, Equatable {
         self.debounce = debounce
     }
 
-    /// Whether file changes can bring this process back.
-    public var isWatched: Bool { !watch.isEmpty || !extraFiles.isEmpty }
+    /// Whether file changes can bring this process back. A `werkzeug:` process always is: it watches the
+    /// modules its app imported.
+    public var isWatched: Bool { !watch.isEmpty || !extraFiles.isEmpty || werkzeug != nil }
+}
+
+/// One `listen:` entry with where it was written, for errors such as a port in use.
+public struct ListenSpec: Sendable, Equatable {
+    public var address: ListenAddress
+    public var location: SourceLocation?
+
+    public init(_ address: ListenAddress, at location: SourceLocation? = nil) {
+        self.address = address
+        self.location = location
+    }
+}
+
+/// A WSGI app that superwatch runs directly with Werkzeug's development server (`werkzeug:`).
+public struct WerkzeugApp: Sendable, Equatable {
+    /// `module:attribute`, `module:factory()` or `module:factory('dev')`, as `flask --app` takes it.
+    public var target: String
+    /// The interpreter: a name looked up on PATH or a path relative to the config file.
+    public var python: String
+    /// Werkzeug's interactive debugger.
+    public var debug: Bool
+
+    public init(target: String, python: String = "python3", debug: Bool = false) {
+        self.target = target
+        self.python = python
+        self.debug = debug
+    }
 }
 
 /// The keys the config accepts, in one place: the loader checks against these and the JSON Schema test
@@ -112,7 +160,8 @@ public enum ConfigKeys {
     public static let topLevel = ["version", "env", "processes"]
     public static let process = [
         "command", "cwd", "env", "restart_codes", "restart", "max_restarts", "backoff", "stop_signal",
-        "stop_timeout", "watch", "ignore", "extra_files", "watcher", "interval", "debounce",
+        "stop_timeout", "watch", "ignore", "extra_files", "watcher", "interval", "debounce", "listen", "werkzeug",
+        "python", "debug",
     ]
 }
 

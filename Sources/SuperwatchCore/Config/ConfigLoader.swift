@@ -246,7 +246,10 @@ struct ConfigReader {
         let pairs = try mapping(node, what: "process `\(name)`", allowed: ConfigKeys.process)
         var spec = ProcessSpec(name: name, command: .shell(""), cwd: directory)
         var hasCommand = false
-        for (key, _, value) in pairs {
+        var werkzeugTarget: String?
+        var python: (String, Node)?
+        var debug: (Bool, Node)?
+        for (key, keyNode, value) in pairs {
             let what = "`\(key)`"
             switch key {
             case "command":
@@ -256,6 +259,9 @@ struct ConfigReader {
                     spec.command = .argv(argv)
                 } else {
                     spec.command = .shell(try nonEmptyString(value, what: what))
+                }
+                if werkzeugTarget != nil {
+                    throw error(keyNode, "`command` and `werkzeug` cannot both be given; `werkzeug` runs the app itself")
                 }
                 hasCommand = true
             case "cwd":
@@ -302,11 +308,48 @@ struct ConfigReader {
                 spec.interval = try duration(value, what: what)
                 if spec.interval == .zero { throw error(value, "`interval` must be more than 0") }
             case "debounce": spec.debounce = try duration(value, what: what)
+            case "listen":
+                let items: [Node]
+                if case .sequence = value { items = try list(value, what: what) } else { items = [value] }
+                for item in items {
+                    let text = try nonEmptyString(item, what: "`listen`")
+                    switch ListenAddress.parse(text, directory: directory) {
+                    case .success(let address): spec.listen.append(ListenSpec(address, at: location(item)))
+                    case .failure(let failure): throw error(item, "`listen`: \(failure.message)")
+                    }
+                }
+            case "werkzeug":
+                let target = try nonEmptyString(value, what: what)
+                guard target.first?.isLetter == true || target.first == "_" else {
+                    throw error(value, "`werkzeug` takes module:attribute or module:factory(), as flask --app does")
+                }
+                if hasCommand {
+                    throw error(keyNode, "`command` and `werkzeug` cannot both be given; `werkzeug` runs the app itself")
+                }
+                werkzeugTarget = target
+            case "python": python = (try nonEmptyString(value, what: what), keyNode)
+            case "debug":
+                switch try string(value, what: what) {
+                case "true", "True", "yes", "on": debug = (true, keyNode)
+                case "false", "False", "no", "off": debug = (false, keyNode)
+                default: throw error(value, "`debug` must be true or false")
+                }
             default: break
             }
         }
-        guard hasCommand else {
-            throw error(nameNode, "process `\(name)` has no `command`")
+        if let werkzeugTarget {
+            var interpreter = python?.0 ?? "python3"
+            if interpreter.contains("/") { interpreter = resolvePath(interpreter, against: directory) }
+            spec.werkzeug = WerkzeugApp(target: werkzeugTarget, python: interpreter, debug: debug?.0 ?? false)
+            spec.command = .argv([interpreter, "-c", "<superwatch werkzeug bootstrap>", werkzeugTarget])
+            if spec.listen.isEmpty { spec.listen = [ListenSpec(.tcp(host: "127.0.0.1", port: 5000))] }
+        } else {
+            if let (_, node) = python ?? debug.map({ ("", $0.1) }) {
+                throw error(node, "`python` and `debug` only apply to a `werkzeug:` process")
+            }
+            guard hasCommand else {
+                throw error(nameNode, "process `\(name)` has no `command` (or `werkzeug`)")
+            }
         }
         // extra_files are relative to the config file's directory, like every other path in it; `cwd`
         // may come after them in the mapping, so nothing above depends on its order.

@@ -33,6 +33,8 @@ struct RunIO: Sendable {
     var pidfd: Int32
     var stdout: Int32
     var stderr: Int32
+    /// The read end of the pipe a `werkzeug:` bootstrap reports its module files on, or -1.
+    var report: Int32 = -1
 }
 
 /// The multiplexer: one thread that waits (epoll) on every running process's stdout and stderr pipes and on
@@ -40,20 +42,26 @@ struct RunIO: Sendable {
 /// When a process exits, whatever it wrote is drained and printed before the exit is passed on, so no line
 /// is ever reported after its process's exit.
 ///
-/// Thread confinement: everything but `inbox` is touched only by the loop thread; other threads talk to it
-/// through `inbox` and an eventfd. That is why it is `@unchecked Sendable`.
+/// Thread confinement: everything but `mailbox` is touched only by the loop thread; other threads talk to
+/// it through `mailbox`. That is why it is `@unchecked Sendable`.
 final class IOLoop: @unchecked Sendable {
     private let epollFD: Int32
-    private let wakeFD: Int32
     private let formatter: LogFormatter
     private let sink: OutputSink
     private let onExit: @Sendable (UInt64, Int, Termination) -> Void
+    private let onReport: @Sendable (Int, [String]) -> Void
 
-    private enum Message { case add(RunIO), stop }
-    private let inbox = Mutex<[Message]>([])
+    private enum Message: Sendable { case add(RunIO), stop }
+    private let mailbox: Mailbox<Message>
 
     // Loop-thread state.
-    private struct Stream { var splitter: LineSplitter }
+    /// A pipe the loop reads: process output, cut into lines for the log, or a bootstrap's file report
+    /// (`file PATH` lines, passed on to the supervisor).
+    private struct Stream {
+        var splitter: LineSplitter
+        var isReport = false
+        var pendingReport: [UInt8] = []
+    }
     private var streams: [Int32: Stream] = [:]
     private var runs: [Int32: RunIO] = [:]
     private var batch: [UInt8] = []
@@ -61,21 +69,23 @@ final class IOLoop: @unchecked Sendable {
     private var running = true
     private let finished = Mutex<Bool>(false)
 
-    init(formatter: LogFormatter, sink: OutputSink, onExit: @escaping @Sendable (UInt64, Int, Termination) -> Void) throws(SuperwatchError) {
+    init(formatter: LogFormatter, sink: OutputSink,
+         onExit: @escaping @Sendable (UInt64, Int, Termination) -> Void,
+         onReport: @escaping @Sendable (Int, [String]) -> Void) throws(SuperwatchError) {
         self.formatter = formatter
         self.sink = sink
         self.onExit = onExit
+        self.onReport = onReport
         epollFD = try retryingEINTR("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
-        wakeFD = try retryingEINTR("eventfd") { eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK)) }
+        mailbox = try Mailbox()
         readBuffer = .allocate(byteCount: 1 << 20, alignment: 16)
         batch.reserveCapacity(2 << 20)
-        watch(wakeFD)
+        watch(mailbox.fd)
     }
 
     deinit {
         readBuffer.deallocate()
         close(epollFD)
-        close(wakeFD)
     }
 
     /// Starts the loop thread.
@@ -91,11 +101,7 @@ final class IOLoop: @unchecked Sendable {
     /// Asks the loop thread to end after flushing.
     func stop() { send(.stop) }
 
-    private func send(_ message: Message) {
-        inbox.withLock { $0.append(message) }
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
-    }
+    private func send(_ message: Message) { mailbox.send(message) }
 
     private func watch(_ fd: Int32) {
         var event = epoll_event()
@@ -115,9 +121,10 @@ final class IOLoop: @unchecked Sendable {
             let count = epoll_wait(epollFD, &events, Int32(events.count), -1)
             if count < 0 { if errno == EINTR { continue } else { break } }
             let timestamp = formatter.timestampPrefix()
+            bytesThisRound = 0
             for index in 0..<Int(count) {
                 let fd = events[index].data.fd
-                if fd == wakeFD {
+                if fd == mailbox.fd {
                     handleInbox()
                 } else if streams[fd] != nil {
                     readOnce(fd, timestamp: timestamp)
@@ -127,24 +134,34 @@ final class IOLoop: @unchecked Sendable {
                 if batch.count >= 1 << 20 { flush() }
             }
             flush()
+            // Coalescing: a chatty process that writes small chunks would otherwise wake this thread (and
+            // pay a context switch on both sides) for every write. When a round read only a little, wait a
+            // moment so the next read is large. Costs at most `coalescingDelay` of latency per line.
+            if bytesThisRound > 0 && bytesThisRound < Self.coalescingThreshold {
+                var pause = timespec(tv_sec: 0, tv_nsec: Self.coalescingDelayNanoseconds)
+                nanosleep(&pause, nil)
+            }
         }
         flush()
     }
 
+    private static let coalescingThreshold = 256 << 10
+    private static let coalescingDelayNanoseconds = 2_000_000
+    private var bytesThisRound = 0
+
     private func handleInbox() {
-        var value: UInt64 = 0
-        _ = read(wakeFD, &value, 8)
-        let messages = inbox.withLock { messages in
-            defer { messages.removeAll() }
-            return messages
-        }
-        for message in messages {
+        for message in mailbox.receive() {
             switch message {
             case .add(let run):
                 for (fd, kind) in [(run.stdout, StreamKind.stdout), (run.stderr, .stderr)] {
                     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
                     streams[fd] = Stream(splitter: LineSplitter(process: run.process, stream: kind))
                     watch(fd)
+                }
+                if run.report >= 0 {
+                    _ = fcntl(run.report, F_SETFL, fcntl(run.report, F_GETFL) | O_NONBLOCK)
+                    streams[run.report] = Stream(splitter: LineSplitter(process: run.process, stream: .stdout), isReport: true)
+                    watch(run.report)
                 }
                 runs[run.pidfd] = run
                 watch(run.pidfd)
@@ -158,16 +175,35 @@ final class IOLoop: @unchecked Sendable {
     @discardableResult
     private func readOnce(_ fd: Int32, timestamp: [UInt8]) -> Bool {
         let n = read(fd, readBuffer.baseAddress, readBuffer.count)
+        if n > 0, streams[fd]!.isReport {
+            streams[fd]!.pendingReport.append(contentsOf: UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n))
+            deliverReport(fd)
+            return true
+        }
         if n > 0 {
+            bytesThisRound += n
             streams[fd]!.splitter.consume(UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n),
                                           formatter: formatter, timestamp: timestamp, into: &batch)
             return true
         }
         if n < 0 && (errno == EAGAIN || errno == EINTR) { return false }
-        streams[fd]!.splitter.finish(formatter: formatter, timestamp: timestamp, into: &batch)
+        if !streams[fd]!.isReport {
+            streams[fd]!.splitter.finish(formatter: formatter, timestamp: timestamp, into: &batch)
+        }
         streams[fd] = nil
         unwatch(fd)
         return false
+    }
+
+    /// Passes on every complete `file PATH` line of a bootstrap's report.
+    private func deliverReport(_ fd: Int32) {
+        guard let end = streams[fd]!.pendingReport.lastIndex(of: 0x0A) else { return }
+        let text = String(decoding: streams[fd]!.pendingReport[...end], as: UTF8.self)
+        streams[fd]!.pendingReport.removeSubrange(...end)
+        let files = text.split(separator: "\n").compactMap { line in
+            line.hasPrefix("file ") ? String(line.dropFirst(5)) : nil
+        }
+        if !files.isEmpty { onReport(streams[fd]!.splitter.process, files) }
     }
 
     private func reap(_ run: RunIO, timestamp: [UInt8]) {
@@ -179,11 +215,13 @@ final class IOLoop: @unchecked Sendable {
         runs[run.pidfd] = nil
         unwatch(run.pidfd)
         // Everything the process wrote is in its pipes by now: drain them, and end an unfinished last line.
-        for fd in [run.stdout, run.stderr] where streams[fd] != nil {
+        for fd in [run.report, run.stdout, run.stderr] where fd >= 0 && streams[fd] != nil {
             while streams[fd] != nil, readOnce(fd, timestamp: timestamp) {
                 if batch.count >= 1 << 20 { flush() }
             }
-            streams[fd]?.splitter.finish(formatter: formatter, timestamp: timestamp, into: &batch)
+            if streams[fd]?.isReport == false {
+                streams[fd]?.splitter.finish(formatter: formatter, timestamp: timestamp, into: &batch)
+            }
         }
         flush()
         onExit(run.runID, run.process, status)

@@ -89,11 +89,12 @@ enum Launcher {
         return LaunchedProcess(pid: pid, pidfd: pidfd, stdout: out.read, stderr: err.read)
     }
 
-    private static func makePipe() throws(SuperwatchError) -> (read: Int32, write: Int32) {
+    /// A close-on-exec pipe; `size` enlarges it (a larger pipe means fewer wake-ups for chatty processes;
+    /// failing to enlarge only costs speed).
+    static func makePipe(size: Int32? = 1 << 20) throws(SuperwatchError) -> (read: Int32, write: Int32) {
         var fds: [Int32] = [0, 0]
         try retryingEINTR("pipe2") { sw_pipe_cloexec(&fds) }
-        // A larger pipe means fewer wake-ups for chatty processes; failure only costs speed.
-        _ = sw_set_pipe_size(fds[0], 1 << 20)
+        if let size { _ = sw_set_pipe_size(fds[0], size) }
         return (fds[0], fds[1])
     }
 

@@ -15,6 +15,8 @@ enum ProcessPhase: Sendable, Equatable {
     case stopping(StopIntent)
     /// Waiting out a policy backoff before the next start.
     case backingOff
+    /// Stopped because files changed; starts again once the burst of changes has settled.
+    case awaitingChanges
     /// Exited and not restarted by its policy (it may come back on a file change).
     case stopped
     /// `max_restarts` restarts in a row failed.
@@ -39,6 +41,10 @@ struct ProcessRuntime: Sendable {
     var startedAt: ContinuousClock.Instant = .now
     /// Identifies the current timer (backoff or stop timeout); older timers are stale.
     var timerToken: UInt64 = 0
+    /// A burst of file changes has begun and not yet settled.
+    var burstOpen = false
+    /// The changed paths to pass to the next start as SUPERWATCH_CHANGED.
+    var changedPaths: [String] = []
 }
 
 /// What to run and how to show it, as `superwatch up` was asked.
@@ -63,6 +69,9 @@ public actor Supervisor {
         case backoffElapsed(process: Int, token: UInt64)
         case stopTimeout(process: Int, token: UInt64)
         case signal(Int32)
+        /// A `werkzeug:` bootstrap reported the files of the modules its app loaded.
+        case reported(process: Int, files: [String])
+        case watch(WatchEvent)
     }
 
     private let config: Config
@@ -79,6 +88,11 @@ public actor Supervisor {
     private let eventSink: AsyncStream<Event>.Continuation
     private var pendingTimers: [(Duration, Event)] = []
     private var baseEnvironment: [String: String]
+    /// Per process: the sockets superwatch holds for it across restarts.
+    private var sockets: [[HeldSocket]] = []
+    /// The directory with the `sitecustomize.py` of `WerkzeugDrain`, when any process has a TCP socket.
+    private var drainDirectory: String?
+    private var watcher: FileWatcher?
 
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) throws(SuperwatchError) {
         let names = config.processes.map(\.name)
@@ -93,27 +107,41 @@ public actor Supervisor {
         self.processes = selected.enumerated().map { ProcessRuntime(index: $0, spec: $1) }
         (events, eventSink) = AsyncStream<Event>.makeStream()
         var environment = ProcessInfo.processInfo.environment
+        // Variables that describe superwatch's own activation must not leak into its children.
+        for key in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WERKZEUG_SERVER_FD", "WERKZEUG_RUN_MAIN"] {
+            environment.removeValue(forKey: key)
+        }
         environment.merge(config.env) { $1 }
         baseEnvironment = environment
     }
 
     /// Runs the stack until it is asked to stop or nothing is left to run; returns the exit status.
     public func run() async throws(SuperwatchError) -> Int32 {
+        try bindSockets()
+        let eventSink = self.eventSink
+        let specs = processes.map { WatchSpec(process: $0.index, spec: $0.spec) }.filter { !$0.isEmpty }
+        if !specs.isEmpty {
+            watcher = try FileWatcher(specs: specs) { eventSink.yield(.watch($0)) }
+        }
+        _ = sw_become_subreaper()
         var writeFD: Int32 = -1
         guard sw_keeper_start(&writeFD) > 0 else {
             throw SuperwatchError(.system(syscall: "fork", errno: errno), "cannot start the keeper process")
         }
         keeperFD = writeFD
-        let eventSink = self.eventSink
-        let io = try IOLoop(formatter: formatter, sink: sink) { runID, process, status in
-            eventSink.yield(.exited(runID: runID, process: process, status))
-        }
+        let io = try IOLoop(
+            formatter: formatter, sink: sink,
+            onExit: { eventSink.yield(.exited(runID: $0, process: $1, $2)) },
+            onReport: { eventSink.yield(.reported(process: $0, files: $1)) })
         io.start()
         let signalSources = SignalSources.install([SIGINT, SIGTERM, SIGHUP]) { eventSink.yield(.signal($0)) }
+        watcher?.start()
         defer {
+            watcher?.stop()
             signalSources.cancel()
             io.stop()
             close(keeperFD)
+            if let drainDirectory { try? FileManager.default.removeItem(atPath: drainDirectory) }
         }
         for index in processes.indices { start(index, io: io) }
         await withTaskGroup(of: Void.self) { group in
@@ -144,7 +172,7 @@ public actor Supervisor {
     private var isAlive: Bool {
         processes.contains { process in
             switch process.phase {
-            case .running, .stopping, .backingOff: return true
+            case .running, .stopping, .backingOff, .awaitingChanges: return true
             case .stopped, .gaveUp: return !shuttingDown && process.spec.isWatched
             case .idle: return false
             }
@@ -163,7 +191,8 @@ public actor Supervisor {
             _ = sw_keeper_send(keeperFD, 2, processes[index].pid, 0, 0)
             runEnded(index, status: status, io: io)
         case .backoffElapsed(let index, let token):
-            guard processes[index].timerToken == token, processes[index].phase == .backingOff else { return }
+            guard processes[index].timerToken == token, processes[index].phase == .backingOff,
+                  !processes[index].burstOpen else { return }
             start(index, io: io)
         case .stopTimeout(let index, let token):
             guard processes[index].timerToken == token, case .stopping = processes[index].phase else { return }
@@ -171,14 +200,81 @@ public actor Supervisor {
             kill(-processes[index].pid, SIGKILL)
         case .signal(let number):
             requestShutdown(signal: number)
+        case .reported(let index, let files):
+            watcher?.addFiles(process: index, paths: files)
+        case .watch(.burstStarted(let index, _)):
+            changeBegan(index)
+        case .watch(.settled(let index, let paths)):
+            changeSettled(index, paths: paths, io: io)
+        case .watch(.notice(let index, let message)):
+            log(index, "notice", message)
         }
     }
+
+    /// The first change of a burst: stop the process now, so that stopping overlaps the debounce.
+    private func changeBegan(_ index: Int) {
+        guard !shuttingDown else { return }
+        processes[index].burstOpen = true
+        if processes[index].phase == .running {
+            stop(index, intent: .restart(reason: "files changed"))
+        }
+    }
+
+    /// The burst is over: start the process with the changed paths, once it is down.
+    private func changeSettled(_ index: Int, paths: [String], io: IOLoop) {
+        guard !shuttingDown else { return }
+        processes[index].burstOpen = false
+        processes[index].changedPaths = paths
+        let first = paths.first ?? "a file"
+        let more = paths.count > 1 ? " (+\(paths.count - 1) more)" : ""
+        log(index, "restarting", "restarting: \(first) changed\(more)",
+            [("changed", .string(paths.prefix(100).joined(separator: "\n")))])
+        switch processes[index].phase {
+        case .running:
+            // Started during the burst (a backoff ended): stop it again, it predates some of the changes.
+            stop(index, intent: .restart(reason: "files changed"))
+        case .awaitingChanges, .backingOff, .stopped, .gaveUp, .idle:
+            // A process that is down comes back on a change, with its failures forgotten.
+            processes[index].tracker.reset()
+            start(index, io: io)
+        case .stopping:
+            break  // it starts again once its group is gone
+        }
+    }
+
+    /// Binds every `listen:` address before anything starts: a busy port stops `up` with nothing started.
+    private func bindSockets() throws(SuperwatchError) {
+        var held: [[HeldSocket]] = []
+        for process in processes {
+            var mine: [HeldSocket] = []
+            for listen in process.spec.listen {
+                do {
+                    mine.append(try HeldSocket.bind(listen.address))
+                } catch {
+                    var located = error
+                    located.location = listen.location
+                    throw located
+                }
+            }
+            held.append(mine)
+        }
+        sockets = held
+        if sockets.contains(where: { $0.first?.port != nil }) { drainDirectory = WerkzeugDrain.install() }
+        for (index, mine) in sockets.enumerated() {
+            for socket in mine {
+                log(index, "listening", "listening on \(socket.url)", [("address", .string(socket.url))])
+            }
+        }
+    }
+
+
 
     /// The group leader exited. Anything left in its group (a backgrounded grandchild) is stopped too, so
     /// nothing outlives its process; the run ends once the group is empty.
     private func leaderExited(_ index: Int, status: Termination) {
         let pgid = processes[index].pid
         let runID = processes[index].runID
+        sw_reap_group(pgid)
         guard kill(-pgid, 0) == 0 else {
             eventSink.yield(.groupGone(runID: runID, process: index, status))
             return
@@ -191,7 +287,7 @@ public actor Supervisor {
         let deadline = ContinuousClock.now + spec.stopTimeout
         // Polling is the only way to learn that a process group has emptied; it lasts at most stop_timeout.
         Task.detached {
-            while kill(-pgid, 0) == 0 && ContinuousClock.now < deadline {
+            while sw_reap_group(pgid) >= 0, kill(-pgid, 0) == 0, ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(10))
             }
             kill(-pgid, SIGKILL)
@@ -209,10 +305,14 @@ public actor Supervisor {
             log(index, "exited", "stopped (\(status))", status)
             return
         case .stopping(.restart):
-            process.phase = .idle
-            processes[index] = process
-            start(index, io: io)
-            process = processes[index]
+            log(index, "exited", "stopped for restart (\(status))", status)
+            if process.burstOpen {
+                process.phase = .awaitingChanges
+            } else {
+                processes[index] = process
+                start(index, io: io)
+                process = processes[index]
+            }
             return
         default:
             break
@@ -220,6 +320,15 @@ public actor Supervisor {
         log(index, "exited", status.description, status)
         if shuttingDown {
             process.phase = .stopped
+            return
+        }
+        if process.spec.werkzeug != nil, case .exited(let code) = status,
+           code == WerkzeugBootstrap.importFailedExitCode || code == WerkzeugBootstrap.werkzeugMissingExitCode {
+            process.phase = .stopped
+            let why = code == WerkzeugBootstrap.importFailedExitCode
+                ? "the app failed to import; waiting for a change to one of its files"
+                : "Werkzeug is missing in \(process.spec.werkzeug!.python); install it and save a file to retry"
+            log(index, "down", why)
             return
         }
         switch process.tracker.decide(status, ranFor: ranFor, spec: process.spec) {
@@ -257,8 +366,42 @@ public actor Supervisor {
         var environment = baseEnvironment
         environment.merge(spec.env) { $1 }
         environment["SUPERWATCH_PROCESS"] = spec.name
+        if !processes[index].changedPaths.isEmpty {
+            environment["SUPERWATCH_CHANGED"] = processes[index].changedPaths.prefix(100).joined(separator: "\n")
+            processes[index].changedPaths = []
+        }
+        var arguments = spec.command.arguments
+        var passFDs: [Int32] = []
+        let held = sockets.indices.contains(index) ? sockets[index] : []
+        if !held.isEmpty {
+            // systemd's socket-activation protocol; LISTEN_PID is filled in by the shim after fork.
+            passFDs = held.map(\.fd)
+            environment["LISTEN_FDS"] = String(held.count)
+            environment["LISTEN_FDNAMES"] = held.map { _ in spec.name }.joined(separator: ":")
+            if let port = held.first(where: { $0.port != nil })?.port { environment["PORT"] = String(port) }
+            if held[0].port != nil {
+                // Werkzeug serves on an inherited socket only with both set; never set one without the other.
+                environment["WERKZEUG_SERVER_FD"] = "3"
+                environment["WERKZEUG_RUN_MAIN"] = "true"
+                if let drainDirectory, spec.werkzeug == nil {
+                    environment["PYTHONPATH"] = [drainDirectory, environment["PYTHONPATH"]].compactMap { $0 }.joined(separator: ":")
+                }
+            }
+        }
+        var reportPipe: (read: Int32, write: Int32)?
+        if let app = spec.werkzeug {
+            arguments = [app.python, "-c", WerkzeugBootstrap.source]
+            environment["SUPERWATCH_WSGI_APP"] = app.target
+            environment["SUPERWATCH_WSGI_DEBUG"] = app.debug ? "1" : "0"
+            if let pipe = try? Launcher.makePipe(size: nil) {
+                reportPipe = pipe
+                environment["SUPERWATCH_REPORT_FD"] = String(3 + passFDs.count)
+                passFDs.append(pipe.write)
+            }
+        }
+        defer { if let reportPipe { close(reportPipe.write) } }
         let request = LaunchRequest(
-            arguments: spec.command.arguments, cwd: spec.cwd, environment: environment, keeperFD: keeperFD,
+            arguments: arguments, cwd: spec.cwd, environment: environment, passFDs: passFDs, keeperFD: keeperFD,
             stopSignal: spec.stopSignal, stopTimeoutMilliseconds: Int32(clamping: spec.stopTimeout.milliseconds))
         processes[index].runID = runID
         processes[index].startedAt = .now
@@ -267,8 +410,10 @@ public actor Supervisor {
             processes[index].pid = launched.pid
             processes[index].phase = .running
             log(index, "started", "started (pid \(launched.pid)): \(spec.command)", [("pid", .int(Int(launched.pid)))])
-            io.add(RunIO(runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout, stderr: launched.stderr))
+            io.add(RunIO(runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout,
+                         stderr: launched.stderr, report: reportPipe?.read ?? -1))
         } catch {
+            if let reportPipe { close(reportPipe.read) }
             processes[index].pid = 0
             processes[index].phase = .running
             log(index, "start-failed", "cannot start: \(error.message)")
@@ -304,7 +449,7 @@ public actor Supervisor {
                 log(index, "stopping", "stopping (\(SignalName.describe(processes[index].spec.stopSignal)))")
             case .stopping:
                 processes[index].phase = .stopping(.shutdown)
-            case .backingOff, .stopped, .gaveUp, .idle:
+            case .backingOff, .stopped, .gaveUp, .idle, .awaitingChanges:
                 processes[index].phase = .stopped
             }
         }

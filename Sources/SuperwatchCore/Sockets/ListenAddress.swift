@@ -1,0 +1,52 @@
+/// An address superwatch listens on for a process (`listen:`), parsed but not yet bound.
+public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    /// `host` is an IP literal or a name; empty means every interface.
+    case tcp(host: String, port: UInt16)
+    /// Absolute path of a Unix domain socket.
+    case unix(path: String)
+
+    /// Parses `127.0.0.1:5000`, `[::1]:5000`, `:5000`, `localhost:0` or `unix:PATH` (PATH relative to
+    /// `directory`). Returns nil with a reason for anything else.
+    public static func parse(_ text: String, directory: String) -> Result<ListenAddress, ListenAddressError> {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            guard !path.isEmpty else { return .failure(.init("`unix:` needs a path, e.g. unix:run/web.sock")) }
+            let full = path.hasPrefix("/") ? path : "\(directory)/\(path)"
+            guard full.utf8.count < 108 else { return .failure(.init("the socket path \(full) is longer than the 107 bytes Unix sockets allow")) }
+            return .success(.unix(path: full))
+        }
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                return .failure(.init("write an IPv6 address as [::1]:5000"))
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                return .failure(.init("`\(text)` has no port; write HOST:PORT (127.0.0.1:5000), :PORT for every interface, or unix:PATH"))
+            }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { return .failure(.init("write an IPv6 address in brackets: [\(host)]:\(portText)")) }
+        }
+        guard let port = UInt16(portText) else {
+            return .failure(.init("`\(portText)` is not a port number (0 to 65535; 0 picks a free one)"))
+        }
+        return .success(.tcp(host: String(host), port: port))
+    }
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix(let path): return "unix:\(path)"
+        }
+    }
+}
+
+/// Why a `listen:` value could not be parsed.
+public struct ListenAddressError: Error, Sendable, Equatable {
+    public var message: String
+    init(_ message: String) { self.message = message }
+}

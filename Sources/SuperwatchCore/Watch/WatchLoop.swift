@@ -1,0 +1,257 @@
+import CSuperwatchShim
+import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The state and thread of a `FileWatcher`: per spec its rules, mode (inotify or polling) and burst; the
+/// inotify instance and what each watch descriptor stands for.
+///
+/// Thread confinement: `init` runs on the creating thread; from `run()` on, everything except `mailbox`,
+/// `threadID` and `finished` is touched only by the watcher thread (the thread start orders the two).
+/// Other threads only call `send`. That is why it is `@unchecked Sendable`.
+final class WatchLoop: @unchecked Sendable {
+    /// How a spec's changes are noticed.
+    enum Mode {
+        case native
+        case polling(PollState)
+        /// Nothing can be watched (inotify failed for good at run time and the spec asked for it).
+        case off
+    }
+
+    /// One spec and what the watcher keeps for it.
+    struct Watched {
+        var spec: WatchSpec
+        var rules: WatchRules
+        /// `spec.root`, normalized.
+        var root: String
+        var mode: Mode = .native
+        /// Absolute paths: `spec.extraFiles` and those added by `addFiles`.
+        var extraFiles: Set<String> = []
+        var burst = Burst()
+        /// Notices already given (each is given once).
+        var notices: Set<String> = []
+    }
+
+    /// A watched directory: which specs walk it (with their cursors) and which single files in it specs want.
+    struct WatchedDirectory {
+        var path: String
+        var trees: [(spec: Int, cursor: WatchRules.Cursor)] = []
+        var extraNames: [Int: Set<String>] = [:]
+        var isUnused: Bool { trees.isEmpty && extraNames.isEmpty }
+    }
+
+    enum Message: Sendable {
+        case addFiles(process: Int, paths: [String])
+        case stop
+    }
+
+    var watched: [Watched] = []
+    let onEvent: @Sendable (WatchEvent) -> Void
+    let clock = ContinuousClock()
+    var inotify: Inotify?
+    var directories: [Int32: WatchedDirectory] = [:]
+    var descriptorByPath: [String: Int32] = [:]
+    /// Events produced before the thread runs (notices from `init`), delivered first thing.
+    var pending: [WatchEvent] = []
+    /// Whether `run()` has begun: before, the creating thread is still in `init`.
+    var threadStarted = false
+    var running = true
+
+    private let mailbox: Mailbox<Message>
+    private let threadID = Mutex<pthread_t?>(nil)
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// `watchLimit`: for tests, a stand-in for `fs.inotify.max_user_watches`.
+    init(
+        specs: [WatchSpec], watchLimit: Int? = nil, onEvent: @escaping @Sendable (WatchEvent) -> Void
+    ) throws(SuperwatchError) {
+        self.onEvent = onEvent
+        mailbox = try Mailbox()
+        for spec in specs where !spec.isEmpty {
+            var entry = Watched(spec: spec, rules: try WatchRules(spec), root: normalizedDirectory(spec.root))
+            entry.extraFiles = Set(spec.extraFiles.map { absolutePath($0, root: entry.root) })
+            watched.append(entry)
+        }
+        if watched.contains(where: { $0.spec.kind != .poll }) {
+            do {
+                inotify = try Inotify(watchLimit: watchLimit)
+            } catch {
+                let code = error.errnoCode ?? 0
+                for index in watched.indices where watched[index].spec.kind != .poll {
+                    try fallBack(index, syscall: "inotify_init1", errno: code)
+                }
+            }
+        }
+        for index in watched.indices {
+            if watched[index].spec.kind == .poll {
+                startPolling(index)
+            } else if case .native = watched[index].mode {
+                try startNative(index)
+            }
+        }
+    }
+
+    // MARK: - Requests from other threads
+
+    func send(_ message: Message) {
+        mailbox.send(message)
+    }
+
+    var isCurrentThread: Bool {
+        threadID.withLock { id in id.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+    }
+
+    func waitUntilFinished() { finished.wait() }
+
+    // MARK: - The thread
+
+    func run() {
+        threadID.withLock { $0 = pthread_self() }
+        threadStarted = true
+        defer {
+            inotify = nil  // drops every kernel watch now rather than when the watcher is released
+            finished.signal()
+        }
+        for event in pending { onEvent(event) }
+        pending = []
+        var events: [Inotify.Event] = []
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
+        defer { buffer.deallocate() }
+        while running {
+            var fds = [pollfd(fd: mailbox.fd, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: inotify?.fd ?? -1, events: Int16(POLLIN), revents: 0)]
+            let ready = poll(&fds, nfds_t(fds.count), timeoutUntilNextDeadline())
+            if ready < 0 && errno != EINTR { break }
+            if fds[0].revents != 0 { handleInbox() }
+            if fds[1].revents != 0, let inotify {
+                inotify.read(into: &events, buffer: buffer)
+                for event in events { handle(event) }
+            }
+            let now = clock.now
+            for index in watched.indices {
+                if case .polling(let state) = watched[index].mode, state.due <= now { pollNow(index, at: now) }
+                if let paths = watched[index].burst.settle(at: now) {
+                    onEvent(.settled(process: watched[index].spec.process, paths: paths))
+                }
+            }
+        }
+    }
+
+    /// Milliseconds until the nearest burst end or poll, rounded up so the thread never wakes too early to act;
+    /// -1 (block until something happens) when there is none.
+    private func timeoutUntilNextDeadline() -> Int32 {
+        var nearest: ContinuousClock.Instant?
+        for entry in watched {
+            for deadline in [entry.burst.deadline, entry.pollDue].compactMap({ $0 }) {
+                if nearest.map({ deadline < $0 }) ?? true { nearest = deadline }
+            }
+        }
+        guard let nearest else { return -1 }
+        let (seconds, attoseconds) = (nearest - clock.now).components
+        let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        if nanoseconds <= 0 { return 0 }
+        return Int32(min((nanoseconds + 999_999) / 1_000_000, Int64(Int32.max)))
+    }
+
+    private func handleInbox() {
+        for message in mailbox.receive() {
+            switch message {
+            case .stop:
+                running = false
+            case .addFiles(let process, let paths):
+                for index in watched.indices where watched[index].spec.process == process {
+                    addFiles(index, paths)
+                }
+            }
+        }
+    }
+
+    private func addFiles(_ index: Int, _ paths: [String]) {
+        for path in paths {
+            let path = absolutePath(path, root: watched[index].root)
+            guard watched[index].extraFiles.insert(path).inserted else { continue }
+            switch watched[index].mode {
+            case .native: try? watchExtraFile(index, path)  // falling back only throws while `init` runs
+            case .polling(var state):
+                if let stamp = FileStamp(path) { state.files[displayPath(path, for: index)] = stamp }
+                watched[index].mode = .polling(state)
+            case .off: break
+            }
+        }
+    }
+
+    // MARK: - Changes and notices
+
+    /// Records a change for spec `index` (`removed`: the file is gone); the first of a burst is reported at once.
+    func change(_ index: Int, _ path: String, removed: Bool = false) {
+        let spec = watched[index].spec
+        if watched[index].burst.record(path, removed: removed, at: clock.now, debounce: spec.debounce) {
+            onEvent(.burstStarted(process: spec.process, path: path))
+        }
+    }
+
+    /// Tells the user something once per spec (queued while `init` runs).
+    func notice(_ index: Int, _ message: String) {
+        guard watched[index].notices.insert(message).inserted else { return }
+        let event = WatchEvent.notice(process: watched[index].spec.process, message: message)
+        if threadStarted { onEvent(event) } else { pending.append(event) }
+    }
+
+    /// A changed file as reported: relative to the spec's root when under it, else absolute.
+    func displayPath(_ absolute: String, for index: Int) -> String {
+        let root = watched[index].root
+        if absolute == root { return "." }
+        let prefix = root == "/" ? "/" : root + "/"
+        return absolute.hasPrefix(prefix) ? String(absolute.dropFirst(prefix.count)) : absolute
+    }
+
+    /// inotify cannot watch spec `index` (any more) because `syscall` failed with `code`: an `.auto` spec polls
+    /// from now on, with a notice; for a `.native` one that is an error during `init` and a notice later.
+    func fallBack(_ index: Int, syscall: String, errno code: Int32) throws(SuperwatchError) {
+        let spec = watched[index].spec
+        let reason: String
+        var advice = ""
+        switch code {
+        case ENOSPC:
+            reason = "inotify watch limit reached (ENOSPC)"
+            advice = " — raise it with: sudo sysctl fs.inotify.max_user_watches=524288"
+        case EMFILE:
+            reason = "inotify instance limit reached (\(syscall): \(errnoDescription(code)))"
+            advice = " — raise it with: sudo sysctl fs.inotify.max_user_instances=1024"
+        default:
+            reason = "inotify unavailable (\(syscall): \(errnoDescription(code)))"
+        }
+        if spec.kind == .native {
+            let message = "cannot watch the files of process \(spec.process) with inotify: \(reason)\(advice)"
+                + "; or set `watcher: poll`"
+            if !threadStarted { throw SuperwatchError(.system(syscall: syscall, errno: code), message) }
+            notice(index, message + " (changes in directories not yet watched are missed)")
+            return
+        }
+        forgetNativeWatches(of: index)
+        notice(index, "\(reason); polling every \(spec.interval.humanReadable) instead\(advice)")
+        startPolling(index)
+    }
+}
+
+extension WatchLoop.Watched {
+    var pollDue: ContinuousClock.Instant? {
+        if case .polling(let state) = mode { return state.due }
+        return nil
+    }
+}
+
+extension SuperwatchError {
+    /// The errno of a failed system call, if that is what this is.
+    var errnoCode: Int32? {
+        if case .system(_, let code) = self.code { return code }
+        return nil
+    }
+}
+
+/// `path` if absolute, else resolved against `root`.
+func absolutePath(_ path: String, root: String) -> String {
+    path.hasPrefix("/") ? path : joinPath(root, path)
+}

@@ -1,0 +1,115 @@
+import SuperwatchCore
+import Testing
+
+@Suite struct ProcfileTests {
+    func parse(_ text: String) throws(SuperwatchError) -> Config {
+        try Procfile.parse(text, file: "Procfile", directory: "/srv/app")
+    }
+
+    /// The error `text` fails with, as the user reads it.
+    func failure(_ text: String) -> String? {
+        do {
+            _ = try parse(text)
+            return nil
+        } catch {
+            #expect(error.code == .invalidConfig)
+            return error.description
+        }
+    }
+
+    // MARK: - Accepted syntax
+
+    @Test func processesInOrderWithDefaults() throws {
+        let config = try parse("web: python app.py --port $PORT\nworker: celery -A tasks worker\n")
+        #expect(config == Config(file: "Procfile", directory: "/srv/app", processes: [
+            ProcessSpec(name: "web", command: .shell("python app.py --port $PORT"), cwd: "/srv/app"),
+            ProcessSpec(name: "worker", command: .shell("celery -A tasks worker"), cwd: "/srv/app"),
+        ]))
+    }
+
+    @Test func everySettingButTheCommandIsTheDefault() throws {
+        let spec = try #require(try parse("web: ./run").processes.first)
+        #expect(spec.restartCodes == [3])
+        #expect(spec.restart == .onFailure)
+        #expect(spec.maxRestarts == 5)
+        #expect(spec.stopSignal == 15)
+        #expect(spec.env.isEmpty)
+        #expect(!spec.isWatched)
+    }
+
+    @Test func commentsAndBlankLinesAreSkipped() throws {
+        let config = try parse("# the stack\n\n  # indented comment\n\t\nweb: ./run\n\n")
+        #expect(config.processes.map(\.name) == ["web"])
+    }
+
+    @Test func whitespaceAroundNameAndCommandIsTrimmed() throws {
+        let config = try parse("  web :   ./run -x  \t\nworker:./work")
+        #expect(config.processes.map(\.name) == ["web", "worker"])
+        #expect(config.processes.map(\.command) == [.shell("./run -x"), .shell("./work")])
+    }
+
+    @Test func onlyTheFirstColonSeparates() throws {
+        let config = try parse("web: gunicorn -b 0.0.0.0:$PORT app:app")
+        #expect(config.processes.first?.command == .shell("gunicorn -b 0.0.0.0:$PORT app:app"))
+    }
+
+    @Test func commandsKeepHashesAndQuotes() throws {
+        let config = try parse(#"web: echo "a # b" 'c' # shell comment"#)
+        #expect(config.processes.first?.command == .shell(#"echo "a # b" 'c' # shell comment"#))
+    }
+
+    @Test func namesMayUseDigitsUnderscoresAndDashes() throws {
+        let config = try parse("web-1: a\nworker_2: b\nX9: c")
+        #expect(config.processes.map(\.name) == ["web-1", "worker_2", "X9"])
+    }
+
+    @Test func crlfLineEndingsAndByteOrderMark() throws {
+        let config = try parse("\u{FEFF}web: ./run\r\nworker: ./work\r\n")
+        #expect(config.processes.map(\.command) == [.shell("./run"), .shell("./work")])
+    }
+
+    @Test func namesAreCaseSensitive() throws {
+        #expect(try parse("web: a\nWeb: b").processes.count == 2)
+    }
+
+    // MARK: - Errors, each at its line and column
+
+    @Test func lineWithoutColon() {
+        #expect(failure("web: ./run\n\n  worker ./work\n") == "Procfile:3:3: error: expected `name: command` but this line has no `:`; write it as e.g. `web: python app.py`, or start it with `#` to make it a comment")
+    }
+
+    @Test func missingName() {
+        #expect(failure("web: a\n  : ./run") == "Procfile:2:3: error: missing process name before `:`; write it as e.g. `web: python app.py`")
+    }
+
+    @Test func badNamePointsAtTheFirstBadCharacter() {
+        #expect(failure("web.1: ./run") == "Procfile:1:4: error: process name `web.1` may only contain letters, digits, `_` and `-`")
+        #expect(failure("\n my web: ./run") == "Procfile:2:4: error: process name `my web` may only contain letters, digits, `_` and `-`")
+        #expect(failure("wéb: ./run") == "Procfile:1:2: error: process name `wéb` may only contain letters, digits, `_` and `-`")
+    }
+
+    @Test func duplicateNameIsReportedAtTheSecondOne() {
+        #expect(failure("web: a\nworker: b\n# c\n  web: c") == "Procfile:4:3: error: duplicate process `web` (first defined at line 1); rename or remove one of them")
+    }
+
+    @Test func emptyCommand() {
+        #expect(failure("web: a\nworker:   ") == "Procfile:2:8: error: process `worker` has no command; write it after the `:`")
+        #expect(failure("worker:") == "Procfile:1:8: error: process `worker` has no command; write it after the `:`")
+    }
+
+    @Test func noProcessesAtAll() {
+        let expected = "Procfile:1:1: error: the Procfile declares no processes; add a line such as `web: python app.py`"
+        #expect(failure("") == expected)
+        #expect(failure("# nothing yet\n\n") == expected)
+    }
+
+    @Test func errorsNameTheFileAsGiven() {
+        do {
+            _ = try Procfile.parse("oops", file: "deploy/Procfile.dev", directory: "/srv/app")
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.location == SourceLocation(file: "deploy/Procfile.dev", line: 1, column: 1))
+            #expect(error.exitStatus == 2)
+        }
+    }
+}
