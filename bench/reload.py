@@ -11,7 +11,8 @@ EDITS times, each time with a new greeting. It measures
 
 Modes:
   superwatch-werkzeug  superwatch up, a `werkzeug: app:app` process with `listen:`
-  superwatch-listen    superwatch up, `command: python3 app.py` with `listen:` (Werkzeug's reloader in-process)
+  superwatch-listen    superwatch up, app.run(debug=True, reloader_type="stat") as a `command:` with `listen:`:
+                       Werkzeug's reloader runs in-process and exits with code 3; superwatch holds the socket
   werkzeug-stat        app.run(debug=True, reloader_type="stat"), Werkzeug's polling reloader (1 s interval)
   werkzeug-watchdog    app.run(debug=True, reloader_type="watchdog") (pip installs watchdog if missing)
   watchfiles           watchfiles 'python3 run.py' . with Werkzeug's reloader off (pip installs watchfiles)
@@ -42,7 +43,8 @@ import os
 from app import app
 
 reloader = os.environ["BENCH_RELOADER"]
-app.run(host="127.0.0.1", port=int(os.environ["BENCH_PORT"]), debug=True,
+# Under superwatch's `listen:` the port is ignored: WERKZEUG_SERVER_FD names the socket to serve on.
+app.run(host="127.0.0.1", port=int(os.environ.get("BENCH_PORT", "5000")), debug=True,
         use_reloader=reloader != "none", reloader_type=reloader if reloader != "none" else "auto")
 """
 
@@ -70,20 +72,22 @@ def ensure_installed(module, package):
 
 def command_for(mode, directory, port, superwatch):
     """The argv that starts the app in `mode`, after writing any file that mode needs."""
+    with open(os.path.join(directory, "run.py"), "w") as runner:
+        runner.write(RUNNER)
+    env = {"BENCH_PORT": str(port)}
     if mode.startswith("superwatch-"):
         if not os.access(superwatch, os.X_OK):
             raise FileNotFoundError(f"no superwatch binary at {superwatch} (build it or pass --superwatch)")
         if mode == "superwatch-werkzeug":
             process = "    werkzeug: app:app\n    debug: true\n"
         else:
-            process = "    command: python3 app.py\n"
+            # run.py is app.py's `app.run(debug=True)` with the reloader pinned to "stat": "auto" would pick
+            # watchdog whenever it is installed, and the result would depend on the machine.
+            process = f"    command: {sys.executable} run.py\n    env: {{BENCH_RELOADER: stat}}\n"
         with open(os.path.join(directory, "bench.yaml"), "w") as config:
             config.write(f"processes:\n  app:\n{process}    listen: 127.0.0.1:{port}\n"
                          f"    watch: [\"templates/**\"]\n")
         return [superwatch, "up", "-f", "bench.yaml"], {}
-    with open(os.path.join(directory, "run.py"), "w") as runner:
-        runner.write(RUNNER)
-    env = {"BENCH_PORT": str(port)}
     if mode == "werkzeug-stat":
         return [sys.executable, "run.py"], {**env, "BENCH_RELOADER": "stat"}
     if mode == "werkzeug-watchdog":
@@ -257,6 +261,7 @@ def main():
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--keep", action="store_true", help="keep each mode's directory (and its bench.log)")
     args = parser.parse_args()
+    args.superwatch = os.path.abspath(args.superwatch)  # each mode runs in its own directory
     results = []
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         print(f"running {mode} ...", file=sys.stderr)
