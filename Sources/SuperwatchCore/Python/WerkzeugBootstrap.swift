@@ -333,6 +333,38 @@ enum WerkzeugBootstrap {
         # Serving
 
 
+        DRAIN_TIMEOUT = 10  # seconds a stopping process waits for running requests (superwatch may kill it sooner)
+
+
+        class RunningRequests:
+            """Counts the requests being served, so a stop can wait for them. A request counts while the app runs
+            and its response is sent; an idle keep-alive connection does not (clients retry those)."""
+
+            def __init__(self):
+                self.count = 0
+                self.idle = threading.Condition()
+
+            def handler(self, base):
+                running = self
+
+                class CountingHandler(base):
+                    def run_wsgi(self):
+                        with running.idle:
+                            running.count += 1
+                        try:
+                            return super().run_wsgi()
+                        finally:
+                            with running.idle:
+                                running.count -= 1
+                                running.idle.notify_all()
+
+                return CountingHandler
+
+            def wait_until_idle(self, timeout):
+                with self.idle:
+                    self.idle.wait_for(lambda: self.count == 0, timeout)
+
+
         def server_address(fd):
             """(host, port, display URL) for the listening socket on `fd`, in the form make_server expects."""
             import socket
@@ -412,7 +444,9 @@ enum WerkzeugBootstrap {
                 app = DebuggedApplication(app, evalex=True)
                 if not host.startswith("unix://"):
                     app.trusted_hosts.append(host)
-            server = werkzeug.serving.make_server(host, port, app, threaded=True, fd=settings["server_fd"])
+            running = RunningRequests()
+            server = werkzeug.serving.make_server(host, port, app, threaded=True, fd=settings["server_fd"],
+                                                  request_handler=running.handler(werkzeug.serving.WSGIRequestHandler))
             os.close(settings["server_fd"])  # make_server serves on its own duplicate
             print(f" * Serving {settings['spec']} on {url}", file=sys.stderr)
             if settings["debug"] and app.pin:
@@ -420,7 +454,12 @@ enum WerkzeugBootstrap {
             elif settings["debug"]:
                 print(" * Debugger is active; PIN disabled", file=sys.stderr)
             sys.stderr.flush()
-            server.serve_forever()
+            try:
+                server.serve_forever()
+            finally:
+                # Stopped (or failed): accepting has ended, and connections not yet accepted wait in superwatch's
+                # socket for the next process. Let the requests already running finish first.
+                running.wait_until_idle(DRAIN_TIMEOUT)
             return 0
 
 
