@@ -20,6 +20,7 @@ Modes:
 Usage: bench/reload.py [--superwatch PATH] [--edits N] [--modes a,b,...] [--markdown]
 """
 import argparse
+import collections
 import http.client
 import importlib.util
 import os
@@ -108,21 +109,23 @@ class Client(threading.Thread):
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.sent = self.refused = self.failed = 0
+        self.failures = collections.Counter()  # kind of failure -> count, shown on stderr
         self.latest = []  # (monotonic time of the response, body), for the edit loop to look at
 
     def run(self):
         while not self.stopping.is_set():
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-            outcome = None
+            outcome, kind = None, None
             try:
                 connection.request("GET", "/api/greeting", headers={"Connection": "close"})
                 response = connection.getresponse()
                 body = response.read().decode("utf-8", "replace")
                 outcome = "ok" if response.status == 200 else "failed"
+                kind = f"status {response.status}"
             except ConnectionRefusedError:
                 outcome = "refused"
-            except (OSError, http.client.HTTPException):
-                outcome = "failed"
+            except (OSError, http.client.HTTPException) as error:
+                outcome, kind = "failed", type(error).__name__
             finally:
                 connection.close()
             now = time.monotonic()
@@ -135,6 +138,7 @@ class Client(threading.Thread):
                     self.refused += 1
                 else:
                     self.failed += 1
+                    self.failures[kind] += 1
             if outcome != "ok":
                 time.sleep(0.005)  # do not spin while nothing listens
 
@@ -200,6 +204,7 @@ def run_mode(mode, args):
             return result
         with client.lock:
             client.sent = client.refused = client.failed = 0  # count only what happens around edits
+            client.failures.clear()
         for edit in range(1, args.edits + 1):
             text = f"greeting {edit}"
             edited = time.monotonic()
@@ -216,6 +221,8 @@ def run_mode(mode, args):
         stop_group(process)
         log.close()
     result.update(sent=client.sent, refused=client.refused, failed=client.failed)
+    if client.failures:
+        print(f"{mode}: failures: {dict(client.failures)}", file=sys.stderr)
     if not args.keep:
         shutil.rmtree(top, ignore_errors=True)
     return result

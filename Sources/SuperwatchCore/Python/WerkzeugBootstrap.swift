@@ -35,6 +35,7 @@ enum WerkzeugBootstrap {
         #   SUPERWATCH_REPORT_FD   an inherited pipe; lines "file <absolute path>\n" name files to watch
         # Exit codes: 0 after SIGTERM or SIGINT, 75 when the app cannot be imported (the files to watch have been
         # reported first), 76 when Werkzeug is not installed for this interpreter.
+        import contextlib
         import os
         import signal
         import sys
@@ -51,15 +52,44 @@ enum WerkzeugBootstrap {
             """Raised in the main thread by SIGTERM or SIGINT; unwinds everything and ends with status 0."""
 
 
-        def on_stop_signal(signum, frame):
-            # A second signal while we are already unwinding means "now": skip the clean-up.
-            if on_stop_signal.stopping:
-                os._exit(0)
-            on_stop_signal.stopping = True
-            raise Stop()
+        class StopSignals:
+            """Turns SIGTERM and SIGINT into Stop, except inside `deferred()` sections of the main thread (handing
+            an accepted connection to its thread, writing a report), where Stop waits for the section's end.
+            Signals are never blocked: the kernel then delivers them to the main thread, waking it at once."""
+
+            def __init__(self):
+                self.received = False
+                self.deferring = 0
+
+            def install(self):
+                for signum in STOP_SIGNALS:
+                    signal.signal(signum, self.handle)
+                # A signal mask survives exec: a parent that blocked these (some test runners and thread pools do)
+                # would otherwise make the process unstoppable but by SIGKILL.
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+            def handle(self, signum, frame):
+                if self.received:  # a second signal while stopping means "now"
+                    os._exit(0)
+                self.received = True
+                if not self.deferring:
+                    raise Stop()
+
+            @contextlib.contextmanager
+            def deferred(self):
+                if threading.current_thread() is not threading.main_thread():
+                    yield  # handlers run only in the main thread
+                    return
+                self.deferring += 1
+                try:
+                    yield
+                finally:
+                    self.deferring -= 1
+                if self.received and not self.deferring:
+                    raise Stop()
 
 
-        on_stop_signal.stopping = False
+        stop_signals = StopSignals()
 
 
         def take_environment():
@@ -184,16 +214,13 @@ enum WerkzeugBootstrap {
                             self.reported.add(path)
                             batch.append(f"file {path}\n")
                     data = "".join(batch).encode("utf-8", "surrogateescape")
-                    # A stop signal must not cut a line in half: it is handled once the batch is written.
-                    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
                     try:
-                        while data:  # a blocking pipe takes it all in one write unless a signal interrupts it
-                            written = os.write(self.fd, data)
-                            data = data[written:]
+                        with stop_signals.deferred():  # a stop must not cut a line in half
+                            while data:  # a blocking pipe takes it all in one write unless a signal interrupts it
+                                written = os.write(self.fd, data)
+                                data = data[written:]
                     except OSError:  # superwatch closed its end (EPIPE) or the fd is gone: stop reporting
                         self.fd = None
-                    finally:
-                        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
             def watch_imports(self):
                 """Reports modules imported from now on. An audit hook notices imports (CPython raises the "import"
@@ -336,33 +363,79 @@ enum WerkzeugBootstrap {
         DRAIN_TIMEOUT = 10  # seconds a stopping process waits for running requests (superwatch may kill it sooner)
 
 
-        class RunningRequests:
-            """Counts the requests being served, so a stop can wait for them. A request counts while the app runs
-            and its response is sent; an idle keep-alive connection does not (clients retry those)."""
+        class InFlight:
+            """Counts what a stop must wait for: each accepted connection until its first request is answered, and
+            each later request while it runs. Idle keep-alive connections do not count (clients retry those)."""
 
             def __init__(self):
                 self.count = 0
                 self.idle = threading.Condition()
 
-            def handler(self, base):
-                running = self
+            def enter(self):
+                with self.idle:
+                    self.count += 1
 
-                class CountingHandler(base):
-                    def run_wsgi(self):
-                        with running.idle:
-                            running.count += 1
-                        try:
-                            return super().run_wsgi()
-                        finally:
-                            with running.idle:
-                                running.count -= 1
-                                running.idle.notify_all()
-
-                return CountingHandler
+            def leave(self):
+                with self.idle:
+                    self.count -= 1
+                    self.idle.notify_all()
 
             def wait_until_idle(self, timeout):
                 with self.idle:
-                    self.idle.wait_for(lambda: self.count == 0, timeout)
+                    self.idle.wait_for(lambda: self.count <= 0, timeout)
+
+            def attach(self, server):
+                """Counts connections from their accept. A stop waits until an accepted connection has its thread,
+                so it never drops a connection it has taken from the socket."""
+                accept_one, hand_over = server._handle_request_noblock, server.process_request
+
+                def handle_request_noblock():
+                    with stop_signals.deferred():
+                        accept_one()
+
+                def process_request(request, client_address):
+                    self.enter()
+                    try:
+                        hand_over(request, client_address)
+                    except BaseException:
+                        self.leave()
+                        raise
+
+                server._handle_request_noblock = handle_request_noblock
+                server.process_request = process_request
+
+            def handler(self, base):
+                """A subclass of the request handler `base` that keeps the count."""
+                in_flight = self
+
+                class CountingHandler(base):
+                    counted_since_accept = True
+
+                    def handle_one_request(self):
+                        try:
+                            return super().handle_one_request()
+                        finally:
+                            self.release_accept()
+
+                    def run_wsgi(self):
+                        in_flight.enter()
+                        try:
+                            return super().run_wsgi()
+                        finally:
+                            in_flight.leave()
+
+                    def finish(self):
+                        try:
+                            super().finish()
+                        finally:
+                            self.release_accept()
+
+                    def release_accept(self):
+                        if self.counted_since_accept:
+                            self.counted_since_accept = False
+                            in_flight.leave()
+
+                return CountingHandler
 
 
         def server_address(fd):
@@ -386,11 +459,7 @@ enum WerkzeugBootstrap {
 
         def main():
             settings = take_environment()
-            for signum in STOP_SIGNALS:
-                signal.signal(signum, on_stop_signal)
-            # A signal mask survives exec: a parent that blocked these (some test runners and thread pools do)
-            # would otherwise make the process unstoppable but by SIGKILL.
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            stop_signals.install()
             # superwatch shows output line by line; a pipe would otherwise hold print()s back for kilobytes.
             if hasattr(sys.stdout, "reconfigure"):
                 sys.stdout.reconfigure(line_buffering=True)
@@ -444,9 +513,10 @@ enum WerkzeugBootstrap {
                 app = DebuggedApplication(app, evalex=True)
                 if not host.startswith("unix://"):
                     app.trusted_hosts.append(host)
-            running = RunningRequests()
+            in_flight = InFlight()
             server = werkzeug.serving.make_server(host, port, app, threaded=True, fd=settings["server_fd"],
-                                                  request_handler=running.handler(werkzeug.serving.WSGIRequestHandler))
+                                                  request_handler=in_flight.handler(werkzeug.serving.WSGIRequestHandler))
+            in_flight.attach(server)
             os.close(settings["server_fd"])  # make_server serves on its own duplicate
             print(f" * Serving {settings['spec']} on {url}", file=sys.stderr)
             if settings["debug"] and app.pin:
@@ -459,7 +529,7 @@ enum WerkzeugBootstrap {
             finally:
                 # Stopped (or failed): accepting has ended, and connections not yet accepted wait in superwatch's
                 # socket for the next process. Let the requests already running finish first.
-                running.wait_until_idle(DRAIN_TIMEOUT)
+                in_flight.wait_until_idle(DRAIN_TIMEOUT)
             return 0
 
 
