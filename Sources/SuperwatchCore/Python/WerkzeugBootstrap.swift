@@ -18,10 +18,15 @@
 /// its environment, so programs the app starts do not look for descriptors they do not have. Werkzeug's own
 /// reloader stays off: superwatch watches the reported files.
 ///
+/// On SIGTERM or SIGINT the program stops accepting, lets the requests it has taken finish (at most 10 s;
+/// connections not yet accepted wait in the socket for the next process) and exits with 0; a second signal
+/// exits at once. It unblocks both signals at start, since a signal mask survives exec. stdout is made
+/// line-buffered so that `print` output shows up as it happens.
+///
 /// Exit status: 0 after SIGTERM or SIGINT; ``importFailedExitCode`` when the app cannot be loaded (the
-/// traceback is on stderr and the files to watch, including the one the error names, have been reported:
+/// traceback is on stderr and the files to watch, including the ones the error names, have been reported:
 /// keep the process down until one changes); ``werkzeugMissingExitCode`` when Werkzeug cannot be imported
-/// (stderr says how to install it).
+/// (stderr says how to install it); 1 when fd `WERKZEUG_SERVER_FD` (default 3) is not a listening socket.
 enum WerkzeugBootstrap {
     /// The program's source, for `python -c`.
     static let source: String = #"""
