@@ -11,7 +11,8 @@ EDITS times, each time with a new greeting. It measures
 
 Modes:
   superwatch-werkzeug  superwatch up, a `werkzeug: app:app` process with `listen:`
-  superwatch-listen    superwatch up, `command: python3 app.py` with `listen:` (Werkzeug's reloader in-process)
+  superwatch-listen    superwatch up, app.run(debug=True, reloader_type="stat") as a `command:` with `listen:`:
+                       Werkzeug's reloader runs in-process and exits with code 3; superwatch holds the socket
   werkzeug-stat        app.run(debug=True, reloader_type="stat"), Werkzeug's polling reloader (1 s interval)
   werkzeug-watchdog    app.run(debug=True, reloader_type="watchdog") (pip installs watchdog if missing)
   watchfiles           watchfiles 'python3 run.py' . with Werkzeug's reloader off (pip installs watchfiles)
@@ -19,6 +20,7 @@ Modes:
 Usage: bench/reload.py [--superwatch PATH] [--edits N] [--modes a,b,...] [--markdown]
 """
 import argparse
+import collections
 import http.client
 import importlib.util
 import os
@@ -42,7 +44,8 @@ import os
 from app import app
 
 reloader = os.environ["BENCH_RELOADER"]
-app.run(host="127.0.0.1", port=int(os.environ["BENCH_PORT"]), debug=True,
+# Under superwatch's `listen:` the port is ignored: WERKZEUG_SERVER_FD names the socket to serve on.
+app.run(host="127.0.0.1", port=int(os.environ.get("BENCH_PORT", "5000")), debug=True,
         use_reloader=reloader != "none", reloader_type=reloader if reloader != "none" else "auto")
 """
 
@@ -70,20 +73,22 @@ def ensure_installed(module, package):
 
 def command_for(mode, directory, port, superwatch):
     """The argv that starts the app in `mode`, after writing any file that mode needs."""
+    with open(os.path.join(directory, "run.py"), "w") as runner:
+        runner.write(RUNNER)
+    env = {"BENCH_PORT": str(port)}
     if mode.startswith("superwatch-"):
         if not os.access(superwatch, os.X_OK):
             raise FileNotFoundError(f"no superwatch binary at {superwatch} (build it or pass --superwatch)")
         if mode == "superwatch-werkzeug":
             process = "    werkzeug: app:app\n    debug: true\n"
         else:
-            process = "    command: python3 app.py\n"
+            # run.py is app.py's `app.run(debug=True)` with the reloader pinned to "stat": "auto" would pick
+            # watchdog whenever it is installed, and the result would depend on the machine.
+            process = f"    command: {sys.executable} run.py\n    env: {{BENCH_RELOADER: stat}}\n"
         with open(os.path.join(directory, "bench.yaml"), "w") as config:
             config.write(f"processes:\n  app:\n{process}    listen: 127.0.0.1:{port}\n"
                          f"    watch: [\"templates/**\"]\n")
         return [superwatch, "up", "-f", "bench.yaml"], {}
-    with open(os.path.join(directory, "run.py"), "w") as runner:
-        runner.write(RUNNER)
-    env = {"BENCH_PORT": str(port)}
     if mode == "werkzeug-stat":
         return [sys.executable, "run.py"], {**env, "BENCH_RELOADER": "stat"}
     if mode == "werkzeug-watchdog":
@@ -104,21 +109,23 @@ class Client(threading.Thread):
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.sent = self.refused = self.failed = 0
+        self.failures = collections.Counter()  # kind of failure -> count, shown on stderr
         self.latest = []  # (monotonic time of the response, body), for the edit loop to look at
 
     def run(self):
         while not self.stopping.is_set():
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-            outcome = None
+            outcome, kind = None, None
             try:
                 connection.request("GET", "/api/greeting", headers={"Connection": "close"})
                 response = connection.getresponse()
                 body = response.read().decode("utf-8", "replace")
                 outcome = "ok" if response.status == 200 else "failed"
+                kind = f"status {response.status}"
             except ConnectionRefusedError:
                 outcome = "refused"
-            except (OSError, http.client.HTTPException):
-                outcome = "failed"
+            except (OSError, http.client.HTTPException) as error:
+                outcome, kind = "failed", type(error).__name__
             finally:
                 connection.close()
             now = time.monotonic()
@@ -131,6 +138,7 @@ class Client(threading.Thread):
                     self.refused += 1
                 else:
                     self.failed += 1
+                    self.failures[kind] += 1
             if outcome != "ok":
                 time.sleep(0.005)  # do not spin while nothing listens
 
@@ -196,6 +204,7 @@ def run_mode(mode, args):
             return result
         with client.lock:
             client.sent = client.refused = client.failed = 0  # count only what happens around edits
+            client.failures.clear()
         for edit in range(1, args.edits + 1):
             text = f"greeting {edit}"
             edited = time.monotonic()
@@ -212,6 +221,8 @@ def run_mode(mode, args):
         stop_group(process)
         log.close()
     result.update(sent=client.sent, refused=client.refused, failed=client.failed)
+    if client.failures:
+        print(f"{mode}: failures: {dict(client.failures)}", file=sys.stderr)
     if not args.keep:
         shutil.rmtree(top, ignore_errors=True)
     return result
@@ -257,6 +268,7 @@ def main():
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--keep", action="store_true", help="keep each mode's directory (and its bench.log)")
     args = parser.parse_args()
+    args.superwatch = os.path.abspath(args.superwatch)  # each mode runs in its own directory
     results = []
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         print(f"running {mode} ...", file=sys.stderr)

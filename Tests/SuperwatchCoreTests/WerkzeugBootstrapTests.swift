@@ -16,16 +16,23 @@ private let pythonHasWerkzeug: Bool = {
 }()
 
 /// A WSGI app without dependencies: `/` answers with a helper module's greeting, `/lazy` imports a module on
-/// first use, `/boom` raises; `create_app(flavour)` is a factory.
+/// first use, `/slow` takes a second, `/boom` raises; `create_app(flavour)` is a factory.
 private let appFiles: [String: String] = [
     "myapp.py": """
+        import sys
+        import time
+
         import helpers
 
         def app(environ, start_response):
             path = environ["PATH_INFO"]
             if path == "/boom":
                 raise RuntimeError("boom in a request")
-            if path == "/lazy":
+            if path == "/slow":
+                print("slow request started", file=sys.stderr, flush=True)
+                time.sleep(1)
+                body = "slow done"
+            elif path == "/lazy":
                 import lazymod
                 body = lazymod.VALUE
             else:
@@ -53,6 +60,7 @@ private struct HarnessResult: Decodable {
     }
 
     var responses: [Response?]
+    var asyncResponses: [Response]
     var waits: [Bool]
     var exit: Int32?
     var stdout: String
@@ -94,7 +102,9 @@ private struct BootstrapRun {
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return try JSONDecoder().decode(HarnessResult.self, from: data)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(HarnessResult.self, from: data)
     }
 
     func remove() { directory.remove() }
@@ -210,6 +220,14 @@ struct WerkzeugBootstrapTests {
         #expect(Set(result.reportedNames(in: run.appDirectory)) == ["myapp.py", "helpers.py"])
     }
 
+    @Test func aServerFdThatIsNotAListeningSocketIsReported() throws {
+        let run = BootstrapRun()
+        defer { run.remove() }
+        let result = try run.run("myapp:app", environment: ["WERKZEUG_SERVER_FD": "0"])  // stdin: /dev/null
+        #expect(result.exit == 1)
+        #expect(result.stderr.contains("superwatch: fd 0 is not a listening socket"))
+    }
+
     @Test func aMissingWerkzeugExitsWith76AndSaysHowToInstallIt() throws {
         var files = appFiles
         files["werkzeug.py"] = "raise ImportError('werkzeug hidden by the test')\n"
@@ -228,6 +246,17 @@ struct WerkzeugBootstrapTests {
         let result = try run.run("myapp:app", steps: [["get": "/"], ["signal": signal]])
         #expect(result.exit == 0)
         #expect(!result.stderr.contains("Traceback"))
+    }
+
+    @Test func aStopLetsTheRunningRequestFinish() throws {
+        let run = BootstrapRun()
+        defer { run.remove() }
+        let result = try run.run("myapp:app", steps: [
+            ["get": "/"], ["get_async": "/slow"], ["wait_stderr": "slow request started"], ["signal": "TERM"],
+        ])
+        #expect(result.waits == [true])
+        #expect(result.asyncResponses.map(\.body) == ["slow done"])
+        #expect(result.exit == 0)
     }
 
     @Test func aClosedReportPipeDoesNotStopTheApp() throws {
@@ -409,7 +438,14 @@ private let harnessSource = #"""
         def reported():
             return [line[5:] for line in report.text().splitlines() if line.startswith("file ")]
 
-        results = {"responses": [], "waits": []}
+        results = {"responses": [], "waits": [], "async_responses": []}
+        background = []
+
+        def get_in_background(path):
+            try:
+                results["async_responses"].append(http_get(family, address, path, timeout))
+            except OSError as error:
+                results["async_responses"].append({"status": 0, "body": repr(error)})
         for step in config.get("steps", []):
             if "get" in step:
                 ok = wait_until(lambda: " * Serving" in stderr.text() or child.poll() is not None, timeout)
@@ -417,6 +453,10 @@ private let harnessSource = #"""
                     results["responses"].append(http_get(family, address, step["get"], timeout) if ok else None)
                 except OSError as error:
                     results["responses"].append({"status": 0, "body": repr(error)})
+            elif "get_async" in step:
+                thread = threading.Thread(target=get_in_background, args=(step["get_async"],), daemon=True)
+                thread.start()
+                background.append(thread)
             elif "wait_report" in step:
                 suffix = step["wait_report"]
                 results["waits"].append(wait_until(lambda: any(p.endswith(suffix) for p in reported()), timeout))
@@ -426,6 +466,8 @@ private let harnessSource = #"""
             elif "signal" in step:
                 child.send_signal(getattr(signal, "SIG" + step["signal"]))
 
+        for thread in background:
+            thread.join(timeout)
         try:
             code = child.wait(timeout)
         except subprocess.TimeoutExpired:

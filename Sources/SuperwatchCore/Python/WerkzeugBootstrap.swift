@@ -18,10 +18,15 @@
 /// its environment, so programs the app starts do not look for descriptors they do not have. Werkzeug's own
 /// reloader stays off: superwatch watches the reported files.
 ///
+/// On SIGTERM or SIGINT the program stops accepting, lets the requests it has taken finish (at most 10 s;
+/// connections not yet accepted wait in the socket for the next process) and exits with 0; a second signal
+/// exits at once. It unblocks both signals at start, since a signal mask survives exec. stdout is made
+/// line-buffered so that `print` output shows up as it happens.
+///
 /// Exit status: 0 after SIGTERM or SIGINT; ``importFailedExitCode`` when the app cannot be loaded (the
-/// traceback is on stderr and the files to watch, including the one the error names, have been reported:
+/// traceback is on stderr and the files to watch, including the ones the error names, have been reported:
 /// keep the process down until one changes); ``werkzeugMissingExitCode`` when Werkzeug cannot be imported
-/// (stderr says how to install it).
+/// (stderr says how to install it); 1 when fd `WERKZEUG_SERVER_FD` (default 3) is not a listening socket.
 enum WerkzeugBootstrap {
     /// The program's source, for `python -c`.
     static let source: String = #"""
@@ -35,7 +40,9 @@ enum WerkzeugBootstrap {
         #   SUPERWATCH_REPORT_FD   an inherited pipe; lines "file <absolute path>\n" name files to watch
         # Exit codes: 0 after SIGTERM or SIGINT, 75 when the app cannot be imported (the files to watch have been
         # reported first), 76 when Werkzeug is not installed for this interpreter.
+        import contextlib
         import os
+        import signal
         import sys
         import threading
 
@@ -43,19 +50,51 @@ enum WerkzeugBootstrap {
         WERKZEUG_MISSING = 76
 
 
+        STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
         class Stop(BaseException):
             """Raised in the main thread by SIGTERM or SIGINT; unwinds everything and ends with status 0."""
 
 
-        def on_stop_signal(signum, frame):
-            # A second signal while we are already unwinding means "now": skip the clean-up.
-            if on_stop_signal.stopping:
-                os._exit(0)
-            on_stop_signal.stopping = True
-            raise Stop()
+        class StopSignals:
+            """Turns SIGTERM and SIGINT into Stop, except inside `deferred()` sections of the main thread (handing
+            an accepted connection to its thread, writing a report), where Stop waits for the section's end.
+            Signals are never blocked: the kernel then delivers them to the main thread, waking it at once."""
+
+            def __init__(self):
+                self.received = False
+                self.deferring = 0
+
+            def install(self):
+                for signum in STOP_SIGNALS:
+                    signal.signal(signum, self.handle)
+                # A signal mask survives exec: a parent that blocked these (some test runners and thread pools do)
+                # would otherwise make the process unstoppable but by SIGKILL.
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+            def handle(self, signum, frame):
+                if self.received:  # a second signal while stopping means "now"
+                    os._exit(0)
+                self.received = True
+                if not self.deferring:
+                    raise Stop()
+
+            @contextlib.contextmanager
+            def deferred(self):
+                if threading.current_thread() is not threading.main_thread():
+                    yield  # handlers run only in the main thread
+                    return
+                self.deferring += 1
+                try:
+                    yield
+                finally:
+                    self.deferring -= 1
+                if self.received and not self.deferring:
+                    raise Stop()
 
 
-        on_stop_signal.stopping = False
+        stop_signals = StopSignals()
 
 
         def take_environment():
@@ -181,9 +220,10 @@ enum WerkzeugBootstrap {
                             batch.append(f"file {path}\n")
                     data = "".join(batch).encode("utf-8", "surrogateescape")
                     try:
-                        while data:  # a blocking pipe takes it all in one write unless a signal interrupts it
-                            written = os.write(self.fd, data)
-                            data = data[written:]
+                        with stop_signals.deferred():  # a stop must not cut a line in half
+                            while data:  # a blocking pipe takes it all in one write unless a signal interrupts it
+                                written = os.write(self.fd, data)
+                                data = data[written:]
                     except OSError:  # superwatch closed its end (EPIPE) or the fd is gone: stop reporting
                         self.fd = None
 
@@ -325,6 +365,84 @@ enum WerkzeugBootstrap {
         # Serving
 
 
+        DRAIN_TIMEOUT = 10  # seconds a stopping process waits for running requests (superwatch may kill it sooner)
+
+
+        class InFlight:
+            """Counts what a stop must wait for: each accepted connection until its first request is answered, and
+            each later request while it runs. Idle keep-alive connections do not count (clients retry those)."""
+
+            def __init__(self):
+                self.count = 0
+                self.idle = threading.Condition()
+
+            def enter(self):
+                with self.idle:
+                    self.count += 1
+
+            def leave(self):
+                with self.idle:
+                    self.count -= 1
+                    self.idle.notify_all()
+
+            def wait_until_idle(self, timeout):
+                with self.idle:
+                    self.idle.wait_for(lambda: self.count <= 0, timeout)
+
+            def attach(self, server):
+                """Counts connections from their accept. A stop waits until an accepted connection has its thread,
+                so it never drops a connection it has taken from the socket."""
+                accept_one, hand_over = server._handle_request_noblock, server.process_request
+
+                def handle_request_noblock():
+                    with stop_signals.deferred():
+                        accept_one()
+
+                def process_request(request, client_address):
+                    self.enter()
+                    try:
+                        hand_over(request, client_address)
+                    except BaseException:
+                        self.leave()
+                        raise
+
+                server._handle_request_noblock = handle_request_noblock
+                server.process_request = process_request
+
+            def handler(self, base):
+                """A subclass of the request handler `base` that keeps the count."""
+                in_flight = self
+
+                class CountingHandler(base):
+                    counted_since_accept = True
+
+                    def handle_one_request(self):
+                        try:
+                            return super().handle_one_request()
+                        finally:
+                            self.release_accept()
+
+                    def run_wsgi(self):
+                        in_flight.enter()
+                        try:
+                            return super().run_wsgi()
+                        finally:
+                            in_flight.leave()
+
+                    def finish(self):
+                        try:
+                            super().finish()
+                        finally:
+                            self.release_accept()
+
+                    def release_accept(self):
+                        if self.counted_since_accept:
+                            self.counted_since_accept = False
+                            in_flight.leave()
+
+                return CountingHandler
+
+
         def server_address(fd):
             """(host, port, display URL) for the listening socket on `fd`, in the form make_server expects."""
             import socket
@@ -332,6 +450,8 @@ enum WerkzeugBootstrap {
             probe = socket.socket(fileno=fd)  # detects the family; detached below so fd stays open
             try:
                 family, address = probe.family, probe.getsockname()
+                if not probe.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                    raise OSError(0, "it is not listening")
             finally:
                 probe.detach()
             if family == socket.AF_UNIX:
@@ -343,15 +463,11 @@ enum WerkzeugBootstrap {
 
 
         def main():
-            import signal
-
             settings = take_environment()
-            stop_signals = {signal.SIGTERM, signal.SIGINT}
-            for signum in stop_signals:
-                signal.signal(signum, on_stop_signal)
-            # A signal mask survives exec: a parent that blocked these (some test runners and thread pools do)
-            # would otherwise make the process unstoppable but by SIGKILL.
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+            stop_signals.install()
+            # superwatch shows output line by line; a pipe would otherwise hold print()s back for kilobytes.
+            if hasattr(sys.stdout, "reconfigure"):
+                sys.stdout.reconfigure(line_buffering=True)
 
             # The project's directory comes first, as an absolute path so module files are absolute.
             cwd = os.getcwd()
@@ -365,6 +481,13 @@ enum WerkzeugBootstrap {
                 if error.name != "werkzeug":  # installed but broken, or shadowed by a local werkzeug.py
                     print(f"superwatch: importing werkzeug failed: {error!r}", file=sys.stderr)
                 return WERKZEUG_MISSING
+
+            try:
+                host, port, url = server_address(settings["server_fd"])
+            except OSError as error:
+                fd = settings["server_fd"]
+                print(f"superwatch: fd {fd} is not a listening socket: {error.strerror}", file=sys.stderr)
+                return 1
 
             reporter = FileReporter(settings["report_fd"])
             # An unguarded app.run() in the module must not take over: Flask ignores it when started by its CLI.
@@ -389,14 +512,16 @@ enum WerkzeugBootstrap {
             reporter.watch_imports()
             reporter.report()
 
-            host, port, url = server_address(settings["server_fd"])
             if settings["debug"]:
                 from werkzeug.debug import DebuggedApplication
 
                 app = DebuggedApplication(app, evalex=True)
                 if not host.startswith("unix://"):
                     app.trusted_hosts.append(host)
-            server = werkzeug.serving.make_server(host, port, app, threaded=True, fd=settings["server_fd"])
+            in_flight = InFlight()
+            server = werkzeug.serving.make_server(host, port, app, threaded=True, fd=settings["server_fd"],
+                                                  request_handler=in_flight.handler(werkzeug.serving.WSGIRequestHandler))
+            in_flight.attach(server)
             os.close(settings["server_fd"])  # make_server serves on its own duplicate
             print(f" * Serving {settings['spec']} on {url}", file=sys.stderr)
             if settings["debug"] and app.pin:
@@ -404,45 +529,13 @@ enum WerkzeugBootstrap {
             elif settings["debug"]:
                 print(" * Debugger is active; PIN disabled", file=sys.stderr)
             sys.stderr.flush()
-            serve_until_stopped(server, signal, stop_signals)
+            try:
+                server.serve_forever()
+            finally:
+                # Stopped (or failed): accepting has ended, and connections not yet accepted wait in superwatch's
+                # socket for the next process. Let the requests already running finish first.
+                in_flight.wait_until_idle(DRAIN_TIMEOUT)
             return 0
-
-
-        def serve_until_stopped(server, signal, stop_signals):
-            """Serves until SIGTERM or SIGINT, then stops accepting and lets running requests finish (at most
-            10 s; a second signal ends at once). Connections not yet accepted wait in superwatch's socket for
-            the next process, so a restart fails no request."""
-            idle = threading.Condition()
-            active = [0]
-            accept, finish = server.process_request, server.shutdown_request
-
-            def process_request(request, client_address):
-                with idle:
-                    active[0] += 1
-                accept(request, client_address)
-
-            def shutdown_request(request):
-                try:
-                    finish(request)
-                finally:
-                    with idle:
-                        active[0] = max(0, active[0] - 1)
-                        idle.notify_all()
-
-            server.process_request, server.shutdown_request = process_request, shutdown_request
-
-            def on_signal_while_serving(signum, frame):
-                if on_stop_signal.stopping:
-                    os._exit(0)
-                on_stop_signal.stopping = True
-                # shutdown() waits for serve_forever, which runs in this (the main) thread: call it from another.
-                threading.Thread(target=server.shutdown, daemon=True).start()
-
-            for signum in stop_signals:
-                signal.signal(signum, on_signal_while_serving)
-            server.serve_forever()
-            with idle:
-                idle.wait_for(lambda: active[0] == 0, timeout=10)
 
 
         try:
