@@ -10,15 +10,7 @@ extension Superwatch {
         @OptionGroup var config: ConfigOptions
 
         func run() async throws {
-            let loaded = try config.load()
-            do {
-                // Shown as `up` would run it: replicas expanded, PORT assigned.
-                let planned = try StackPlan.make(
-                    loaded, basePort: StackPlan.basePort(flag: nil, environment: ProcessInfo.processInfo.environment))
-                print(describe(planned), terminator: "")
-            } catch {
-                throw report(error)
-            }
+            print(describe(try config.loadPlan().plan), terminator: "")
         }
     }
 }

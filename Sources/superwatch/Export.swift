@@ -21,10 +21,8 @@ extension Superwatch.Export {
         @OptionGroup var config: ConfigOptions
 
         func run() async throws {
-            let loaded = try config.load()
+            let (loaded, planned) = try config.loadPlan()
             do {
-                let planned = try StackPlan.make(
-                    loaded, basePort: StackPlan.basePort(flag: nil, environment: ProcessInfo.processInfo.environment))
                 let units = try SystemdExport.units(for: planned, appName: SystemdExport.appName(directory: loaded.directory))
                 try write(units)
             } catch {

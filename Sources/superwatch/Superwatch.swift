@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SuperwatchCore
 
 @main
@@ -40,6 +41,18 @@ struct ConfigOptions: ParsableArguments {
         do {
             let path = try ConfigLoader.locate(explicit: file, in: ".")
             return try ConfigLoader.load(path: path)
+        } catch {
+            throw report(error)
+        }
+    }
+
+    /// The config as `up` would run it with no -c or --port: replicas expanded, PORT assigned.
+    func loadPlan() throws -> (config: Config, plan: Config) {
+        let loaded = try load()
+        do {
+            let plan = try StackPlan.make(
+                loaded, basePort: StackPlan.basePort(flag: nil, environment: ProcessInfo.processInfo.environment))
+            return (loaded, plan)
         } catch {
             throw report(error)
         }

@@ -16,6 +16,12 @@ final class SignalSources {
 
     static func install(_ signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) -> SignalSources {
         signal(SIGPIPE, SIG_IGN)
+        // A blocked signal mask survives exec: a parent that ran us with these blocked would make Ctrl-C
+        // do nothing.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for number in signals { sigaddset(&unblock, number) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         let queue = DispatchQueue(label: "superwatch.signals")
         let sources = signals.map { number in
             signal(number, SIG_IGN)
