@@ -107,3 +107,10 @@ struct WatcherFallbackTests {
         }
     }
 }
+
+@Suite struct RemoteFilesystemTests {
+    @Test func localDirectoriesAreNotRemote() {
+        #expect(remoteFilesystem(containing: "/tmp") == nil)
+        #expect(remoteFilesystem(containing: "/proc") == nil)
+    }
+}

@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/vfs.h>
 
 /// What `sw_spawn` needs to start one process in a new session.
 /// Every pointer is owned by the caller and only read.

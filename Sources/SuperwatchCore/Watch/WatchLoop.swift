@@ -85,7 +85,13 @@ final class WatchLoop: @unchecked Sendable {
             }
         }
         for index in watched.indices {
-            if watched[index].spec.kind == .poll {
+            if watched[index].spec.kind == .auto, case .native = watched[index].mode,
+               let filesystem = remoteFilesystem(containing: watched[index].root) {
+                // inotify only sees changes made through this machine's kernel.
+                notice(index, "\(watched[index].root) is on \(filesystem), where changes made elsewhere raise no inotify "
+                    + "events; polling every \(watched[index].spec.interval.humanReadable) instead (`watcher: native` forces inotify)")
+                startPolling(index)
+            } else if watched[index].spec.kind == .poll {
                 startPolling(index)
             } else if case .native = watched[index].mode {
                 try startNative(index)
@@ -234,6 +240,18 @@ final class WatchLoop: @unchecked Sendable {
         notice(index, "\(reason); polling every \(spec.interval.humanReadable) instead\(advice)")
         startPolling(index)
     }
+}
+
+/// The kind of network or FUSE filesystem `path` is on (from statfs(2)'s magic number), or nil for a local one.
+func remoteFilesystem(containing path: String) -> String? {
+    var info = statfs()
+    guard statfs(path, &info) == 0 else { return nil }
+    let kinds: [Int: String] = [
+        0x6969: "NFS", 0x517B: "SMB", 0xFF53_4D42: "CIFS", 0xFE53_4D42: "SMB2", 0x6573_5546: "a FUSE filesystem",
+        0x0102_1997: "9P (a VM or WSL share)", 0x00C3_6400: "CephFS", 0x0BD0_0BD0: "Lustre", 0x7461_636F: "OCFS2",
+        0x786F_4256: "VirtualBox shared folders",
+    ]
+    return kinds[Int(info.f_type)]
 }
 
 extension WatchLoop.Watched {
