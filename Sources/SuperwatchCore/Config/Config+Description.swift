@@ -13,7 +13,11 @@ public func describe(_ config: Config) -> String {
         out += "  restart: \(spec.restart.rawValue) (max_restarts \(spec.maxRestarts), backoff \(spec.backoff.humanReadable))\n"
         out += "  stop: \(SignalName.describe(spec.stopSignal)), then SIGKILL after \(spec.stopTimeout.humanReadable)\n"
         for listen in spec.listen {
-            out += "  listen: \(listen.address)\n"
+            if case .tcp(_, 0) = listen.address {
+                out += "  listen: \(listen.address) (a free port is picked when `up` starts; the log shows it)\n"
+            } else {
+                out += "  listen: \(listen.address)\n"
+            }
         }
         if let app = spec.werkzeug {
             out += "  werkzeug: \(app.target) (python \(app.python), debugger \(app.debug ? "on" : "off"))\n"
