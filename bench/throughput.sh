@@ -8,6 +8,7 @@
 # line; SKIP_SLOW=1 leaves out honcho and foreman, which take a minute or more per run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 lines=${1:-250000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -36,6 +37,10 @@ got=$("$sw" up | grep -c ' | p[1-4] request ')
 [ "$got" -eq $((4 * lines)) ] || { echo "superwatch printed $got lines, expected $((4 * lines))" >&2; exit 1; }
 
 commands=(-n producers-alone "$alone" -n superwatch "$sw up > /dev/null")
+if command -v gcc >/dev/null; then
+    gcc -O2 -o "$work/pipe-floor" "$repo/bench/pipe-floor.c"
+    commands+=(-n pipe-floor "./pipe-floor $lines")
+fi
 if [ -z "${SKIP_SLOW:-}" ]; then
     command -v honcho >/dev/null && commands+=(-n honcho "honcho start > /dev/null")
     command -v foreman >/dev/null && commands+=(-n foreman "foreman start > /dev/null")
