@@ -6,9 +6,11 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,10 +33,8 @@ static void sw_closefrom(int lowfd) {
     for (int fd = lowfd; fd < max; fd++) close(fd);
 }
 
+/// Every disposition back to the default (the signal mask is the caller's business).
 static void sw_reset_signals(void) {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -70,56 +70,68 @@ pid_t sw_spawn(const sw_spawn_spec *spec, int *err, const char **step) {
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) != 0) { *err = errno; *step = sw_step_names[5]; return -1; }
 
+    // No signal handler of ours may run in the child between fork and exec: block everything around the
+    // fork; the child restores default dispositions before it unblocks.
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
     pid_t pid = fork();
     if (pid < 0) {
         *err = errno; *step = sw_step_names[0];
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
         close(errpipe[0]); close(errpipe[1]);
         return -1;
     }
     if (pid == 0) {
         // Child: only async-signal-safe calls from here to execve.
-        sw_reset_signals();
         if (setsid() < 0) sw_child_fail(errpipe[1], errno, 1);
         pid_t self = getpid();
+        // Register with the keeper while SIGPIPE is still ignored as in superwatch: a dead keeper must not
+        // kill the child.
         if (spec->keeper_fd >= 0) {
             sw_keeper_send(spec->keeper_fd, 1, self, spec->stop_signal, spec->stop_timeout_ms);
         }
-        // Move every descriptor we are going to install out of the way first, so that dup2 onto 0..N
-        // can never clobber a source that happens to sit in the target range.
-        int high = 1000 + spec->pass_fd_count + 8;
+        sw_reset_signals();
+        // Move every descriptor we are going to install (and the error pipe) above the target range 0..2+N
+        // first, so that dup2 onto it can never clobber a source. The lowest free fd at or above 3+N always
+        // exists under any RLIMIT_NOFILE that allowed the parent to hold these descriptors.
+        int count = spec->pass_fd_count > 256 ? 256 : spec->pass_fd_count;
+        int high = 3 + count;
+        int errfd = fcntl(errpipe[1], F_DUPFD_CLOEXEC, high);
+        if (errfd < 0) sw_child_fail(errpipe[1], errno, 2);
         int src_in = fcntl(spec->stdin_fd, F_DUPFD_CLOEXEC, high);
         int src_out = fcntl(spec->stdout_fd, F_DUPFD_CLOEXEC, high);
         int src_err = fcntl(spec->stderr_fd, F_DUPFD_CLOEXEC, high);
-        if (src_in < 0 || src_out < 0 || src_err < 0) sw_child_fail(errpipe[1], errno, 2);
+        if (src_in < 0 || src_out < 0 || src_err < 0) sw_child_fail(errfd, errno, 2);
         int moved[256];
-        int count = spec->pass_fd_count > 256 ? 256 : spec->pass_fd_count;
         for (int i = 0; i < count; i++) {
             moved[i] = fcntl(spec->pass_fds[i], F_DUPFD_CLOEXEC, high);
-            if (moved[i] < 0) sw_child_fail(errpipe[1], errno, 2);
+            if (moved[i] < 0) sw_child_fail(errfd, errno, 2);
         }
         if (dup2(src_in, 0) < 0 || dup2(src_out, 1) < 0 || dup2(src_err, 2) < 0)
-            sw_child_fail(errpipe[1], errno, 2);
+            sw_child_fail(errfd, errno, 2);
         for (int i = 0; i < count; i++) {
-            if (dup2(moved[i], 3 + i) < 0) sw_child_fail(errpipe[1], errno, 2);
+            if (dup2(moved[i], 3 + i) < 0) sw_child_fail(errfd, errno, 2);
         }
         // Close everything else except the error pipe, which closes itself on exec.
-        int keep = errpipe[1];
-        int low = 3 + count;
-        if (keep >= low) {
-            for (int fd = low; fd < keep; fd++) close(fd);
-            sw_closefrom(keep + 1);
-        } else {
-            sw_closefrom(low);
+        for (int fd = high; fd < errfd; fd++) close(fd);
+        sw_closefrom(errfd + 1);
+        if (spec->cwd && chdir(spec->cwd) != 0) sw_child_fail(errfd, errno, 3);
+        // LISTEN_PID must be the child's own pid: fill in the placeholder the parent left (only there is
+        // one when sockets are passed; a user's own LISTEN_PID is left alone otherwise).
+        if (count > 0) {
+            for (char *const *e = spec->envp; *e; e++) {
+                if (strncmp(*e, "LISTEN_PID=", 11) == 0) { sw_utoa(*e + 11, (long)self); break; }
+            }
         }
-        if (spec->cwd && chdir(spec->cwd) != 0) sw_child_fail(errpipe[1], errno, 3);
-        // LISTEN_PID must be the child's own pid: fill in the placeholder the parent left.
-        for (char *const *e = spec->envp; *e; e++) {
-            if (strncmp(*e, "LISTEN_PID=", 11) == 0) { sw_utoa(*e + 11, (long)self); break; }
-        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         execve(spec->path, spec->argv, spec->envp);
-        sw_child_fail(errpipe[1], errno, 4);
+        sw_child_fail(errfd, errno, 4);
     }
 
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     close(errpipe[1]);
     uint8_t msg[5];
     ssize_t n;
@@ -130,6 +142,9 @@ pid_t sw_spawn(const sw_spawn_spec *spec, int *err, const char **step) {
         memcpy(&child_err, msg, 4);
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        // It registered its group before failing: take it back, or the keeper would one day signal a
+        // reused process group id.
+        if (spec->keeper_fd >= 0) sw_keeper_send(spec->keeper_fd, 2, pid, 0, 0);
         *err = child_err;
         *step = sw_step_names[msg[4] < 6 ? msg[4] : 4];
         return -1;
@@ -241,14 +256,11 @@ int sw_pidfd_reap(int pidfd, int *code, int *signal_out) {
     return 1;
 }
 
-int sw_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
-
-int sw_reap_group(pid_t pgid) {
-    int count = 0, status;
-    while (waitpid(-pgid, &status, WNOHANG) > 0) count++;
-    return count;
-}
-
 int sw_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int sw_bytes_available(int fd) {
+    int n = 0;
+    return ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
+}
 
 int sw_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }

@@ -46,13 +46,8 @@ int sw_pidfd_open(pid_t pid);
 /// meaningful: signal is 0 for a normal exit), 0 when not yet exited, -1 on error (errno set).
 int sw_pidfd_reap(int pidfd, int *code, int *signal);
 
-/// prctl(PR_SET_CHILD_SUBREAPER): orphans of our process groups become our children, so that we can reap
-/// them (this machine's init, like many container inits, does not reap promptly, and a zombie still counts
-/// as a member of its process group). Returns 0 or -1.
-int sw_become_subreaper(void);
-
-/// Reaps every exited child in process group `pgid` without blocking. Returns how many were reaped.
-int sw_reap_group(pid_t pgid);
+/// ioctl(FIONREAD): how many bytes a pipe holds now, or -1.
+int sw_bytes_available(int fd);
 
 /// fcntl(F_SETPIPE_SZ). Returns the new size or -1.
 int sw_set_pipe_size(int fd, int size);

@@ -51,19 +51,29 @@ final class IOLoop: @unchecked Sendable {
     private let onExit: @Sendable (UInt64, Int, Termination) -> Void
     private let onReport: @Sendable (Int, [String]) -> Void
 
-    private enum Message: Sendable { case add(RunIO), stop }
+    private enum Message: Sendable {
+        case add(RunIO)
+        /// The run's process group is empty: read what is left in its pipes, then call back.
+        case drain(runID: UInt64, then: @Sendable () -> Void)
+        /// Read what is left in every pipe, flush, end the thread, then call back.
+        case stop(then: @Sendable () -> Void)
+    }
     private let mailbox: Mailbox<Message>
 
     // Loop-thread state.
     /// A pipe the loop reads: process output, cut into lines for the log, or a bootstrap's file report
     /// (`file PATH` lines, passed on to the supervisor).
     private struct Stream {
+        var runID: UInt64
         var splitter: LineSplitter
         var isReport = false
         var pendingReport: [UInt8] = []
     }
     private var streams: [Int32: Stream] = [:]
     private var runs: [Int32: RunIO] = [:]
+    /// The open pipes of each run, until they reach end of file.
+    private var runPipes: [UInt64: [Int32]] = [:]
+    private var stopped: (@Sendable () -> Void)?
     private var batch: [UInt8] = []
     private var readBuffer: UnsafeMutableRawBufferPointer
     private var running = true
@@ -98,8 +108,16 @@ final class IOLoop: @unchecked Sendable {
     /// Hands a new run's descriptors to the loop, which from then on owns them (and closes them).
     func add(_ run: RunIO) { send(.add(run)) }
 
-    /// Asks the loop thread to end after flushing.
-    func stop() { send(.stop) }
+    /// Once the run's process group is empty, prints whatever is left in its pipes, then calls `then`: so
+    /// nothing a process's group wrote appears after the run's end is reported.
+    func drain(runID: UInt64, then: @escaping @Sendable () -> Void) { send(.drain(runID: runID, then: then)) }
+
+    /// Prints whatever is left in every pipe and ends the loop thread; returns when that is done.
+    func stop() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            send(.stop(then: { done.resume() }))
+        }
+    }
 
     private func send(_ message: Message) { mailbox.send(message) }
 
@@ -145,6 +163,7 @@ final class IOLoop: @unchecked Sendable {
             unpark()
         }
         flush()
+        stopped?()
     }
 
     private static let coalescingThreshold = 256 << 10
@@ -175,44 +194,74 @@ final class IOLoop: @unchecked Sendable {
             case .add(let run):
                 for (fd, kind) in [(run.stdout, StreamKind.stdout), (run.stderr, .stderr)] {
                     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-                    streams[fd] = Stream(splitter: LineSplitter(process: run.process, stream: kind))
+                    streams[fd] = Stream(runID: run.runID, splitter: LineSplitter(process: run.process, stream: kind))
                     watch(fd)
                 }
                 if run.report >= 0 {
                     _ = fcntl(run.report, F_SETFL, fcntl(run.report, F_GETFL) | O_NONBLOCK)
-                    streams[run.report] = Stream(splitter: LineSplitter(process: run.process, stream: .stdout), isReport: true)
+                    streams[run.report] = Stream(
+                        runID: run.runID, splitter: LineSplitter(process: run.process, stream: .stdout), isReport: true)
                     watch(run.report)
                 }
+                runPipes[run.runID] = [run.report, run.stdout, run.stderr].filter { $0 >= 0 }
                 runs[run.pidfd] = run
                 watch(run.pidfd)
-            case .stop:
+            case .drain(let runID, let then):
+                let timestamp = formatter.timestampPrefix()
+                drainPipes(runPipes[runID] ?? [], timestamp: timestamp)
+                flush()
+                then()
+            case .stop(let then):
+                drainPipes(Array(streams.keys), timestamp: formatter.timestampPrefix())
                 running = false
+                stopped = then
             }
         }
     }
 
-    /// Reads one chunk from a pipe. Returns false once the pipe is at end of file (and closed) or empty now.
+    /// Reads one chunk (at most `limit` bytes) from a pipe. Returns the bytes read; 0 when it is empty now;
+    /// -1 once it is at end of file (and closed).
     @discardableResult
-    private func readOnce(_ fd: Int32, timestamp: [UInt8]) -> Bool {
-        let n = read(fd, readBuffer.baseAddress, readBuffer.count)
+    private func readOnce(_ fd: Int32, limit: Int = Int.max, timestamp: [UInt8]) -> Int {
+        let n = read(fd, readBuffer.baseAddress, min(limit, readBuffer.count))
         if n > 0, streams[fd]!.isReport {
             streams[fd]!.pendingReport.append(contentsOf: UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n))
             deliverReport(fd)
-            return true
+            return n
         }
         if n > 0 {
             bytesThisRound += n
             streams[fd]!.splitter.consume(UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n),
                                           formatter: formatter, timestamp: timestamp, into: &batch)
-            return true
+            return n
         }
-        if n < 0 && (errno == EAGAIN || errno == EINTR) { return false }
+        if n < 0 && (errno == EAGAIN || errno == EINTR) { return 0 }
         if !streams[fd]!.isReport {
             streams[fd]!.splitter.finish(formatter: formatter, timestamp: timestamp, into: &batch)
         }
+        let runID = streams[fd]!.runID
         streams[fd] = nil
         unwatch(fd)
-        return false
+        runPipes[runID]?.removeAll { $0 == fd }
+        if runPipes[runID]?.isEmpty == true { runPipes[runID] = nil }
+        return -1
+    }
+
+    /// Reads what the pipes hold now — no more, so a writer that keeps writing cannot hold the loop — and
+    /// ends an unfinished last line of each.
+    private func drainPipes(_ fds: [Int32], timestamp: [UInt8]) {
+        for fd in fds where streams[fd] != nil {
+            var remaining = Int(sw_bytes_available(fd))
+            repeat {
+                let n = readOnce(fd, limit: remaining > 0 ? remaining : Int.max, timestamp: timestamp)
+                if n <= 0 { break }
+                remaining -= n
+                if batch.count >= 1 << 20 { flush() }
+            } while remaining > 0
+            if streams[fd]?.isReport == false {
+                streams[fd]?.splitter.finish(formatter: formatter, timestamp: timestamp, into: &batch)
+            }
+        }
     }
 
     /// Passes on every complete `file PATH` line of a bootstrap's report.
@@ -234,15 +283,8 @@ final class IOLoop: @unchecked Sendable {
         let status: Termination = reaped < 0 ? .exited(-1) : (signal != 0 ? .signaled(signal) : .exited(code))
         runs[run.pidfd] = nil
         unwatch(run.pidfd)
-        // Everything the process wrote is in its pipes by now: drain them, and end an unfinished last line.
-        for fd in [run.report, run.stdout, run.stderr] where fd >= 0 && streams[fd] != nil {
-            while streams[fd] != nil, readOnce(fd, timestamp: timestamp) {
-                if batch.count >= 1 << 20 { flush() }
-            }
-            if streams[fd]?.isReport == false {
-                streams[fd]?.splitter.finish(formatter: formatter, timestamp: timestamp, into: &batch)
-            }
-        }
+        // Everything the process wrote is in its pipes by now: print it, and end an unfinished last line.
+        drainPipes([run.report, run.stdout, run.stderr].filter { $0 >= 0 }, timestamp: timestamp)
         flush()
         onExit(run.runID, run.process, status)
     }

@@ -81,6 +81,9 @@ enum Launcher {
         guard pidfd >= 0 else {
             let code = errno
             kill(-pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+            if request.keeperFD >= 0 { _ = sw_keeper_send(request.keeperFD, 2, pid, 0, 0) }
             close(out.read)
             close(err.read)
             throw SuperwatchError(.system(syscall: "pidfd_open", errno: code), "pidfd_open: \(errnoDescription(code))")

@@ -123,7 +123,6 @@ public actor Supervisor {
         if !specs.isEmpty {
             watcher = try FileWatcher(specs: specs) { eventSink.yield(.watch($0)) }
         }
-        _ = sw_become_subreaper()
         var writeFD: Int32 = -1
         guard sw_keeper_start(&writeFD) > 0 else {
             throw SuperwatchError(.system(syscall: "fork", errno: errno), "cannot start the keeper process")
@@ -139,12 +138,12 @@ public actor Supervisor {
         defer {
             watcher?.stop()
             signalSources.cancel()
-            io.stop()
             close(keeperFD)
             if let drainDirectory { try? FileManager.default.removeItem(atPath: drainDirectory) }
         }
         for index in processes.indices { start(index, io: io) }
-        await withTaskGroup(of: Void.self) { group in
+        // A discarding group frees each timer as it finishes; a plain one would keep them all until `up` ends.
+        await withDiscardingTaskGroup { group in
             scheduleTimers(in: &group)
             guard isAlive else { return }
             for await event in events {
@@ -154,10 +153,12 @@ public actor Supervisor {
             }
             group.cancelAll()
         }
+        // Whatever is still in a pipe is printed before `up` returns.
+        await io.stop()
         return shuttingDown ? 0 : (firstFailure ?? 0)
     }
 
-    private func scheduleTimers(in group: inout TaskGroup<Void>) {
+    private func scheduleTimers(in group: inout DiscardingTaskGroup) {
         for (delay, event) in pendingTimers {
             let eventSink = self.eventSink
             group.addTask {
@@ -185,10 +186,10 @@ public actor Supervisor {
         switch event {
         case .exited(let runID, let index, let status):
             guard processes[index].runID == runID else { return }
-            leaderExited(index, status: status)
+            leaderExited(index, status: status, io: io)
         case .groupGone(let runID, let index, let status):
             guard processes[index].runID == runID else { return }
-            _ = sw_keeper_send(keeperFD, 2, processes[index].pid, 0, 0)
+            if processes[index].pid > 0 { unregisterFromKeeper(processes[index].pid) }
             runEnded(index, status: status, io: io)
         case .backoffElapsed(let index, let token):
             guard processes[index].timerToken == token, processes[index].phase == .backingOff,
@@ -196,6 +197,7 @@ public actor Supervisor {
             start(index, io: io)
         case .stopTimeout(let index, let token):
             guard processes[index].timerToken == token, case .stopping = processes[index].phase else { return }
+            guard processes[index].pid > 0 else { return }
             log(index, "stopTimeout", "did not stop within \(processes[index].spec.stopTimeout.humanReadable); sending SIGKILL to its process group")
             kill(-processes[index].pid, SIGKILL)
         case .signal(let number):
@@ -270,29 +272,34 @@ public actor Supervisor {
 
 
     /// The group leader exited. Anything left in its group (a backgrounded grandchild) is stopped too, so
-    /// nothing outlives its process; the run ends once the group is empty.
-    private func leaderExited(_ index: Int, status: Termination) {
+    /// nothing outlives its process; once the group is empty, what it wrote last is printed and the run ends.
+    private func leaderExited(_ index: Int, status: Termination, io: IOLoop) {
         let pgid = processes[index].pid
         let runID = processes[index].runID
-        sw_reap_group(pgid)
-        guard kill(-pgid, 0) == 0 else {
-            eventSink.yield(.groupGone(runID: runID, process: index, status))
-            return
-        }
-        let spec = processes[index].spec
-        let alreadySignalled: Bool
-        if case .stopping = processes[index].phase { alreadySignalled = true } else { alreadySignalled = false }
-        if !alreadySignalled { kill(-pgid, spec.stopSignal) }
         let eventSink = self.eventSink
+        let ended: @Sendable () -> Void = {
+            io.drain(runID: runID) { eventSink.yield(.groupGone(runID: runID, process: index, status)) }
+        }
+        guard processGroupIsAlive(pgid) else { return ended() }
+        let spec = processes[index].spec
+        if case .stopping = processes[index].phase {} else { kill(-pgid, spec.stopSignal) }
         let deadline = ContinuousClock.now + spec.stopTimeout
         // Polling is the only way to learn that a process group has emptied; it lasts at most stop_timeout.
         Task.detached {
-            while sw_reap_group(pgid) >= 0, kill(-pgid, 0) == 0, ContinuousClock.now < deadline {
+            while processGroupIsAlive(pgid), ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(10))
             }
             kill(-pgid, SIGKILL)
-            eventSink.yield(.groupGone(runID: runID, process: index, status))
+            ended()
         }
+    }
+
+    private var keeperLost = false
+
+    private func unregisterFromKeeper(_ pgid: pid_t) {
+        guard sw_keeper_send(keeperFD, 2, pgid, 0, 0) != 0, !keeperLost else { return }
+        keeperLost = true
+        log(nil, "keeper-lost", "the keeper process is gone: if superwatch is killed with SIGKILL, its processes will be left running")
     }
 
     private func runEnded(_ index: Int, status: Termination, io: IOLoop) {
@@ -419,6 +426,7 @@ public actor Supervisor {
             log(index, "start-failed", "cannot start: \(error.message)")
             // Reported like an exit with the shell's "cannot execute" status, so the policy applies.
             eventSink.yield(.groupGone(runID: runID, process: index, .exited(127)))
+            return
         }
     }
 
