@@ -88,8 +88,9 @@ pid_t sw_spawn(const sw_spawn_spec *spec, int *err, const char **step) {
         pid_t self = getpid();
         // Register with the keeper while SIGPIPE is still ignored as in superwatch: a dead keeper must not
         // kill the child.
-        if (spec->keeper_fd >= 0) {
-            sw_keeper_send(spec->keeper_fd, 1, self, spec->stop_signal, spec->stop_timeout_ms);
+        if (spec->keeper_fd >= 0 && sw_keeper_send(spec->keeper_fd, 1, self, spec->stop_signal, spec->stop_timeout_ms) != 0) {
+            // With every signal blocked, even an ignored SIGPIPE stays pending; setting SIG_IGN discards it.
+            signal(SIGPIPE, SIG_IGN);
         }
         sw_reset_signals();
         // Move every descriptor we are going to install (and the error pipe) above the target range 0..2+N
