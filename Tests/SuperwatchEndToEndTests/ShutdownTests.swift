@@ -105,3 +105,71 @@ func recordedPIDs(_ dir: TemporaryDirectory) -> [pid_t] {
         #expect(run.waitForExit() == 0)
     }
 }
+
+/// Regressions found in review: output of a group after its leader exits, a low descriptor limit, a dead
+/// keeper.
+@Suite(.serialized) struct GroupOutputAndKeeperTests {
+    @Test func whatTheRestOfTheGroupWritesAfterTheLeaderExitsIsPrintedBeforeTheExit() throws {
+        let dir = stack("""
+            processes:
+              g:
+                command: "(trap 'seq 1 20000; echo LAST-LINE; exit 0' TERM; while :; do sleep 0.05; done) & sleep 0.3; exit 1"
+                restart: never
+            """)
+        defer { dir.remove() }
+        let result = try SuperwatchRun.run(["up"], in: dir.path)
+        #expect(result.status == 1)
+        let output = lines(of: "g", in: result.stdout)
+        #expect(output.filter { Int($0) != nil } == (1...20000).map(String.init), "every line of the backgrounded child")
+        #expect(output.last == "LAST-LINE")
+        let last = try #require(result.stdout.range(of: "g | LAST-LINE\n"))
+        let exited = try #require(result.stdout.range(of: "g * exited with code 1"))
+        #expect(last.upperBound <= exited.lowerBound)
+    }
+
+    @Test func processesStartUnderALowDescriptorLimit() throws {
+        let dir = stack("processes:\n  e: {command: echo hi, restart: never}\n")
+        defer { dir.remove() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "ulimit -n 64 && exec \"$0\" up", superwatchBinary]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(output.contains("e | hi\n"), "\(output)")
+    }
+
+    @Test func whenTheKeeperDiesProcessesStillStartAndTheLossIsReported() throws {
+        let dir = stack("processes:\n  r: {command: 'echo run; sleep 0.2; exit 3'}\n")
+        defer { dir.remove() }
+        let run = try SuperwatchRun(["up"], in: dir.path)
+        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        #expect(run.waitFor("r | run"))
+        let keeper = try #require(childProcesses(of: run.pid).first { processName($0) == "superwatch-keep" })
+        kill(keeper, SIGKILL)
+        let before = run.stdout.components(separatedBy: "r | run").count
+        #expect(run.waitFor("r | run", count: before + 2))
+        #expect(run.waitFor("the keeper process is gone"))
+        #expect(!run.stdout.contains("killed by SIGPIPE"))
+    }
+}
+
+/// The pids whose parent is `pid`, from /proc.
+func childProcesses(of pid: pid_t) -> [pid_t] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(pid_t.init).filter { candidate in
+        guard let stat = try? String(contentsOfFile: "/proc/\(candidate)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 && pid_t(fields[1]) == pid
+    }
+}
+
+/// A process's name (comm).
+func processName(_ pid: pid_t) -> String? {
+    (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+}
