@@ -198,7 +198,7 @@ public actor Supervisor {
         case .stopTimeout(let index, let token):
             guard processes[index].timerToken == token, case .stopping = processes[index].phase else { return }
             guard processes[index].pid > 0 else { return }
-            log(index, "stopTimeout", "did not stop within \(processes[index].spec.stopTimeout.humanReadable); sending SIGKILL to its process group")
+            log(index, "stop-timeout", "did not stop within \(processes[index].spec.stopTimeout.humanReadable); sending SIGKILL to its process group")
             kill(-processes[index].pid, SIGKILL)
         case .signal(let number):
             requestShutdown(signal: number)
