@@ -158,6 +158,40 @@ print(json.dumps(stats))
 
 @Suite(.serialized, .enabled(if: flaskAvailable, "needs Flask (.ci/run installs it)"))
 struct WerkzeugOwnReloaderTests {
+    /// superwatch's own restart (a `watch:` match) stops the app with SIGTERM; Werkzeug would exit at once,
+    /// cutting requests off, so the drain covers SIGTERM too.
+    @Test func aWatchRestartOfAPlainFlaskAppFailsNoRequest() throws {
+        let dir = stack("""
+            processes:
+              web:
+                command: python3 app.py
+                listen: 127.0.0.1:0
+                watch: ["version.txt"]
+            """)
+        dir.write("version.txt", "VERSION = 1\n")
+        dir.write("app.py", """
+            from flask import Flask
+            VERSION = open("version.txt").read().split("=")[1].strip()
+            app = Flask(__name__)
+            @app.route("/")
+            def index():
+                return f"v{VERSION}"
+            if __name__ == "__main__":
+                app.run(debug=True, reloader_type="stat")
+            """)
+        dir.write("client.py", reloadClient)
+        defer { dir.remove() }
+        let run = try SuperwatchRun(["up"], in: dir.path)
+        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        let port = try #require(listeningPort(run))
+        #expect(eventually { httpGet(port) == "v1" })
+        let client = try runPython(["client.py", port, "version.txt", "5", "0.3"], in: dir.path)
+        let stats = try #require(try JSONSerialization.jsonObject(with: Data(client.utf8)) as? [String: Any], "\(client)")
+        #expect(stats["timeout"] == nil, "every edit was served: \(client)")
+        #expect(stats["fail"] as? Int == 0, "no refused or failed request: \(client)")
+        #expect(run.stdout.contains("web * restarting: version.txt changed"))
+    }
+
     /// Werkzeug issue #2634: its reloader's child kept the port after the parent died. Under superwatch the
     /// parent and the child share a process group and both stop with it.
     @Test func withoutListenWerkzeugsReloaderParentAndChildStopTogether() throws {

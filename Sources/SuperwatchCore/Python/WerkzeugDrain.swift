@@ -7,8 +7,9 @@ import Foundation
 /// daemons, so a request accepted a moment before is cut off. superwatch holds the listening socket, so
 /// connections not yet accepted simply wait for the next process; only the in-flight ones need help. For
 /// processes that get `WERKZEUG_SERVER_FD`, superwatch puts a directory with this `sitecustomize.py` first on
-/// `PYTHONPATH`. It patches Werkzeug (only if it is importable) so that a reload first stops the server from
-/// accepting, waits (at most 10 s) for running requests, then exits as before. It then removes itself from
+/// `PYTHONPATH`. It patches Werkzeug (only if it is importable) so that a reload — its own, or superwatch's
+/// SIGTERM — first stops the server from accepting, waits (at most 10 s) for running requests, then exits as
+/// before. It then removes itself from
 /// `sys.path` and imports the user's own `sitecustomize`, if any. `SUPERWATCH_NO_DRAIN=1` turns it off.
 enum WerkzeugDrain {
     static let sitecustomize = #"""
@@ -57,9 +58,9 @@ def _superwatch_patch(module):
 
         module.BaseWSGIServer.__init__ = __init__
     elif module.__name__ == "werkzeug._reloader":
-        original_trigger = module.ReloaderLoop.trigger_reload
+        import signal
 
-        def trigger_reload(self, filename):
+        def drain():
             # Stop accepting (new connections wait in superwatch's socket for the next process), then let
             # the requests already running finish.
             for server in state["servers"]:
@@ -68,9 +69,28 @@ def _superwatch_patch(module):
                 stopper.join(5)
             with idle:
                 idle.wait_for(lambda: state["active"] == 0, timeout=10)
+
+        original_trigger = module.ReloaderLoop.trigger_reload
+        original_enter = module.ReloaderLoop.__enter__
+
+        def trigger_reload(self, filename):
+            drain()
             original_trigger(self, filename)
 
+        def on_stop(signum, frame):
+            drain()
+            sys.exit(0)
+
+        def __enter__(self):
+            # run_with_reloader has just made SIGTERM exit at once; superwatch's own restarts (a `watch:`
+            # change) and shutdowns send SIGTERM, so it drains first too.
+            result = original_enter(self)
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, on_stop)
+            return result
+
         module.ReloaderLoop.trigger_reload = trigger_reload
+        module.ReloaderLoop.__enter__ = __enter__
 
 
 class _SuperwatchFinder:
