@@ -13,7 +13,7 @@ For each tool, in a fresh directory under /tmp with `src/a.txt` and an empty `st
   - stop the tool's process group (SIGTERM, then SIGKILL after 5 s) and kill anything left that carries
     this run's token in its environment (reported as orphans; there should be none).
 
-Tools: superwatch (release build of this checkout, `--scratch-path .build-bench`) with the default debounce
+Tools: superwatch (release build of this checkout, in .build) with the default debounce
 (20 ms) and with `debounce: 5ms`; `entr -n -r`; `watchfiles --filter all` (its defaults: debounce 1600 ms,
 step 50 ms, SIGINT then 5 s); Werkzeug's `run_with_reloader(reloader_type="stat", interval=1)`, and
 `reloader_type="watchdog"` when watchdog is importable. A tool that is not installed is skipped.
@@ -38,7 +38,7 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
-SCRATCH = ROOT / ".build-bench"
+SCRATCH = ROOT / ".build"
 TOKEN_VARIABLE = "SUPERWATCH_LATENCY_BENCH"
 # The child every tool but Werkzeug supervises: one start line, then nothing until it is stopped.
 CHILD = "date +%s.%N >> starts.log; exec sleep 1000"
@@ -278,7 +278,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--json", type=pathlib.Path, help="write every measurement here")
     parser.add_argument("--keep", action="store_true", help="keep the work directories (tool output, starts.log)")
-    parser.add_argument("--no-build", action="store_true", help="use the existing .build-bench release binary")
+    parser.add_argument("--no-build", action="store_true", help="use the existing .build/release binary")
     args = parser.parse_args()
 
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
