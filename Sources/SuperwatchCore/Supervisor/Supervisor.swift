@@ -25,7 +25,8 @@ enum ProcessPhase: Sendable, Equatable {
 
 /// Why a process is being stopped.
 enum StopIntent: Sendable, Equatable {
-    case restart(reason: String)
+    /// Files changed: start again once the group is gone and the burst has settled.
+    case restart
     case shutdown
 }
 
@@ -218,7 +219,7 @@ public actor Supervisor {
         guard !shuttingDown else { return }
         processes[index].burstOpen = true
         if processes[index].phase == .running {
-            stop(index, intent: .restart(reason: "files changed"))
+            stop(index, intent: .restart)
         }
     }
 
@@ -234,7 +235,7 @@ public actor Supervisor {
         switch processes[index].phase {
         case .running:
             // Started during the burst (a backoff ended): stop it again, it predates some of the changes.
-            stop(index, intent: .restart(reason: "files changed"))
+            stop(index, intent: .restart)
         case .awaitingChanges, .backingOff, .stopped, .gaveUp, .idle:
             // A process that is down comes back on a change, with its failures forgotten.
             processes[index].tracker.reset()
