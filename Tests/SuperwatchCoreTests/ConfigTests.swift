@@ -61,6 +61,11 @@ func configError(_ yaml: String) -> String? {
         #expect(config.processes.map(\.name) == ["zeta", "alpha", "mid"])
     }
 
+    @Test func anUnresolvableListenHostIsAConfigError() {
+        let message = configError("processes:\n  web:\n    command: x\n    listen: no-such-host.invalid:5000\n")
+        #expect(message?.hasPrefix("superwatch.yaml:4:13: error: `listen`: cannot resolve `no-such-host.invalid`: ") == true)
+    }
+
     @Test func listenAddressesParse() throws {
         let config = try parse("""
             processes:

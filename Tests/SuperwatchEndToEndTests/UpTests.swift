@@ -161,3 +161,18 @@ func lines(of name: String, in output: String) -> [String] {
         #expect(lines(of: "p", in: result.stdout) == ["0 1 2 3 ", "/dev/null"])
     }
 }
+
+@Suite struct ExitStatusTests {
+    /// `restart: always` gives up on clean exits too; that must not hide a later real failure.
+    @Test func aProcessGivenUpAfterCleanExitsDoesNotDecideTheStatus() throws {
+        let dir = stack("""
+            processes:
+              a: {command: 'exit 0', restart: always, max_restarts: 1, backoff: 10ms}
+              b: {command: 'sleep 1; exit 7', restart: never}
+            """)
+        defer { dir.remove() }
+        let result = try SuperwatchRun.run(["up"], in: dir.path)
+        #expect(result.stdout.contains("a * gave up after 1 restarts in a row"))
+        #expect(result.status == 7)
+    }
+}

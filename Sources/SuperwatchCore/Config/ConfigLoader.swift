@@ -384,7 +384,11 @@ struct ConfigReader {
                 for item in items {
                     let text = try nonEmptyString(item, what: "`listen`")
                     switch ListenAddress.parse(text, directory: directory) {
-                    case .success(let address): spec.listen.append(ListenSpec(address, at: location(item)))
+                    case .success(let address):
+                        if case .tcp(let host, _) = address, let problem = unresolvableHost(host) {
+                            throw error(item, "`listen`: cannot resolve `\(host)`: \(problem)")
+                        }
+                        spec.listen.append(ListenSpec(address, at: location(item)))
                     case .failure(let failure): throw error(item, "`listen`: \(failure.message)")
                     }
                 }
@@ -430,6 +434,19 @@ struct ConfigReader {
         // may come after them in the mapping, so nothing above depends on its order.
         return spec
     }
+}
+
+/// Why `host` (a `listen` host) cannot be resolved, or nil when it can (or is empty: every interface), so
+/// that a config `check` accepts is one `up` can bind.
+func unresolvableHost(_ host: String) -> String? {
+    guard !host.isEmpty else { return nil }
+    var hints = addrinfo()
+    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+    hints.ai_flags = AI_PASSIVE
+    var list: UnsafeMutablePointer<addrinfo>?
+    let rc = getaddrinfo(host, nil, &hints, &list)
+    if let list { freeaddrinfo(list) }
+    return rc == 0 ? nil : String(cString: gai_strerror(rc))
 }
 
 func isValidProcessName(_ name: String) -> Bool {

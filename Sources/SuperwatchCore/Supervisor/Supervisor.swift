@@ -359,7 +359,8 @@ public actor Supervisor {
             log(index, "down", "not restarting (restart: \(process.spec.restart.rawValue))\(why)")
         case .giveUp:
             process.phase = .gaveUp
-            firstFailure = firstFailure ?? status.shellStatus
+            // `restart: always` gives up on clean exits too; only a failure decides the exit status.
+            if status != .exited(0) { firstFailure = firstFailure ?? status.shellStatus }
             let why = process.spec.isWatched ? "; waiting for a file change" : ""
             log(index, "gave-up", "gave up after \(process.spec.maxRestarts) restarts in a row\(why)")
         }
