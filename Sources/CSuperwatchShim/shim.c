@@ -24,8 +24,6 @@
 #define P_PIDFD 3
 #endif
 
-int sw_errno(void) { return errno; }
-
 static void sw_closefrom(int lowfd) {
     if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0) return;
     long max = sysconf(_SC_OPEN_MAX);

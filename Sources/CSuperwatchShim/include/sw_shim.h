@@ -55,7 +55,4 @@ int sw_set_pipe_size(int fd, int size);
 /// pipe2(fds, O_CLOEXEC). Returns 0 or -1 (errno set).
 int sw_pipe_cloexec(int fds[2]);
 
-/// The calling thread's errno (Swift cannot always read errno reliably across calls).
-int sw_errno(void);
-
 #endif
