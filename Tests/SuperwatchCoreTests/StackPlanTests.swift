@@ -76,9 +76,15 @@ import Testing
         #expect(throws: SuperwatchError(.usage, "-c names `db`, which is not a process in superwatch.yaml; it has web, worker, clock")) {
             try StackPlan.make(config, concurrency: ["db": 1])
         }
+    }
+
+    @Test func replicasOfAProcessWithSocketsShareItsAddress() throws {
         var sockets = config
         sockets.processes[0].listen = [ListenSpec(.tcp(host: "", port: 80))]
-        #expect(throws: SuperwatchError.self) { try StackPlan.make(sockets, concurrency: ["web": 2]) }
+        let planned = try StackPlan.make(sockets, concurrency: ["web": 2])
+        #expect(planned.processes[0].replicaOf == "web" && planned.processes[1].replicaOf == "web")
+        #expect(planned.processes[0].listen == planned.processes[1].listen)
+        #expect(planned.processes[2].replicaOf == nil)
     }
 
     @Test func basePortComesFromTheFlagThenTheEnvironment() {

@@ -317,3 +317,42 @@ func runPython(_ arguments: [String], in directory: String) throws -> String {
     process.waitUntilExit()
     return String(decoding: data, as: UTF8.self)
 }
+
+@Suite struct ReplicaSocketTests {
+    /// Replicas of a process with `listen` share its socket: each gets it as fd 3, and connections reach
+    /// both.
+    @Test func replicasShareTheHeldSocket() throws {
+        let dir = stack("""
+            processes:
+              web:
+                command: python3 serve.py
+                listen: 127.0.0.1:0
+                replicas: 2
+            """)
+        dir.write("serve.py", """
+            import http.server, os, socket
+            class Handler(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    body = os.environ["SUPERWATCH_REPLICA"].encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                def log_message(self, *args):
+                    pass
+            server = http.server.HTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+            server.socket = socket.socket(fileno=3)
+            print("port", os.environ["PORT"], "replica", os.environ["SUPERWATCH_REPLICA"], flush=True)
+            server.serve_forever()
+            """)
+        defer { dir.remove() }
+        let run = try SuperwatchRun(["up"], in: dir.path)
+        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        let port = try #require(listeningPort(run))
+        #expect(run.stdout.components(separatedBy: "listening on").count == 2, "one socket, announced once")
+        #expect(run.waitFor("web.1 | port \(port) replica 1") && run.waitFor("web.2 | port \(port) replica 2"))
+        var seen = Set<String>()
+        #expect(eventually { if let body = httpGet(port) { seen.insert(body) }; return seen == ["1", "2"] },
+                "both replicas answer on the one socket: \(seen)")
+    }
+}

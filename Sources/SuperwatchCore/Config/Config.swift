@@ -98,6 +98,9 @@ public struct ProcessSpec: Sendable, Equatable {
     public var werkzeug: WerkzeugApp?
     /// How many copies `up` runs (`replicas:`); `StackPlan` turns them into one spec each.
     public var replicas: Int = 1
+    /// For an instance `StackPlan` made of a process with several replicas, that process's name. Replicas
+    /// share the process's held sockets (the kernel spreads connections over their accepts).
+    public var replicaOf: String?
 
     public init(
         name: String, command: Command, cwd: String, env: [String: String] = [:],

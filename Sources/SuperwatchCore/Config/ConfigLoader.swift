@@ -314,7 +314,6 @@ struct ConfigReader {
         var debug: (Bool, Node)?
         var ownEnv: [String: String] = [:]
         var fileEnv: [String: String] = [:]
-        var replicasNode: Node?
         for (key, keyNode, value) in pairs {
             let what = "`\(key)`"
             switch key {
@@ -340,7 +339,6 @@ struct ConfigReader {
             case "env_file": fileEnv = try envFiles(value, what: what)
             case "replicas":
                 spec.replicas = try integer(value, what: what, range: 1...1000)
-                replicasNode = value
             case "restart_codes":
                 var codes: Set<Int32> = []
                 for item in try list(value, what: what) {
@@ -425,9 +423,7 @@ struct ConfigReader {
                 throw error(nameNode, "process `\(name)` has no `command` (or `werkzeug`)")
             }
         }
-        if spec.replicas > 1, let replicasNode, !spec.listen.isEmpty || spec.werkzeug != nil {
-            throw error(replicasNode, StackPlan.socketReplicasMessage(spec))
-        }
+
         // The process's own files, then its own `env` over them; both go over the global env when it starts.
         spec.env = fileEnv.merging(ownEnv) { $1 }
         // extra_files are relative to the config file's directory, like every other path in it; `cwd`

@@ -47,9 +47,6 @@ public enum StackPlan {
         planned.processes = []
         for (index, spec) in config.processes.enumerated() {
             let count = concurrency[spec.name] ?? spec.replicas
-            if count > 1, !spec.listen.isEmpty || spec.werkzeug != nil {
-                throw SuperwatchError(.usage, "-c \(spec.name)=\(count): \(socketReplicasMessage(spec))")
-            }
             let port = basePort + portStride * index
             for replica in stride(from: 1, through: count, by: 1) {
                 planned.processes.append(instance(of: spec, replica: replica, of: count, port: port + replica - 1, globalEnv: config.env))
@@ -58,21 +55,18 @@ public enum StackPlan {
         return try select(only, from: planned, original: config)
     }
 
-    /// Why a process with sockets cannot have replicas; the supervisor holds one set of sockets per process.
-    static func socketReplicasMessage(_ spec: ProcessSpec) -> String {
-        let what = spec.werkzeug != nil ? "a `werkzeug` process" : "a process with `listen`"
-        return "\(what) runs as one copy: its replicas would need the same socket; declare one process per address instead"
-    }
-
     /// Replica `replica` of `count` of `spec`, named `NAME.N` when there are several.
     static func instance(of spec: ProcessSpec, replica: Int, of count: Int, port: Int, globalEnv: [String: String]) -> ProcessSpec {
         var instance = spec
         instance.name = count > 1 ? "\(spec.name).\(replica)" : spec.name
         instance.replicas = 1
+        instance.replicaOf = count > 1 ? spec.name : nil
         instance.env["SUPERWATCH_REPLICA"] = String(replica)
         let setsPort = spec.env["PORT"] != nil || globalEnv["PORT"] != nil
         if spec.werkzeug != nil && spec.listen.isEmpty {
-            let chosen = setsPort ? Int(spec.env["PORT"] ?? globalEnv["PORT"] ?? "") ?? port : port
+            // One address for all replicas (they share its socket): the first replica's port.
+            let first = port - (replica - 1)
+            let chosen = setsPort ? Int(spec.env["PORT"] ?? globalEnv["PORT"] ?? "") ?? first : first
             instance.listen = [ListenSpec(.tcp(host: "127.0.0.1", port: UInt16(clamping: chosen)))]
         }
         // A TCP socket's port is what the supervisor puts in PORT; a value the config set is kept.

@@ -34,6 +34,12 @@ public enum SystemdExport {
             }
             let service = "\(appName)-\(spec.name).service"
             var socket: String?
+            if !spec.listen.isEmpty, let base = spec.replicaOf {
+                throw SuperwatchError(
+                    .invalidConfig,
+                    "process `\(base)`: replicas with `listen` share one socket under superwatch, which systemd's socket units cannot express; export it with one copy (-c \(base)=1 is not read by export: set replicas: 1)",
+                    at: SourceLocation(file: config.file))
+            }
             if !spec.listen.isEmpty {
                 let name = "\(appName)-\(spec.name).socket"
                 units.append(Unit(name: name, contents: try socketUnit(spec, app: appName, service: service, target: target)))

@@ -248,7 +248,13 @@ public actor Supervisor {
     /// Binds every `listen:` address before anything starts: a busy port stops `up` with nothing started.
     private func bindSockets() throws(SuperwatchError) {
         var held: [[HeldSocket]] = []
+        var shared: [String: [HeldSocket]] = [:]
         for process in processes {
+            // Replicas of one process share its sockets: bound once, passed to each.
+            if let base = process.spec.replicaOf, let existing = shared[base] {
+                held.append(existing)
+                continue
+            }
             var mine: [HeldSocket] = []
             for listen in process.spec.listen {
                 do {
@@ -260,11 +266,13 @@ public actor Supervisor {
                 }
             }
             held.append(mine)
+            if let base = process.spec.replicaOf { shared[base] = mine }
         }
         sockets = held
         if sockets.contains(where: { $0.first?.port != nil }) { drainDirectory = WerkzeugDrain.install() }
+        var announced = Set<ObjectIdentifier>()
         for (index, mine) in sockets.enumerated() {
-            for socket in mine {
+            for socket in mine where announced.insert(ObjectIdentifier(socket)).inserted {
                 log(index, "listening", "listening on \(socket.url)", [("address", .string(socket.url))])
             }
         }
