@@ -238,3 +238,29 @@ func superwatchBinary() -> String? {
         #expect(process.terminationStatus == 0)
     }
 }
+
+/// Whether mandoc is installed (CI installs it; the lint test says so when it is missing).
+let hasMandoc = FileManager.default.isExecutableFile(atPath: "/usr/bin/mandoc")
+
+@Suite struct ManPageLintTests {
+    /// `mandoc -T lint -W warning` prints nothing for both pages; `-T utf8` renders them.
+    @Test(.enabled(if: hasMandoc, "needs mandoc (apt-get install mandoc)"), arguments: ["man/superwatch.1", "man/superwatch.yaml.5"])
+    func pagesAreLintCleanAndRender(page: String) throws {
+        func mandoc(_ arguments: [String]) throws -> (status: Int32, output: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/mandoc")
+            process.arguments = arguments + [RepositoryFile.root.appendingPathComponent(page).path]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, output)
+        }
+        let lint = try mandoc(["-T", "lint", "-W", "warning"])
+        #expect(lint.output.isEmpty && lint.status == 0, "\(lint.output)")
+        let rendered = try mandoc(["-T", "utf8"])
+        #expect(rendered.status == 0 && rendered.output.contains("superwatch"))
+    }
+}
