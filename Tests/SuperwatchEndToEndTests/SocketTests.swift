@@ -276,6 +276,8 @@ struct WerkzeugModeTests {
         #expect(stats["timeout"] == nil, "every edit was served by the new code: \(client)")
         #expect(stats["fail"] as? Int == 0, "no refused or failed request: \(client)")
         #expect(run.stdout.contains("api * restarting: helpers.py changed"))
+        #expect(run.stdout.contains("a standby interpreter with its packages imported"),
+                "restarts after the first use an interpreter that imported Flask ahead of time")
     }
 
     @Test func aSyntaxErrorWaitsForTheFix() throws {

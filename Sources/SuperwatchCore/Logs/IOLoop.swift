@@ -26,6 +26,13 @@ public enum Termination: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// What a `werkzeug:` bootstrap reported: files of the modules its app loaded (to watch) and installed
+/// packages it imported (for a standby interpreter to import ahead of time).
+struct BootstrapReport: Sendable, Equatable {
+    var files: [String] = []
+    var preloads: [String] = []
+}
+
 /// The output pipes and exit of one run of a process, handed to the I/O loop when it starts.
 struct RunIO: Sendable {
     var runID: UInt64
@@ -49,7 +56,7 @@ final class IOLoop: @unchecked Sendable {
     private let formatter: LogFormatter
     private let sink: OutputSink
     private let onExit: @Sendable (UInt64, Int, Termination) -> Void
-    private let onReport: @Sendable (Int, [String]) -> Void
+    private let onReport: @Sendable (Int, BootstrapReport) -> Void
 
     private enum Message: Sendable {
         case add(RunIO)
@@ -81,7 +88,7 @@ final class IOLoop: @unchecked Sendable {
 
     init(formatter: LogFormatter, sink: OutputSink,
          onExit: @escaping @Sendable (UInt64, Int, Termination) -> Void,
-         onReport: @escaping @Sendable (Int, [String]) -> Void) throws(SuperwatchError) {
+         onReport: @escaping @Sendable (Int, BootstrapReport) -> Void) throws(SuperwatchError) {
         self.formatter = formatter
         self.sink = sink
         self.onExit = onExit
@@ -264,15 +271,17 @@ final class IOLoop: @unchecked Sendable {
         }
     }
 
-    /// Passes on every complete `file PATH` line of a bootstrap's report.
+    /// Passes on every complete `file PATH` and `preload NAME` line of a bootstrap's report.
     private func deliverReport(_ fd: Int32) {
         guard let end = streams[fd]!.pendingReport.lastIndex(of: 0x0A) else { return }
         let text = String(decoding: streams[fd]!.pendingReport[...end], as: UTF8.self)
         streams[fd]!.pendingReport.removeSubrange(...end)
-        let files = text.split(separator: "\n").compactMap { line in
-            line.hasPrefix("file ") ? String(line.dropFirst(5)) : nil
+        var report = BootstrapReport()
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("file ") { report.files.append(String(line.dropFirst(5))) }
+            if line.hasPrefix("preload ") { report.preloads.append(String(line.dropFirst(8))) }
         }
-        if !files.isEmpty { onReport(streams[fd]!.splitter.process, files) }
+        if !report.files.isEmpty || !report.preloads.isEmpty { onReport(streams[fd]!.splitter.process, report) }
     }
 
     private func reap(_ run: RunIO, timestamp: [UInt8]) {

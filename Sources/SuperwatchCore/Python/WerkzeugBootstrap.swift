@@ -167,6 +167,8 @@ enum WerkzeugBootstrap {
                 self.fd = fd if fd >= 0 else None
                 self.reported = set()  # paths
                 self.seen_modules = set()  # names of the modules already looked at
+                self.preloads = set()  # installed top-level packages the app uses, told to superwatch once
+                self.new_preloads = []
                 self.library_roots = _library_roots()
                 self.app_roots = ()  # files of the app's own package are reported even from site-packages
                 self.lock = threading.Lock()  # the main thread and the reporter thread both report
@@ -206,7 +208,18 @@ enum WerkzeugBootstrap {
                     path = _module_source(module)
                     if path and not self.is_library(path):
                         files.append(path)
+                    elif path and self.is_installed_package(path):
+                        top = name.partition(".")[0]
+                        if top not in self.preloads:
+                            self.preloads.add(top)
+                            self.new_preloads.append(top)
                 return files
+
+            def is_installed_package(self, path):
+                """Whether `path` belongs to an installed package (site-packages), which a warm standby
+                interpreter may import ahead of time: it does not change while the app is edited."""
+                parts = _real(path).split(os.sep)
+                return "site-packages" in parts or "dist-packages" in parts
 
             def report(self, extra=()):
                 """Reports the files of all loaded modules plus `extra`, skipping ones reported before."""
@@ -218,6 +231,8 @@ enum WerkzeugBootstrap {
                         if path not in self.reported and os.path.isfile(path):
                             self.reported.add(path)
                             batch.append(f"file {path}\n")
+                    batch.extend(f"preload {name}\n" for name in self.new_preloads)
+                    self.new_preloads = []
                     data = "".join(batch).encode("utf-8", "surrogateescape")
                     try:
                         with stop_signals.deferred():  # a stop must not cut a line in half
@@ -462,6 +477,36 @@ enum WerkzeugBootstrap {
             return host, port, f"http://{shown}:{port}"
 
 
+        def wait_for_go(fd, preload):
+            """Standby: superwatch started this interpreter ahead of the next restart. Import the installed
+            packages the app used last time (never the app's own files, which may still change), then wait for
+            superwatch's "go" line, which carries the start's environment (SUPERWATCH_CHANGED), and go on as
+            a normal start. End of file means superwatch no longer needs this standby: exit quietly."""
+            import importlib
+            import json
+
+            for name in filter(None, preload.split(",")):
+                try:
+                    importlib.import_module(name)
+                except BaseException as error:  # a package that cannot be imported ahead of time is imported later
+                    if isinstance(error, Stop):
+                        raise
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    sys.exit(0)
+                data += chunk
+            os.close(fd)
+            line = data.decode("utf-8", "surrogateescape").rstrip("\n")
+            if line.startswith("go "):
+                for key, value in json.loads(line[3:]).items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+
         def main():
             settings = take_environment()
             stop_signals.install()
@@ -481,6 +526,10 @@ enum WerkzeugBootstrap {
                 if error.name != "werkzeug":  # installed but broken, or shadowed by a local werkzeug.py
                     print(f"superwatch: importing werkzeug failed: {error!r}", file=sys.stderr)
                 return WERKZEUG_MISSING
+
+            standby_fd = int(os.environ.pop("SUPERWATCH_STANDBY_FD", "") or -1)
+            if standby_fd >= 0:
+                wait_for_go(standby_fd, os.environ.pop("SUPERWATCH_PRELOAD", ""))
 
             try:
                 host, port, url = server_address(settings["server_fd"])

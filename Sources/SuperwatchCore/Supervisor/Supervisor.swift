@@ -71,7 +71,7 @@ public actor Supervisor {
         case stopTimeout(process: Int, token: UInt64)
         case signal(Int32)
         /// A `werkzeug:` bootstrap reported the files of the modules its app loaded.
-        case reported(process: Int, files: [String])
+        case reported(process: Int, BootstrapReport)
         case watch(WatchEvent)
     }
 
@@ -94,6 +94,10 @@ public actor Supervisor {
     /// The directory with the `sitecustomize.py` of `WerkzeugDrain`, when any process has a TCP socket.
     private var drainDirectory: String?
     private var watcher: FileWatcher?
+    /// Standby interpreters of `werkzeug:` processes, by process index.
+    private var spares: [Int: Spare] = [:]
+    /// Installed packages each `werkzeug:` process's app imported, for its next standby interpreter.
+    private var preloads: [Int: [String]] = [:]
 
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) throws(SuperwatchError) {
         let names = config.processes.map(\.name)
@@ -132,7 +136,7 @@ public actor Supervisor {
         let io = try IOLoop(
             formatter: formatter, sink: sink,
             onExit: { eventSink.yield(.exited(runID: $0, process: $1, $2)) },
-            onReport: { eventSink.yield(.reported(process: $0, files: $1)) })
+            onReport: { eventSink.yield(.reported(process: $0, $1)) })
         io.start()
         let signalSources = SignalSources.install([SIGINT, SIGTERM, SIGHUP]) { eventSink.yield(.signal($0)) }
         watcher?.start()
@@ -186,6 +190,12 @@ public actor Supervisor {
     private func handle(_ event: Event, io: IOLoop) {
         switch event {
         case .exited(let runID, let index, let status):
+            if let spare = spares[index], spare.runID == runID {
+                // The standby interpreter died before it was needed: clean up after it, start without one.
+                discardSpare(index)
+                io.drain(runID: runID) {}
+                return
+            }
             guard processes[index].runID == runID else { return }
             leaderExited(index, status: status, io: io)
         case .groupGone(let runID, let index, let status):
@@ -203,8 +213,14 @@ public actor Supervisor {
             kill(-processes[index].pid, SIGKILL)
         case .signal(let number):
             requestShutdown(signal: number)
-        case .reported(let index, let files):
-            watcher?.addFiles(process: index, paths: files)
+        case .reported(let index, let report):
+            if !report.files.isEmpty { watcher?.addFiles(process: index, paths: report.files) }
+            if !report.preloads.isEmpty {
+                var known = preloads[index] ?? []
+                for name in report.preloads where !known.contains(name) { known.append(name) }
+                preloads[index] = known
+                prepareSpare(index, io: io)
+            }
         case .watch(.burstStarted(let index, _)):
             changeBegan(index)
         case .watch(.settled(let index, let paths)):
@@ -380,13 +396,41 @@ public actor Supervisor {
         nextRunID += 1
         let runID = nextRunID
         let spec = processes[index].spec
+        let changed = processes[index].changedPaths
+        processes[index].changedPaths = []
+        processes[index].startedAt = .now
+        processes[index].phase = .running
+        if let spare = spares.removeValue(forKey: index), wake(spare, changed: changed) {
+            processes[index].runID = spare.runID
+            processes[index].pid = spare.pid
+            log(index, "started", "started (pid \(spare.pid), a standby interpreter with its packages imported): \(spec.command)",
+                [("pid", .int(Int(spare.pid)))])
+            return
+        }
+        processes[index].runID = runID
+        do {
+            let launched = try launch(index, runID: runID, changed: changed, io: io)
+            processes[index].pid = launched.pid
+            log(index, "started", "started (pid \(launched.pid)): \(spec.command)", [("pid", .int(Int(launched.pid)))])
+            io.add(launched.io)
+        } catch {
+            processes[index].pid = 0
+            log(index, "start-failed", "cannot start: \(error.message)")
+            // Reported like an exit with the shell's "cannot execute" status, so the policy applies.
+            eventSink.yield(.groupGone(runID: runID, process: index, .exited(127)))
+        }
+    }
+
+    /// Starts one run of process `index`: its environment, held sockets, and for a `werkzeug:` process the
+    /// bootstrap with its report pipe. With `standby`, the bootstrap imports `preloads` and waits for "go" on
+    /// the pipe whose read end is `standby` (fd after the report pipe).
+    private func launch(_ index: Int, runID: UInt64, changed: [String], standby: (goRead: Int32, preloads: [String])? = nil,
+                        io: IOLoop) throws(SuperwatchError) -> (pid: pid_t, io: RunIO) {
+        let spec = processes[index].spec
         var environment = baseEnvironment
         environment.merge(spec.env) { $1 }
         environment["SUPERWATCH_PROCESS"] = spec.name
-        if !processes[index].changedPaths.isEmpty {
-            environment["SUPERWATCH_CHANGED"] = processes[index].changedPaths.prefix(100).joined(separator: "\n")
-            processes[index].changedPaths = []
-        }
+        if !changed.isEmpty { environment["SUPERWATCH_CHANGED"] = changed.prefix(100).joined(separator: "\n") }
         var arguments = spec.command.arguments
         var passFDs: [Int32] = []
         let held = sockets.indices.contains(index) ? sockets[index] : []
@@ -415,29 +459,70 @@ public actor Supervisor {
                 environment["SUPERWATCH_REPORT_FD"] = String(3 + passFDs.count)
                 passFDs.append(pipe.write)
             }
+            if let standby {
+                environment["SUPERWATCH_STANDBY_FD"] = String(3 + passFDs.count)
+                environment["SUPERWATCH_PRELOAD"] = standby.preloads.joined(separator: ",")
+                passFDs.append(standby.goRead)
+            }
         }
         defer { if let reportPipe { close(reportPipe.write) } }
         let request = LaunchRequest(
             arguments: arguments, cwd: spec.cwd, environment: environment, passFDs: passFDs, keeperFD: keeperFD,
             stopSignal: spec.stopSignal, stopTimeoutMilliseconds: Int32(clamping: spec.stopTimeout.milliseconds))
-        processes[index].runID = runID
-        processes[index].startedAt = .now
         do {
             let launched = try Launcher.launch(request)
-            processes[index].pid = launched.pid
-            processes[index].phase = .running
-            log(index, "started", "started (pid \(launched.pid)): \(spec.command)", [("pid", .int(Int(launched.pid)))])
-            io.add(RunIO(runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout,
-                         stderr: launched.stderr, report: reportPipe?.read ?? -1))
+            return (launched.pid, RunIO(runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout,
+                                        stderr: launched.stderr, report: reportPipe?.read ?? -1))
         } catch {
             if let reportPipe { close(reportPipe.read) }
-            processes[index].pid = 0
-            processes[index].phase = .running
-            log(index, "start-failed", "cannot start: \(error.message)")
-            // Reported like an exit with the shell's "cannot execute" status, so the policy applies.
-            eventSink.yield(.groupGone(runID: runID, process: index, .exited(127)))
+            throw error
+        }
+    }
+
+    // MARK: - Standby interpreters
+
+    /// A `werkzeug:` run started ahead of the next restart: it has imported the installed packages the app
+    /// used (Flask and the like, most of a Python start) and waits for "go" on `goFD`.
+    struct Spare: Sendable {
+        var runID: UInt64
+        var pid: pid_t
+        var goFD: Int32
+    }
+
+    /// Starts a standby interpreter for process `index` once its app has reported what it imports.
+    private func prepareSpare(_ index: Int, io: IOLoop) {
+        guard processes[index].spec.werkzeug != nil, spares[index] == nil, !shuttingDown,
+              processes[index].phase == .running, let preloads = preloads[index], !preloads.isEmpty,
+              let go = try? Launcher.makePipe(size: nil) else { return }
+        nextRunID += 1
+        let runID = nextRunID
+        defer { close(go.read) }
+        guard let launched = try? launch(index, runID: runID, changed: [], standby: (go.read, preloads), io: io) else {
+            close(go.write)
             return
         }
+        io.add(launched.io)
+        spares[index] = Spare(runID: runID, pid: launched.pid, goFD: go.write)
+    }
+
+    /// Tells a standby interpreter to go on as a start; false when it is gone.
+    private func wake(_ spare: Spare, changed: [String]) -> Bool {
+        defer { close(spare.goFD) }
+        let environment: [String: String?] = ["SUPERWATCH_CHANGED": changed.isEmpty ? nil : changed.prefix(100).joined(separator: "\n")]
+        guard processGroupIsAlive(spare.pid),
+              let json = try? JSONSerialization.data(withJSONObject: environment.mapValues { $0 ?? NSNull() as Any }),
+              var line = String(data: json, encoding: .utf8) else { return false }
+        line = "go \(line)\n"
+        var bytes = Array(line.utf8)
+        return bytes.withUnsafeMutableBytes { writeAll(spare.goFD, $0) }
+    }
+
+    /// Ends a standby interpreter that will not be used (a stop, a shutdown, or it died).
+    private func discardSpare(_ index: Int) {
+        guard let spare = spares.removeValue(forKey: index) else { return }
+        close(spare.goFD)
+        kill(-spare.pid, SIGKILL)
+        unregisterFromKeeper(spare.pid)
     }
 
     private func stop(_ index: Int, intent: StopIntent) {
@@ -459,6 +544,7 @@ public actor Supervisor {
             return
         }
         shuttingDown = true
+        for index in spares.keys { discardSpare(index) }
         log(nil, "shutdown", "\(SignalName.describe(signal)) received: stopping all processes (again to kill at once)")
         for index in processes.indices {
             switch processes[index].phase {
