@@ -43,7 +43,7 @@ extension Superwatch {
                 let planned = try StackPlan.make(
                     loaded, concurrency: try StackPlan.parseConcurrency(concurrency), only: names,
                     basePort: StackPlan.basePort(flag: port, environment: environment))
-                let supervisor = try Supervisor(config: planned, options: UpOptions(log: log))
+                let supervisor = Supervisor(config: planned, options: UpOptions(log: log))
                 let status = try await supervisor.run()
                 throw ExitCode(status)
             } catch let error as SuperwatchError {

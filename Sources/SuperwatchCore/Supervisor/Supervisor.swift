@@ -48,14 +48,12 @@ struct ProcessRuntime: Sendable {
     var changedPaths: [String] = []
 }
 
-/// What to run and how to show it, as `superwatch up` was asked.
+/// How `superwatch up` shows the stack. (Which processes run is the `StackPlan`'s business: the supervisor
+/// runs every process of the config it is given.)
 public struct UpOptions: Sendable {
-    /// Names of the processes to start; empty: all.
-    public var only: [String]
     public var log: LogOptions
 
-    public init(only: [String] = [], log: LogOptions = LogOptions()) {
-        self.only = only
+    public init(log: LogOptions = LogOptions()) {
         self.log = log
     }
 }
@@ -75,8 +73,6 @@ public actor Supervisor {
         case watch(WatchEvent)
     }
 
-    private let config: Config
-    private let options: UpOptions
     private let formatter: LogFormatter
     private let sink: OutputSink
     private var processes: [ProcessRuntime]
@@ -99,17 +95,10 @@ public actor Supervisor {
     /// Installed packages each `werkzeug:` process's app imported, for its next standby interpreter.
     private var preloads: [Int: [String]] = [:]
 
-    public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) throws(SuperwatchError) {
-        let names = config.processes.map(\.name)
-        for name in options.only where !names.contains(name) {
-            throw SuperwatchError(.usage, "no process named `\(name)` in \(config.file); it has \(names.joined(separator: ", "))")
-        }
-        self.config = config
-        self.options = options
+    public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) {
         self.sink = sink
-        let selected = config.processes.filter { options.only.isEmpty || options.only.contains($0.name) }
-        self.formatter = LogFormatter(names: selected.map(\.name), options: options.log)
-        self.processes = selected.enumerated().map { ProcessRuntime(index: $0, spec: $1) }
+        self.formatter = LogFormatter(names: config.processes.map(\.name), options: options.log)
+        self.processes = config.processes.enumerated().map { ProcessRuntime(index: $0, spec: $1) }
         (events, eventSink) = AsyncStream<Event>.makeStream()
         var environment = ProcessInfo.processInfo.environment
         // Variables that describe superwatch's own activation must not leak into its children.
