@@ -146,17 +146,10 @@ import Testing
         defer { directory.remove() }
         let units = try units(directory: directory.path)
         for unit in units { directory.write(unit.name, unit.contents) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["systemd-analyze", "verify", "--man=no"] + units.map { "\(directory.path)/\($0.name)" }
-        process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "systemd-analyze verify: \(text)")
+        let result = try runCommand(["systemd-analyze", "verify", "--man=no"] + units.map { "\(directory.path)/\($0.name)" },
+                                    in: directory.path)
+        let text = result.stdout + result.stderr
+        #expect(result.status == 0, "systemd-analyze verify: \(text)")
         #expect(text.isEmpty, "systemd-analyze verify: \(text)")
     }
 }

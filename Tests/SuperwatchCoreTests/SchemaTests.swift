@@ -1,13 +1,12 @@
 import Foundation
 import SuperwatchCore
+import SuperwatchTestSupport
 import Yams
 import Testing
 
 /// The checked-in files next to the sources: the JSON Schema and the man pages.
 enum RepositoryFile {
-    /// The repository root: this file is Tests/SuperwatchCoreTests/SchemaTests.swift.
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = repositoryRoot
 
     static func text(_ relativePath: String) throws -> String {
         try String(contentsOf: root.appendingPathComponent(relativePath), encoding: .utf8)
@@ -115,10 +114,10 @@ enum RepositoryFile {
         }
     }
 
-    @Test(.enabled(if: superwatchBinary() != nil, "needs the superwatch executable, built by `swift build`"))
+    @Test(.enabled(if: superwatchBinaryIfBuilt != nil, "needs the superwatch executable, built by `swift build`"))
     func everyFlagAndSubcommandIsInTheCommandPage() throws {
         let page = try RepositoryFile.text("man/superwatch.1")
-        let binary = try #require(superwatchBinary())
+        let binary = try #require(superwatchBinaryIfBuilt)
         let help = try dumpHelp(binary)
         var seen = 0
         func visit(_ command: [String: Any], path: String) {
@@ -145,39 +144,15 @@ enum RepositoryFile {
 
     /// The tool description argument-parser prints for `--experimental-dump-help`.
     func dumpHelp(_ binary: String) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--experimental-dump-help"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let result = try runCommand([binary, "--experimental-dump-help"])
+        #expect(result.status == 0)
+        return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
     }
-}
-
-/// The `superwatch` executable built alongside the tests (same products directory), if there is one.
-func superwatchBinary() -> String? {
-    var directories = [Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-    // On macOS the tests run inside `superwatchPackageTests.xctest/Contents/MacOS`.
-    directories += Bundle.allBundles.filter { $0.bundlePath.hasSuffix(".xctest") }.map { $0.bundleURL.deletingLastPathComponent() }
-    return directories.map { $0.appendingPathComponent("superwatch").path }
-        .first { FileManager.default.isExecutableFile(atPath: $0) }
 }
 
 /// Every YAML example in examples/ is valid against the JSON Schema, as an editor using it would say.
 @Suite struct ExampleSchemaTests {
-    static let hasJSONSchema: Bool = {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import jsonschema"]
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return false }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
-    }()
+    static let hasJSONSchema = pythonCanImport("jsonschema")
 
     static var exampleFiles: [String] {
         let examples = RepositoryFile.root.appendingPathComponent("examples").path
@@ -202,40 +177,26 @@ func superwatchBinary() -> String? {
         for file in Self.exampleFiles {
             let value = try Yams.load(yaml: try RepositoryFile.text(file))
             let json = try JSONSerialization.data(withJSONObject: try #require(value))
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", "-c", """
+            let result = try runCommand(["python3", "-c", """
                 import json, sys, jsonschema
                 jsonschema.validate(json.load(sys.stdin), json.load(open(sys.argv[1])))
-                """, schema]
-            let input = Pipe(), errors = Pipe()
-            process.standardInput = input
-            process.standardError = errors
-            try process.run()
-            input.fileHandleForWriting.write(json)
-            try input.fileHandleForWriting.close()
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(file) does not match the schema: \(message)")
+                """, schema], input: json)
+            #expect(result.status == 0, "\(file) does not match the schema: \(result.stderr)")
         }
     }
 
     @Test(.enabled(if: hasJSONSchema, "needs python3 with jsonschema (pip install jsonschema)"))
     func theSchemaRejectsWhatTheLoaderRejects() throws {
         // A guard that the validation above can fail: replicas: 0 is refused by both.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", """
+        let result = try runCommand(["python3", "-c", """
             import json, sys, jsonschema
             try:
                 jsonschema.validate({"processes": {"w": {"command": "x", "replicas": 0}}}, json.load(open(sys.argv[1])))
             except jsonschema.ValidationError:
                 sys.exit(0)
             sys.exit(1)
-            """, RepositoryFile.root.appendingPathComponent("schema/superwatch.schema.json").path]
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+            """, RepositoryFile.root.appendingPathComponent("schema/superwatch.schema.json").path])
+        #expect(result.status == 0)
     }
 }
 
@@ -247,16 +208,8 @@ let hasMandoc = FileManager.default.isExecutableFile(atPath: "/usr/bin/mandoc")
     @Test(.enabled(if: hasMandoc, "needs mandoc (apt-get install mandoc)"), arguments: ["man/superwatch.1", "man/superwatch.yaml.5"])
     func pagesAreLintCleanAndRender(page: String) throws {
         func mandoc(_ arguments: [String]) throws -> (status: Int32, output: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/mandoc")
-            process.arguments = arguments + [RepositoryFile.root.appendingPathComponent(page).path]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, output)
+            let result = try runCommand(["mandoc"] + arguments + [RepositoryFile.root.appendingPathComponent(page).path])
+            return (result.status, result.stdout + result.stderr)
         }
         let lint = try mandoc(["-T", "lint", "-W", "warning"])
         #expect(lint.output.isEmpty && lint.status == 0, "\(lint.output)")

@@ -4,16 +4,7 @@ import Testing
 @testable import SuperwatchCore
 
 /// Whether `python3` on PATH can import Werkzeug; the bootstrap tests need it (except the one that hides it).
-private let pythonHasWerkzeug: Bool = {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import werkzeug"]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return false }
-    process.waitUntilExit()
-    return process.terminationStatus == 0
-}()
+private let pythonHasWerkzeug = pythonCanImport("werkzeug")
 
 /// A WSGI app without dependencies: `/` answers with a helper module's greeting, `/lazy` imports a module on
 /// first use, `/slow` takes a second, `/boom` raises; `create_app(flavour)` is a factory.
@@ -93,15 +84,7 @@ private struct BootstrapRun {
             "family": family, "close_report": closeReport, "steps": steps, "env": environment, "timeout": 60,
         ]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", directory.path + "/harness.py", json]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let data = Data(try runCommand(["python3", directory.path + "/harness.py", json]).stdout.utf8)
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         return try decoder.decode(HarnessResult.self, from: data)

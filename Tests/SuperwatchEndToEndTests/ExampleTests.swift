@@ -8,8 +8,7 @@ import Glibc
 /// Each example in examples/ starts, prints what its README promises and stops cleanly on Ctrl-C. Each runs
 /// from a copy, so that what it builds does not land in the source tree.
 @Suite struct ExampleTests {
-    static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("examples")
+    static let examples = repositoryRoot.appendingPathComponent("examples")
 
     /// Runs `file` of example `name` from a copy, waits for every line in `expected`, then sends SIGINT.
     func runExample(_ name: String, file: String, arguments: [String] = [], expected: [String]) throws {

@@ -130,17 +130,9 @@ func recordedPIDs(_ dir: TemporaryDirectory) -> [pid_t] {
     @Test func processesStartUnderALowDescriptorLimit() throws {
         let dir = stack("processes:\n  e: {command: echo hi, restart: never}\n")
         defer { dir.remove() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "ulimit -n 64 && exec \"$0\" up", superwatchBinary]
-        process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        #expect(output.contains("e | hi\n"), "\(output)")
+        let result = try runCommand(["sh", "-c", "ulimit -n 64 && exec \"$0\" up", superwatchBinary], in: dir.path)
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("e | hi\n"), "\(result.stdout)\(result.stderr)")
     }
 
     @Test func whenTheKeeperDiesProcessesStillStartAndTheLossIsReported() throws {

@@ -19,15 +19,7 @@ func occupyLoopbackPort() -> (fd: Int32, port: UInt16) {
 }
 
 /// Whether python3 can import Flask (CI installs it; the tests that need it say so when it is missing).
-let flaskAvailable: Bool = {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import flask"]
-    process.standardError = FileHandle.nullDevice
-    try? process.run()
-    process.waitUntilExit()
-    return process.terminationStatus == 0
-}()
+let flaskAvailable = pythonCanImport("flask")
 
 /// Edits `app.py`'s VERSION `reloads` times while a second thread requests continuously; prints JSON with the
 /// count of good and failed requests. Loopback only, bounded in count and time.
@@ -312,16 +304,7 @@ struct WerkzeugModeTests {
 
 /// Runs `python3 ARGS` in `directory` and returns its stdout.
 func runPython(_ arguments: [String], in directory: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3"] + arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+    try runCommand(["python3"] + arguments, in: directory).stdout
 }
 
 @Suite struct ReplicaSocketTests {

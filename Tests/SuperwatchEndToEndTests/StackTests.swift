@@ -134,15 +134,9 @@ import Testing
     func makeInstallAndUninstallWithDESTDIR() throws {
         let root = TemporaryDirectory("superwatch-install")
         defer { root.remove() }
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         func make(_ target: String) throws -> Int32 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/make")
-            process.arguments = ["-s", "-C", repository.path, target, "PREFIX=/usr", "DESTDIR=\(root.path)", "BINARY=\(superwatchBinary)"]
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            return process.terminationStatus
+            try runCommand(["make", "-s", "-C", repositoryRoot.path, target, "PREFIX=/usr", "DESTDIR=\(root.path)",
+                            "BINARY=\(superwatchBinary)"]).status
         }
         let installed = [
             "usr/bin/superwatch", "usr/share/man/man1/superwatch.1", "usr/share/man/man5/superwatch.yaml.5",

@@ -136,3 +136,58 @@ public final class SuperwatchRun: Sendable {
         return (status, run.stdout, run.stderr)
     }
 }
+
+/// The repository's root directory (this file is Tests/SuperwatchTestSupport/Support.swift).
+public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+/// `superwatchBinary` when it has been built (a test target that does not depend on the executable may run
+/// without it).
+public var superwatchBinaryIfBuilt: String? {
+    FileManager.default.isExecutableFile(atPath: superwatchBinary) ? superwatchBinary : nil
+}
+
+/// What a command run to completion printed and how it ended.
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// Runs `arguments` (the program is looked up on PATH) to completion in `directory`, feeding it `input`.
+/// For the tools tests drive — python3, mandoc, make, systemd-analyze — not for superwatch itself, which
+/// `SuperwatchRun` runs.
+public func runCommand(_ arguments: [String], in directory: String? = nil, input: Data? = nil) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let out = Pipe(), err = Pipe(), inPipe = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+    try process.run()
+    if let input {
+        inPipe.fileHandleForWriting.write(input)
+        try inPipe.fileHandleForWriting.close()
+    }
+    // Read stderr on its own thread so that neither pipe can fill up and block the command.
+    let errorText = Mutex<Data>(Data())
+    let errorRead = DispatchSemaphore(value: 0)
+    Thread {
+        let data = err.fileHandleForReading.readDataToEndOfFile()
+        errorText.withLock { $0 = data }
+        errorRead.signal()
+    }.start()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    errorRead.wait()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: errorText.withLock { String(decoding: $0, as: UTF8.self) })
+}
+
+/// Whether python3 on PATH can import `module` (tests that need Flask, Werkzeug or jsonschema say so when it
+/// is missing; CI installs them).
+public func pythonCanImport(_ module: String) -> Bool {
+    (try? runCommand(["python3", "-c", "import \(module)"]))?.status == 0
+}
