@@ -7,11 +7,7 @@ public func describe(_ config: Config) -> String {
         out += "  cwd: \(spec.cwd)\n"
         var env = config.env.merging(spec.env) { $1 }
         // As `up` sets it: a TCP socket's port wins over any PORT the config gives.
-        for listen in spec.listen {
-            guard case .tcp(_, let port) = listen.address else { continue }
-            env["PORT"] = port == 0 ? "(the port picked at start)" : String(port)
-            break
-        }
+        if let port = spec.firstTCPPort { env["PORT"] = port == 0 ? "(the port picked at start)" : String(port) }
         if !env.isEmpty {
             out += "  env: \(env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))\n"
         }

@@ -130,6 +130,14 @@ public struct ProcessSpec: Sendable, Equatable {
     /// Whether file changes can bring this process back. A `werkzeug:` process always is: it watches the
     /// modules its app imported.
     public var isWatched: Bool { !watch.isEmpty || !extraFiles.isEmpty || werkzeug != nil }
+
+    /// The port of the first TCP address in `listen` (0: picked at start), which becomes the process's PORT.
+    public var firstTCPPort: UInt16? {
+        listen.lazy.compactMap { listen -> UInt16? in
+            if case .tcp(_, let port) = listen.address { return port }
+            return nil
+        }.first
+    }
 }
 
 /// One `listen:` entry with where it was written, for errors such as a port in use.

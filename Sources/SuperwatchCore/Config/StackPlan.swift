@@ -70,8 +70,7 @@ public enum StackPlan {
             instance.listen = [ListenSpec(.tcp(host: "127.0.0.1", port: UInt16(clamping: chosen)))]
         }
         // A TCP socket's port is what the supervisor puts in PORT; a value the config set is kept.
-        let hasTCPSocket = instance.listen.contains { if case .tcp = $0.address { return true } else { return false } }
-        if !setsPort && !hasTCPSocket { instance.env["PORT"] = String(port) }
+        if !setsPort && instance.firstTCPPort == nil { instance.env["PORT"] = String(port) }
         return instance
     }
 

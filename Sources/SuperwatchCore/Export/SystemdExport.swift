@@ -70,12 +70,7 @@ public enum SystemdExport {
         var environment = config.env.merging(spec.env) { $1 }
         environment["SUPERWATCH_PROCESS"] = spec.name
         // As the supervisor sets them for a process with sockets (systemd itself sets LISTEN_*).
-        if let port = spec.listen.lazy.compactMap({ listen -> UInt16? in
-            if case .tcp(_, let port) = listen.address { return port }
-            return nil
-        }).first {
-            environment["PORT"] = String(port)
-        }
+        if let port = spec.firstTCPPort { environment["PORT"] = String(port) }
         if case .tcp = spec.listen.first?.address {
             environment["WERKZEUG_SERVER_FD"] = "3"
             environment["WERKZEUG_RUN_MAIN"] = "true"
