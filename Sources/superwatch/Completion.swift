@@ -31,6 +31,8 @@ func configFileNamed(in words: [String], completing: Int) -> String? {
         if word == "--" { break }
         if index == completing { continue }
         if word == "-f" || word == "--file" {
+            // bash splits `--file=X` into `--file`, `=`, `X` (`=` is in COMP_WORDBREAKS); zsh and fish do not.
+            if index + 1 < words.count && words[index + 1] == "=" { index += 1 }
             if index + 1 < words.count && index + 1 != completing { file = words[index + 1] }
             index += 1
         } else if word.hasPrefix("--file=") {
