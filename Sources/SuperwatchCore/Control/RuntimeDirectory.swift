@@ -39,17 +39,21 @@ public struct RuntimeDirectory: Sendable, Equatable {
         var info = stat()
         try retryingEINTR("lstat") { lstat(path, &info) }
         guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw SuperwatchError(.unsafeRuntimeDirectory,
-                                  "the runtime directory \(path) is not a directory (a symlink or a file is never followed there); remove it")
+            throw SuperwatchError(
+                .unsafeRuntimeDirectory,
+                "the runtime directory \(path) is not a directory (a symlink or a file is never followed there); remove it")
         }
         guard info.st_uid == geteuid() else {
-            throw SuperwatchError(.unsafeRuntimeDirectory,
-                                  "the runtime directory \(path) belongs to uid \(info.st_uid), not to you (uid \(geteuid())); remove it or set XDG_RUNTIME_DIR")
+            throw SuperwatchError(
+                .unsafeRuntimeDirectory,
+                "the runtime directory \(path) belongs to uid \(info.st_uid), not to you (uid \(geteuid())); "
+                    + "remove it or set XDG_RUNTIME_DIR")
         }
         guard info.st_mode & 0o077 == 0 else {
             let mode = String(info.st_mode & 0o777, radix: 8)
-            throw SuperwatchError(.unsafeRuntimeDirectory,
-                                  "the runtime directory \(path) is open to other users (mode \(mode)); run `chmod 700 \(path)`")
+            throw SuperwatchError(
+                .unsafeRuntimeDirectory,
+                "the runtime directory \(path) is open to other users (mode \(mode)); run `chmod 700 \(path)`")
         }
         return RuntimeDirectory(checkedPath: path)
     }
@@ -65,7 +69,8 @@ public struct RuntimeDirectory: Sendable, Equatable {
     public static func realPath(_ path: String) throws(SuperwatchError) -> String {
         guard let resolved = realpath(path, nil) else {
             let err = errno
-            throw SuperwatchError(.system(syscall: "realpath", errno: err), "cannot resolve \(path): \(errnoDescription(err))")
+            throw SuperwatchError(.system(syscall: "realpath", errno: err),
+                                  "cannot resolve \(path): \(errnoDescription(err))")
         }
         defer { free(resolved) }
         return String(cString: resolved)

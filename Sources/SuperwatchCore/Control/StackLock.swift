@@ -58,10 +58,12 @@ public final class StackLock: Sendable {
     private static func alreadyRunning(holder contents: String, configPath: String) -> SuperwatchError {
         guard let pid = recordedPID(contents) else {
             // The holder has locked but not yet written its pid: it started a moment ago.
-            return SuperwatchError(.alreadyRunning(pid: nil),
-                                   "another superwatch is starting \(configPath) right now; only one `up` of a config can run at a time")
+            return SuperwatchError(
+                .alreadyRunning(pid: nil),
+                "another superwatch is starting \(configPath) right now; only one `up` of a config can run at a time")
         }
-        return SuperwatchError(.alreadyRunning(pid: pid),
-                               "superwatch is already running \(configPath) (pid \(pid)); stop it first (Ctrl-C in its terminal, or kill \(pid))")
+        return SuperwatchError(
+            .alreadyRunning(pid: pid),
+            "superwatch is already running \(configPath) (pid \(pid)); stop it first (Ctrl-C in its terminal, or kill \(pid))")
     }
 }

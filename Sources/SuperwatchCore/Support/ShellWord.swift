@@ -101,7 +101,8 @@ public enum ShellWord {
 
     /// Characters that mean nothing special to a shell anywhere in a word.
     private static func isBare(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "_@%+=:,./-".unicodeScalars.contains(scalar))
+        scalar.isASCII
+            && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "_@%+=:,./-".unicodeScalars.contains(scalar))
     }
 
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
