@@ -46,6 +46,9 @@ enum WerkzeugBootstrap {
         import sys
         import threading
 
+        # The app's own modules are checked against their cached bytecode by the microsecond (FreshBytecode.swift).
+        \#(FreshBytecode.pythonSource)
+
         IMPORT_FAILED = 75
         WERKZEUG_MISSING = 76
 

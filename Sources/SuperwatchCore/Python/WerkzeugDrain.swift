@@ -18,6 +18,9 @@ enum WerkzeugDrain {
 import os
 import sys
 
+# Whatever restarted this process, the app's own modules are checked against their cached bytecode by the
+# microsecond (FreshBytecode.swift), so it never runs code of an earlier version.
+\#(FreshBytecode.pythonSource)
 
 _superwatch_idle = None
 _superwatch_state = {"active": 0, "servers": []}

@@ -79,3 +79,42 @@ struct FreshCodeTests {
         #expect(answers == (1...20).map(version), "\(run.stdout)")
     }
 }
+
+@Suite(.serialized, .enabled(if: flaskAvailable, "needs Flask (.ci/run installs it)"))
+struct WerkzeugIgnoreTests {
+    /// `ignore:` applies to the modules a `werkzeug:` app reports, as Werkzeug's `exclude_patterns` does.
+    @Test func anIgnoredImportedModuleDoesNotRestartTheApp() throws {
+        let dir = stack("""
+            processes:
+              api:
+                werkzeug: app:app
+                listen: 127.0.0.1:0
+                ignore: ["local_*.py"]
+            """)
+        defer { dir.remove() }
+        dir.write("local_settings.py", "GREETING = 'hi'\n")
+        dir.write("helpers.py", "VERSION = 1\n")
+        dir.write("app.py", """
+            from flask import Flask
+            import helpers, local_settings
+            app = Flask(__name__)
+            @app.route("/")
+            def index():
+                return f"{local_settings.GREETING} v{helpers.VERSION}"
+            """)
+        let run = try SuperwatchRun(["up"], in: dir.path)
+        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        let port = try #require(listeningPort(run))
+        #expect(eventually { httpGet(port) == "hi v1" })
+        // The first report (both modules) has been taken in once an edit of one of them restarts the app.
+        dir.write("helpers.py", "VERSION = 2\n")
+        #expect(eventually { httpGet(port) == "hi v2" })
+        // inotify reports changes in order: had the ignored module been watched, its change would be part of
+        // the restart that the next edit causes, or a restart of its own before it.
+        dir.write("local_settings.py", "GREETING = 'hello'\n")
+        dir.write("helpers.py", "VERSION = 3\n")
+        #expect(eventually { httpGet(port) == "hello v3" })
+        let restarts = run.stdoutLines.filter { $0.contains(" * restarting") }
+        #expect(restarts == ["api * restarting: helpers.py changed", "api * restarting: helpers.py changed"], "\(run.stdout)")
+    }
+}
