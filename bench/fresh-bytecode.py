@@ -5,7 +5,7 @@ superwatch's Werkzeug bootstrap and the sitecustomize.py it injects replace Sour
 files outside the standard library and installed packages are validated against their cached bytecode by the
 microsecond (Sources/SuperwatchCore/Python/FreshBytecode.swift). This script times `python3 -c 'import app'`
 for a Flask app with MODULES modules of its own, with a sitecustomize.py that installs the check and with one
-that does not (both import os, as the real one does), cached bytecode warm, RUNS runs each, interleaved, and
+that does not (both import os and sys, as the real one does), cached bytecode warm, RUNS runs each, interleaved, and
 times the loader's per-file cost in one interpreter.
 Each variant has its own copy of the app: the two write .pyc files the other does not accept.
 
@@ -72,7 +72,7 @@ def main():
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
     work = tempfile.mkdtemp(prefix="superwatch-fresh-bytecode-")
     try:
-        variants = {"without the check": "import os\n", "with the check": "import os\n" + check_source() + "\n"}
+        variants = {"without the check": "import os, sys\n", "with the check": "import os, sys\n" + check_source() + "\n"}
         print(f"python: {sys.version.split()[0]}, runs: {args.runs} each, cached bytecode warm\n")
         print("| app modules | without the check | with the check | difference |")
         print("| --- | --- | --- | --- |")

@@ -17,7 +17,7 @@ import Glibc
 ///   import compiles them.
 enum FreshBytecode {
     /// Python, at column 0, defining and calling `_superwatch_exact_source_mtimes()`; for the Python programs
-    /// superwatch runs. Only `os` must be imported before it.
+    /// superwatch runs. `os` and `sys` must be imported before it.
     static let pythonSource = #"""
 def _superwatch_exact_source_mtimes():
     """Makes the source loader compare the app's own files with their cached bytecode by the microsecond.
@@ -50,7 +50,10 @@ def _superwatch_exact_source_mtimes():
     loader.path_stats = path_stats
 
 
-_superwatch_exact_source_mtimes()
+try:
+    _superwatch_exact_source_mtimes()
+except Exception as error:  # an interpreter unlike CPython's: it runs as Python would, and the log says so
+    sys.stderr.write("superwatch: cannot make Python check cached bytecode to the microsecond: %r\n" % (error,))
 """#
 
     /// Where a cached bytecode file could not be removed, and why.
