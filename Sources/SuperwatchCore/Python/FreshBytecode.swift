@@ -32,11 +32,11 @@ def _superwatch_exact_source_mtimes():
     import site
 
     roots = {os.path.dirname(os.__file__)}
-    try:
+    # Old virtualenv versions ship a site module without these; "site-packages" in a path still tells.
+    if hasattr(site, "getsitepackages"):
         roots.update(site.getsitepackages())
+    if hasattr(site, "getusersitepackages"):
         roots.add(site.getusersitepackages())
-    except AttributeError:  # some virtualenv versions ship a site module without them
-        pass
     roots = tuple({os.path.join(path, "") for root in roots if root for path in (root, os.path.realpath(root))})
     loader = importlib.machinery.SourceFileLoader
     library_stats = loader.path_stats
