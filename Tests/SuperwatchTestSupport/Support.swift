@@ -69,8 +69,10 @@ public final class SuperwatchRun: Sendable {
     private let captured = Mutex<(stdout: [UInt8], stderr: [UInt8])>(([], []))
     private let stdoutDone = Mutex<Bool>(false)
 
-    /// Starts `superwatch ARGS` in `directory` with NO_COLOR unset unless `environment` says otherwise.
-    public init(_ arguments: [String], in directory: String, environment: [String: String] = [:]) throws {
+    /// Starts `superwatch ARGS` in `directory` with NO_COLOR unset unless `environment` says otherwise, and
+    /// without the variables named in `unsetting`.
+    public init(_ arguments: [String], in directory: String, environment: [String: String] = [:],
+                unsetting: [String] = []) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: superwatchBinary)
         process.arguments = arguments
@@ -79,6 +81,7 @@ public final class SuperwatchRun: Sendable {
         env.removeValue(forKey: "FORCE_COLOR")
         env.removeValue(forKey: "NO_COLOR")
         env.merge(environment) { $1 }
+        for name in unsetting { env.removeValue(forKey: name) }
         process.environment = env
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

@@ -232,7 +232,10 @@ public actor Supervisor {
     private func changeSettled(_ index: Int, paths: [String], io: IOLoop) {
         guard !shuttingDown else { return }
         processes[index].burstOpen = false
-        processes[index].changedPaths = paths
+        // Added to the paths of a burst that settled while the process was still stopping: the next start
+        // needs them all (SUPERWATCH_CHANGED, stale bytecode).
+        let earlier = Set(processes[index].changedPaths)
+        processes[index].changedPaths += paths.filter { !earlier.contains($0) }
         let first = paths.first ?? "a file"
         let more = paths.count > 1 ? " (+\(paths.count - 1) more)" : ""
         log(index, "restarting", "restarting: \(first) changed\(more)",
@@ -389,6 +392,7 @@ public actor Supervisor {
         processes[index].changedPaths = []
         processes[index].startedAt = .now
         processes[index].phase = .running
+        if !changed.isEmpty { removeStaleBytecode(index, changed: changed) }
         if let spare = spares.removeValue(forKey: index), wake(spare, changed: changed) {
             processes[index].runID = spare.runID
             processes[index].pid = spare.pid
@@ -407,6 +411,17 @@ public actor Supervisor {
             log(index, "start-failed", "cannot start: \(error.message)")
             // Reported like an exit with the shell's "cannot execute" status, so the policy applies.
             eventSink.yield(.groupGone(runID: runID, process: index, .exited(127)))
+        }
+    }
+
+    /// Before a start after a change: Python must compile the changed files, not load bytecode cached for the
+    /// version before (see `FreshBytecode`).
+    private func removeStaleBytecode(_ index: Int, changed: [String]) {
+        let spec = processes[index].spec
+        let prefix = spec.env["PYTHONPYCACHEPREFIX"] ?? baseEnvironment["PYTHONPYCACHEPREFIX"]
+        for failure in FreshBytecode.removeCachedBytecode(of: changed, root: spec.cwd, pycachePrefix: prefix) {
+            log(index, "notice", "cannot remove \(failure.path), which may hold bytecode of the changed code: "
+                + errnoDescription(failure.errno))
         }
     }
 
