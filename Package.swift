@@ -21,8 +21,12 @@ let package = Package(
             dependencies: [
                 "CSuperwatchShim",
                 .product(name: "Yams", package: "Yams"),
-            ]
+            ],
+            // The Python superwatch runs (Python/*.py), embedded in the binary at build time.
+            plugins: ["EmbedPython"]
         ),
+        .plugin(name: "EmbedPython", capability: .buildTool(), dependencies: ["embed-python"]),
+        .executableTarget(name: "embed-python", path: "Plugins/EmbedPythonTool"),
         .executableTarget(
             name: "superwatch",
             dependencies: [

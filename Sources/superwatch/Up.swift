@@ -34,9 +34,11 @@ extension Superwatch {
             do {
                 let planned = try plan.plan(loaded, only: names)
                 // One `up` per config: held until this process exits (the kernel drops it even after SIGKILL).
-                let lock = try StackLock.acquire(
-                    configPath: loaded.file, in: try RuntimeDirectory.prepare(environment: environment))
-                let supervisor = Supervisor(config: planned, options: UpOptions(log: log))
+                let runtime = try RuntimeDirectory.prepare(environment: environment)
+                let lock = try StackLock.acquire(configPath: loaded.file, in: runtime)
+                // Beside the lock, so only this `up` uses it, and a leftover of a killed one is replaced.
+                let python = try runtime.file(forConfig: loaded.file, extension: "python")
+                let supervisor = Supervisor(config: planned, options: UpOptions(log: log, pythonDirectory: python))
                 let status = try await supervisor.run()
                 withExtendedLifetime(lock) {}
                 throw ExitCode(status)

@@ -413,7 +413,7 @@ struct ConfigReader {
             var interpreter = python?.0 ?? "python3"
             if interpreter.contains("/") { interpreter = resolvePath(interpreter, against: directory) }
             spec.werkzeug = WerkzeugApp(target: werkzeugTarget, python: interpreter, debug: debug?.0 ?? false)
-            spec.command = .argv([interpreter, "-c", "<superwatch werkzeug bootstrap>", werkzeugTarget])
+            spec.command = .argv([interpreter, "<superwatch-werkzeug.py>", werkzeugTarget])
             // Without `listen`, StackPlan binds 127.0.0.1 on the port it assigns the process.
         } else {
             if let (_, node) = python ?? debug.map({ ("", $0.1) }) {

@@ -26,13 +26,6 @@ public enum Termination: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// What a `werkzeug:` bootstrap reported: files of the modules its app loaded (to watch) and installed
-/// packages it imported (for a standby interpreter to import ahead of time).
-struct BootstrapReport: Sendable, Equatable {
-    var files: [String] = []
-    var preloads: [String] = []
-}
-
 /// The output pipes and exit of one run of a process, handed to the I/O loop when it starts.
 struct RunIO: Sendable {
     var runID: UInt64
@@ -276,11 +269,7 @@ final class IOLoop: @unchecked Sendable {
         guard let end = streams[fd]!.pendingReport.lastIndex(of: 0x0A) else { return }
         let text = String(decoding: streams[fd]!.pendingReport[...end], as: UTF8.self)
         streams[fd]!.pendingReport.removeSubrange(...end)
-        var report = BootstrapReport()
-        for line in text.split(separator: "\n") {
-            if line.hasPrefix("file ") { report.files.append(String(line.dropFirst(5))) }
-            if line.hasPrefix("preload ") { report.preloads.append(String(line.dropFirst(8))) }
-        }
+        let report = BootstrapReport(lines: text)
         if !report.files.isEmpty || !report.preloads.isEmpty { onReport(streams[fd]!.splitter.process, report) }
     }
 

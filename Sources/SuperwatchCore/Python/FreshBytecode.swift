@@ -9,53 +9,13 @@ import Glibc
 /// `.py` file edited without changing its size within the second of the cached version (superwatch restarts
 /// in tens of milliseconds; `sed -i`, a formatter or a tool making several edits lands there easily) would run
 /// the old code. Two measures, each enough on its own where it applies:
-/// - ``pythonSource`` is part of the Werkzeug bootstrap and of the injected `sitecustomize.py`: it makes the
-///   source loader compare the app's own files by their mtime to the microsecond. It covers every import of
-///   those processes, whoever restarted them (Werkzeug's own reloader exiting with code 3 included).
+/// - `superwatch_fresh_bytecode.py`, imported by the Werkzeug bootstrap and by the injected `sitecustomize.py`
+///   (`PythonFiles`), makes the source loader compare the app's own files by their mtime to the microsecond. It
+///   covers every import of those processes, whoever restarted them (Werkzeug's own reloader included).
 /// - ``removeCachedBytecode(of:root:pycachePrefix:)`` runs before superwatch starts a process again after a
 ///   watched change, for any program: it deletes the cached bytecode of the changed `.py` files, so the next
 ///   import compiles them.
 enum FreshBytecode {
-    /// Python, at column 0, defining and calling `_superwatch_exact_source_mtimes()`; for the Python programs
-    /// superwatch runs. `os` and `sys` must be imported before it.
-    static let pythonSource = #"""
-def _superwatch_exact_source_mtimes():
-    """Makes the source loader compare the app's own files with their cached bytecode by the microsecond.
-
-    A .pyc stores its source's mtime as a 32-bit number and Python checks it and the size only; the loader gets
-    the mtime from path_stats. For files outside the standard library and installed packages that mtime becomes
-    st_mtime_ns // 1000, written into new .pyc files and compared with old ones alike, so bytecode of an
-    earlier version never matches (the stored value repeats every 71 minutes, to the microsecond). A .pyc that
-    plain Python wrote for such a file no longer matches and is compiled again, once. Installed packages and
-    the standard library keep Python's own check and their .pyc files."""
-    import importlib.machinery
-    import site
-
-    roots = {os.path.dirname(os.__file__)}
-    # Old virtualenv versions ship a site module without these; "site-packages" in a path still tells.
-    if hasattr(site, "getsitepackages"):
-        roots.update(site.getsitepackages())
-    if hasattr(site, "getusersitepackages"):
-        roots.add(site.getusersitepackages())
-    roots = tuple({os.path.join(path, "") for root in roots if root for path in (root, os.path.realpath(root))})
-    loader = importlib.machinery.SourceFileLoader
-    library_stats = loader.path_stats
-
-    def path_stats(self, path):
-        if path.startswith(roots) or "/site-packages/" in path or "/dist-packages/" in path:
-            return library_stats(self, path)
-        st = os.stat(path)
-        return {"mtime": st.st_mtime_ns // 1000, "size": st.st_size}
-
-    loader.path_stats = path_stats
-
-
-try:
-    _superwatch_exact_source_mtimes()
-except Exception as error:  # an interpreter unlike CPython's: it runs as Python would, and the log says so
-    sys.stderr.write("superwatch: cannot make Python check cached bytecode to the microsecond: %r\n" % (error,))
-"""#
-
     /// Where a cached bytecode file could not be removed, and why.
     struct Failure: Sendable, Equatable {
         var path: String

@@ -46,15 +46,21 @@ struct ProcessRuntime: Sendable {
     var burstOpen = false
     /// The changed paths to pass to the next start as SUPERWATCH_CHANGED.
     var changedPaths: [String] = []
+    /// The path the open burst's `restarting` event named.
+    var announcedChange: String?
 }
 
 /// How `superwatch up` shows the stack. (Which processes run is the `StackPlan`'s business: the supervisor
 /// runs every process of the config it is given.)
 public struct UpOptions: Sendable {
     public var log: LogOptions
+    /// Where to write the Python superwatch runs (`PythonFiles`), when a process needs it; nil: a new directory
+    /// under the temporary directory. Removed when `up` ends.
+    public var pythonDirectory: String?
 
-    public init(log: LogOptions = LogOptions()) {
+    public init(log: LogOptions = LogOptions(), pythonDirectory: String? = nil) {
         self.log = log
+        self.pythonDirectory = pythonDirectory
     }
 }
 
@@ -87,8 +93,14 @@ public actor Supervisor {
     private var baseEnvironment: [String: String]
     /// Per process: the sockets superwatch holds for it across restarts.
     private var sockets: [[HeldSocket]] = []
-    /// The directory with the `sitecustomize.py` of `WerkzeugDrain`, when any process has a TCP socket.
-    private var drainDirectory: String?
+    /// The Python superwatch runs, written out when a process has a TCP socket (for the injected
+    /// `sitecustomize.py`) or is a `werkzeug:` process (for the bootstrap).
+    private var pythonFiles: PythonFiles?
+    private let pythonDirectory: String?
+    /// Per `werkzeug:` process: the interpreter to start (`PythonInterpreter`), found at its first start.
+    private var interpreters: [Int: String] = [:]
+    /// Processes whose bootstrap reported files to watch: a change to one of them can bring them back.
+    private var reportedFiles: Set<Int> = []
     private var watcher: FileWatcher?
     /// Standby interpreters of `werkzeug:` processes, by process index.
     private var spares: [Int: Spare] = [:]
@@ -99,6 +111,7 @@ public actor Supervisor {
         self.sink = sink
         self.formatter = LogFormatter(names: config.processes.map(\.name), options: options.log)
         self.processes = config.processes.enumerated().map { ProcessRuntime(index: $0, spec: $1) }
+        self.pythonDirectory = options.pythonDirectory
         (events, eventSink) = AsyncStream<Event>.makeStream()
         var environment = ProcessInfo.processInfo.environment
         // Variables that describe superwatch's own activation must not leak into its children.
@@ -112,6 +125,14 @@ public actor Supervisor {
     /// Runs the stack until it is asked to stop or nothing is left to run; returns the exit status.
     public func run() async throws(SuperwatchError) -> Int32 {
         try bindSockets()
+        if processes.contains(where: { $0.spec.werkzeug != nil }) || sockets.contains(where: { $0.first?.port != nil }) {
+            if let pythonDirectory {
+                pythonFiles = try PythonFiles.install(at: pythonDirectory)
+            } else {
+                pythonFiles = try PythonFiles.installTemporary()
+            }
+        }
+        defer { pythonFiles?.remove() }
         let eventSink = self.eventSink
         let specs = processes.map { WatchSpec(process: $0.index, spec: $0.spec) }.filter { !$0.isEmpty }
         if !specs.isEmpty {
@@ -133,7 +154,6 @@ public actor Supervisor {
             watcher?.stop()
             signalSources.cancel()
             close(keeperFD)
-            if let drainDirectory { try? FileManager.default.removeItem(atPath: drainDirectory) }
         }
         for index in processes.indices { start(index, io: io) }
         // A discarding group frees each timer as it finishes; a plain one would keep them all until `up` ends.
@@ -168,10 +188,17 @@ public actor Supervisor {
         processes.contains { process in
             switch process.phase {
             case .running, .stopping, .backingOff, .awaitingChanges: return true
-            case .stopped, .gaveUp: return !shuttingDown && process.spec.isWatched
+            case .stopped, .gaveUp: return !shuttingDown && canBeRevived(process.index)
             case .idle: return false
             }
         }
+    }
+
+    /// Whether a file change can bring process `index` back: it has watch globs or extra files, or its
+    /// bootstrap reported files (which may not exist yet) to watch.
+    private func canBeRevived(_ index: Int) -> Bool {
+        let spec = processes[index].spec
+        return !spec.watch.isEmpty || !spec.extraFiles.isEmpty || reportedFiles.contains(index)
     }
 
     // MARK: - Events
@@ -203,15 +230,18 @@ public actor Supervisor {
         case .signal(let number):
             requestShutdown(signal: number)
         case .reported(let index, let report):
-            if !report.files.isEmpty { watcher?.addFiles(process: index, paths: report.files) }
+            if !report.files.isEmpty {
+                watcher?.addFiles(process: index, paths: report.files)
+                reportedFiles.insert(index)
+            }
             if !report.preloads.isEmpty {
                 var known = preloads[index] ?? []
                 for name in report.preloads where !known.contains(name) { known.append(name) }
                 preloads[index] = known
                 prepareSpare(index, io: io)
             }
-        case .watch(.burstStarted(let index, _)):
-            changeBegan(index)
+        case .watch(.burstStarted(let index, let path)):
+            changeBegan(index, path: path)
         case .watch(.settled(let index, let paths)):
             changeSettled(index, paths: paths, io: io)
         case .watch(.notice(let index, let message)):
@@ -219,10 +249,12 @@ public actor Supervisor {
         }
     }
 
-    /// The first change of a burst: stop the process now, so that stopping overlaps the debounce.
-    private func changeBegan(_ index: Int) {
+    /// The first change of a burst: say so, and stop the process now, so that stopping overlaps the debounce.
+    private func changeBegan(_ index: Int, path: String) {
         guard !shuttingDown else { return }
         processes[index].burstOpen = true
+        processes[index].announcedChange = path
+        log(index, "restarting", "restarting: \(path) changed", [("changed", .string(path))])
         if processes[index].phase == .running {
             stop(index, intent: .restart)
         }
@@ -236,10 +268,13 @@ public actor Supervisor {
         // needs them all (SUPERWATCH_CHANGED, stale bytecode).
         let earlier = Set(processes[index].changedPaths)
         processes[index].changedPaths += paths.filter { !earlier.contains($0) }
-        let first = paths.first ?? "a file"
-        let more = paths.count > 1 ? " (+\(paths.count - 1) more)" : ""
-        log(index, "restarting", "restarting: \(first) changed\(more)",
-            [("changed", .string(paths.prefix(100).joined(separator: "\n")))])
+        // The restart was announced with the burst's first path; the others are named now that all are known.
+        let others = paths.filter { $0 != processes[index].announcedChange }
+        if let first = others.first {
+            let more = others.count > 1 ? " (+\(others.count - 1) more)" : ""
+            log(index, "changed", "also changed: \(first)\(more)",
+                [("changed", .string(paths.prefix(100).joined(separator: "\n")))])
+        }
         switch processes[index].phase {
         case .running:
             // Started during the burst (a backoff ended): stop it again, it predates some of the changes.
@@ -277,7 +312,6 @@ public actor Supervisor {
             if let base = process.spec.replicaOf { shared[base] = mine }
         }
         sockets = held
-        if sockets.contains(where: { $0.first?.port != nil }) { drainDirectory = WerkzeugDrain.install() }
         var announced = Set<ObjectIdentifier>()
         for (index, mine) in sockets.enumerated() {
             for socket in mine where announced.insert(ObjectIdentifier(socket)).inserted {
@@ -346,13 +380,19 @@ public actor Supervisor {
             process.phase = .stopped
             return
         }
-        if process.spec.werkzeug != nil, case .exited(let code) = status,
-           code == WerkzeugBootstrap.importFailedExitCode || code == WerkzeugBootstrap.werkzeugMissingExitCode {
+        if let app = process.spec.werkzeug, case .exited(let code) = status,
+           code == PythonProtocol.exitImportFailed || code == PythonProtocol.exitWerkzeugMissing {
+            // Starting again cannot help until a file changes: down, and waiting only if one can.
             process.phase = .stopped
-            let why = code == WerkzeugBootstrap.importFailedExitCode
-                ? "the app failed to import; waiting for a change to one of its files"
-                : "Werkzeug is missing in \(process.spec.werkzeug!.python); install it and save a file to retry"
-            log(index, "down", why)
+            firstFailure = firstFailure ?? status.shellStatus
+            let waiting = canBeRevived(index)
+            if code == PythonProtocol.exitImportFailed {
+                log(index, "down", "the app failed to import"
+                    + (waiting ? "; waiting for a change to one of its files" : "; nothing to watch, not restarting"))
+            } else {
+                log(index, "down", "Werkzeug is not installed for \(app.python)"
+                    + (waiting ? "; waiting for a file change" : "; not restarting"))
+            }
             return
         }
         switch process.tracker.decide(status, ranFor: ranFor, spec: process.spec) {
@@ -371,13 +411,13 @@ public actor Supervisor {
         case .stayDown:
             process.phase = .stopped
             if status != .exited(0) { firstFailure = firstFailure ?? status.shellStatus }
-            let why = process.spec.isWatched ? "; waiting for a file change" : ""
+            let why = canBeRevived(index) ? "; waiting for a file change" : ""
             log(index, "down", "not restarting (restart: \(process.spec.restart.rawValue))\(why)")
         case .giveUp:
             process.phase = .gaveUp
             // `restart: always` gives up on clean exits too; only a failure decides the exit status.
             if status != .exited(0) { firstFailure = firstFailure ?? status.shellStatus }
-            let why = process.spec.isWatched ? "; waiting for a file change" : ""
+            let why = canBeRevived(index) ? "; waiting for a file change" : ""
             log(index, "gave-up", "gave up after \(process.spec.maxRestarts) restarts in a row\(why)")
         }
     }
@@ -435,7 +475,12 @@ public actor Supervisor {
         environment.merge(spec.env) { $1 }
         environment["SUPERWATCH_PROCESS"] = spec.name
         if !changed.isEmpty { environment["SUPERWATCH_CHANGED"] = changed.prefix(100).joined(separator: "\n") }
+        // Python block-buffers output to a pipe: without this, a print() would show up kilobytes later.
+        if environment["PYTHONUNBUFFERED"] == nil { environment["PYTHONUNBUFFERED"] = "1" }
         var arguments = spec.command.arguments
+        if let app = spec.werkzeug, let pythonFiles {
+            arguments = [interpreter(index, app: app, environment: environment), pythonFiles.bootstrap, app.target]
+        }
         var passFDs: [Int32] = []
         let held = sockets.indices.contains(index) ? sockets[index] : []
         if !held.isEmpty {
@@ -448,24 +493,23 @@ public actor Supervisor {
                 // Werkzeug serves on an inherited socket only with both set; never set one without the other.
                 environment["WERKZEUG_SERVER_FD"] = "3"
                 environment["WERKZEUG_RUN_MAIN"] = "true"
-                if let drainDirectory, spec.werkzeug == nil {
-                    environment["PYTHONPATH"] = [drainDirectory, environment["PYTHONPATH"]].compactMap { $0 }.joined(separator: ":")
+                if let pythonFiles, spec.werkzeug == nil {
+                    environment["PYTHONPATH"] = [pythonFiles.siteDirectory, environment["PYTHONPATH"]].compactMap { $0 }
+                        .joined(separator: ":")
                 }
             }
         }
         var reportPipe: (read: Int32, write: Int32)?
-        if let app = spec.werkzeug {
-            arguments = [app.python, "-c", WerkzeugBootstrap.source]
-            environment["SUPERWATCH_WSGI_APP"] = app.target
-            environment["SUPERWATCH_WSGI_DEBUG"] = app.debug ? "1" : "0"
+        if let app = spec.werkzeug, pythonFiles != nil {
+            environment[PythonProtocol.envDebug] = app.debug ? "1" : "0"
             if let pipe = try? Launcher.makePipe(size: nil) {
                 reportPipe = pipe
-                environment["SUPERWATCH_REPORT_FD"] = String(3 + passFDs.count)
+                environment[PythonProtocol.envReportFd] = String(3 + passFDs.count)
                 passFDs.append(pipe.write)
             }
             if let standby {
-                environment["SUPERWATCH_STANDBY_FD"] = String(3 + passFDs.count)
-                environment["SUPERWATCH_PRELOAD"] = standby.preloads.joined(separator: ",")
+                environment[PythonProtocol.envStandbyFd] = String(3 + passFDs.count)
+                environment[PythonProtocol.envPreload] = standby.preloads.joined(separator: ",")
                 passFDs.append(standby.goRead)
             }
         }
@@ -481,6 +525,17 @@ public actor Supervisor {
             if let reportPipe { close(reportPipe.read) }
             throw error
         }
+    }
+
+    /// The program that runs process `index`'s bootstrap: found once (a wrapper script is asked which interpreter
+    /// it runs), except while it is not found at all, so that a virtualenv created later counts.
+    private func interpreter(_ index: Int, app: WerkzeugApp, environment: [String: String]) -> String {
+        if let known = interpreters[index] { return known }
+        guard let found = PythonInterpreter.resolve(
+            app.python, cwd: processes[index].spec.cwd, environment: environment, keeperFD: keeperFD)
+        else { return app.python }  // the start reports it as a command not found
+        interpreters[index] = found
+        return found
     }
 
     // MARK: - Standby interpreters
@@ -516,7 +571,7 @@ public actor Supervisor {
         guard processGroupIsAlive(spare.pid),
               let json = try? JSONSerialization.data(withJSONObject: environment.mapValues { $0 ?? NSNull() as Any }),
               var line = String(data: json, encoding: .utf8) else { return false }
-        line = "go \(line)\n"
+        line = "\(PythonProtocol.go) \(line)\n"
         var bytes = Array(line.utf8)
         return bytes.withUnsafeMutableBytes { writeAll(spare.goFD, $0) }
     }

@@ -1,30 +1,21 @@
-import Foundation
+"""Written by superwatch for a plain Werkzeug/Flask app (`python3 app.py` with `listen:`): in-flight requests
+are drained before Werkzeug's reloader exits, and the app's own modules are checked against their cached bytecode
+by the microsecond.
 
-/// Makes a plain Werkzeug/Flask app (`python3 app.py` with `listen:`) finish the requests it is serving
-/// before its own reloader exits with code 3.
-///
-/// Werkzeug's reloader calls `sys.exit(3)` from the main thread while the server and request threads are
-/// daemons, so a request accepted a moment before is cut off. superwatch holds the listening socket, so
-/// connections not yet accepted simply wait for the next process; only the in-flight ones need help. For
-/// processes that get `WERKZEUG_SERVER_FD`, superwatch puts a directory with this `sitecustomize.py` first on
-/// `PYTHONPATH`. It patches Werkzeug (only if it is importable) so that a reload — its own, or superwatch's
-/// SIGTERM — first stops the server from accepting, waits (at most 10 s) for running requests, then exits as
-/// before. It then removes itself from
-/// `sys.path` and imports the user's own `sitecustomize`, if any. `SUPERWATCH_NO_DRAIN=1` turns it off.
-/// Whatever its setting, the file also checks the app's own modules against their cached bytecode by the
-/// microsecond (`FreshBytecode`), since Werkzeug's reloader restarts the process without superwatch seeing
-/// which file changed.
-enum WerkzeugDrain {
-    static let sitecustomize = #"""
-# Written by superwatch (see WerkzeugDrain.swift): drain in-flight requests before Werkzeug's reloader exits.
-# Werkzeug is patched only as the app imports it, so other Python programs pay for the bytecode check only
-# (about half a millisecond).
+Werkzeug's reloader calls sys.exit(3) from the main thread while the server and request threads are daemons, so
+a request accepted a moment before would be cut off. superwatch holds the listening socket, so connections not
+yet accepted wait for the next process; only the in-flight ones need help. superwatch puts the directory holding
+this file first on PYTHONPATH for processes that get WERKZEUG_SERVER_FD. Werkzeug is patched only as the app
+imports it (an import hook), so other Python programs pay for the bytecode check only (about half a
+millisecond). SUPERWATCH_NO_DRAIN=1 turns the draining off. This file then removes its directory from sys.path
+and imports the user's own sitecustomize, if there is one.
+"""
 import os
 import sys
 
-# Whatever restarted this process, the app's own modules are checked against their cached bytecode by the
-# microsecond (FreshBytecode.swift), so it never runs code of an earlier version.
-\#(FreshBytecode.pythonSource)
+# Whatever restarted this process (Werkzeug's own reloader included, which superwatch does not see), the app's
+# own modules are checked against their cached bytecode by the microsecond, so it never runs an earlier version.
+import superwatch_fresh_bytecode  # noqa: F401  (importing it installs the check)
 
 _superwatch_idle = None
 _superwatch_state = {"active": 0, "servers": []}
@@ -136,20 +127,12 @@ def _superwatch_chain():
             sys.modules["sitecustomize"] = ours
 
 
-if os.environ.get("SUPERWATCH_NO_DRAIN") != "1" and "WERKZEUG_SERVER_FD" in os.environ:
-    sys.meta_path.insert(0, _SuperwatchFinder())
-_superwatch_chain()
-"""#
+def wants_draining(environ):
+    """Whether to patch Werkzeug: the process serves on a socket superwatch holds, and the user did not opt out."""
+    return environ.get("SUPERWATCH_NO_DRAIN") != "1" and "WERKZEUG_SERVER_FD" in environ
 
-    /// Writes the file into a fresh private directory and returns that directory (for PYTHONPATH).
-    static func install() -> String? {
-        let template = "\(NSTemporaryDirectory())/superwatch-python-XXXXXX"
-        var bytes = Array(template.utf8CString)
-        guard let made = bytes.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return nil }
-        let directory = String(cString: made)
-        guard FileManager.default.createFile(atPath: "\(directory)/sitecustomize.py", contents: Data(sitecustomize.utf8)) else {
-            return nil
-        }
-        return directory
-    }
-}
+
+if __name__ == "sitecustomize":  # not when a test imports this file under another name
+    if wants_draining(os.environ):
+        sys.meta_path.insert(0, _SuperwatchFinder())
+    _superwatch_chain()

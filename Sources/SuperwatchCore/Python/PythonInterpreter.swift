@@ -1,0 +1,88 @@
+import CSuperwatchShim
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Finds the program to run for a `werkzeug:` process's `python:` (default `python3`), so that the process
+/// superwatch starts, signals and waits for is Python itself.
+///
+/// A version manager's shim (pyenv's, asdf's) is a shell script that runs the real interpreter. pyenv's `exec`s it
+/// normally, but its pip-rehash hook (triggered by ` -m pip ` anywhere in the arguments) runs Python as a child
+/// of bash instead: a stop signal then kills bash at once while Python is still draining its requests, and the
+/// drained exit 0 is reported as "killed by SIGTERM". So when the program found is a script (`#!`), superwatch
+/// asks it once which interpreter it runs (`sys.executable`, in the process's directory and environment, where a
+/// shim picks the version) and starts that one directly.
+enum PythonInterpreter {
+    /// How long the question may take; a wrapper that does not answer in time is run as it is.
+    static let queryTimeoutMilliseconds: Int32 = 10_000
+
+    /// The program to start for `python` in `cwd` with `environment`: the interpreter a wrapper script names, or
+    /// `python` itself when it is an executable file (or a wrapper that would not say); nil when there is no such
+    /// program, which the start then reports as for any command.
+    static func resolve(_ python: String, cwd: String, environment: [String: String], keeperFD: Int32) -> String? {
+        guard let path = Launcher.resolveExecutable(python, cwd: cwd, path: environment["PATH"]) else { return nil }
+        guard isScript(path),
+              let interpreter = askForExecutable(path, cwd: cwd, environment: environment, keeperFD: keeperFD)
+        else { return python }
+        return interpreter
+    }
+
+    /// Whether `path` starts with `#!`: a script the kernel runs through another program.
+    static func isScript(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var magic: [UInt8] = [0, 0]
+        return read(fd, &magic, 2) == 2 && magic == [0x23, 0x21]
+    }
+
+    /// Runs `wrapper -c 'print sys.executable'` and returns the answer when the wrapper exited with 0 and the
+    /// answer is an executable absolute path that is not a script itself.
+    private static func askForExecutable(
+        _ wrapper: String, cwd: String, environment: [String: String], keeperFD: Int32
+    ) -> String? {
+        let request = LaunchRequest(
+            arguments: [wrapper, "-c", "import sys; sys.stdout.write(sys.executable or '')"], cwd: cwd,
+            environment: environment, keeperFD: keeperFD)
+        guard let launched = try? Launcher.launch(request) else { return nil }
+        let deadline = ContinuousClock.now + .milliseconds(Int(queryTimeoutMilliseconds))
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var stdoutOpen = true
+        while stdoutOpen, wait(for: launched.stdout, until: deadline) {
+            let count = read(launched.stdout, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { stdoutOpen = false } else { output += buffer[..<count] }
+        }
+        // A pidfd is readable once its process has exited; until it is reaped, its pid (and so its process
+        // group id) cannot be reused, so the group kill below reaches only what the wrapper left behind.
+        let exited = !stdoutOpen && wait(for: launched.pidfd, until: deadline)
+        kill(-launched.pid, SIGKILL)
+        var code: Int32 = 0, signal: Int32 = 0
+        if sw_pidfd_reap(launched.pidfd, &code, &signal) != 1 {
+            var status: Int32 = 0
+            while waitpid(launched.pid, &status, 0) < 0 && errno == EINTR {}
+        }
+        if keeperFD >= 0 { _ = sw_keeper_send(keeperFD, 2, launched.pid, 0, 0) }
+        close(launched.pidfd)
+        close(launched.stdout)
+        close(launched.stderr)
+        let answer = String(decoding: output, as: UTF8.self)
+        guard exited, code == 0, signal == 0, answer.hasPrefix("/"), access(answer, X_OK) == 0, !isScript(answer)
+        else { return nil }
+        return answer
+    }
+
+    /// Waits until `fd` is readable (or at its end); false when `deadline` passed first.
+    private static func wait(for fd: Int32, until deadline: ContinuousClock.Instant) -> Bool {
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let polled = poll(&ready, 1, Int32(clamping: max(1, left.milliseconds)))
+            if polled < 0 && errno == EINTR { continue }
+            return polled > 0
+        }
+    }
+}
