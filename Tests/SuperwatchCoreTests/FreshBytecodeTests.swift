@@ -80,8 +80,9 @@ func cachedBytecode(of stem: String, in directory: String) -> [String] {
     @Test func theInjectedSitecustomizeRunsASameSizeEditWithinTheSecond() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        let drain = try #require(WerkzeugDrain.install())
-        defer { try? FileManager.default.removeItem(atPath: drain) }
+        let python = try PythonFiles.installTemporary()
+        defer { python.remove() }
+        let drain = python.siteDirectory
         let second = Int(time(nil))
         let helpers = dir.write("helpers.py", "VERSION = 'v1'\n")
         try setMtime(helpers, seconds: second, nanoseconds: 0)
@@ -106,8 +107,9 @@ func cachedBytecode(of stem: String, in directory: String) -> [String] {
 
     /// The standard library and installed packages keep Python's own check (and their cached bytecode).
     @Test func librariesKeepPythonsOwnCheck() throws {
-        let drain = try #require(WerkzeugDrain.install())
-        defer { try? FileManager.default.removeItem(atPath: drain) }
+        let python = try PythonFiles.installTemporary()
+        defer { python.remove() }
+        let drain = python.siteDirectory
         let script = """
             import importlib.machinery, os, sys
             def stats(path):

@@ -51,7 +51,9 @@ struct PythonFiles: Sendable {
     /// Writes every file into a new private directory under the temporary directory (`TMPDIR`, else /tmp): for
     /// tests, and for callers without a runtime directory.
     static func installTemporary() throws(SuperwatchError) -> PythonFiles {
-        var template = Array("\(NSTemporaryDirectory())/superwatch-python-XXXXXX".utf8CString)
+        let temporary = NSTemporaryDirectory()
+        let separator = temporary.hasSuffix("/") ? "" : "/"
+        var template = Array("\(temporary)\(separator)superwatch-python-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard let made else {
             let err = errno

@@ -411,7 +411,8 @@ def print_import_error(error):
     import traceback
 
     tb = error.__traceback__
-    while tb is not None and (tb.tb_frame.f_code.co_filename.startswith(os.path.join(HERE, ""))
+    ours = _real(HERE) + os.sep
+    while tb is not None and (_real(tb.tb_frame.f_code.co_filename).startswith(ours)
                               or tb.tb_frame.f_globals.get("__name__", "").startswith("importlib")):
         tb = tb.tb_next
     if isinstance(error, AppNotFound):
