@@ -3,9 +3,13 @@ import json
 import os
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+# Change it and request http://127.0.0.1:5000/ again: superwatch restarts this process on a change to a *.py file.
+VERSION = 1
+
 
 def app(environ, start_response):
-    body = json.dumps({"greeting": os.environ.get("GREETING", "hi"), "path": environ["PATH_INFO"]}).encode()
+    body = json.dumps({"greeting": os.environ.get("GREETING", "hi"), "version": VERSION,
+                       "path": environ["PATH_INFO"]}).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
 
