@@ -3,7 +3,7 @@
 
 superwatch's Werkzeug bootstrap and the sitecustomize.py it injects replace SourceFileLoader.path_stats so that
 files outside the standard library and installed packages are validated against their cached bytecode by the
-microsecond (Sources/SuperwatchCore/Python/FreshBytecode.swift). This script times `python3 -c 'import app'`
+microsecond (Sources/SuperwatchCore/Python/superwatch_fresh_bytecode.py). This script times `python3 -c 'import app'`
 for a Flask app with MODULES modules of its own, with a sitecustomize.py that installs the check and with one
 that does not (both import os and sys, as the real one does), cached bytecode warm, RUNS runs each, interleaved, and
 times the loader's per-file cost in one interpreter.
@@ -13,7 +13,6 @@ Usage: bench/fresh-bytecode.py [--runs N] [--modules N,N,...]
 """
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -24,8 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def check_source():
-    swift = open(os.path.join(ROOT, "Sources/SuperwatchCore/Python/FreshBytecode.swift"), encoding="utf-8").read()
-    return re.search(r'static let pythonSource = #"""\n(.*?)\n"""#', swift, re.S).group(1)
+    """The check as superwatch installs it: importing superwatch_fresh_bytecode.py runs it."""
+    return open(os.path.join(ROOT, "Sources/SuperwatchCore/Python/superwatch_fresh_bytecode.py"), encoding="utf-8").read()
 
 
 def make_app(directory, modules):

@@ -1,6 +1,9 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite(.serialized) struct OutputTests {
     @Test func twoHundredThousandLinesFromFourProcessesArriveWholeAndInOrder() throws {
@@ -46,5 +49,26 @@ import Testing
         let bigLine = Array("big | ".utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 2 << 20) + [0x0A]
         #expect(bytes.firstRange(of: bigLine) != nil)
         #expect(bytes.firstRange(of: Array("big | bad ".utf8) + [0xFF, 0xFE] + Array(" bytes\n".utf8)) != nil)
+    }
+
+    /// Python block-buffers a pipe: a print() would show up only kilobytes (or an exit) later. Children get
+    /// PYTHONUNBUFFERED=1 unless the config or superwatch's own environment sets it (to anything).
+    @Test func pythonWritesAtOnceUnlessTheConfigOrTheEnvironmentSaysOtherwise() throws {
+        let dir = stack("""
+            processes:
+              default: {command: [python3, -c, "print('printed', flush=False); import time; time.sleep(1000)"]}
+              shown: {command: 'echo "[$PYTHONUNBUFFERED]"'}
+              config: {command: 'echo "[$PYTHONUNBUFFERED]"', env: {PYTHONUNBUFFERED: ""}}
+            """)
+        defer { dir.remove() }
+        let run = try SuperwatchRun(["up"], in: dir.path, unsetting: ["PYTHONUNBUFFERED"])
+        #expect(run.waitFor("default | printed"), "a print shows up while the process runs\n\(run.stdout)")
+        #expect(run.waitFor("shown   | [1]"))
+        #expect(run.waitFor("config  | []"), "the config's own value is kept")
+        run.signal(SIGTERM)
+        #expect(run.waitForExit() == 0)
+        let inherited = try SuperwatchRun(["up", "shown"], in: dir.path, environment: ["PYTHONUNBUFFERED": "0"])
+        #expect(inherited.waitForExit() == 0)
+        #expect(inherited.stdout.contains("shown | [0]"), "superwatch's own environment is kept\n\(inherited.stdout)")
     }
 }
