@@ -62,7 +62,10 @@ import Glibc
     /// The quickstart's `web` is Python writing to a pipe: its line shows up at once only because superwatch
     /// gives children PYTHONUNBUFFERED=1 (this test runs without it, as a user's machine does).
     @Test func quickstart() throws {
-        let port = basePort(2)
+        // A port free now (the example's 8000 may be taken; its `web` binds on its own, without `listen`).
+        let probe = occupyLoopbackPort()
+        close(probe.fd)
+        let port = String(probe.port)
         try withExample("quickstart", file: "superwatch.yaml", patch: { $0.replacingOccurrences(of: "8000", with: port) },
                         expected: ["web      | Serving HTTP on 127.0.0.1 port \(port)", "ticker   | hello, it is",
                                    "reloader | started"]) { example in
