@@ -4,28 +4,46 @@ import Foundation
 import Glibc
 #endif
 
-/// Finds the program to run for a `werkzeug:` process's `python:` (default `python3`), so that the process
-/// superwatch starts, signals and waits for is Python itself.
+/// The program that runs a `werkzeug:` process's bootstrap, found for its `python:` (default `python3`) so that
+/// the process superwatch starts, signals and waits for is Python itself.
 ///
 /// A version manager's shim (pyenv's, asdf's) is a shell script that runs the real interpreter. pyenv's `exec`s it
 /// normally, but its pip-rehash hook (triggered by ` -m pip ` anywhere in the arguments) runs Python as a child
 /// of bash instead: a stop signal then kills bash at once while Python is still draining its requests, and the
 /// drained exit 0 is reported as "killed by SIGTERM". So when the program found is a script (`#!`), superwatch
-/// asks it once which interpreter it runs (`sys.executable`, in the process's directory and environment, where a
-/// shim picks the version) and starts that one directly.
-enum PythonInterpreter {
+/// asks it once which interpreter it runs and with which environment (in the process's directory and
+/// environment, where a shim picks the version), and from then on starts that interpreter directly with the
+/// wrapper's changes to the environment (pyenv's additions to PATH, say), as if the wrapper had `exec`d it.
+struct PythonInterpreter: Sendable, Equatable {
+    /// The program to execute: a path, or a name looked up on PATH as for any command.
+    var program: String
+    /// Variables the wrapper set or changed, applied at every start.
+    var setting: [String: String] = [:]
+    /// Variables the wrapper removed.
+    var unsetting: [String] = []
+
     /// How long the question may take; a wrapper that does not answer in time is run as it is.
     static let queryTimeoutMilliseconds: Int32 = 10_000
 
-    /// The program to start for `python` in `cwd` with `environment`: the interpreter a wrapper script names, or
-    /// `python` itself when it is an executable file (or a wrapper that would not say); nil when there is no such
-    /// program, which the start then reports as for any command.
-    static func resolve(_ python: String, cwd: String, environment: [String: String], keeperFD: Int32) -> String? {
+    /// Makes `environment` what the wrapper would have passed on to Python.
+    func apply(to environment: inout [String: String]) {
+        environment.merge(setting) { $1 }
+        for name in unsetting { environment.removeValue(forKey: name) }
+    }
+
+    /// The interpreter for `python` in `cwd` with `environment`: the one a wrapper script runs, or `python` itself
+    /// when it is an executable file (or a wrapper that would not say); nil when there is no such program, which
+    /// the start then reports as for any command.
+    static func resolve(
+        _ python: String, cwd: String, environment: [String: String], keeperFD: Int32 = -1
+    ) -> PythonInterpreter? {
         guard let path = Launcher.resolveExecutable(python, cwd: cwd, path: environment["PATH"]) else { return nil }
-        guard isScript(path),
-              let interpreter = askForExecutable(path, cwd: cwd, environment: environment, keeperFD: keeperFD)
-        else { return python }
-        return interpreter
+        guard isScript(path), let answer = ask(path, cwd: cwd, environment: environment, keeperFD: keeperFD),
+              answer.executable.hasPrefix("/"), access(answer.executable, X_OK) == 0, !isScript(answer.executable)
+        else { return PythonInterpreter(program: python) }
+        return PythonInterpreter(
+            program: answer.executable, setting: answer.environment.filter { environment[$0.key] != $0.value },
+            unsetting: environment.keys.filter { answer.environment[$0] == nil }.sorted())
     }
 
     /// Whether `path` starts with `#!`: a script the kernel runs through another program.
@@ -37,18 +55,18 @@ enum PythonInterpreter {
         return read(fd, &magic, 2) == 2 && magic == [0x23, 0x21]
     }
 
-    /// Runs `wrapper -c 'print sys.executable'` and returns the answer when the wrapper exited with 0 and the
-    /// answer is an executable absolute path that is not a script itself.
-    private static func askForExecutable(
+    /// What Python says through `wrapper`: its `sys.executable` and `os.environ`. Nil unless the wrapper answered
+    /// in time and exited with 0.
+    private static func ask(
         _ wrapper: String, cwd: String, environment: [String: String], keeperFD: Int32
-    ) -> String? {
+    ) -> (executable: String, environment: [String: String])? {
+        let question = "import json, os, sys; sys.stdout.write(json.dumps([sys.executable or '', dict(os.environ)]))"
         let request = LaunchRequest(
-            arguments: [wrapper, "-c", "import sys; sys.stdout.write(sys.executable or '')"], cwd: cwd,
-            environment: environment, keeperFD: keeperFD)
+            arguments: [wrapper, "-c", question], cwd: cwd, environment: environment, keeperFD: keeperFD)
         guard let launched = try? Launcher.launch(request) else { return nil }
         let deadline = ContinuousClock.now + .milliseconds(Int(queryTimeoutMilliseconds))
         var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: 65536)
         var stdoutOpen = true
         while stdoutOpen, wait(for: launched.stdout, until: deadline) {
             let count = read(launched.stdout, &buffer, buffer.count)
@@ -68,10 +86,11 @@ enum PythonInterpreter {
         close(launched.pidfd)
         close(launched.stdout)
         close(launched.stderr)
-        let answer = String(decoding: output, as: UTF8.self)
-        guard exited, code == 0, signal == 0, answer.hasPrefix("/"), access(answer, X_OK) == 0, !isScript(answer)
+        guard exited, code == 0, signal == 0,
+              let answer = try? JSONSerialization.jsonObject(with: Data(output)) as? [Any], answer.count == 2,
+              let executable = answer[0] as? String, let environment = answer[1] as? [String: String]
         else { return nil }
-        return answer
+        return (executable, environment)
     }
 
     /// Waits until `fd` is readable (or at its end); false when `deadline` passed first.

@@ -98,7 +98,7 @@ public actor Supervisor {
     private var pythonFiles: PythonFiles?
     private let pythonDirectory: String?
     /// Per `werkzeug:` process: the interpreter to start (`PythonInterpreter`), found at its first start.
-    private var interpreters: [Int: String] = [:]
+    private var interpreters: [Int: PythonInterpreter] = [:]
     /// Processes whose bootstrap reported files to watch: a change to one of them can bring them back.
     private var reportedFiles: Set<Int> = []
     private var watcher: FileWatcher?
@@ -479,7 +479,9 @@ public actor Supervisor {
         if environment["PYTHONUNBUFFERED"] == nil { environment["PYTHONUNBUFFERED"] = "1" }
         var arguments = spec.command.arguments
         if let app = spec.werkzeug, let pythonFiles {
-            arguments = [interpreter(index, app: app, environment: environment), pythonFiles.bootstrap, app.target]
+            let python = interpreter(index, app: app, environment: environment)
+            python.apply(to: &environment)
+            arguments = [python.program, pythonFiles.bootstrap, app.target]
         }
         var passFDs: [Int32] = []
         let held = sockets.indices.contains(index) ? sockets[index] : []
@@ -527,13 +529,13 @@ public actor Supervisor {
         }
     }
 
-    /// The program that runs process `index`'s bootstrap: found once (a wrapper script is asked which interpreter
-    /// it runs), except while it is not found at all, so that a virtualenv created later counts.
-    private func interpreter(_ index: Int, app: WerkzeugApp, environment: [String: String]) -> String {
+    /// The interpreter that runs process `index`'s bootstrap: found once (a wrapper script is asked which
+    /// interpreter it runs), except while it is not found at all, so that a virtualenv created later counts.
+    private func interpreter(_ index: Int, app: WerkzeugApp, environment: [String: String]) -> PythonInterpreter {
         if let known = interpreters[index] { return known }
         guard let found = PythonInterpreter.resolve(
             app.python, cwd: processes[index].spec.cwd, environment: environment, keeperFD: keeperFD)
-        else { return app.python }  // the start reports it as a command not found
+        else { return PythonInterpreter(program: app.python) }  // the start reports it as a command not found
         interpreters[index] = found
         return found
     }
