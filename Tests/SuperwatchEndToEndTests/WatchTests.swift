@@ -178,6 +178,24 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         #expect(run.waitFor("gave up after 1 restarts in a row", count: 2), "a fresh set of restarts after the change")
     }
 
+    /// In the JSON log, `restarting` carries the burst's first path and `changed` all of them.
+    @Test func theJSONLogNamesTheFirstChangeThenTheBurst() throws {
+        let dir = stack("processes:\n  app:\n    command: exec sleep 1000\n    watch: ['*.txt']\n    debounce: 300ms\n")
+        defer { dir.remove() }
+        let run = try SuperwatchRun(["up", "--log-format", "json"], in: dir.path)
+        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        #expect(run.waitFor(#""event":"started""#))
+        dir.write("a.txt", "1")
+        dir.write("b.txt", "1")
+        #expect(run.waitFor(#""event":"started""#, count: 2), "\(run.stdout)")
+        let events = run.stdoutLines.compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        }
+        let changes = events.filter { ["restarting", "changed"].contains($0["event"] as? String) }
+        #expect(changes.map { $0["event"] as? String } == ["restarting", "changed"], "\(run.stdout)")
+        #expect(changes.map { $0["changed"] as? String } == ["a.txt", "a.txt\nb.txt"], "\(run.stdout)")
+    }
+
     @Test func superwatchChangedListsTheChangedPathsOnePerLine() throws {
         let dir = stack("""
             processes:
