@@ -144,6 +144,12 @@ public final class OutputSink: Sendable {
     // MARK: - Writer thread
 
     private func runWriter() {
+        // A write to a pipe without a reader raises SIGPIPE at this thread; blocked, it stays pending and the
+        // write fails with EPIPE, whatever the process's disposition (superwatch ignores it anyway).
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
         while true {
             let next = state.withLock { state -> [[UInt8]]? in
                 if !state.chunks.isEmpty {
