@@ -118,10 +118,11 @@ public final class OutputSink: Sendable {
         return type == S_IFIFO || type == S_IFSOCK
     }
 
-    /// Waits up to `timeout` for the queue to be written, then gives up on the rest (saying so on stderr).
-    /// The last call: nothing may be written after it.
+    /// Waits for the queue to be written, then gives up on the rest and says so on stderr, all within
+    /// `timeout` (the last tenth of it is for saying so). The last call: nothing may be written after it.
     @discardableResult
     public func finish(within timeout: Duration) -> Outcome {
+        let deadline = ContinuousClock.now + timeout
         let wait = state.withLock { state -> Bool in
             state.finishing = true
             if state.writerSleeps {
@@ -130,13 +131,14 @@ public final class OutputSink: Sendable {
             }
             return !state.closed && state.pending > 0
         }
-        if wait { _ = drained.wait(timeout: .now() + .milliseconds(Int(timeout.milliseconds))) }
+        if wait { _ = drained.wait(timeout: .now() + .milliseconds(Int((timeout * 0.9).milliseconds))) }
         let outcome = state.withLock { state -> Outcome in
             if state.closed { return .closed }
             return state.pending > 0 ? .unwritten(state.pending) : .written
         }
         if case .unwritten(let bytes) = outcome {
-            Self.notice("stdout is not being read; \((bytes + 1023) / 1024) KiB of output not written")
+            Self.notice("stdout is not being read; \((bytes + 1023) / 1024) KiB of output not written",
+                        waitingAtMost: max(deadline - ContinuousClock.now, .milliseconds(10)))
         }
         return outcome
     }
@@ -237,15 +239,17 @@ public final class OutputSink: Sendable {
 
     // MARK: - stderr
 
-    /// Prints `superwatch: MESSAGE` on stderr without ever blocking for long: stderr may be the same stalled
-    /// pipe as stdout (`up 2>&1 | less`, paused). Waits at most a second for room, then gives up.
-    public static func notice(_ message: String) {
+    /// Prints `superwatch: MESSAGE` on stderr without blocking for longer than `limit`: stderr may be the
+    /// same stalled pipe as stdout (`up 2>&1 | less`, paused). Then the message is lost.
+    public static func notice(_ message: String, waitingAtMost limit: Duration = .seconds(1)) {
+        let deadline = ContinuousClock.now + limit
         var bytes = Array("superwatch: \(message)\n".utf8)
         bytes.withUnsafeMutableBytes { raw in
             var offset = 0
             while offset < raw.count {
                 var pollFD = pollfd(fd: 2, events: Int16(POLLOUT), revents: 0)
-                let ready = poll(&pollFD, 1, 1000)
+                let left = max(0, (deadline - ContinuousClock.now).milliseconds)
+                let ready = poll(&pollFD, 1, Int32(clamping: left))
                 if ready < 0 && errno == EINTR { continue }
                 guard ready > 0, pollFD.revents & Int16(POLLOUT) != 0 else { return }
                 // A pipe with room takes a write of up to PIPE_BUF bytes without blocking.
