@@ -52,8 +52,9 @@ private func readBytes(_ fd: Int32, count: Int) -> [UInt8] {
 
     @Test func finishGivesUpOnAReaderThatDoesNotReadAndCountsWhatIsLeft() throws {
         let pipe = try makePipe()
-        defer { close(pipe.read) }
         let sink = OutputSink(fd: pipe.write)
+        let closed = Mutex(false)
+        sink.onClosed { closed.withLock { $0 = true } }
         sink.write([UInt8](repeating: 0x61, count: 1 << 20))
         let outcome = sink.finish(within: .milliseconds(100))
         guard case .unwritten(let left) = outcome else {
@@ -62,7 +63,10 @@ private func readBytes(_ fd: Int32, count: Int) -> [UInt8] {
         }
         // The pipe took at most its capacity; the piece being written counts as not written.
         #expect(left > (1 << 20) - (128 << 10) && left <= 1 << 20)
-        // Closing the pipe lets the writer thread (blocked in write) end.
+        // Closing the reading end ends the write the writer thread is blocked in (EPIPE); once the sink is
+        // closed it writes no more, and the descriptor can go.
+        close(pipe.read)
+        #expect(eventually { closed.withLock { $0 } })
         close(pipe.write)
     }
 
