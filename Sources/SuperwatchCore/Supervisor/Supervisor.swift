@@ -71,6 +71,8 @@ public actor Supervisor {
         /// A `werkzeug:` bootstrap reported the files of the modules its app loaded.
         case reported(process: Int, BootstrapReport)
         case watch(WatchEvent)
+        /// stdout's reader is gone (`up | head`, a pager that quit).
+        case stdoutClosed
     }
 
     private let formatter: LogFormatter
@@ -109,8 +111,22 @@ public actor Supervisor {
         baseEnvironment = environment
     }
 
-    /// Runs the stack until it is asked to stop or nothing is left to run; returns the exit status.
+    /// Runs the stack until it is asked to stop or nothing is left to run; returns the exit status, 128 +
+    /// SIGPIPE once stdout was closed. What stdout has not taken a second after that is dropped.
     public func run() async throws(SuperwatchError) -> Int32 {
+        let eventSink = self.eventSink
+        sink.onClosed { eventSink.yield(.stdoutClosed) }
+        let status: Int32
+        do {
+            status = try await supervise()
+        } catch {
+            sink.finish(within: .seconds(1))
+            throw error
+        }
+        return sink.finish(within: .seconds(1)) == .closed ? 128 + SIGPIPE : status
+    }
+
+    private func supervise() async throws(SuperwatchError) -> Int32 {
         try bindSockets()
         let eventSink = self.eventSink
         let specs = processes.map { WatchSpec(process: $0.index, spec: $0.spec) }.filter { !$0.isEmpty }
@@ -216,6 +232,11 @@ public actor Supervisor {
             changeSettled(index, paths: paths, io: io)
         case .watch(.notice(let index, let message)):
             log(index, "notice", message)
+        case .stdoutClosed:
+            // As SIGPIPE would, had superwatch not ignored it: stop the stack (its events go nowhere now).
+            guard !shuttingDown else { return }
+            OutputSink.notice("stdout was closed; stopping all processes")
+            requestShutdown(signal: SIGPIPE)
         }
     }
 
