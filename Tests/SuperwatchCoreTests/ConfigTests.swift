@@ -100,9 +100,9 @@ func configError(_ yaml: String) -> String? {
         ("version: 2\nprocesses:\n  web: {command: x}\n",
          "superwatch.yaml:1:10: error: unsupported config version; this superwatch reads `version: 1`"),
         ("processes:\n  web:\n    command: x\n    max_restarts: five\n",
-         "superwatch.yaml:4:19: error: `max_restarts` must be a whole number, found `five`"),
+         "superwatch.yaml:4:19: error: `max_restarts` must be a whole number, found the string `five`"),
         ("processes:\n  web:\n    command: x\n    restart_codes: 3\n",
-         "superwatch.yaml:4:20: error: `restart_codes` must be a list, found a scalar"),
+         "superwatch.yaml:4:20: error: `restart_codes` must be a list, found the number `3`"),
         ("processes:\n  web:\n    command: x\n    restart_codes: [3, 300]\n",
          "superwatch.yaml:4:24: error: a restart code must be between 0 and 255, found 300"),
         ("processes:\n  web:\n    command: x\n    backoff: soon\n",
@@ -152,7 +152,7 @@ func configError(_ yaml: String) -> String? {
         ("processes:\n  web:\n    command: x\n    python: python3.12\n",
          "superwatch.yaml:4:5: error: `python` and `debug` only apply to a `werkzeug:` process"),
         ("processes:\n  web:\n    werkzeug: app:app\n    debug: maybe\n",
-         "superwatch.yaml:4:12: error: `debug` must be true or false"),
+         "superwatch.yaml:4:12: error: `debug` must be true or false, found the string `maybe`"),
     ] as [(String, String)])
     func badConfigIsAPositionedError(yaml: String, expected: String) {
         #expect(configError(yaml) == expected)

@@ -21,10 +21,11 @@ import Testing
 
     @Test func processesInOrderWithDefaults() throws {
         let config = try parse("web: python app.py --port $PORT\nworker: celery -A tasks worker\n")
-        #expect(config == Config(file: "Procfile", directory: "/srv/app", processes: [
-            ProcessSpec(name: "web", command: .shell("python app.py --port $PORT"), cwd: "/srv/app"),
-            ProcessSpec(name: "worker", command: .shell("celery -A tasks worker"), cwd: "/srv/app"),
-        ]))
+        var web = ProcessSpec(name: "web", command: .shell("python app.py --port $PORT"), cwd: "/srv/app")
+        web.location = SourceLocation(file: "Procfile", line: 1, column: 1)
+        var worker = ProcessSpec(name: "worker", command: .shell("celery -A tasks worker"), cwd: "/srv/app")
+        worker.location = SourceLocation(file: "Procfile", line: 2, column: 1)
+        #expect(config == Config(file: "Procfile", directory: "/srv/app", processes: [web, worker]))
     }
 
     @Test func everySettingButTheCommandIsTheDefault() throws {
