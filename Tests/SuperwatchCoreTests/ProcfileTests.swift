@@ -104,6 +104,24 @@ import Testing
         #expect(failure("# nothing yet\n\n") == expected)
     }
 
+    @Test func aNULIsAnErrorAtItsPosition() {
+        #expect(failure("web: a\nworker: echo x\u{0}y\n") == "Procfile:2:15: error: a NUL character cannot be passed to a process; remove it")
+    }
+
+    @Test func aCommandTooLongForTheKernelIsAnErrorAtTheCommand() {
+        // It runs as `/bin/sh -c 'exec COMMAND'`, and the kernel takes at most 131071 bytes per argument.
+        let command = String(repeating: "a", count: ExecLimits.maximumStringLength - 4)
+        #expect(failure("web: \(command)\n") == "Procfile:1:6: error: the command of `web` is too long: it is 131072 bytes; the kernel passes at most 131071 bytes per argument (MAX_ARG_STRLEN)")
+        #expect(failure("web: \(command.dropLast())\n") == nil)
+    }
+
+    @Test func invalidUTF8IsAnErrorAtItsPosition() {
+        #expect(throws: SuperwatchError(.invalidConfig, "invalid UTF-8 (byte 0xFF); save the file as UTF-8",
+                                        at: SourceLocation(file: "/srv/app/Procfile", line: 2, column: 9))) {
+            try ConfigLoader.parse(bytes: Array("web: a\nworker: ".utf8) + [0xFF], path: "/srv/app/Procfile")
+        }
+    }
+
     @Test func errorsNameTheFileAsGiven() {
         do {
             _ = try Procfile.parse("oops", file: "deploy/Procfile.dev", directory: "/srv/app")

@@ -18,7 +18,7 @@ struct EnvValue: Equatable {
 /// Counts the values a load reads, across aliases and merge keys, so that a small file cannot make superwatch
 /// read billions of them (a "billion laughs" document): every list item and mapping entry costs one.
 final class ReadBudget {
-    static let maximumValues = 1_000_000
+    static let maximumValues = 100_000
     private(set) var remaining = maximumValues
 
     func spend() -> Bool {
@@ -66,6 +66,7 @@ struct ConfigReader {
 
     /// How a message names what `node` is: `a mapping`, `the number `42``, ...
     func describe(_ node: Node) throws(SuperwatchError) -> String {
+        _ = try typed(node)  // a tag superwatch does not read says more than the kind it tags
         switch node {
         case .scalar(let scalar): return try typed(node)?.describe(scalar.string) ?? "a scalar"
         case .mapping: return "a mapping"
