@@ -1,5 +1,5 @@
 import Foundation
-@testable import SuperwatchCore
+import SuperwatchCore
 
 /// Which reader a fuzz input goes to.
 public enum ConfigFuzzTarget: String, Sendable, CaseIterable {
@@ -49,9 +49,8 @@ public struct ConfigFuzzer: Sendable {
             return problemStarting(config)
         case .env:
             do {
-                let text = try SourceFile.text(input, file: ".env")
-                for (key, value) in try DotEnv.parse(text, file: ".env") {
-                    guard isValidEnvName(key) else { return "accepted the variable name \(key.debugDescription)" }
+                for (key, value) in try DotEnv.parse(bytes: input, file: ".env") {
+                    guard Self.isValidEnvName(key) else { return "accepted the variable name \(key.debugDescription)" }
                     if let problem = ExecLimits.environmentProblem(key: key, value: value) { return "accepted \(key): \(problem)" }
                 }
                 return nil
@@ -62,7 +61,7 @@ public struct ConfigFuzzer: Sendable {
     }
 
     /// A description of `error` when it does not point at a line and column.
-    func unpositioned(_ error: SuperwatchError) -> String? {
+    public func unpositioned(_ error: SuperwatchError) -> String? {
         guard let location = error.location, location.line > 0, location.column > 0 else {
             return "a rejection without LINE:COL: \(error.description)"
         }
@@ -70,7 +69,7 @@ public struct ConfigFuzzer: Sendable {
     }
 
     /// Why `up` could not start what the loader accepted, or nil.
-    func problemStarting(_ config: Config) -> String? {
+    public func problemStarting(_ config: Config) -> String? {
         let plan: Config
         do {
             plan = try StackPlan.make(config)
@@ -89,11 +88,11 @@ public struct ConfigFuzzer: Sendable {
             var environment = plan.env.merging(spec.env) { $1 }
             environment["SUPERWATCH_PROCESS"] = name
             if let app = spec.werkzeug { environment[WerkzeugApp.targetVariable] = app.target }
-            for key in environment.keys where !isValidEnvName(key) { return "\(name): the variable name \(key.debugDescription)" }
+            for key in environment.keys where !Self.isValidEnvName(key) { return "\(name): the variable name \(key.debugDescription)" }
             if let (key, problem) = ExecLimits.firstEnvironmentProblem(environment) { return "\(name): \(key): \(problem)" }
             let original = config.processes.first { $0.name == (spec.replicaOf ?? spec.name) }
             let configSetsPort = config.env["PORT"] != nil || original?.env["PORT"] != nil
-            if !configSetsPort, spec.firstTCPPort == nil, ConfigReader.portNumber(environment["PORT"] ?? "") == nil {
+            if !configSetsPort, spec.firstTCPPort == nil, Self.portNumber(environment["PORT"] ?? "") == nil {
                 return "\(name): superwatch assigned PORT=\(environment["PORT"] ?? "nothing")"
             }
             for (key, value) in [(DurationKey.backoff, spec.backoff), (.stopTimeout, spec.stopTimeout),
@@ -115,9 +114,21 @@ public struct ConfigFuzzer: Sendable {
             }
             let watch = WatchSpec(process: 0, spec: spec)
             if !watch.isEmpty {
-                do { _ = try WatchRules(watch) } catch { return "\(name): the watcher would refuse it: \(error.description)" }
+                do { try watch.validate() } catch { return "\(name): the watcher would refuse it: \(error.description)" }
             }
         }
         return nil
+    }
+
+    /// Letters, digits and `_`, not starting with a digit: a name `env` and `execve` take.
+    static func isValidEnvName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
+        return name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }
+    }
+
+    /// `text` as a port number: 1 to 5 digits, at most 65535.
+    static func portNumber(_ text: String) -> UInt16? {
+        guard (1...5).contains(text.utf8.count), text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return UInt16(text)
     }
 }

@@ -170,7 +170,7 @@ extension ConfigReader {
 
 extension WerkzeugApp {
     /// The variable that gives the bootstrap its target.
-    static let targetVariable = "SUPERWATCH_WSGI_APP"
+    public static let targetVariable = "SUPERWATCH_WSGI_APP"
 
     /// `module`, `package.module`, `module:attribute` or `module:factory(ARGS)` with ASCII identifiers and no
     /// line break: what `schema/superwatch.schema.json` allows, checked the same way.

@@ -37,6 +37,11 @@ public enum DotEnv {
         return result
     }
 
+    /// The assignments in the bytes of an env file; invalid UTF-8 is an error at its line and column.
+    public static func parse(bytes: [UInt8], file: String) throws(SuperwatchError) -> [(key: String, value: String)] {
+        try parse(SourceFile.text(bytes, file: file), file: file)
+    }
+
     /// Reads the file at `path`; a key written twice takes its last value.
     public static func load(path: String) throws(SuperwatchError) -> [String: String] {
         let text = try SourceLines.read(path: path, what: "env file")
