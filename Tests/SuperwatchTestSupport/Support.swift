@@ -68,6 +68,7 @@ public final class SuperwatchRun: Sendable {
     public let process: Process
     private let captured = Mutex<(stdout: [UInt8], stderr: [UInt8])>(([], []))
     private let stdoutDone = Mutex<Bool>(false)
+    private let stderrDone = Mutex<Bool>(false)
 
     /// Starts `superwatch ARGS` in `directory` with NO_COLOR unset unless `environment` says otherwise.
     public init(_ arguments: [String], in directory: String, environment: [String: String] = [:]) throws {
@@ -97,7 +98,7 @@ public final class SuperwatchRun: Sendable {
                         if isStdout { $0.stdout.append(contentsOf: buffer[0..<n]) } else { $0.stderr.append(contentsOf: buffer[0..<n]) }
                     }
                 }
-                if isStdout { self.stdoutDone.withLock { $0 = true } }
+                if isStdout { self.stdoutDone.withLock { $0 = true } } else { self.stderrDone.withLock { $0 = true } }
             }
             thread.start()
         }
@@ -117,14 +118,14 @@ public final class SuperwatchRun: Sendable {
 
     public func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
-    /// Waits for superwatch to exit and for its stdout to reach end of file; returns its exit status (nil on
-    /// timeout, after which it is killed).
+    /// Waits for superwatch to exit and for its stdout and stderr to reach end of file; returns its exit status
+    /// (nil on timeout, after which it is killed).
     public func waitForExit(timeout: Duration = .seconds(30)) -> Int32? {
         guard eventually(timeout: timeout, { !self.process.isRunning }) else {
             signal(SIGKILL)
             return nil
         }
-        _ = eventually(timeout: .seconds(10)) { self.stdoutDone.withLock { $0 } }
+        _ = eventually(timeout: .seconds(10)) { self.stdoutDone.withLock { $0 } && self.stderrDone.withLock { $0 } }
         return process.terminationStatus
     }
 

@@ -34,7 +34,7 @@ enum Launcher {
         }
         // The config's own values were checked by `check`; this catches what superwatch's environment adds.
         if let (_, problem) = ExecLimits.firstEnvironmentProblem(request.environment) {
-            throw SuperwatchError(.spawn, "cannot start \(program): \(problem)")
+            throw SuperwatchError(.spawn, problem)
         }
         guard let path = resolveExecutable(program, cwd: request.cwd, path: request.environment["PATH"]) else {
             throw SuperwatchError(.spawn, "command not found: \(program)")
