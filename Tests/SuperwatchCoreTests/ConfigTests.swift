@@ -407,6 +407,13 @@ extension RestartTracker {
             == "superwatch.yaml:2:11: error: `<<` merges a mapping or a list of mappings (such as *defaults), found the number `3`")
     }
 
+    @Test func whatAMessageQuotesStaysOnOneLine() {
+        #expect(configError("processes:\n  web:\n    command: x\n    \"comm\\nand\\u001B\": y\n")
+            == "superwatch.yaml:4:5: error: unknown key `comm\\nand\\u{1B}` in process `web`; did you mean `command`?")
+        #expect(configError(Self.process + "    restart: \(String(repeating: "x", count: 200))\n")
+            == "superwatch.yaml:4:14: error: `restart` must be one of never, on-failure, always; found `\(String(repeating: "x", count: 80))…`")
+    }
+
     @Test func keysThatDifferOnlyInTheirYAMLTypeAreDuplicates() {
         #expect(configError("processes:\n  1: {command: x}\n  '1': {command: y}\n")
             == "superwatch.yaml:3:3: error: duplicate key `1` in `processes`; remove one of them")

@@ -13,7 +13,7 @@ public enum ConfigFuzzTarget: String, Sendable, CaseIterable {
 
 /// The properties the fuzz target (`fuzz/run.sh`) checks for every input, and the corpus test replays:
 /// the readers never crash (a crash ends the process, which libFuzzer reports); every rejection is
-/// `FILE:LINE:COL`; and whatever is accepted can be started — the plan `check` prints can be made, and every
+/// one `FILE:LINE:COL: error:` line; and whatever is accepted can be started — the plan `check` prints can be made, and every
 /// string that would reach `execve`, every duration and every glob is one `up` can use without an error or
 /// an arithmetic trap. (No hang is libFuzzer's `-timeout` per input.)
 ///
@@ -60,11 +60,12 @@ public struct ConfigFuzzer: Sendable {
         }
     }
 
-    /// A description of `error` when it does not point at a line and column.
+    /// A description of `error` when it does not point at a line and column, or is not one line.
     public func unpositioned(_ error: SuperwatchError) -> String? {
         guard let location = error.location, location.line > 0, location.column > 0 else {
             return "a rejection without LINE:COL: \(error.description)"
         }
+        if error.description.contains(where: \.isNewline) { return "a rejection of several lines: \(error.description)" }
         return nil
     }
 

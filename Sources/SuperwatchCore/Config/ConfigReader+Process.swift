@@ -54,7 +54,7 @@ extension ConfigReader {
             case "restart":
                 let text = try string(value, what: what)
                 guard let policy = RestartPolicy(rawValue: text) else {
-                    throw error(value, "`restart` must be one of never, on-failure, always; found `\(text)`")
+                    throw error(value, "`restart` must be one of never, on-failure, always; found `\(shown(text))`")
                 }
                 spec.restart = policy
             case "max_restarts": spec.maxRestarts = try integer(value, what: what, range: 0...1_000_000)
@@ -62,7 +62,7 @@ extension ConfigReader {
             case "stop_signal":
                 let text = try string(value, what: what)
                 guard let number = SignalName.number(text) else {
-                    throw error(value, "unknown signal `\(text)`; use one of \(SignalName.all.map(\.name).joined(separator: ", "))")
+                    throw error(value, "unknown signal `\(shown(text))`; use one of \(SignalName.all.map(\.name).joined(separator: ", "))")
                 }
                 spec.stopSignal = number
             case "stop_timeout": spec.stopTimeout = try duration(value, key: .stopTimeout)
@@ -84,7 +84,7 @@ extension ConfigReader {
             case "watcher":
                 let text = try string(value, what: what)
                 guard let kind = WatcherKind(rawValue: text) else {
-                    throw error(value, "`watcher` must be one of auto, native, poll; found `\(text)`")
+                    throw error(value, "`watcher` must be one of auto, native, poll; found `\(shown(text))`")
                 }
                 spec.watcher = kind
             case "interval": spec.interval = try duration(value, key: .interval)
@@ -140,7 +140,7 @@ extension ConfigReader {
                Self.portNumber(port.value) == nil {
                 throw SuperwatchError(
                     .invalidConfig,
-                    "PORT=\(port.value) is not a port number (0 to 65535); the `werkzeug:` process `\(name)` serves on it",
+                    "PORT=\(shown(port.value)) is not a port number (0 to 65535); the `werkzeug:` process `\(name)` serves on it",
                     at: port.location)
             }
         } else {

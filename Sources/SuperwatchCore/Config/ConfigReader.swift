@@ -114,10 +114,10 @@ struct ConfigReader {
             let key = scalar.string
             // YAML tells `1` from `'1'`; a process or a variable cannot have both.
             guard seen.insert(key).inserted else {
-                throw error(keyNode, "duplicate key `\(key)` in \(what); remove one of them")
+                throw error(keyNode, "duplicate key `\(shown(key))` in \(what); remove one of them")
             }
             if let allowed, !allowed.contains(key) {
-                var message = "unknown key `\(key)` in \(what)"
+                var message = "unknown key `\(shown(key))` in \(what)"
                 if let suggestion = closestMatch(to: key, in: allowed) { message += "; did you mean `\(suggestion)`?" }
                 else { message += "; allowed keys: \(allowed.joined(separator: ", "))" }
                 throw error(keyNode, message)
@@ -186,7 +186,7 @@ struct ConfigReader {
     /// fraction (`2.0`) counts, as JSON Schema counts it as an integer.
     func integer(_ node: Node, what: String, range: ClosedRange<Int>) throws(SuperwatchError) -> Int {
         let text = node.scalar?.string ?? ""
-        let outOfRange = error(node, "\(what) must be between \(range.lowerBound) and \(range.upperBound), found \(text)")
+        let outOfRange = error(node, "\(what) must be between \(range.lowerBound) and \(range.upperBound), found \(shown(text))")
         switch try typed(node) {
         case .integer(let value)?:
             guard range.contains(value) else { throw outOfRange }
@@ -225,9 +225,9 @@ struct ConfigReader {
             if key.mustBePositive && duration == .zero { throw error(node, "\(what) must be more than 0") }
             return duration
         case .failure(.notADuration):
-            throw error(node, "\(what): `\(text)` is not a duration; write e.g. 250ms, 1.5s, 2m or a number of seconds")
+            throw error(node, "\(what): `\(shown(text))` is not a duration; write e.g. 250ms, 1.5s, 2m or a number of seconds")
         case .failure(.tooLong):
-            throw error(node, "\(what) must be at most \(key.maximum.humanReadable), found `\(text)`")
+            throw error(node, "\(what) must be at most \(key.maximum.humanReadable), found `\(shown(text))`")
         }
     }
 
@@ -266,7 +266,7 @@ struct ConfigReader {
         var env: [String: EnvValue] = [:]
         for (key, keyNode, value) in try mapping(node, what: what, allowed: nil) {
             guard isValidEnvName(key) else {
-                throw error(keyNode, "`\(key)` is not a valid environment variable name (letters, digits, _; not starting with a digit)")
+                throw error(keyNode, "`\(shown(key))` is not a valid environment variable name (letters, digits, _; not starting with a digit)")
             }
             guard case .scalar(let scalar) = value, let typed = try typed(value), typed != .null else {
                 throw error(value, "the value of \(key) must be a string, a number or a boolean, found \(try describe(value))")
@@ -350,7 +350,7 @@ struct ConfigReader {
             case "env": env = try environment(value, what: "`env`")
             case "env_file": envFileNode = value
             case "processes": processesNode = value
-            default: throw error(keyNode, "unknown key `\(key)`")
+            default: throw error(keyNode, "unknown key `\(shown(key))`")
             }
         }
         // The files are read before the processes so that their errors come first, as they come first in
@@ -367,7 +367,7 @@ struct ConfigReader {
         var processes: [ProcessSpec] = []
         for (name, nameNode, value) in entries {
             guard isValidProcessName(name) else {
-                throw error(nameNode, "process name `\(name)` may only contain letters, digits, `_` and `-`")
+                throw error(nameNode, "process name `\(shown(name))` may only contain letters, digits, `_` and `-`")
             }
             processes.append(try process(name: name, nameNode: nameNode, value, globalEnv: env))
         }

@@ -100,7 +100,7 @@ struct DotEnvLineParser {
         let name = text(nameStart..<nameEnd)
         if name.isEmpty { throw error(at: equals, "missing variable name before `=`; write it as NAME=value") }
         if let bad = (nameStart..<nameEnd).first(where: { !isValidEnvName(text(nameStart..<($0 + 1))) }) {
-            throw error(at: bad, "`\(name)` is not a valid variable name; use letters, digits and `_`, not starting with a digit")
+            throw error(at: bad, "`\(shown(name))` is not a valid variable name; use letters, digits and `_`, not starting with a digit")
         }
         index = equals + 1
         skipBlanks()

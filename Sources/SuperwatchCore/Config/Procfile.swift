@@ -30,7 +30,7 @@ public enum Procfile {
                 throw error(line.number, colon, "missing process name before `:`; write it as e.g. `web: python app.py`")
             }
             if let bad = (start..<nameEnd).first(where: { !isValidProcessName(string(scalars[$0...$0])) }) {
-                throw error(line.number, bad, "process name `\(name)` may only contain letters, digits, `_` and `-`")
+                throw error(line.number, bad, "process name `\(shown(name))` may only contain letters, digits, `_` and `-`")
             }
             if let first = firstLine[name] {
                 throw error(line.number, start, "duplicate process `\(name)` (first defined at line \(first)); rename or remove one of them")

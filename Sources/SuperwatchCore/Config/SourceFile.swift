@@ -156,3 +156,22 @@ struct SourceLines: Sequence {
         }
     }
 }
+
+/// `text` as an error message quotes it: control characters escaped (`\n`, `\0`, `\u{1B}`), so that the
+/// message stays one `FILE:LINE:COL: error:` line, and cut after 80 characters.
+func shown<S: StringProtocol>(_ text: S) -> String {
+    var out = ""
+    for (count, scalar) in text.unicodeScalars.enumerated() {
+        if count == 80 { return out + "…" }
+        switch scalar {
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\r": out += "\\r"
+        case "\0": out += "\\0"
+        case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}":
+            out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}

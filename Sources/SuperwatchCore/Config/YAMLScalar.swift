@@ -34,7 +34,7 @@ public enum YAMLScalar: Sendable, Equatable {
     static func tagProblem(written: String, collection: Tag.Name?) -> String? {
         guard written != Tag.Name.implicit.rawValue, written != Tag.Name.nonSpecific.rawValue else { return nil }
         guard let short = coreTags[written] else {
-            return "the YAML tag `\(shortForm(written))` is not supported; superwatch reads plain strings, numbers, "
+            return "the YAML tag `\(shown(shortForm(written)))` is not supported; superwatch reads plain strings, numbers, "
                 + "booleans, lists and mappings (tags !!str !!int !!float !!bool !!null !!map !!seq): remove the tag"
         }
         if let collection {
@@ -72,7 +72,7 @@ public enum YAMLScalar: Sendable, Equatable {
         }
         guard let parsed else {
             if explicit {
-                throw YAMLTypeError("`\(text)` is not a valid \(Self.shortForm(name)) value; fix it or remove the tag")
+                throw YAMLTypeError("`\(shown(text))` is not a valid \(Self.shortForm(name)) value; fix it or remove the tag")
             }
             // What the resolver took for a number but is not one (`0b_`) stays text.
             self = .string(text)
@@ -84,9 +84,9 @@ public enum YAMLScalar: Sendable, Equatable {
     /// How a message names this value: `the number 42`, `the boolean true`, `nothing (null)`.
     func describe(_ text: String) -> String {
         switch self {
-        case .string: return "the string `\(text)`"
-        case .integer, .hugeInteger, .float: return "the number `\(text)`"
-        case .bool: return "the boolean `\(text)`"
+        case .string: return "the string `\(shown(text))`"
+        case .integer, .hugeInteger, .float: return "the number `\(shown(text))`"
+        case .bool: return "the boolean `\(shown(text))`"
         case .null: return "nothing (null)"
         }
     }
