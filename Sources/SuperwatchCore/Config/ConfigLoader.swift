@@ -41,9 +41,10 @@ public enum ConfigLoader {
         do {
             bytes = try SourceFile.bytes(atPath: path)
         } catch {
-            throw SuperwatchError(
-                .invalidConfig, "config file \(path) \(error.reason); name a YAML config or a Procfile",
-                at: SourceLocation(file: path))
+            var advice = ""
+            if case .isDirectory = error { advice = "; name a YAML config or a Procfile" }
+            if case .notRegular = error { advice = "; name a YAML config or a Procfile" }
+            throw SuperwatchError(.invalidConfig, "config file \(path) \(error.reason)\(advice)", at: SourceLocation(file: path))
         }
         return try parse(bytes: bytes, path: path, hostLookup: hostLookup)
     }

@@ -306,7 +306,12 @@ struct ConfigReader {
             let written = try nonEmptyString(item, what: what)
             let shown = shownPath(written)
             let fileEnv = try readEnvFile(resolvePath(written, against: directory), shownAs: shown) { failure in
-                let advice = failure == .notFound ? "; create it or remove it from the config" : "; name a file of KEY=VALUE lines"
+                let advice: String
+                switch failure {
+                case .notFound: advice = "; create it or remove it from the config"
+                case .failed: advice = ""
+                case .isDirectory, .notRegular, .tooLarge: advice = "; name a file of KEY=VALUE lines"
+                }
                 return error(item, "\(what): \(shown) \(failure.reason)\(advice)")
             }
             env.merge(fileEnv) { $1 }

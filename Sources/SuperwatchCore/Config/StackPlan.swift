@@ -85,7 +85,11 @@ public enum StackPlan {
             let chosen: UInt16
             if let configuredPort {
                 guard let number = ConfigReader.portNumber(configuredPort) else {
-                    throw SuperwatchError(.invalidConfig, "PORT=\(configuredPort) is not a port number (0 to 65535); the `werkzeug:` process `\(spec.name)` serves on it", at: spec.location)
+                    throw SuperwatchError(
+                        .invalidConfig,
+                        "PORT=\(shown(configuredPort)) is not a port number (0 to 65535); the `werkzeug:` process "
+                            + "`\(spec.name)` serves on it",
+                        at: spec.location)
                 }
                 chosen = number
             } else {
