@@ -24,7 +24,8 @@ for target in "${targets[@]}"; do
     # New inputs go to the first directory (kept between runs); the committed seeds are only read.
     mkdir -p "$scratch/corpus/$target"
     echo "superwatch-fuzz: $target for ${each}s"
-    SUPERWATCH_FUZZ_TARGET="$target" "$binary" \
+    # Swift's backtracer would take SIGILL (a trap) before libFuzzer, which then could not save the input.
+    SWIFT_BACKTRACE=enable=no SUPERWATCH_FUZZ_TARGET="$target" "$binary" \
         -max_total_time="$each" -timeout=5 -rss_limit_mb=4096 -max_len=8192 -print_final_stats=1 \
         -dict=fuzz/superwatch.dict -artifact_prefix="$scratch/crashes/$target-" \
         "$scratch/corpus/$target" "fuzz/corpus/$target" 2>&1 | grep -v '^#[0-9]' || { echo "superwatch-fuzz: $target failed" >&2; exit 1; }

@@ -410,6 +410,9 @@ extension RestartTracker {
     @Test func whatAMessageQuotesStaysOnOneLine() {
         #expect(configError("processes:\n  web:\n    command: x\n    \"comm\\nand\\u001B\": y\n")
             == "superwatch.yaml:4:5: error: unknown key `comm\\nand\\u{1B}` in process `web`; did you mean `command`?")
+        // Found by the fuzzer: the glob compiler quotes the whole pattern, line break included.
+        #expect(configError(Self.process + "    ignore: [\"**/t[a\\nb\"]\n")
+            == "superwatch.yaml:4:14: error: `ignore`: unclosed '[' in glob pattern '**/t[a\\nb'; write '\\[' for a literal bracket")
         #expect(configError(Self.process + "    restart: \(String(repeating: "x", count: 200))\n")
             == "superwatch.yaml:4:14: error: `restart` must be one of never, on-failure, always; found `\(String(repeating: "x", count: 80))…`")
     }

@@ -39,8 +39,10 @@ struct ConfigReader {
         return SourceLocation(file: file, line: mark.line, column: mark.column)
     }
 
+    /// An error at `node`. Control characters a message quotes from the file (a glob or address with a line
+    /// break in it) are escaped, so that every message stays one `FILE:LINE:COL: error:` line.
     func error(_ node: Node, _ message: String) -> SuperwatchError {
-        SuperwatchError(.invalidConfig, message, at: location(node))
+        SuperwatchError(.invalidConfig, escapingControlCharacters(message), at: location(node))
     }
 
     // MARK: - Typed nodes

@@ -157,12 +157,17 @@ struct SourceLines: Sequence {
     }
 }
 
-/// `text` as an error message quotes it: control characters escaped (`\n`, `\0`, `\u{1B}`), so that the
-/// message stays one `FILE:LINE:COL: error:` line, and cut after 80 characters.
+/// `text` as an error message quotes it: control characters escaped, and cut after 80 characters.
 func shown<S: StringProtocol>(_ text: S) -> String {
+    let cut = text.unicodeScalars.count > 80
+    return escapingControlCharacters(cut ? String(String.UnicodeScalarView(text.unicodeScalars.prefix(80))) + "…" : String(text))
+}
+
+/// `text` with control characters and line separators escaped (`\n`, `\0`, `\u{1B}`), so that a message
+/// quoting the user's text stays on one line.
+func escapingControlCharacters(_ text: String) -> String {
     var out = ""
-    for (count, scalar) in text.unicodeScalars.enumerated() {
-        if count == 80 { return out + "…" }
+    for scalar in text.unicodeScalars {
         switch scalar {
         case "\n": out += "\\n"
         case "\t": out += "\\t"
