@@ -97,6 +97,7 @@ public final class SuperwatchRun: Sendable {
     public let process: Process
     private let captured = Mutex<(stdout: [UInt8], stderr: [UInt8])>(([], []))
     private let stdoutDone = Mutex<Bool>(false)
+    private let stderrDone = Mutex<Bool>(false)
     private let resume = DispatchSemaphore(value: 0)
     private let stalled: Bool
 
@@ -149,7 +150,7 @@ public final class SuperwatchRun: Sendable {
                         }
                     }
                 }
-                if isStdout { self.stdoutDone.withLock { $0 = true } }
+                if isStdout { self.stdoutDone.withLock { $0 = true } } else { self.stderrDone.withLock { $0 = true } }
             }
             thread.start()
         }
@@ -172,15 +173,15 @@ public final class SuperwatchRun: Sendable {
 
     public func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
-    /// Waits for superwatch to exit and for its stdout to reach end of file; returns its exit status (nil on
-    /// timeout, after which it is killed).
+    /// Waits for superwatch to exit and for its stdout and stderr to reach end of file; returns its exit status
+    /// (nil on timeout, after which it is killed).
     public func waitForExit(timeout: Duration = .seconds(30)) -> Int32? {
         guard eventually(timeout: timeout, { !self.process.isRunning }) else {
             signal(SIGKILL)
             return nil
         }
         if stalled { resumeReading() }
-        _ = eventually(timeout: .seconds(10)) { self.stdoutDone.withLock { $0 } }
+        _ = eventually(timeout: .seconds(10)) { self.stdoutDone.withLock { $0 } && self.stderrDone.withLock { $0 } }
         return process.terminationStatus
     }
 

@@ -32,6 +32,10 @@ enum Launcher {
         guard let program = request.arguments.first else {
             throw SuperwatchError(.spawn, "empty command")
         }
+        // The config's own values were checked by `check`; this catches what superwatch's environment adds.
+        if let (_, problem) = ExecLimits.firstEnvironmentProblem(request.environment) {
+            throw SuperwatchError(.spawn, problem)
+        }
         guard let path = resolveExecutable(program, cwd: request.cwd, path: request.environment["PATH"]) else {
             throw SuperwatchError(.spawn, "command not found: \(program)")
         }
