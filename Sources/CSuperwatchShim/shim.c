@@ -514,3 +514,12 @@ int sw_reap_pid(pid_t pid) {
     if (rc < 0) return -1;
     return info.si_pid == 0 ? 0 : 1;
 }
+
+pid_t sw_next_zombie(void) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int rc;
+    do { rc = waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT); } while (rc < 0 && errno == EINTR);
+    if (rc < 0) return -1;
+    return info.si_pid;
+}

@@ -73,6 +73,10 @@ int sw_cgroup_probe(int procs_fd);
 /// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are re-parented to this process. 0 or an errno.
 int sw_become_subreaper(void);
 
+/// waitid(P_ALL, 0, WEXITED | WNOHANG | WNOWAIT): the pid of a child that has exited, left waitable (not
+/// reaped); 0 when none has, -1 (errno set; ECHILD: no children at all).
+pid_t sw_next_zombie(void);
+
 /// waitid(P_PID, pid, WEXITED | WNOHANG): reaps `pid` if it is a zombie. Returns 1 when reaped, 0 when it
 /// still runs, or -1 (errno set).
 int sw_reap_pid(pid_t pid);

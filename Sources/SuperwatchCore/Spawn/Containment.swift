@@ -49,6 +49,14 @@ final class Containment: Sendable {
         var pid: pid_t
         var pidfd: Int32
         var writeFD: Int32
+
+        /// Tells the keeper to stop group `pgid` (and the members of its cgroup `cgroup`) if superwatch dies.
+        /// A keeper that died fails silently here: its loss is reported, and its successor gets every group.
+        func register(_ pgid: pid_t, signal: Int32, timeoutMilliseconds: Int32, cgroup: String? = nil) {
+            _ = sw_keeper_send(writeFD, 1, pgid, signal, timeoutMilliseconds, cgroup)
+        }
+
+        func unregister(_ pgid: pid_t) { _ = sw_keeper_send(writeFD, 2, pgid, 0, 0, nil) }
     }
 
     /// A Dispatch source (the keeper's pidfd, the scan's timer). Dispatch sources may be cancelled from any
@@ -122,9 +130,15 @@ final class Containment: Sendable {
         }
         watch(keeper)
         let timer = DispatchSource.makeTimerSource(queue: queue)
-        let interval = DispatchTimeInterval.milliseconds(Int(Self.scanInterval.milliseconds))
-        timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(100))
-        timer.setEventHandler { [weak self] in self?.scan() }
+        timer.schedule(deadline: .now() + Self.dispatchInterval(Self.scanInterval), leeway: .milliseconds(100))
+        timer.setEventHandler { [weak self, timer] in
+            guard let self else { return }
+            let took = ContinuousClock().measure { self.scan() }
+            // A scan of /proc costs time in proportion to the processes it reads: with thousands of them,
+            // wait longer, so that the scan takes at most a twentieth of superwatch's time.
+            timer.schedule(deadline: .now() + Self.dispatchInterval(max(Self.scanInterval, took * 20)),
+                           leeway: .milliseconds(100))
+        }
         timer.resume()
         sources.withLock { $0.append(Source(timer)) }
     }
@@ -146,7 +160,7 @@ final class Containment: Sendable {
                 do throws(SuperwatchError) {
                     procsFD = try tree.makeRun(runName)
                 } catch {
-                    throw Launcher.explain(error, program: request.arguments.first ?? name)
+                    throw Launcher.explain(error)
                 }
                 cgroup = runName
             }
@@ -171,8 +185,7 @@ final class Containment: Sendable {
     func signal(_ pgid: pid_t, _ signal: Int32) {
         guard pgid > 0 else { return }
         // Without cgroups, find what left the group while the tree of parents still leads back to the run.
-        let found = state.withLock { state in state.cgroups == nil ? findEscapes(&state) : [] }
-        report(found)
+        report(findEscapes())
         let (run, tree, escapes) = state.withLock { state in
             (state.runs[pgid], state.cgroups,
              state.escapes.filter { $0.value.run == pgid }.map(\.key))
@@ -193,7 +206,7 @@ final class Containment: Sendable {
         if let cgroup = run?.cgroup, let tree { return tree.isPopulated(cgroup) }
         if escapes.isEmpty { return processGroupIsAlive(pgid) }
         let groups = Set(escapes + [pgid])
-        return ProcessTable.read().entries.values.contains { !$0.isZombie && groups.contains($0.group) }
+        return ProcessTable.read(under: selfPID).entries.values.contains { !$0.isZombie && groups.contains($0.group) }
     }
 
     /// Run `pgid` has ended (its group is gone): unregisters it from the keeper and removes its cgroup. What
@@ -201,7 +214,7 @@ final class Containment: Sendable {
     func release(_ pgid: pid_t) {
         state.withLock { state in
             guard let run = state.runs.removeValue(forKey: pgid) else { return }
-            if let keeper = state.keeper { _ = sw_keeper_send(keeper.writeFD, 2, pgid, 0, 0, nil) }
+            state.keeper?.unregister(pgid)
             if let cgroup = run.cgroup, let tree = state.cgroups, !tree.remove(cgroup) {
                 state.leftoverCgroups.append(cgroup)
             }
@@ -210,10 +223,14 @@ final class Containment: Sendable {
                     state.escapes[group]?.run = nil
                 } else {
                     state.escapes[group] = nil
-                    if let keeper = state.keeper { _ = sw_keeper_send(keeper.writeFD, 2, group, 0, 0, nil) }
+                    state.keeper?.unregister(group)
                 }
             }
         }
+    }
+
+    private static func dispatchInterval(_ duration: Duration) -> DispatchTimeInterval {
+        .milliseconds(Int(duration.milliseconds))
     }
 
     /// The stack is shutting down: sends their stop signal to the escapes that no run will stop.
@@ -232,7 +249,7 @@ final class Containment: Sendable {
     /// Every run has ended: stops what is left (escapes whose run ended or is unknown, a last scan's
     /// finds), SIGKILLs it after its timeout, reaps it and removes the cgroups.
     func finish() async {
-        report(state.withLock { state in state.cgroups == nil ? findEscapes(&state) : [] })
+        report(findEscapes())
         stopStrays()
         let (groups, timeout, tree) = state.withLock { state in
             (Set(state.escapes.keys), state.escapes.values.map(\.timeoutMilliseconds).max() ?? 0, state.cgroups)
@@ -240,7 +257,7 @@ final class Containment: Sendable {
         if !groups.isEmpty {
             let deadline = ContinuousClock.now + .milliseconds(Int64(timeout))
             func anyAlive() -> Bool {
-                ProcessTable.read().entries.values.contains { !$0.isZombie && groups.contains($0.group) }
+                ProcessTable.read(under: selfPID).entries.values.contains { !$0.isZombie && groups.contains($0.group) }
             }
             while anyAlive(), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
             if anyAlive() {
@@ -255,9 +272,9 @@ final class Containment: Sendable {
         state.withLock { state in
             for group in groups {
                 state.escapes[group] = nil
-                if let keeper = state.keeper { _ = sw_keeper_send(keeper.writeFD, 2, group, 0, 0, nil) }
+                state.keeper?.unregister(group)
             }
-            reapAdopted(ProcessTable.read(), state)
+            reapAdopted(state)
         }
     }
 
@@ -277,7 +294,8 @@ final class Containment: Sendable {
 
     // MARK: - The keeper
 
-    private static func startKeeper(cgroupParent: String?) throws(SuperwatchError) -> Keeper {
+    /// Forks a keeper that will kill `cgroupParent` too, and opens its pidfd.
+    static func startKeeper(cgroupParent: String?) throws(SuperwatchError) -> Keeper {
         var writeFD: Int32 = -1
         let pid = cgroupParent.map { parent in parent.withCString { sw_keeper_start(&writeFD, $0) } }
             ?? sw_keeper_start(&writeFD, nil)
@@ -328,10 +346,10 @@ final class Containment: Sendable {
                     + "processes will be left running"), nil)
             }
             for (pgid, run) in state.runs {
-                _ = sw_keeper_send(keeper.writeFD, 1, pgid, run.stopSignal, run.timeoutMilliseconds, run.cgroup)
+                keeper.register(pgid, signal: run.stopSignal, timeoutMilliseconds: run.timeoutMilliseconds, cgroup: run.cgroup)
             }
             for (group, escape) in state.escapes {
-                _ = sw_keeper_send(keeper.writeFD, 1, group, escape.stopSignal, escape.timeoutMilliseconds, nil)
+                keeper.register(group, signal: escape.stopSignal, timeoutMilliseconds: escape.timeoutMilliseconds)
             }
             state.keeper = keeper
             let groups = state.runs.count + state.escapes.count
@@ -347,30 +365,36 @@ final class Containment: Sendable {
 
     /// Once a second: reaps orphans that died, removes leftover cgroups and, without cgroups, finds escapes.
     private func scan() {
-        let found = state.withLock { state -> [(Int?, SupervisorEvent)] in
-            guard !state.closed else { return [] }
+        state.withLock { state in
+            guard !state.closed else { return }
             if let tree = state.cgroups {
                 state.leftoverCgroups.removeAll { tree.remove($0) }
             }
-            let table = ProcessTable.read()
-            reapAdopted(table, state)
-            return state.cgroups == nil ? findEscapes(&state, table: table) : []
+            reapAdopted(state)
         }
-        report(found)
+        report(findEscapes())
     }
 
     /// Reaps the zombies among superwatch's children that it did not start (orphans re-parented to it).
-    /// Its own runs are reaped through their pidfds, so each pid is reaped by itself, never with waitpid(-1).
-    private func reapAdopted(_ table: ProcessTable, _ state: State) {
-        let keeper = state.keeper?.pid
-        for entry in table.entries.values where entry.parent == selfPID && entry.isZombie
-            && state.runs[entry.pid] == nil && entry.pid != keeper {
-            _ = sw_reap_pid(entry.pid)
+    /// Its own runs are reaped through their pidfds by the I/O loop: a zombie is only looked at (WNOWAIT)
+    /// until it is known not to be one of them, then reaped by its pid, never with waitpid(-1). A run's
+    /// zombie not yet reaped by the I/O loop hides the others until the next scan.
+    private func reapAdopted(_ state: State) {
+        while case let pid = sw_next_zombie(), pid > 0, state.runs[pid] == nil, pid != state.keeper?.pid {
+            _ = sw_reap_pid(pid)
         }
     }
 
-    /// Finds processes that left their run's group, registers their groups with the keeper and says so.
-    private func findEscapes(_ state: inout State, table: ProcessTable = .read()) -> [(Int?, SupervisorEvent)] {
+    /// Without cgroups: finds processes that left their run's group, registers their groups with the
+    /// keeper and says so. /proc is read without the lock (starts may go on meanwhile); each find is read
+    /// again under it, where no start is half done, so a child being started is never taken for an orphan.
+    private func findEscapes() -> [(Int?, SupervisorEvent)] {
+        guard state.withLock({ $0.cgroups == nil && !$0.closed }) else { return [] }
+        let table = ProcessTable.read(under: selfPID)
+        return state.withLock { state in findEscapes(&state, in: table) }
+    }
+
+    private func findEscapes(_ state: inout State, in table: ProcessTable) -> [(Int?, SupervisorEvent)] {
         var own = Set(state.runs.keys)
         if let keeper = state.keeper { own.insert(keeper.pid) }
         let groups = own.union(state.escapes.keys)
@@ -378,15 +402,15 @@ final class Containment: Sendable {
         let ownGroup = getpgrp()
         for (entry, origin) in table.escapees(from: groups, reaper: selfPID, own: own) {
             // Never superwatch's own group or init's; each new group once (its members found together).
-            guard entry.group > 1, entry.group != ownGroup, state.escapes[entry.group] == nil else { continue }
+            guard entry.group > 1, entry.group != ownGroup, state.escapes[entry.group] == nil, !own.contains(entry.pid),
+                  let now = ProcessTable.readStat(entry.pid), !now.isZombie, now.group == entry.group,
+                  now.parent == entry.parent else { continue }
             let run = origin.flatMap { state.runs[$0] != nil ? $0 : state.escapes[$0]?.run }
             let record = run.flatMap { state.runs[$0] }
             let escape = Escape(run: run, stopSignal: record?.stopSignal ?? SIGTERM,
                                 timeoutMilliseconds: record?.timeoutMilliseconds ?? 5000)
             state.escapes[entry.group] = escape
-            if let keeper = state.keeper {
-                _ = sw_keeper_send(keeper.writeFD, 1, entry.group, escape.stopSignal, escape.timeoutMilliseconds, nil)
-            }
+            state.keeper?.register(entry.group, signal: escape.stopSignal, timeoutMilliseconds: escape.timeoutMilliseconds)
             let fields: [(String, SupervisorEvent.Value)] = [("pid", .int(Int(entry.pid)))]
             if let record {
                 events.append((record.process, SupervisorEvent("escaped", "pid \(entry.pid) (\(entry.name)) left its "

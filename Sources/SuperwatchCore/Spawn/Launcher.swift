@@ -38,15 +38,15 @@ enum Launcher {
         do {
             return try launchOnce(request)
         } catch {
-            throw explain(error, program: request.arguments.first ?? "")
+            throw explain(error)
         }
     }
 
     /// A start that ran out of descriptors says whose limit it is: superwatch's own (each running process
     /// costs it three), not the program's.
-    static func explain(_ error: SuperwatchError, program: String) -> SuperwatchError {
+    static func explain(_ error: SuperwatchError) -> SuperwatchError {
         guard case .system(_, EMFILE) = error.code else { return error }
-        return SuperwatchError(.spawn, "cannot start \(program): \(DescriptorLimit.exhaustedMessage())")
+        return SuperwatchError(.spawn, DescriptorLimit.exhaustedMessage())
     }
 
     private static func launchOnce(_ request: LaunchRequest) throws(SuperwatchError) -> LaunchedProcess {
