@@ -222,8 +222,8 @@ int sw_cgroup_populated(const char *dir, int *populated) {
     return 0;
 }
 
-/// Calls `visit` with the path of each subdirectory of dir (getdents64: opendir would allocate).
-static int sw_each_subdirectory(const char *dir, void (*visit)(const char *path)) {
+/// Calls `visit` with the path of each subdirectory of dir and `depth` (getdents64: opendir would allocate).
+static int sw_each_subdirectory(const char *dir, void (*visit)(const char *path, int depth), int depth) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return errno;
     char buf[4096] __attribute__((aligned(8)));
@@ -237,14 +237,17 @@ static int sw_each_subdirectory(const char *dir, void (*visit)(const char *path)
             struct sw_dirent64 *entry = (struct sw_dirent64 *)(buf + offset);
             offset += entry->reclen;
             if (entry->type != DT_DIR || strcmp(entry->name, ".") == 0 || strcmp(entry->name, "..") == 0) continue;
-            if (sw_join(path, dir, entry->name) == 0) visit(path);
+            if (sw_join(path, dir, entry->name) == 0) visit(path, depth);
         }
     }
     close(fd);
     return 0;
 }
 
-static void sw_kill_members(const char *dir) { sw_cgroup_signal(dir, SIGKILL, 0); }
+static void sw_kill_members(const char *dir, int depth) {
+    sw_cgroup_signal(dir, SIGKILL, 0);
+    if (depth < 16) sw_each_subdirectory(dir, sw_kill_members, depth + 1);
+}
 
 int sw_cgroup_kill(const char *dir) {
     char path[SW_PATH_MAX];
@@ -263,15 +266,20 @@ int sw_cgroup_kill(const char *dir) {
     for (int round = 0; round < 5; round++) {
         int err = sw_cgroup_signal(dir, SIGKILL, 0);
         if (err != 0) return err;
-        sw_each_subdirectory(dir, sw_kill_members);
+        sw_each_subdirectory(dir, sw_kill_members, 0);
     }
     return 0;
 }
 
-static void sw_remove_directory(const char *path) { rmdir(path); }
+/// Child cgroups first (a process of the stack may have made its own, a nested superwatch does), at most
+/// 16 levels deep; each level's path lives on the stack (no malloc in the keeper).
+static void sw_remove_directory(const char *path, int depth) {
+    if (depth < 16) sw_each_subdirectory(path, sw_remove_directory, depth + 1);
+    rmdir(path);
+}
 
 int sw_cgroup_remove(const char *dir) {
-    sw_each_subdirectory(dir, sw_remove_directory);
+    sw_each_subdirectory(dir, sw_remove_directory, 0);
     return rmdir(dir) == 0 ? 0 : errno;
 }
 

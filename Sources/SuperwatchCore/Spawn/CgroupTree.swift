@@ -101,19 +101,22 @@ struct CgroupTree: Sendable {
         return sw_cgroup_populated(path(name), &populated) == 0 && populated != 0
     }
 
-    /// Removes a run's cgroup; false while it still has members (or it is gone already).
-    func remove(_ name: String) -> Bool { rmdir(path(name)) == 0 || errno == ENOENT }
+    /// Removes a run's cgroup (and any its processes made); false while it still has members.
+    func remove(_ name: String) -> Bool {
+        let err = sw_cgroup_remove(path(name))
+        return err == 0 || err == ENOENT
+    }
 
     /// Kills whatever is left in the whole subtree, waits (at most `timeout`) until it is empty and removes
-    /// it. Returns false when something could not be removed.
-    func removeAll(timeout: Duration = .seconds(5)) async -> Bool {
+    /// it. Returns 0 or the errno of removing the parent.
+    func removeAll(timeout: Duration = .seconds(5)) async -> Int32 {
         _ = sw_cgroup_kill(parent)
         let deadline = ContinuousClock.now + timeout
         var populated: Int32 = 1
         while sw_cgroup_populated(parent, &populated) == 0, populated != 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        return sw_cgroup_remove(parent) == 0
+        return sw_cgroup_remove(parent)
     }
 
     /// The cgroup v2 mount: where it is and which cgroup its root is (not "/" in a bind mount of a subtree).

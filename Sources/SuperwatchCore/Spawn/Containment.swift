@@ -266,8 +266,8 @@ final class Containment: Sendable {
                 for group in groups { kill(-group, SIGKILL) }
             }
         }
-        if let tree, !(await tree.removeAll()) {
-            log(nil, SupervisorEvent("notice", "cannot remove the cgroup \(tree.parent): \(errnoDescription(errno))"))
+        if let tree, case let err = await tree.removeAll(), err != 0 {
+            log(nil, SupervisorEvent("notice", "cannot remove the cgroup \(tree.parent): \(errnoDescription(err))"))
         }
         state.withLock { state in
             for group in groups {
