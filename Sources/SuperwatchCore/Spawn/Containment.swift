@@ -98,8 +98,8 @@ final class Containment: Sendable {
     /// starts the keeper.
     func start() throws(SuperwatchError) {
         let descriptors = DescriptorLimit.raise()
-        if sw_become_subreaper() != 0 {
-            log(nil, SupervisorEvent("notice", "cannot become a child subreaper (\(errnoDescription(errno))): processes "
+        if case let err = sw_become_subreaper(), err != 0 {
+            log(nil, SupervisorEvent("notice", "cannot become a child subreaper (\(errnoDescription(err))): processes "
                 + "whose parent exits are re-parented to init, out of superwatch's reach"))
         }
         var cgroups: CgroupTree?
@@ -233,13 +233,14 @@ final class Containment: Sendable {
         .milliseconds(Int(duration.milliseconds))
     }
 
-    /// The stack is shutting down: sends their stop signal to the escapes that no run will stop.
-    func stopStrays() {
+    /// The stack is shutting down: sends the escapes that no run will stop their stop signal (once), or
+    /// `signal` (a second Ctrl-C's SIGKILL).
+    func stopStrays(with signal: Int32? = nil) {
         let strays = state.withLock { state in
             var strays: [(pid_t, Int32)] = []
-            for (group, escape) in state.escapes where escape.run == nil && !escape.signalled {
+            for (group, escape) in state.escapes where escape.run == nil && (signal != nil || !escape.signalled) {
                 state.escapes[group]?.signalled = true
-                strays.append((group, escape.stopSignal))
+                strays.append((group, signal ?? escape.stopSignal))
             }
             return strays
         }

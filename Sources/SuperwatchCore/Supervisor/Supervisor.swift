@@ -350,7 +350,9 @@ public actor Supervisor {
         }
         let decision = process.tracker.decide(status, ranFor: ranFor, spec: process.spec)
         if process.tracker.stormBegan {
-            log(index, "restart-storm", "exit code \(status.shellStatus) asked for a restart \(RestartTracker.quickRestartLimit) times in a row, each within \(RestartTracker.quickRun.humanReadable) of starting: treating it as a failure until a run lasts longer")
+            log(index, "restart-storm", "exit code \(status.shellStatus) asked for a restart "
+                + "\(RestartTracker.quickRestartLimit) times in a row, each within "
+                + "\(RestartTracker.quickRun.humanReadable) of starting: treating it as a failure until a run lasts longer")
         }
         switch decision {
         case .restartNow:
@@ -530,6 +532,7 @@ public actor Supervisor {
             for process in processes where process.pid > 0 {
                 if case .stopping = process.phase { containment.signal(process.pid, SIGKILL) }
             }
+            containment.stopStrays(with: SIGKILL)
             return
         }
         shuttingDown = true
