@@ -531,3 +531,21 @@ pid_t sw_next_zombie(void) {
     if (rc < 0) return -1;
     return info.si_pid;
 }
+
+/// Opens /dev/null onto fd 0, 1 or 2 when one is closed (`superwatch up >&-`). Otherwise the first descriptor
+/// opened later takes its number: Dispatch's epoll and eventfd, made before an async `main` runs, become
+/// "stdout", the log goes into them and is lost, and children would inherit whatever landed on 0. So this runs
+/// as a constructor, before any Swift code; it changes nothing when the three are open.
+__attribute__((constructor)) static void sw_open_closed_standard_descriptors(void) {
+    int saved = errno;
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        // open(2) returns the lowest free descriptor, which is this one: the lower ones are open by now.
+        int opened = open("/dev/null", O_RDWR);
+        if (opened >= 0 && opened != fd) {
+            dup2(opened, fd);
+            close(opened);
+        }
+    }
+    errno = saved;
+}

@@ -9,8 +9,15 @@ extension Superwatch {
 
         @OptionGroup var config: ConfigOptions
 
+        @OptionGroup var plan: PlanOptions
+
         func run() async throws {
-            print(describe(try config.loadPlan().plan), terminator: "")
+            let loaded = try config.load()
+            do {
+                print(describe(try plan.plan(loaded)), terminator: "")
+            } catch {
+                throw report(error)
+            }
         }
     }
 }

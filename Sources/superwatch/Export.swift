@@ -15,7 +15,7 @@ extension Superwatch.Export {
         static let configuration = CommandConfiguration(
             abstract: "Write systemd units: APP.target, APP-NAME.service per process, APP-NAME.socket per process with listen.")
 
-        @Argument(help: "The directory to write the units to (created if needed).")
+        @Argument(help: "The directory to write the units to (created if needed).", completion: .directory)
         var directory: String
 
         @OptionGroup var config: ConfigOptions

@@ -34,7 +34,8 @@ struct Superwatch: AsyncParsableCommand {
 
 /// Options every subcommand that reads a config shares.
 struct ConfigOptions: ParsableArguments {
-    @Option(name: [.customShort("f"), .long], help: "The config file (default: ./superwatch.yaml, ./superwatch.yml or ./Procfile).")
+    @Option(name: [.customShort("f"), .long], help: "The config file (default: ./superwatch.yaml, ./superwatch.yml or ./Procfile).",
+            completion: .file())
     var file: String?
 
     func load() throws -> Config {
@@ -56,6 +57,28 @@ struct ConfigOptions: ParsableArguments {
         } catch {
             throw report(error)
         }
+    }
+}
+
+/// The options that change what `up` runs, beyond which config: `up` and `check` both take them (one
+/// definition), so `check` shows exactly the processes, copies and ports that `up` with the same options starts.
+struct PlanOptions: ParsableArguments {
+    @Option(name: [.customShort("c"), .long],
+            help: ArgumentHelp("Copies to run, over each process's `replicas`: NAME=COUNT,... (0 leaves a process out).",
+                               valueName: "name=count,..."))
+    var concurrency: [String] = []
+
+    @Option(help: "The base of the PORT each process gets (default: $PORT, else 5000).")
+    var port: Int?
+
+    /// `loaded` expanded as `up NAMES...` with these options runs it.
+    func plan(_ loaded: Config, only names: [String] = []) throws(SuperwatchError) -> Config {
+        if let port, !(1...65535).contains(port) {
+            throw SuperwatchError(.usage, "--port must be between 1 and 65535, found \(port)")
+        }
+        return try StackPlan.make(
+            loaded, concurrency: try StackPlan.parseConcurrency(concurrency), only: names,
+            basePort: StackPlan.basePort(flag: port, environment: ProcessInfo.processInfo.environment))
     }
 }
 

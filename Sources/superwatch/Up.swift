@@ -9,7 +9,8 @@ extension Superwatch {
 
         @OptionGroup var config: ConfigOptions
 
-        @Argument(help: "Names of the processes to start (default: all); NAME.N names one replica.")
+        @Argument(help: "Names of the processes to start (default: all); NAME.N names one replica.",
+                  completion: .custom(processNameCompletions))
         var names: [String] = []
 
         @Flag(help: "Print HH:MM:SS before each line.")
@@ -21,13 +22,7 @@ extension Superwatch {
         @Option(help: "How to print the log: text (prefixed lines) or json (one object per line).")
         var logFormat: LogFormatOption = .text
 
-        @Option(name: [.customShort("c"), .long],
-                help: ArgumentHelp("Copies to run, over each process's `replicas`: NAME=COUNT,... (0 leaves a process out).",
-                                   valueName: "name=count,..."))
-        var concurrency: [String] = []
-
-        @Option(help: "The base of the PORT each process gets (default: $PORT, else 5000).")
-        var port: Int?
+        @OptionGroup var plan: PlanOptions
 
         func run() async throws {
             let loaded = try config.load()
@@ -37,14 +32,13 @@ extension Superwatch {
                 color: color && logFormat == .text, timestamps: timestamps,
                 format: logFormat == .json ? .json : .text)
             do {
-                if let port, !(1...65535).contains(port) {
-                    throw SuperwatchError(.usage, "--port must be between 1 and 65535, found \(port)")
-                }
-                let planned = try StackPlan.make(
-                    loaded, concurrency: try StackPlan.parseConcurrency(concurrency), only: names,
-                    basePort: StackPlan.basePort(flag: port, environment: environment))
+                let planned = try plan.plan(loaded, only: names)
+                // One `up` per config: held until this process exits (the kernel drops it even after SIGKILL).
+                let lock = try StackLock.acquire(
+                    configPath: loaded.file, in: try RuntimeDirectory.prepare(environment: environment))
                 let supervisor = Supervisor(config: planned, options: UpOptions(log: log))
                 let status = try await supervisor.run()
+                withExtendedLifetime(lock) {}
                 throw ExitCode(status)
             } catch let error as SuperwatchError {
                 throw report(error)

@@ -102,6 +102,8 @@ struct GlobTests {
         (["**/*.py"], "node_modules", false),
         (["**"], "x/.git", false),
         (["**"], "venv", false),
+        (["**"], ".nox", false),
+        (["**"], "a/.nox", false),
         (["**"], "__pycache__", false),
         (["{src,lib/**}/*.py"], "lib/deep/er", true),
         (["{src,lib/**}/*.py"], "src/deep", false),
@@ -135,6 +137,7 @@ struct GlobTests {
         ("generated/x.py", true),
         ("node_modules/x.js", false),
         ("a/node_modules/b/x.js", false),
+        (".nox/tests/lib/x.py", false),
     ])
     func ignores(_ path: String, _ counts: Bool) throws {
         let rules = try WatchRules(globs: ["**"], ignore: ["build/", "docs/*.md", "*.log", "/gen"])
@@ -146,5 +149,30 @@ struct GlobTests {
         }
         let matched = cursor.map { rules.matchesFile($0, name) } ?? false
         #expect(matched == counts)
+    }
+
+    /// Files added one at a time (the modules a `werkzeug:` app imported) are subject to the same ignores as
+    /// the walk, relative to the root; outside it only patterns without `/` apply, by the file's name.
+    @Test(arguments: [
+        ("/p/app.py", false),
+        ("/p/settings_local.py", true),
+        ("/p/sub/settings_local.py", true),
+        ("/p/build/gen.py", true),
+        ("/p/a/build/gen.py", true),
+        ("/p/docs/conf.md", true),
+        ("/p/sub/docs/conf.md", false),
+        ("/p/gen/x.py", true),
+        ("/p/generated/x.py", false),
+        ("/p/migrations/0001.py", true),
+        ("/p/migrations.py", false),
+        ("/p/.nox/lib/x.py", true),
+        ("/p/x.pyc", true),
+        ("/elsewhere/settings_local.py", true),
+        ("/elsewhere/build/gen.py", false),
+        ("/elsewhere/migrations/0001.py", false),
+    ])
+    func ignoresAddedFiles(_ path: String, _ ignored: Bool) throws {
+        let rules = try WatchRules(globs: [], ignore: ["build/", "docs/*.md", "settings_local.py", "/gen", "migrations/**"])
+        #expect(rules.ignores(file: path, root: "/p") == ignored)
     }
 }

@@ -78,10 +78,12 @@ private struct BootstrapRun {
 
     /// Runs the bootstrap for `app` through the harness and returns what happened.
     func run(_ app: String, debug: Bool = false, family: String = "inet", closeReport: Bool = false,
-             steps: [[String: String]] = [], environment: [String: String] = [:]) throws -> HarnessResult {
+             steps: [[String: String]] = [], environment: [String: String] = [:],
+             unsetting: [String] = []) throws -> HarnessResult {
         let config: [String: Any] = [
             "bootstrap": directory.path + "/bootstrap.py", "cwd": appDirectory, "app": app, "debug": debug,
             "family": family, "close_report": closeReport, "steps": steps, "env": environment, "timeout": 60,
+            "unset": unsetting,
         ]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
         let data = Data(try runCommand(["python3", directory.path + "/harness.py", json]).stdout.utf8)
@@ -271,6 +273,27 @@ struct WerkzeugBootstrapTests {
     }
 }
 
+extension WerkzeugBootstrapTests {
+    /// The bootstrap compares the app's own modules with their cached bytecode by the microsecond: an edit that
+    /// keeps the size within the second of the cached version is served, whoever restarts the bootstrap.
+    @Test func aSameSizeEditWithinTheSecondOfTheCachedBytecodeIsServed() throws {
+        let run = BootstrapRun()
+        defer { run.remove() }
+        let helpers = run.appDirectory + "/helpers.py"
+        let second = Int(time(nil))
+        try setMtime(helpers, seconds: second, nanoseconds: 0)
+        let before = try run.run("myapp:app", steps: [["get": "/"], ["signal": "TERM"]],
+                                 unsetting: ["PYTHONDONTWRITEBYTECODE"])
+        #expect(before.responses.first??.body == "hello from helpers", "\(before.stderr)")
+        #expect(cachedBytecode(of: "helpers", in: run.appDirectory).count == 1, "the first run wrote the bytecode")
+        run.directory.write("app/helpers.py", "def greeting():\n    return 'HELLO from helpers'\n")
+        try setMtime(helpers, seconds: second, nanoseconds: 500_000_000)
+        let afterEdit = try run.run("myapp:app", steps: [["get": "/"], ["signal": "TERM"]],
+                                    unsetting: ["PYTHONDONTWRITEBYTECODE"])
+        #expect(afterEdit.responses.first??.body == "HELLO from helpers", "\(afterEdit.stderr)")
+    }
+}
+
 /// Starts the bootstrap as superwatch does (socket on fd 3, report pipe on fd 4) and runs a scenario.
 private let harnessSource = #"""
     # Drives superwatch's Werkzeug bootstrap as superwatch would: a bound, listening socket as fd 3, a report
@@ -280,7 +303,7 @@ private let harnessSource = #"""
     #   python3 harness.py CONFIG_JSON
     #
     # CONFIG: {"bootstrap": path, "cwd": dir, "app": spec, "debug": bool, "family": "inet"|"inet6"|"unix",
-    #          "env": {extra variables}, "steps": [step, ...], "timeout": seconds per wait,
+    #          "env": {extra variables}, "unset": [variables], "steps": [step, ...], "timeout": seconds per wait,
     #          "python": [argv prefix], "close_report": bool (close the pipe's read end at once: writes fail)}
     # Steps:  {"get": "/path"}                 one HTTP GET over the socket; records status and body
     #         {"wait_report": "suffix"}        until a reported path ends with suffix
@@ -407,6 +430,8 @@ private let harnessSource = #"""
             "SUPERWATCH_REPORT_FD": "4",
         })
         env.update(config.get("env", {}))
+        for name in config.get("unset", []):
+            env.pop(name, None)
         python = config.get("python", [sys.executable])
         child = subprocess.Popen(python + ["-c", source], cwd=config["cwd"], env=env, pass_fds=(3, 4),
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

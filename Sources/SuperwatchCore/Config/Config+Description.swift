@@ -6,11 +6,18 @@ public func describe(_ config: Config) -> String {
         out += "  command: \(spec.command)\n"
         out += "  cwd: \(spec.cwd)\n"
         var env = config.env.merging(spec.env) { $1 }
+        env["SUPERWATCH_PROCESS"] = spec.name
         // As `up` sets it: a TCP socket's port wins over any PORT the config gives.
-        if let port = spec.firstTCPPort { env["PORT"] = port == 0 ? "(the port picked at start)" : String(port) }
-        if !env.isEmpty {
-            out += "  env: \(env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))\n"
+        var pickedPort = false
+        if let port = spec.firstTCPPort {
+            env["PORT"] = String(port)
+            pickedPort = port == 0
         }
+        // Quoted as a shell reads them, so spaces, quotes and newlines in a value are visible and exact.
+        let assignments = env.sorted { $0.key < $1.key }.map { key, value in
+            key == "PORT" && pickedPort ? "PORT=(the port picked at start)" : "\(key)=\(ShellWord.quote(value))"
+        }
+        out += "  env: \(assignments.joined(separator: " "))\n"
         out += "  restart_codes: \(spec.restartCodes.sorted().map(String.init).joined(separator: ", "))\n"
         out += "  restart: \(spec.restart.rawValue) (max_restarts \(spec.maxRestarts), backoff \(spec.backoff.humanReadable))\n"
         out += "  stop: \(SignalName.describe(spec.stopSignal)), then SIGKILL after \(spec.stopTimeout.humanReadable)\n"

@@ -21,7 +21,8 @@
 /// On SIGTERM or SIGINT the program stops accepting, lets the requests it has taken finish (at most 10 s;
 /// connections not yet accepted wait in the socket for the next process) and exits with 0; a second signal
 /// exits at once. It unblocks both signals at start, since a signal mask survives exec. stdout is made
-/// line-buffered so that `print` output shows up as it happens.
+/// line-buffered so that `print` output shows up as it happens. The app's own modules are checked against
+/// their cached bytecode by the microsecond (`FreshBytecode`).
 ///
 /// Exit status: 0 after SIGTERM or SIGINT; ``importFailedExitCode`` when the app cannot be loaded (the
 /// traceback is on stderr and the files to watch, including the ones the error names, have been reported:
@@ -45,6 +46,9 @@ enum WerkzeugBootstrap {
         import signal
         import sys
         import threading
+
+        # The app's own modules are checked against their cached bytecode by the microsecond (FreshBytecode.swift).
+        \#(FreshBytecode.pythonSource)
 
         IMPORT_FAILED = 75
         WERKZEUG_MISSING = 76

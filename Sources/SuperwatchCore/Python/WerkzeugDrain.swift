@@ -11,13 +11,20 @@ import Foundation
 /// SIGTERM — first stops the server from accepting, waits (at most 10 s) for running requests, then exits as
 /// before. It then removes itself from
 /// `sys.path` and imports the user's own `sitecustomize`, if any. `SUPERWATCH_NO_DRAIN=1` turns it off.
+/// Whatever its setting, the file also checks the app's own modules against their cached bytecode by the
+/// microsecond (`FreshBytecode`), since Werkzeug's reloader restarts the process without superwatch seeing
+/// which file changed.
 enum WerkzeugDrain {
     static let sitecustomize = #"""
 # Written by superwatch (see WerkzeugDrain.swift): drain in-flight requests before Werkzeug's reloader exits.
-# Werkzeug is patched only as the app imports it, so other Python programs pay nothing.
+# Werkzeug is patched only as the app imports it, so other Python programs pay for the bytecode check only
+# (about half a millisecond).
 import os
 import sys
 
+# Whatever restarted this process, the app's own modules are checked against their cached bytecode by the
+# microsecond (FreshBytecode.swift), so it never runs code of an earlier version.
+\#(FreshBytecode.pythonSource)
 
 _superwatch_idle = None
 _superwatch_state = {"active": 0, "servers": []}

@@ -71,6 +71,8 @@ public actor Supervisor {
         /// A `werkzeug:` bootstrap reported the files of the modules its app loaded.
         case reported(process: Int, BootstrapReport)
         case watch(WatchEvent)
+        /// stdout's reader is gone (`up | head`, a pager that quit).
+        case stdoutClosed
     }
 
     private let formatter: LogFormatter
@@ -114,8 +116,22 @@ public actor Supervisor {
         }
     }
 
-    /// Runs the stack until it is asked to stop or nothing is left to run; returns the exit status.
+    /// Runs the stack until it is asked to stop or nothing is left to run; returns the exit status, 128 +
+    /// SIGPIPE once stdout was closed. What stdout has not taken a second after that is dropped.
     public func run() async throws(SuperwatchError) -> Int32 {
+        let eventSink = self.eventSink
+        sink.onClosed { eventSink.yield(.stdoutClosed) }
+        let status: Int32
+        do {
+            status = try await supervise()
+        } catch {
+            sink.finish(within: .seconds(1))
+            throw error
+        }
+        return sink.finish(within: .seconds(1)) == .closed ? 128 + SIGPIPE : status
+    }
+
+    private func supervise() async throws(SuperwatchError) -> Int32 {
         try bindSockets()
         let eventSink = self.eventSink
         let specs = processes.map { WatchSpec(process: $0.index, spec: $0.spec) }.filter { !$0.isEmpty }
@@ -219,6 +235,11 @@ public actor Supervisor {
             changeSettled(index, paths: paths, io: io)
         case .watch(.notice(let index, let message)):
             log(index, "notice", message)
+        case .stdoutClosed:
+            // As SIGPIPE would, had superwatch not ignored it: stop the stack (its events go nowhere now).
+            guard !shuttingDown else { return }
+            OutputSink.notice("stdout was closed; stopping all processes")
+            requestShutdown(signal: SIGPIPE)
         }
     }
 
@@ -235,7 +256,10 @@ public actor Supervisor {
     private func changeSettled(_ index: Int, paths: [String], io: IOLoop) {
         guard !shuttingDown else { return }
         processes[index].burstOpen = false
-        processes[index].changedPaths = paths
+        // Added to the paths of a burst that settled while the process was still stopping: the next start
+        // needs them all (SUPERWATCH_CHANGED, stale bytecode).
+        let earlier = Set(processes[index].changedPaths)
+        processes[index].changedPaths += paths.filter { !earlier.contains($0) }
         let first = paths.first ?? "a file"
         let more = paths.count > 1 ? " (+\(paths.count - 1) more)" : ""
         log(index, "restarting", "restarting: \(first) changed\(more)",
@@ -391,6 +415,7 @@ public actor Supervisor {
         processes[index].changedPaths = []
         processes[index].startedAt = .now
         processes[index].phase = .running
+        if !changed.isEmpty { removeStaleBytecode(index, changed: changed) }
         if let spare = spares.removeValue(forKey: index), wake(spare, changed: changed) {
             processes[index].runID = spare.runID
             processes[index].pid = spare.pid
@@ -409,6 +434,17 @@ public actor Supervisor {
             log(index, "start-failed", "cannot start: \(error.message)")
             // Reported like an exit with the shell's "cannot execute" status, so the policy applies.
             eventSink.yield(.groupGone(runID: runID, process: index, .exited(127)))
+        }
+    }
+
+    /// Before a start after a change: Python must compile the changed files, not load bytecode cached for the
+    /// version before (see `FreshBytecode`).
+    private func removeStaleBytecode(_ index: Int, changed: [String]) {
+        let spec = processes[index].spec
+        let prefix = spec.env["PYTHONPYCACHEPREFIX"] ?? baseEnvironment["PYTHONPYCACHEPREFIX"]
+        for failure in FreshBytecode.removeCachedBytecode(of: changed, root: spec.cwd, pycachePrefix: prefix) {
+            log(index, "notice", "cannot remove \(failure.path), which may hold bytecode of the changed code: "
+                + errnoDescription(failure.errno))
         }
     }
 

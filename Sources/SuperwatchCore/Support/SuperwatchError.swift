@@ -37,6 +37,10 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
         case system(syscall: String, errno: Int32)
         /// A process could not be started (no such program, bad cwd...).
         case spawn
+        /// Another `up` of the same config holds its lock; `pid` is that superwatch's, when it has written it.
+        case alreadyRunning(pid: Int32?)
+        /// The runtime directory is not a private directory of this user.
+        case unsafeRuntimeDirectory
     }
 
     public var code: Code
@@ -59,7 +63,7 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
     public var exitStatus: Int32 {
         switch code {
         case .invalidConfig, .configNotFound, .usage: return 2
-        case .addressInUse, .system, .spawn: return 1
+        case .addressInUse, .system, .spawn, .alreadyRunning, .unsafeRuntimeDirectory: return 1
         }
     }
 }

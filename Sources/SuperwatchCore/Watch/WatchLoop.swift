@@ -177,7 +177,8 @@ final class WatchLoop: @unchecked Sendable {
     private func addFiles(_ index: Int, _ paths: [String]) {
         for path in paths {
             let path = absolutePath(path, root: watched[index].root)
-            guard watched[index].extraFiles.insert(path).inserted else { continue }
+            guard !watched[index].rules.ignores(file: path, root: watched[index].root),
+                  watched[index].extraFiles.insert(path).inserted else { continue }
             switch watched[index].mode {
             case .native: try? watchExtraFile(index, path)  // falling back only throws while `init` runs
             case .polling(var state):

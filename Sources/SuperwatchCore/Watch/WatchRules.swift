@@ -9,7 +9,7 @@ struct WatchRules: Sendable {
     /// Always excluded, in addition to the user's ignores.
     static let defaultIgnores = [
         ".git/", ".hg/", ".svn/", "__pycache__/", "node_modules/", ".venv/", "venv/", ".build/", ".tox/",
-        ".mypy_cache/", ".pytest_cache/", "*.pyc", "*.swp", "*.swx", "*~", ".#*", "4913", ".DS_Store",
+        ".nox/", ".mypy_cache/", ".pytest_cache/", "*.pyc", "*.swp", "*.swx", "*~", ".#*", "4913", ".DS_Store",
     ]
 
     let globs: GlobSet
@@ -50,6 +50,27 @@ struct WatchRules: Sendable {
 
     init(_ spec: WatchSpec) throws(SuperwatchError) {
         try self.init(globs: spec.globs, ignore: spec.ignore)
+    }
+
+    /// Whether the ignores exclude file `path` (absolute), whatever the globs say: for files added one at a time
+    /// (the modules a `werkzeug:` app imported), as Werkzeug's `exclude_patterns` does for its reloader. Under
+    /// `root` every ignore applies to the path relative to it; outside, where patterns relative to the root
+    /// cannot reach, a pattern without `/` still excludes the file by its name.
+    func ignores(file path: String, root: String) -> Bool {
+        let prefix = root == "/" ? "/" : root + "/"
+        guard path.hasPrefix(prefix) else {
+            return ignoredNames.acceptsAfter(ignoredNames.initial, String(path.split(separator: "/").last ?? ""))
+        }
+        var components = path.dropFirst(prefix.count).split(separator: "/").map(String.init)
+        guard let name = components.popLast() else { return false }
+        var state = ignoredPaths.initial
+        for directory in components {
+            if ignoredDirectoryNames.acceptsAfter(ignoredDirectoryNames.initial, directory)
+                || ignoredNames.acceptsAfter(ignoredNames.initial, directory) { return true }
+            state = ignoredPaths.advance(state, directory)
+            if ignoredPaths.matchesEverythingBelow(state) { return true }
+        }
+        return ignoredNames.acceptsAfter(ignoredNames.initial, name) || ignoredPaths.acceptsAfter(state, name)
     }
 
     /// Where the walk stands in one directory: its path relative to the root and the automaton states

@@ -1,0 +1,69 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Proof that this process is the only `up` of one config: an exclusive flock(2) on `KEY.lock` in the runtime
+/// directory, held until the process exits. The file holds the holder's pid (and the config's path) so that a
+/// second `up` can say which superwatch to stop.
+///
+/// flock, not a pid file alone: the kernel drops the lock when the last descriptor of it closes, so a superwatch
+/// that was SIGKILLed leaves no stale lock and nothing has to guess whether a recorded pid is still the same
+/// process. The descriptor is close-on-exec, and neither children (which inherit no descriptors beyond their
+/// sockets) nor the keeper (which closes everything it does not need) hold it. The file itself stays after exit:
+/// removing it would race with a second `up` that has just opened it.
+public final class StackLock: Sendable {
+    /// The lock file.
+    public let path: String
+    private let descriptor: Int32
+
+    private init(path: String, descriptor: Int32) {
+        self.path = path
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }
+
+    /// Takes the lock for the config at `configPath` in `directory`, writing this process's pid into it.
+    /// - Throws: `.alreadyRunning` naming the holder's pid when another process holds it.
+    public static func acquire(configPath: String, in directory: RuntimeDirectory) throws(SuperwatchError) -> StackLock {
+        let path = try directory.file(forConfig: configPath, extension: "lock")
+        let fd = try retryingEINTR("open") { open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600) }
+        let lock = StackLock(path: path, descriptor: fd)
+        do throws(SuperwatchError) {
+            try retryingEINTR("flock") { flock(fd, LOCK_EX | LOCK_NB) }
+        } catch {
+            guard error.code == .system(syscall: "flock", errno: EWOULDBLOCK) else { throw error }
+            throw alreadyRunning(holder: lock.read(), configPath: configPath)
+        }
+        try retryingEINTR("ftruncate") { ftruncate(fd, 0) }
+        let record = Array("\(getpid())\n\(try RuntimeDirectory.realPath(configPath))\n".utf8)
+        let written = try retryingEINTR("pwrite") { record.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
+        guard written == record.count else {
+            throw SuperwatchError(.system(syscall: "pwrite", errno: EIO), "cannot write the pid into \(path)")
+        }
+        return lock
+    }
+
+    /// The pid recorded in a lock file, or nil when there is none (yet).
+    static func recordedPID(_ contents: String) -> pid_t? {
+        contents.split(separator: "\n", maxSplits: 1).first.flatMap { pid_t($0) }.flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    private func read() -> String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+        return String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self)
+    }
+
+    private static func alreadyRunning(holder contents: String, configPath: String) -> SuperwatchError {
+        guard let pid = recordedPID(contents) else {
+            // The holder has locked but not yet written its pid: it started a moment ago.
+            return SuperwatchError(
+                .alreadyRunning(pid: nil),
+                "another superwatch is starting \(configPath) right now; only one `up` of a config can run at a time")
+        }
+        return SuperwatchError(
+            .alreadyRunning(pid: pid),
+            "superwatch is already running \(configPath) (pid \(pid)); stop it first (Ctrl-C in its terminal, or kill \(pid))")
+    }
+}
