@@ -241,6 +241,42 @@ func configError(_ yaml: String) -> String? {
         #expect(RestartTracker.delay(base: .seconds(45), attempt: 1) == .seconds(30))
     }
 
+    @Test func aRestartCodeStormIsTreatedAsFailures() {
+        var tracker = RestartTracker()
+        for _ in 0..<RestartTracker.quickRestartLimit {
+            #expect(tracker.decide(.exited(3), ranFor: .milliseconds(5), spec: spec) == .restartNow)
+            #expect(!tracker.stormBegan)
+        }
+        #expect(tracker.decide(.exited(3), ranFor: .milliseconds(5), spec: spec) == .restartAfter(.seconds(1), attempt: 1))
+        #expect(tracker.stormBegan, "said once, when it begins")
+        #expect(tracker.decide(.exited(3), ranFor: .milliseconds(5), spec: spec) == .restartAfter(.seconds(2), attempt: 2))
+        #expect(!tracker.stormBegan)
+        #expect(tracker.decide(.exited(3), ranFor: .milliseconds(5), spec: spec) == .restartAfter(.seconds(4), attempt: 3))
+        #expect(tracker.decide(.exited(3), ranFor: .milliseconds(5), spec: spec) == .giveUp)
+    }
+
+    @Test func aLongerRunEndsTheStorm() {
+        var tracker = RestartTracker()
+        for _ in 0...RestartTracker.quickRestartLimit { _ = tracker.decide(.exited(3), ranFor: .zero, spec: spec) }
+        #expect(tracker.decide(.exited(3), ranFor: .milliseconds(150), spec: spec) == .restartNow)
+        #expect(tracker.quickRestarts == 0)
+        // Slow restarts never count, and another exit breaks the row.
+        for _ in 0..<50 { #expect(tracker.decide(.exited(3), ranFor: .milliseconds(100), spec: spec) == .restartNow) }
+        for _ in 0..<RestartTracker.quickRestartLimit { _ = tracker.decide(.exited(3), ranFor: .zero, spec: spec) }
+        _ = tracker.decide(.exited(1), ranFor: .zero, spec: spec)
+        #expect(tracker.decide(.exited(3), ranFor: .zero, spec: spec) == .restartNow)
+    }
+
+    @Test func aStormUnderRestartNeverStaysDownAndAChangeForgetsIt() {
+        var never = spec
+        never.restart = .never
+        var tracker = RestartTracker()
+        for _ in 0..<RestartTracker.quickRestartLimit { _ = tracker.decide(.exited(3), ranFor: .zero, spec: never) }
+        #expect(tracker.decide(.exited(3), ranFor: .zero, spec: never) == .stayDown)
+        tracker.reset()
+        #expect(tracker.decide(.exited(3), ranFor: .zero, spec: never) == .restartNow)
+    }
+
     @Test func maxRestartsZeroGivesUpAtOnce() {
         var none = spec
         none.maxRestarts = 0

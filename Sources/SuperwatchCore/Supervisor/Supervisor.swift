@@ -82,7 +82,8 @@ public actor Supervisor {
     private var firstFailure: Int32?
     private var nextRunID: UInt64 = 0
     private var nextToken: UInt64 = 0
-    private var keeperFD: Int32 = -1
+    /// The keeper, cgroups and the scan for escaped processes: every start and signal goes through it.
+    private let containment: Containment
     private let events: AsyncStream<Event>
     private let eventSink: AsyncStream<Event>.Continuation
     private var pendingTimers: [(Duration, Event)] = []
@@ -109,6 +110,10 @@ public actor Supervisor {
         }
         environment.merge(config.env) { $1 }
         baseEnvironment = environment
+        let formatter = self.formatter
+        containment = Containment(environment: ProcessInfo.processInfo.environment) { index, event in
+            sink.write(formatter.event(process: index, event))
+        }
     }
 
     /// Runs the stack until it is asked to stop or nothing is left to run; returns the exit status, 128 +
@@ -133,11 +138,7 @@ public actor Supervisor {
         if !specs.isEmpty {
             watcher = try FileWatcher(specs: specs) { eventSink.yield(.watch($0)) }
         }
-        var writeFD: Int32 = -1
-        guard sw_keeper_start(&writeFD) > 0 else {
-            throw SuperwatchError(.system(syscall: "fork", errno: errno), "cannot start the keeper process")
-        }
-        keeperFD = writeFD
+        try containment.start()
         let io = try IOLoop(
             formatter: formatter, sink: sink,
             onExit: { eventSink.yield(.exited(runID: $0, process: $1, $2)) },
@@ -148,7 +149,7 @@ public actor Supervisor {
         defer {
             watcher?.stop()
             signalSources.cancel()
-            close(keeperFD)
+            containment.close()
             if let drainDirectory { try? FileManager.default.removeItem(atPath: drainDirectory) }
         }
         for index in processes.indices { start(index, io: io) }
@@ -163,6 +164,8 @@ public actor Supervisor {
             }
             group.cancelAll()
         }
+        // What left its process group and is still running goes with the stack.
+        await containment.finish()
         // Whatever is still in a pipe is printed before `up` returns.
         await io.stop()
         return shuttingDown ? 0 : (firstFailure ?? 0)
@@ -205,7 +208,7 @@ public actor Supervisor {
             leaderExited(index, status: status, io: io)
         case .groupGone(let runID, let index, let status):
             guard processes[index].runID == runID else { return }
-            if processes[index].pid > 0 { unregisterFromKeeper(processes[index].pid) }
+            if processes[index].pid > 0 { containment.release(processes[index].pid) }
             runEnded(index, status: status, io: io)
         case .backoffElapsed(let index, let token):
             guard processes[index].timerToken == token, processes[index].phase == .backingOff,
@@ -215,7 +218,7 @@ public actor Supervisor {
             guard processes[index].timerToken == token, case .stopping = processes[index].phase else { return }
             guard processes[index].pid > 0 else { return }
             log(index, "stop-timeout", "did not stop within \(processes[index].spec.stopTimeout.humanReadable); sending SIGKILL to its process group")
-            kill(-processes[index].pid, SIGKILL)
+            containment.signal(processes[index].pid, SIGKILL)
         case .signal(let number):
             requestShutdown(signal: number)
         case .reported(let index, let report):
@@ -318,26 +321,19 @@ public actor Supervisor {
         let ended: @Sendable () -> Void = {
             io.drain(runID: runID) { eventSink.yield(.groupGone(runID: runID, process: index, status)) }
         }
-        guard processGroupIsAlive(pgid) else { return ended() }
+        let containment = self.containment
+        guard containment.isAlive(pgid) else { return ended() }
         let spec = processes[index].spec
-        if case .stopping = processes[index].phase {} else { kill(-pgid, spec.stopSignal) }
+        if case .stopping = processes[index].phase {} else { containment.signal(pgid, spec.stopSignal) }
         let deadline = ContinuousClock.now + spec.stopTimeout
         // Polling is the only way to learn that a process group has emptied; it lasts at most stop_timeout.
         Task.detached {
-            while processGroupIsAlive(pgid), ContinuousClock.now < deadline {
+            while containment.isAlive(pgid), ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(10))
             }
-            kill(-pgid, SIGKILL)
+            containment.signal(pgid, SIGKILL)
             ended()
         }
-    }
-
-    private var keeperLost = false
-
-    private func unregisterFromKeeper(_ pgid: pid_t) {
-        guard sw_keeper_send(keeperFD, 2, pgid, 0, 0) != 0, !keeperLost else { return }
-        keeperLost = true
-        log(nil, "keeper-lost", "the keeper process is gone: if superwatch is killed with SIGKILL, its processes will be left running")
     }
 
     private func runEnded(_ index: Int, status: Termination, io: IOLoop) {
@@ -376,7 +372,13 @@ public actor Supervisor {
             log(index, "down", why)
             return
         }
-        switch process.tracker.decide(status, ranFor: ranFor, spec: process.spec) {
+        let decision = process.tracker.decide(status, ranFor: ranFor, spec: process.spec)
+        if process.tracker.stormBegan {
+            log(index, "restart-storm", "exit code \(status.shellStatus) asked for a restart "
+                + "\(RestartTracker.quickRestartLimit) times in a row, each within "
+                + "\(RestartTracker.quickRun.humanReadable) of starting: treating it as a failure until a run lasts longer")
+        }
+        switch decision {
         case .restartNow:
             log(index, "restarting", "restarting: exit code \(status.shellStatus) asks for a restart")
             processes[index] = process
@@ -492,10 +494,10 @@ public actor Supervisor {
         }
         defer { if let reportPipe { close(reportPipe.write) } }
         let request = LaunchRequest(
-            arguments: arguments, cwd: spec.cwd, environment: environment, passFDs: passFDs, keeperFD: keeperFD,
+            arguments: arguments, cwd: spec.cwd, environment: environment, passFDs: passFDs,
             stopSignal: spec.stopSignal, stopTimeoutMilliseconds: Int32(clamping: spec.stopTimeout.milliseconds))
         do {
-            let launched = try Launcher.launch(request)
+            let launched = try containment.launch(request, process: index, name: spec.name, runID: runID)
             return (launched.pid, RunIO(runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout,
                                         stderr: launched.stderr, report: reportPipe?.read ?? -1))
         } catch {
@@ -546,15 +548,15 @@ public actor Supervisor {
     private func discardSpare(_ index: Int) {
         guard let spare = spares.removeValue(forKey: index) else { return }
         close(spare.goFD)
-        kill(-spare.pid, SIGKILL)
-        unregisterFromKeeper(spare.pid)
+        containment.signal(spare.pid, SIGKILL)
+        containment.release(spare.pid)
     }
 
     private func stop(_ index: Int, intent: StopIntent) {
         let spec = processes[index].spec
         processes[index].phase = .stopping(intent)
         guard processes[index].pid > 0 else { return }
-        kill(-processes[index].pid, spec.stopSignal)
+        containment.signal(processes[index].pid, spec.stopSignal)
         nextToken += 1
         processes[index].timerToken = nextToken
         pendingTimers.append((spec.stopTimeout, .stopTimeout(process: index, token: nextToken)))
@@ -564,12 +566,14 @@ public actor Supervisor {
         if shuttingDown {
             log(nil, "kill", "\(SignalName.describe(signal)) again: killing every process group now")
             for process in processes where process.pid > 0 {
-                if case .stopping = process.phase { kill(-process.pid, SIGKILL) }
+                if case .stopping = process.phase { containment.signal(process.pid, SIGKILL) }
             }
+            containment.stopStrays(with: SIGKILL)
             return
         }
         shuttingDown = true
         for index in spares.keys { discardSpare(index) }
+        containment.stopStrays()
         log(nil, "shutdown", "\(SignalName.describe(signal)) received: stopping all processes (again to kill at once)")
         for index in processes.indices {
             switch processes[index].phase {
