@@ -35,6 +35,9 @@ let package = Package(
             ]
         ),
         .target(name: "SuperwatchTestSupport", dependencies: ["SuperwatchCore"], path: "Tests/SuperwatchTestSupport"),
+        // The fuzz target for the config, Procfile and env-file readers: fuzz/run.sh builds it with libFuzzer;
+        // a plain build replays inputs (`superwatch-fuzz config FILE...`).
+        .executableTarget(name: "superwatch-fuzz", dependencies: ["SuperwatchTestSupport"], path: "fuzz/Sources"),
         .testTarget(
             name: "SuperwatchCoreTests",
             // Yams: the examples are converted to JSON to be checked against the JSON Schema.

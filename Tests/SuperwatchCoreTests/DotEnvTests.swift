@@ -179,6 +179,17 @@ import Testing
         }
     }
 
+    @Test func aNULIsAnErrorAtItsPositionNotACutValue() {
+        #expect(failure("A=1\nB=x\u{0}y\n") == ".env:2:4: error: a NUL character cannot be passed to a process; remove it")
+    }
+
+    @Test func aVariableTooLongForTheKernelIsAnErrorNamingIt() throws {
+        // KEY=VALUE, at most MAX_ARG_STRLEN - 1 bytes.
+        let fits = String(repeating: "v", count: ExecLimits.maximumStringLength - 3)
+        #expect(try parse("A=1\nXY=\(fits)") == ["A=1", "XY=\(fits)"])
+        #expect(failure("A=1\n  XY=\"\(fits)v\"") == ".env:2:3: error: XY=VALUE is 131072 bytes; the kernel passes at most 131071 bytes per environment variable (MAX_ARG_STRLEN), so no process could be started with it")
+    }
+
     @Test func loadOfAFileThatIsNotUTF8() throws {
         let path = NSTemporaryDirectory() + "superwatch-\(UUID().uuidString).env"
         try Data([0x41, 0x3D, 0xFF, 0xFE]).write(to: URL(fileURLWithPath: path))
@@ -187,7 +198,7 @@ import Testing
             _ = try DotEnv.load(path: path)
             Issue.record("expected an error")
         } catch {
-            #expect(error.message == "env file \(path) is not valid UTF-8")
+            #expect(error.description == "\(path):1:3: error: invalid UTF-8 (byte 0xFF); save the file as UTF-8")
         }
     }
 

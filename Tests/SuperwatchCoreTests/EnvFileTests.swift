@@ -142,3 +142,81 @@ import Testing
         #expect(try parse("processes:\n  w: {command: x, replicas: 2, listen: \"127.0.0.1:0\"}\n").processes[0].replicas == 2)
     }
 }
+
+/// Files that are not what a config names: directories, devices, FIFOs, unreadable and huge files. Each is
+/// said for what it is, at the entry that names it, and none is read into memory or waited on.
+@Suite struct ConfigFileKindTests {
+    func loadError(_ path: String) -> String? {
+        do {
+            _ = try ConfigLoader.load(path: path)
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    @Test func aConfigThatIsNotARegularFileSaysWhatItIs() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: "\(directory.path)/conf", withIntermediateDirectories: false)
+        #expect(loadError("\(directory.path)/conf")
+            == "\(directory.path)/conf: error: config file \(directory.path)/conf is a directory, not a file; name a YAML config or a Procfile")
+        #expect(loadError("/dev/null")
+            == "/dev/null: error: config file /dev/null is not a regular file but a character device; name a YAML config or a Procfile")
+        #expect(mkfifo("\(directory.path)/fifo", 0o600) == 0)
+        #expect(loadError("\(directory.path)/fifo")
+            == "\(directory.path)/fifo: error: config file \(directory.path)/fifo is not a regular file but a FIFO; name a YAML config or a Procfile",
+                "refused without waiting for a writer")
+    }
+
+    @Test func anEnvFileThatIsNotARegularFileIsAnErrorAtItsEntry() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: "\(directory.path)/envdir", withIntermediateDirectories: false)
+        #expect(mkfifo("\(directory.path)/fifo.env", 0o600) == 0)
+        let cases = [
+            ("/dev/zero", "/dev/zero is not a regular file but a character device"),
+            ("fifo.env", "\(directory.path)/fifo.env is not a regular file but a FIFO"),
+            ("envdir", "\(directory.path)/envdir is a directory, not a file"),
+        ]
+        for (name, reason) in cases {
+            directory.write("superwatch.yaml", "processes:\n  p:\n    command: x\n    env_file: [\(name)]\n")
+            #expect(loadError("\(directory.path)/superwatch.yaml")
+                == "\(directory.path)/superwatch.yaml:4:16: error: `env_file`: \(reason); name a file of KEY=VALUE lines")
+        }
+        directory.write("superwatch.yaml", "processes:\n  p:\n    command: x\n    env_file: [/proc/self/mem]\n")
+        #expect(loadError("\(directory.path)/superwatch.yaml")
+            == "\(directory.path)/superwatch.yaml:4:16: error: `env_file`: /proc/self/mem cannot be read (read: Input/output error)")
+    }
+
+    @Test func aDotEnvThatIsADirectoryIsAnError() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: "\(directory.path)/.env", withIntermediateDirectories: false)
+        directory.write("superwatch.yaml", "processes:\n  p: {command: x}\n")
+        #expect(loadError("\(directory.path)/superwatch.yaml")
+            == "\(directory.path)/.env: error: env file \(directory.path)/.env is a directory, not a file; superwatch reads .env beside the config")
+    }
+
+    @Test func aFileTooLargeForAConfigIsRefusedWithoutReadingItAll() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = "\(directory.path)/huge.env"
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.truncate(atOffset: UInt64(SourceFile.maximumSize + 1))
+        try handle.close()
+        directory.write("superwatch.yaml", "env_file: huge.env\nprocesses:\n  p: {command: x}\n")
+        #expect(loadError("\(directory.path)/superwatch.yaml")
+            == "\(directory.path)/superwatch.yaml:1:11: error: `env_file`: \(path) is larger than 16 MiB, too large for a configuration file; name a file of KEY=VALUE lines")
+    }
+
+    @Test func invalidUTF8InAnEnvFileIsAnErrorAtItsPosition() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        directory.write("superwatch.yaml", "processes:\n  p: {command: x, env_file: bad.env}\n")
+        try Data(Array("A=1\nB=caf".utf8) + [0xE9] + Array("\n".utf8)).write(to: URL(fileURLWithPath: "\(directory.path)/bad.env"))
+        #expect(loadError("\(directory.path)/superwatch.yaml")
+            == "\(directory.path)/bad.env:2:6: error: invalid UTF-8 (byte 0xE9); save the file as UTF-8")
+    }
+}

@@ -21,10 +21,11 @@ import Testing
 
     @Test func processesInOrderWithDefaults() throws {
         let config = try parse("web: python app.py --port $PORT\nworker: celery -A tasks worker\n")
-        #expect(config == Config(file: "Procfile", directory: "/srv/app", processes: [
-            ProcessSpec(name: "web", command: .shell("python app.py --port $PORT"), cwd: "/srv/app"),
-            ProcessSpec(name: "worker", command: .shell("celery -A tasks worker"), cwd: "/srv/app"),
-        ]))
+        var web = ProcessSpec(name: "web", command: .shell("python app.py --port $PORT"), cwd: "/srv/app")
+        web.location = SourceLocation(file: "Procfile", line: 1, column: 1)
+        var worker = ProcessSpec(name: "worker", command: .shell("celery -A tasks worker"), cwd: "/srv/app")
+        worker.location = SourceLocation(file: "Procfile", line: 2, column: 1)
+        #expect(config == Config(file: "Procfile", directory: "/srv/app", processes: [web, worker]))
     }
 
     @Test func everySettingButTheCommandIsTheDefault() throws {
@@ -101,6 +102,24 @@ import Testing
         let expected = "Procfile:1:1: error: the Procfile declares no processes; add a line such as `web: python app.py`"
         #expect(failure("") == expected)
         #expect(failure("# nothing yet\n\n") == expected)
+    }
+
+    @Test func aNULIsAnErrorAtItsPosition() {
+        #expect(failure("web: a\nworker: echo x\u{0}y\n") == "Procfile:2:15: error: a NUL character cannot be passed to a process; remove it")
+    }
+
+    @Test func aCommandTooLongForTheKernelIsAnErrorAtTheCommand() {
+        // It runs as `/bin/sh -c 'exec COMMAND'`, and the kernel takes at most 131071 bytes per argument.
+        let command = String(repeating: "a", count: ExecLimits.maximumStringLength - 4)
+        #expect(failure("web: \(command)\n") == "Procfile:1:6: error: the command of `web` is too long: it is 131072 bytes; the kernel passes at most 131071 bytes per argument (MAX_ARG_STRLEN)")
+        #expect(failure("web: \(command.dropLast())\n") == nil)
+    }
+
+    @Test func invalidUTF8IsAnErrorAtItsPosition() {
+        #expect(throws: SuperwatchError(.invalidConfig, "invalid UTF-8 (byte 0xFF); save the file as UTF-8",
+                                        at: SourceLocation(file: "/srv/app/Procfile", line: 2, column: 9))) {
+            try ConfigLoader.parse(bytes: Array("web: a\nworker: ".utf8) + [0xFF], path: "/srv/app/Procfile")
+        }
     }
 
     @Test func errorsNameTheFileAsGiven() {

@@ -200,6 +200,210 @@ enum RepositoryFile {
     }
 }
 
+/// The loader and the JSON Schema accept and refuse the same configs, in both directions: a table of cases
+/// each side is asked about (the schema through python's jsonschema, on the JSON an editor would see), and
+/// every duration key's pattern against the loader's parser on many strings. What the schema cannot know —
+/// files and directories that exist, host names that resolve, glob syntax, the kernel's 128 KiB limit on a
+/// variable — is left out of these cases; the README lists those loader-only checks.
+@Suite(.enabled(if: ExampleSchemaTests.hasJSONSchema, "needs python3 with jsonschema (pip install jsonschema)"))
+struct SchemaAgreementTests {
+    static let schemaPath = RepositoryFile.root.appendingPathComponent("schema/superwatch.schema.json").path
+
+    /// Whether jsonschema finds each JSON document (one per line) valid against `schema` (a JSON Schema
+    /// document, or a `$ref` into the schema file's `$defs`).
+    static func schemaVerdicts(_ documents: [String], definition: String? = nil) throws -> [Bool] {
+        let result = try runCommand(["python3", "-c", """
+            import json, sys, jsonschema
+            schema = json.load(open(sys.argv[1]))
+            if sys.argv[2]:
+                schema = {"$defs": schema["$defs"], "$ref": "#/$defs/" + sys.argv[2]}
+            validator = jsonschema.Draft202012Validator(schema)
+            for line in sys.stdin:
+                print(1 if validator.is_valid(json.loads(line)) else 0)
+            """, schemaPath, definition ?? ""], input: Data((documents.joined(separator: "\n") + "\n").utf8))
+        #expect(result.status == 0, "\(result.stderr)")
+        return result.stdout.split(separator: "\n").map { $0 == "1" }
+    }
+
+    static let processes = "processes:\n  w:\n"
+
+    /// (YAML, whether it is a valid config). Cases the issue named first, then one for each rule both sides
+    /// check.
+    static let cases: [(yaml: String, valid: Bool)] = [
+        (processes + "    werkzeug: host:-1\n", false),
+        (processes + "    command: true\n", false),
+        (processes + "    command: 42\n", false),
+        ("version: '1'\n" + processes + "    command: x\n", false),
+        (processes + "    command: x\n    listen: []\n", false),
+        (processes + "    command: !!binary aGVsbG8=\n", false),
+        (processes + "    !!python/object {command: x}\n", false),
+        (processes + "    command: !custom x\n", false),
+        (processes + "    command: !!timestamp 2001-12-14\n", false),
+        (processes + "    command: !!int 3\n", false),
+        (processes + "    command: !!str 42\n", true),
+        (processes + "    command: \"42\"\n", true),
+        (processes + "    command: 2001-12-14\n", true),
+        (processes + "    command: 1.5\n", false),
+        (processes + "    command: yes\n", false),
+        (processes + "    command: ~\n", false),
+        (processes + "    command: \"\"\n", false),
+        (processes + "    command: \" \\t\"\n", false),
+        (processes + "    command: \"a\\0b\"\n", false),
+        (processes + "    command: []\n", false),
+        (processes + "    command: [python3, 1]\n", false),
+        (processes + "    command: [python3, app.py]\n", true),
+        (processes + "    command: !!seq [python3, app.py]\n", true),
+        (processes + "    !!map {command: x}\n", true),
+        (processes + "    command: !!set {a, b}\n", false),
+        ("version: 1\n" + processes + "    command: x\n", true),
+        ("version: 1.0\n" + processes + "    command: x\n", true),
+        ("version: 2\n" + processes + "    command: x\n", false),
+        ("version: true\n" + processes + "    command: x\n", false),
+        (processes + "    command: x\n    replicas: 0x10\n", true),
+        (processes + "    command: x\n    replicas: 1_000\n", true),
+        (processes + "    command: x\n    replicas: 2.0\n", true),
+        (processes + "    command: x\n    replicas: !!int \"3\"\n", true),
+        (processes + "    command: x\n    replicas: \"2\"\n", false),
+        (processes + "    command: x\n    replicas: 1.5\n", false),
+        (processes + "    command: x\n    replicas: 1001\n", false),
+        (processes + "    command: x\n    replicas: 99999999999999999999999\n", false),
+        (processes + "    command: x\n    replicas: .inf\n", false),
+        (processes + "    command: x\n    replicas: true\n", false),
+        (processes + "    command: x\n    max_restarts: 0o17\n", true),
+        (processes + "    command: x\n    max_restarts: -1\n", false),
+        (processes + "    command: x\n    restart_codes: [3, 0x4]\n", true),
+        (processes + "    command: x\n    restart_codes: [256]\n", false),
+        (processes + "    command: x\n    restart_codes: 3\n", false),
+        (processes + "    command: x\n    backoff: 30s\n", true),
+        (processes + "    command: x\n    backoff: 30\n", true),
+        (processes + "    command: x\n    backoff: 0.5m\n", true),
+        (processes + "    command: x\n    backoff: 0.0001s\n", true),
+        (processes + "    command: x\n    backoff: 30.001\n", false),
+        (processes + "    command: x\n    backoff: 31s\n", false),
+        (processes + "    command: x\n    backoff: 1:30\n", false),
+        (processes + "    command: x\n    backoff: 0\n", false),
+        (processes + "    command: x\n    backoff: 99999999999999999999h\n", false),
+        (processes + "    command: x\n    stop_timeout: 1:30\n", true),
+        (processes + "    command: x\n    stop_timeout: 0\n", true),
+        (processes + "    command: x\n    stop_timeout: 1h\n", true),
+        (processes + "    command: x\n    stop_timeout: 3600.5\n", false),
+        (processes + "    command: x\n    stop_timeout: -1\n", false),
+        (processes + "    command: x\n    stop_timeout: .nan\n", false),
+        (processes + "    command: x\n    interval: 2562048h\n", false),
+        (processes + "    command: x\n    interval: 0s\n", false),
+        (processes + "    command: x\n    interval: 60m\n", true),
+        (processes + "    command: x\n    debounce: \" 3s\\t\"\n", true),
+        (processes + "    command: x\n    debounce: \"3s\\n\"\n", false),
+        (processes + "    command: x\n    debounce: 1.5m\n", false),
+        (processes + "    command: x\n    debounce: true\n", false),
+        (processes + "    command: x\n    stop_signal: sigterm\n", true),
+        (processes + "    command: x\n    stop_signal: \"TERM\\n\"\n", false),
+        (processes + "    command: x\n    stop_signal: WINCH\n", false),
+        (processes + "    command: x\n    stop_signal: 15\n", false),
+        (processes + "    command: x\n    restart: sometimes\n", false),
+        (processes + "    command: x\n    watcher: inotify\n", false),
+        (processes + "    command: x\n    listen: \":0\"\n", true),
+        (processes + "    command: x\n    listen: \"[::1]:09999\"\n", true),
+        (processes + "    command: x\n    listen: [\"127.0.0.1:65535\", \"unix:run/web.sock\"]\n", true),
+        (processes + "    command: x\n    listen: 5000\n", false),
+        (processes + "    command: x\n    listen: 1:30\n", false),
+        (processes + "    command: x\n    listen: \"127.0.0.1:65536\"\n", false),
+        (processes + "    command: x\n    listen: \":+5000\"\n", false),
+        (processes + "    command: x\n    listen: \"[foo]:80\"\n", false),
+        (processes + "    command: x\n    listen: \"a b:80\"\n", false),
+        (processes + "    command: x\n    listen: \"unix:a\\nb\"\n", false),
+        (processes + "    werkzeug: app:create_app('dev')\n    debug: yes\n", true),
+        (processes + "    werkzeug: pkg.module\n    python: .venv/bin/python\n", true),
+        (processes + "    werkzeug: \"app\\n\"\n", false),
+        (processes + "    werkzeug: \"app:f(\\n)\"\n", false),
+        (processes + "    werkzeug: app\n    debug: \"true\"\n", false),
+        (processes + "    command: x\n    python: python3\n", false),
+        (processes + "    command: x\n    werkzeug: app\n", false),
+        (processes + "    command: x\n    env: {A: 1, B: true, C: 1.5, D: 0x10, E: \"\", F: 2001-12-14}\n", true),
+        (processes + "    command: x\n    env: {A: ~}\n", false),
+        (processes + "    command: x\n    env: {A: [1]}\n", false),
+        (processes + "    command: x\n    env: {1A: x}\n", false),
+        (processes + "    command: x\n    env: {A: \"x\\0\"}\n", false),
+        (processes + "    command: x\n    env_file: []\n", true),
+        (processes + "    command: x\n    cwd: \" \"\n", false),
+        (processes + "    command: x\n    watch: [\"\"]\n", false),
+        ("processes:\n  web app:\n    command: x\n", false),
+        ("processes:\n  \"web\\n\":\n    command: x\n", false),
+        ("processes: {}\n", false),
+        ("extra: 1\nprocesses:\n  w: {command: x}\n", false),
+        ("- a\n", false),
+        ("processes:\n  a: &defaults {command: x, backoff: 2s}\n  b: {<<: *defaults, restart: always}\n", true),
+        ("processes:\n  a: &defaults {command: x}\n  b: {<<: [*defaults], cmd: y}\n", false),
+    ]
+
+    @Test func theLoaderAndTheSchemaAgreeOnEveryCase() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var documents: [String] = []
+        for (yaml, _) in Self.cases {
+            let node = try #require(try Yams.compose(yaml: yaml))
+            documents.append((try? SchemaView.json(node)) ?? "\"not representable as JSON\"")
+        }
+        let verdicts = try Self.schemaVerdicts(documents)
+        try #require(verdicts.count == Self.cases.count)
+        for ((yaml, valid), schemaValid) in zip(Self.cases, verdicts) {
+            let loaderError: SuperwatchError?
+            do {
+                _ = try ConfigLoader.parse(yaml: yaml, file: "superwatch.yaml", directory: directory.path, hostLookup: .numericOnly)
+                loaderError = nil
+            } catch {
+                loaderError = error
+            }
+            #expect((loaderError == nil) == valid, "loader: \(loaderError?.description ?? "accepted") for\n\(yaml)")
+            #expect(schemaValid == valid, "schema: \(schemaValid ? "accepted" : "rejected") for\n\(yaml)")
+        }
+    }
+
+    /// Many spellings around each maximum, in every unit: the pattern and the parser decide alike.
+    @Test(arguments: DurationKey.allCases)
+    func durationPatternsMatchTheParser(key: DurationKey) throws {
+        let numbers = [
+            "0", "00", "0.0", ".0", "0.", "1", "1.0", "1.0001", "0.9999", "5.", ".5", "0.5", "0.50", "0.51", "0.0083",
+            "0.00833", "0.0083333333", "0.0084", "0.01666", "0.0166666", "0.0167", "29", "29.9999", "30", "30.", "30.0",
+            "30.000", "30.0001", "31", "59", "60", "60.0", "60.01", "3599", "3600", "3600.0", "3600.1", "29999",
+            "30000", "30000.0", "30001", "59999.5", "60000", "60000.5", "3599999", "3600000", "3600000.0", "3600000.1",
+            "99999999999999999999", "", ".", "1e3", "-1", "+1", "0x1", "1.2.3", "١",
+        ]
+        var texts: [String] = []
+        for number in numbers {
+            for unit in ["", "ms", "s", "m", "h", "S", "sec", "mss"] {
+                for form in ["\(number)\(unit)", " \(number)\(unit)\t", "\(number)\(unit)\n", "\(number) \(unit)"] { texts.append(form) }
+            }
+        }
+        let definition = ["backoff": "backoffDuration", "stop_timeout": "stopTimeoutDuration",
+                          "interval": "intervalDuration", "debounce": "debounceDuration"][key.rawValue]!
+        let verdicts = try Self.schemaVerdicts(texts.map(SchemaView.quoted), definition: definition)
+        try #require(verdicts.count == texts.count)
+        #expect(verdicts.filter { $0 }.count > 50 && verdicts.filter { !$0 }.count > 50)
+        for (text, schemaValid) in zip(texts, verdicts) {
+            let parsed = try? parseDuration(text, maximum: key.maximum).get()
+            let loaderValid = parsed.map { !key.mustBePositive || $0 > .zero } ?? false
+            #expect(loaderValid == schemaValid, "\(key.rawValue): \(text.debugDescription): loader \(loaderValid), schema \(schemaValid)")
+        }
+    }
+
+    /// The schema's patterns are the ones `DurationPattern` builds from the maxima, and its number forms have
+    /// the same maximum, so changing a maximum in the code without the schema fails here.
+    @Test(arguments: DurationKey.allCases)
+    func durationDefinitionsFollowTheMaxima(key: DurationKey) throws {
+        let schema = try RepositoryFile.json("schema/superwatch.schema.json")
+        let process = ((schema["$defs"] as? [String: Any])?["process"] as? [String: Any])?["properties"] as? [String: Any]
+        let reference = try #require((process?[key.rawValue] as? [String: Any])?["$ref"] as? String)
+        let name = try #require(reference.split(separator: "/").last.map(String.init))
+        let definition = try #require((schema["$defs"] as? [String: Any])?[name] as? [String: Any])
+        let branches = try #require(definition["oneOf"] as? [[String: Any]])
+        let expected = DurationPattern.pattern(maximumMilliseconds: Int(key.maximum.milliseconds))
+        #expect(branches[0]["pattern"] as? String == expected, "the schema's \(name) pattern should be \(expected)")
+        #expect(branches[1]["maximum"] as? Int == Int(key.maximum.milliseconds / 1000))
+        #expect((branches[1]["exclusiveMinimum"] != nil) == key.mustBePositive)
+    }
+}
+
 /// Whether mandoc is installed (CI installs it; the lint test says so when it is missing).
 let hasMandoc = FileManager.default.isExecutableFile(atPath: "/usr/bin/mandoc")
 

@@ -93,4 +93,21 @@ import Testing
         #expect(StackPlan.basePort(flag: nil, environment: ["PORT": "junk"]) == 5000)
         #expect(StackPlan.basePort(flag: nil, environment: [:]) == 5000)
     }
+
+    @Test func aPortPast65535IsAnErrorAtTheProcessNotAClampedPort() throws {
+        var config = self.config
+        config.processes[2].location = SourceLocation(file: "superwatch.yaml", line: 9, column: 3)
+        #expect(throws: SuperwatchError(
+            .usage, "process `clock` would get PORT 65600 (65400 + 100 × 2), above 65535; start the ports lower (--port or PORT), or set PORT in its env",
+            at: SourceLocation(file: "superwatch.yaml", line: 9, column: 3))) {
+            try StackPlan.make(config, basePort: 65400)
+        }
+        config.processes[2].env["PORT"] = "8000"
+        #expect(summary(try StackPlan.make(config, basePort: 65400)).last == "clock PORT=8000 R=1")
+        var werkzeug = ProcessSpec(name: "api", command: .argv(["python3"]), cwd: "/srv")
+        werkzeug.werkzeug = WerkzeugApp(target: "app")
+        #expect(throws: SuperwatchError.self) {
+            try StackPlan.make(Config(file: "superwatch.yaml", directory: "/srv", processes: [werkzeug]), basePort: 65536)
+        }
+    }
 }

@@ -71,4 +71,69 @@ import Glibc
         #expect(inherited.waitForExit() == 0)
         #expect(inherited.stdout.contains("shown | [0]"), "superwatch's own environment is kept\n\(inherited.stdout)")
     }
+
+    /// A `command: |` block of several lines: the "started" event is several lines, each with its prefix, so
+    /// that every line of the stream says whose it is. The JSON log keeps it one object (its text escaped).
+    @Test func everyLineOfAMultiLineEventCarriesThePrefix() throws {
+        let dir = stack("""
+            processes:
+              multi:
+                command: |
+                  echo first
+                  echo second
+                restart: never
+              b: {command: echo hi, restart: never}
+            """)
+        defer { dir.remove() }
+        let result = try SuperwatchRun.run(["up"], in: dir.path)
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("multi * started (pid "))
+        #expect(result.stdout.contains("\nmulti * echo second\n"))
+        let body = result.stdout.split(separator: "\n")
+        #expect(!body.isEmpty)
+        for line in body {
+            #expect(line.hasPrefix("multi | ") || line.hasPrefix("multi * ") || line.hasPrefix("b     | ")
+                    || line.hasPrefix("b     * "), "a line without its prefix: \(line)")
+        }
+        let json = try SuperwatchRun.run(["up", "--log-format", "json"], in: dir.path)
+        #expect(json.status == 0)
+        for line in json.stdout.split(separator: "\n") {
+            #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "not one JSON object: \(line)")
+        }
+        #expect(json.stdout.contains(#"echo first\necho second"#))
+    }
+
+    /// A line longer than the 64 MiB cap is printed in pieces, and an event says so, once for the line.
+    @Test func aLineOverTheCapIsSplitAndTheSplitIsAnnounced() throws {
+        let length = 70_000_000
+        let dir = stack("""
+            processes:
+              b: {command: "head -c \(length) /dev/zero | tr '\\\\0' a; echo; echo after", restart: never}
+            """)
+        defer { dir.remove() }
+        let run = try SuperwatchRun(["up"], in: dir.path)
+        #expect(run.waitForExit(timeout: .seconds(120)) == 0)
+        // memchr and counts, not String: this log is too big for Character-wise APIs in a debug build.
+        let logLines = run.stdoutBytes.withUnsafeBufferPointer { buffer -> [(text: String, length: Int)] in
+            var lines: [(String, Int)] = []
+            var start = 0
+            while start < buffer.count,
+                  let hit = memchr(buffer.baseAddress! + start, 0x0A, buffer.count - start) {
+                let end = buffer.baseAddress!.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                lines.append((String(decoding: buffer[start..<min(end, start + 80)], as: UTF8.self), end - start))
+                start = end + 1
+            }
+            return lines
+        }
+        let event = "b * a line over 64 MiB was split"
+        #expect(logLines.filter { $0.text == event }.count == 1, "once for the line")
+        let pieces = logLines.filter { $0.text.hasPrefix("b | aaaa") }.map { $0.length - "b | ".count }
+        #expect(pieces.count == 2)
+        #expect(pieces.first ?? 0 >= 64 << 20)
+        #expect(pieces.reduce(0, +) == length, "every byte of the line arrives")
+        let eventIndex = try #require(logLines.firstIndex { $0.text == event })
+        #expect(logLines[eventIndex - 1].text.hasPrefix("b | aaaa") && logLines[eventIndex + 1].text.hasPrefix("b | aaaa"),
+                "said after the first piece")
+        #expect(logLines.suffix(3).map(\.text) == ["b | after", "b * exited with code 0", "b * not restarting (restart: never)"])
+    }
 }

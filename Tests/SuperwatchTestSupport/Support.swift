@@ -63,19 +63,59 @@ public func isAlive(_ pid: pid_t) -> Bool {
     return state != "Z" && state != "X"
 }
 
+/// The live (not zombie) members of process group `pgid`, from /proc.
+public func liveProcesses(inGroup pgid: pid_t) -> [pid_t] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { entry -> pid_t? in
+        guard let pid = pid_t(entry),
+              let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        // After the name: state, ppid, pgrp, ...
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 2, pid_t(fields[2]) == pgid, fields[0] != "Z", fields[0] != "X" else { return nil }
+        return pid
+    }
+}
+
+/// What process `pid` is blocked in (/proc/PID/wchan), e.g. `pipe_write`; empty when it runs or is gone.
+public func waitChannel(_ pid: pid_t) -> String {
+    (try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? ""
+}
+
 /// A running `superwatch` binary with its output captured.
 public final class SuperwatchRun: Sendable {
+    /// What superwatch's stdout is: a pipe the run reads, or one that stops being read.
+    public enum Stdout: Sendable {
+        /// Read to its end; the text is in `stdout`.
+        case captured
+        /// Read until `lines` whole lines have arrived, then closed, as `up | head -N` does.
+        case closedAfter(lines: Int)
+        /// Not read until `resumeReading()` (or superwatch has exited): a paused pager, a hung log shipper.
+        case stalled
+    }
+
     public let process: Process
     private let captured = Mutex<(stdout: [UInt8], stderr: [UInt8])>(([], []))
     private let stdoutDone = Mutex<Bool>(false)
+    private let stderrDone = Mutex<Bool>(false)
+    private let resume = DispatchSemaphore(value: 0)
+    private let stalled: Bool
 
     /// Starts `superwatch ARGS` in `directory` with NO_COLOR unset unless `environment` says otherwise, and
-    /// without the variables named in `unsetting`.
+    /// without the variables named in `unsetting`. `closing` names standard descriptors (0, 1, 2) superwatch
+    /// starts without, as after `up >&-`.
     public init(_ arguments: [String], in directory: String, environment: [String: String] = [:],
-                unsetting: [String] = []) throws {
+                unsetting: [String] = [], stdout mode: Stdout = .captured, closing: Set<Int32> = []) throws {
         process = Process()
-        process.executableURL = URL(fileURLWithPath: superwatchBinary)
-        process.arguments = arguments
+        if closing.isEmpty {
+            process.executableURL = URL(fileURLWithPath: superwatchBinary)
+            process.arguments = arguments
+        } else {
+            // The shell closes them and execs superwatch, which keeps the pid.
+            let redirections = closing.sorted().map { "\($0)>&-" }.joined(separator: " ")
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "exec \"$0\" \"$@\" \(redirections)", superwatchBinary] + arguments
+        }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "FORCE_COLOR")
@@ -87,11 +127,14 @@ public final class SuperwatchRun: Sendable {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
+        if case .stalled = mode { stalled = true } else { stalled = false }
         try process.run()
         for (handle, isStdout) in [(out.fileHandleForReading, true), (err.fileHandleForReading, false)] {
             let thread = Thread { [self] in
+                if isStdout, case .stalled = mode { self.resume.wait() }
                 let fd = handle.fileDescriptor
                 var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                var lines = 0
                 while true {
                     let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                     if n < 0 && errno == EINTR { continue }
@@ -99,12 +142,22 @@ public final class SuperwatchRun: Sendable {
                     self.captured.withLock {
                         if isStdout { $0.stdout.append(contentsOf: buffer[0..<n]) } else { $0.stderr.append(contentsOf: buffer[0..<n]) }
                     }
+                    if isStdout, case .closedAfter(let wanted) = mode {
+                        lines += buffer[0..<n].count { $0 == 0x0A }
+                        if lines >= wanted {
+                            do { try handle.close() } catch { fatalError("cannot close superwatch's stdout: \(error)") }
+                            break
+                        }
+                    }
                 }
-                if isStdout { self.stdoutDone.withLock { $0 = true } }
+                if isStdout { self.stdoutDone.withLock { $0 = true } } else { self.stderrDone.withLock { $0 = true } }
             }
             thread.start()
         }
     }
+
+    /// Lets a `.stalled` stdout be read from now on.
+    public func resumeReading() { resume.signal() }
 
     public var stdoutBytes: [UInt8] { captured.withLock { $0.stdout } }
     public var stdout: String { String(decoding: stdoutBytes, as: UTF8.self) }
@@ -120,14 +173,15 @@ public final class SuperwatchRun: Sendable {
 
     public func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
-    /// Waits for superwatch to exit and for its stdout to reach end of file; returns its exit status (nil on
-    /// timeout, after which it is killed).
+    /// Waits for superwatch to exit and for its stdout and stderr to reach end of file; returns its exit status
+    /// (nil on timeout, after which it is killed).
     public func waitForExit(timeout: Duration = .seconds(30)) -> Int32? {
         guard eventually(timeout: timeout, { !self.process.isRunning }) else {
             signal(SIGKILL)
             return nil
         }
-        _ = eventually(timeout: .seconds(10)) { self.stdoutDone.withLock { $0 } }
+        if stalled { resumeReading() }
+        _ = eventually(timeout: .seconds(10)) { self.stdoutDone.withLock { $0 } && self.stderrDone.withLock { $0 } }
         return process.terminationStatus
     }
 

@@ -101,6 +101,9 @@ public struct ProcessSpec: Sendable, Equatable {
     /// For an instance `StackPlan` made of a process with several replicas, that process's name. Replicas
     /// share the process's held sockets (the kernel spreads connections over their accepts).
     public var replicaOf: String?
+    /// Where the process is declared (its name in the YAML, its line in a Procfile), for errors found later,
+    /// such as a PORT above 65535.
+    public var location: SourceLocation?
 
     public init(
         name: String, command: Command, cwd: String, env: [String: String] = [:],
@@ -184,8 +187,9 @@ public enum SignalName {
         ("TERM", 15), ("INT", 2), ("HUP", 1), ("QUIT", 3), ("KILL", 9), ("USR1", 10), ("USR2", 12),
     ]
 
-    /// `TERM`, `SIGTERM`, `term`: the number, or nil.
+    /// `TERM`, `SIGTERM`, `term`: the number, or nil. Only ASCII letters fold (`ſigterm` is no signal).
     public static func number(_ text: String) -> Int32? {
+        guard text.unicodeScalars.allSatisfy(\.isASCII) else { return nil }
         var name = text.uppercased()
         if name.hasPrefix("SIG") { name.removeFirst(3) }
         return all.first { $0.name == name }?.number

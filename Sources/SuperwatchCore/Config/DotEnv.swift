@@ -8,12 +8,38 @@ public enum DotEnv {
     /// The assignments in `text`, in the order written (a key may repeat; the last one wins when they are
     /// applied). `file` is only used in messages.
     public static func parse(_ text: String, file: String) throws(SuperwatchError) -> [(key: String, value: String)] {
-        var result: [(key: String, value: String)] = []
-        for line in SourceLines(text) {
+        try assignments(text, file: file).map { ($0.key, $0.value) }
+    }
+
+    /// One `KEY=VALUE` line: the variable and where its line starts, for errors about the value that only
+    /// show later (a value too long for the kernel).
+    struct Assignment {
+        var key: String
+        var value: String
+        var location: SourceLocation
+    }
+
+    /// The assignments in `text` with their positions. A NUL anywhere, or a variable too long for the kernel
+    /// to pass to a process, is an error at its position.
+    static func assignments(_ text: String, file: String) throws(SuperwatchError) -> [Assignment] {
+        let lines = SourceLines(text)
+        try lines.rejectNUL(file: file)
+        var result: [Assignment] = []
+        for line in lines {
             var parser = DotEnvLineParser(scalars: line.scalars, file: file, line: line.number)
-            if let assignment = try parser.assignment() { result.append(assignment) }
+            guard let (key, value) = try parser.assignment() else { continue }
+            let location = parser.location(at: parser.keyStart)
+            if let problem = ExecLimits.environmentProblem(key: key, value: value) {
+                throw SuperwatchError(.invalidConfig, problem, at: location)
+            }
+            result.append(Assignment(key: key, value: value, location: location))
         }
         return result
+    }
+
+    /// The assignments in the bytes of an env file; invalid UTF-8 is an error at its line and column.
+    public static func parse(bytes: [UInt8], file: String) throws(SuperwatchError) -> [(key: String, value: String)] {
+        try parse(SourceFile.text(bytes, file: file), file: file)
     }
 
     /// Reads the file at `path`; a key written twice takes its last value.
@@ -32,6 +58,8 @@ struct DotEnvLineParser {
     let line: Int
     /// Index of the next scalar to read.
     var index = 0
+    /// Where the variable's name starts (after any `export`), once `assignment()` has read it.
+    var keyStart = 0
 
     init(scalars: [Unicode.Scalar], file: String, line: Int) {
         self.scalars = scalars
@@ -39,8 +67,10 @@ struct DotEnvLineParser {
         self.line = line
     }
 
+    func location(at index: Int) -> SourceLocation { SourceLocation(file: file, line: line, column: index + 1) }
+
     func error(at index: Int, _ message: String) -> SuperwatchError {
-        SuperwatchError(.invalidConfig, message, at: SourceLocation(file: file, line: line, column: index + 1))
+        SuperwatchError(.invalidConfig, message, at: location(at: index))
     }
 
     static func isBlank(_ scalar: Unicode.Scalar) -> Bool { SourceLines.isBlank(scalar) }
@@ -61,6 +91,7 @@ struct DotEnvLineParser {
             skipBlanks()
         }
         let nameStart = index
+        keyStart = index
         guard let equals = scalars[index...].firstIndex(of: "=") else {
             throw error(at: lineStart, "expected KEY=VALUE but this line has no `=`; write it as NAME=value, or start it with `#` to make it a comment")
         }
@@ -69,7 +100,7 @@ struct DotEnvLineParser {
         let name = text(nameStart..<nameEnd)
         if name.isEmpty { throw error(at: equals, "missing variable name before `=`; write it as NAME=value") }
         if let bad = (nameStart..<nameEnd).first(where: { !isValidEnvName(text(nameStart..<($0 + 1))) }) {
-            throw error(at: bad, "`\(name)` is not a valid variable name; use letters, digits and `_`, not starting with a digit")
+            throw error(at: bad, "`\(shown(name))` is not a valid variable name; use letters, digits and `_`, not starting with a digit")
         }
         index = equals + 1
         skipBlanks()
@@ -150,43 +181,5 @@ struct DotEnvLineParser {
         skipBlanks()
         guard index < scalars.count, scalars[index] != "#" else { return }
         throw error(at: index, "unexpected text after the closing quote; put the whole value inside the quotes, or start a comment with `#`")
-    }
-}
-
-/// The lines of a config-like text file, numbered from 1, as Unicode scalars (columns count scalars).
-/// A leading byte-order mark and `\r` before each `\n` are dropped.
-struct SourceLines: Sequence {
-    let lines: [(number: Int, scalars: [Unicode.Scalar])]
-
-    init(_ text: String) {
-        var scalars = Array(text.unicodeScalars)
-        if scalars.first == "\u{FEFF}" { scalars.removeFirst() }
-        var lines: [(number: Int, scalars: [Unicode.Scalar])] = []
-        for (offset, line) in scalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = Array(line)
-            if line.last == "\r" { line.removeLast() }
-            lines.append((offset + 1, line))
-        }
-        self.lines = lines
-    }
-
-    func makeIterator() -> IndexingIterator<[(number: Int, scalars: [Unicode.Scalar])]> { lines.makeIterator() }
-
-    /// Space or tab: what separates words on a line of these files.
-    static func isBlank(_ scalar: Unicode.Scalar) -> Bool { scalar == " " || scalar == "\t" }
-
-    /// The text of the file at `path`; a missing, unreadable or non-UTF-8 file is an error naming `what`.
-    static func read(path: String, what: String) throws(SuperwatchError) -> String {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw SuperwatchError(.invalidConfig, "\(what) \(path) does not exist; create it or remove it from the config",
-                                  at: SourceLocation(file: path))
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SuperwatchError(.invalidConfig, "cannot read \(what) \(path); check its permissions", at: SourceLocation(file: path))
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw SuperwatchError(.invalidConfig, "\(what) \(path) is not valid UTF-8", at: SourceLocation(file: path))
-        }
-        return text
     }
 }

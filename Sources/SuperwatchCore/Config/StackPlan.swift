@@ -39,6 +39,9 @@ public enum StackPlan {
     public static func make(
         _ config: Config, concurrency: [String: Int] = [:], only: [String] = [], basePort: Int = defaultBasePort
     ) throws(SuperwatchError) -> Config {
+        guard (1...65535).contains(basePort) else {
+            throw SuperwatchError(.usage, "the base port must be between 1 and 65535, found \(basePort)")
+        }
         let names = config.processes.map(\.name)
         for name in concurrency.keys.sorted() where !names.contains(name) {
             throw SuperwatchError(.usage, "-c names `\(name)`, which is not a process in \(config.file); it has \(names.joined(separator: ", "))")
@@ -49,28 +52,53 @@ public enum StackPlan {
             let count = concurrency[spec.name] ?? spec.replicas
             let port = basePort + portStride * index
             for replica in stride(from: 1, through: count, by: 1) {
-                planned.processes.append(instance(of: spec, replica: replica, of: count, port: port + replica - 1, globalEnv: config.env))
+                planned.processes.append(try instance(
+                    of: spec, replica: replica, of: count, port: port + replica - 1, globalEnv: config.env,
+                    origin: "\(basePort) + \(portStride) × \(index)\(replica > 1 ? " + \(replica - 1)" : "")"))
             }
         }
         return try select(only, from: planned, original: config)
     }
 
-    /// Replica `replica` of `count` of `spec`, named `NAME.N` when there are several.
-    static func instance(of spec: ProcessSpec, replica: Int, of count: Int, port: Int, globalEnv: [String: String]) -> ProcessSpec {
+    /// Replica `replica` of `count` of `spec`, named `NAME.N` when there are several. `origin` says how `port`
+    /// was computed, for the error when it is past 65535.
+    static func instance(
+        of spec: ProcessSpec, replica: Int, of count: Int, port: Int, globalEnv: [String: String], origin: String
+    ) throws(SuperwatchError) -> ProcessSpec {
         var instance = spec
         instance.name = count > 1 ? "\(spec.name).\(replica)" : spec.name
         instance.replicas = 1
         instance.replicaOf = count > 1 ? spec.name : nil
         instance.env["SUPERWATCH_REPLICA"] = String(replica)
-        let setsPort = spec.env["PORT"] != nil || globalEnv["PORT"] != nil
+        let configuredPort = spec.env["PORT"] ?? globalEnv["PORT"]
+        let first = port - (replica - 1)
+        func checked(_ port: Int) throws(SuperwatchError) -> Int {
+            guard port > 65535 else { return port }
+            throw SuperwatchError(
+                .usage,
+                "process `\(instance.name)` would get PORT \(port) (\(origin)), above 65535; start the ports lower "
+                    + "(--port or PORT), or set PORT in its env",
+                at: spec.location)
+        }
         if spec.werkzeug != nil && spec.listen.isEmpty {
             // One address for all replicas (they share its socket): the first replica's port.
-            let first = port - (replica - 1)
-            let chosen = setsPort ? Int(spec.env["PORT"] ?? globalEnv["PORT"] ?? "") ?? first : first
-            instance.listen = [ListenSpec(.tcp(host: "127.0.0.1", port: UInt16(clamping: chosen)))]
+            let chosen: UInt16
+            if let configuredPort {
+                guard let number = ConfigReader.portNumber(configuredPort) else {
+                    throw SuperwatchError(
+                        .invalidConfig,
+                        "PORT=\(shown(configuredPort)) is not a port number (0 to 65535); the `werkzeug:` process "
+                            + "`\(spec.name)` serves on it",
+                        at: spec.location)
+                }
+                chosen = number
+            } else {
+                chosen = UInt16(try checked(first))
+            }
+            instance.listen = [ListenSpec(.tcp(host: "127.0.0.1", port: chosen))]
         }
         // A TCP socket's port is what the supervisor puts in PORT; a value the config set is kept.
-        if !setsPort && instance.firstTCPPort == nil { instance.env["PORT"] = String(port) }
+        if configuredPort == nil && instance.firstTCPPort == nil { instance.env["PORT"] = String(try checked(port)) }
         return instance
     }
 

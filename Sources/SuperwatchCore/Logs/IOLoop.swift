@@ -42,6 +42,10 @@ struct RunIO: Sendable {
 /// When a process exits, whatever it wrote is drained and printed before the exit is passed on, so no line
 /// is ever reported after its process's exit.
 ///
+/// Back-pressure: while the sink's queue is full (stdout is slow or not read), the loop reads no process
+/// output — the pipes stay out of the epoll set — but still reaps exits, drains the pipes of ended runs and
+/// handles its inbox, so a stalled stdout never holds up a stop or a shutdown.
+///
 /// Thread confinement: everything but `mailbox` is touched only by the loop thread; other threads talk to
 /// it through `mailbox`. That is why it is `@unchecked Sendable`.
 final class IOLoop: @unchecked Sendable {
@@ -57,6 +61,8 @@ final class IOLoop: @unchecked Sendable {
         case drain(runID: UInt64, then: @Sendable () -> Void)
         /// Read what is left in every pipe, flush, end the thread, then call back.
         case stop(then: @Sendable () -> Void)
+        /// The sink has room again after the loop paused reading process output.
+        case resume
     }
     private let mailbox: Mailbox<Message>
 
@@ -77,6 +83,10 @@ final class IOLoop: @unchecked Sendable {
     private var batch: [UInt8] = []
     private var readBuffer: UnsafeMutableRawBufferPointer
     private var running = true
+    /// The sink's queue is full: process output is not read until it has room (`resume`).
+    private var paused = false
+    /// stdout, watched for its reader going away when it is a pipe or a socket; -1 otherwise.
+    private var stdoutFD: Int32 = -1
     private let finished = Mutex<Bool>(false)
 
     init(formatter: LogFormatter, sink: OutputSink,
@@ -89,8 +99,16 @@ final class IOLoop: @unchecked Sendable {
         epollFD = try retryingEINTR("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
         mailbox = try Mailbox()
         readBuffer = .allocate(byteCount: 1 << 20, alignment: 16)
-        batch.reserveCapacity(2 << 20)
         watch(mailbox.fd)
+        let mailbox = self.mailbox
+        sink.onRoom { mailbox.send(.resume) }
+        if sink.reportsReaderClosing {
+            // No events asked for: epoll always reports EPOLLERR (a pipe whose reader closed) and EPOLLHUP (a
+            // socket whose peer closed), so a closed stdout is noticed even when nothing is being written.
+            var event = epoll_event()
+            event.data.fd = sink.fd
+            if epoll_ctl(epollFD, EPOLL_CTL_ADD, sink.fd, &event) == 0 { stdoutFD = sink.fd }
+        }
     }
 
     deinit {
@@ -144,13 +162,20 @@ final class IOLoop: @unchecked Sendable {
                 let fd = events[index].data.fd
                 if fd == mailbox.fd {
                     handleInbox()
+                } else if fd == stdoutFD {
+                    _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+                    stdoutFD = -1
+                    sink.readerClosed()
                 } else if streams[fd] != nil {
-                    readOnce(fd, timestamp: timestamp)
+                    if !paused { readOnce(fd, timestamp: timestamp) }
                     park(fd)
                 } else if let run = runs[fd] {
                     reap(run, timestamp: timestamp)
                 }
-                if batch.count >= 1 << 20 { flush() }
+                if batch.count >= 1 << 20 {
+                    flush()
+                    paused = sink.shouldPause()
+                }
             }
             flush()
             // Coalescing: a chatty process that writes small chunks would otherwise wake this thread (and
@@ -160,7 +185,8 @@ final class IOLoop: @unchecked Sendable {
                 var pause = timespec(tv_sec: 0, tv_nsec: Self.coalescingDelayNanoseconds)
                 nanosleep(&pause, nil)
             }
-            unpark()
+            paused = sink.shouldPause()
+            if !paused { unpark() }
         }
         flush()
         stopped?()
@@ -182,7 +208,8 @@ final class IOLoop: @unchecked Sendable {
         parked.append(fd)
     }
 
-    /// Puts the parked pipes back; one that has data is reported by the next epoll_wait at once.
+    /// Puts the parked pipes back; one that has data is reported by the next epoll_wait at once. While the
+    /// sink is full they stay parked, and so does every other pipe once it has data (back-pressure).
     private func unpark() {
         for fd in parked where streams[fd] != nil { watch(fd) }
         parked.removeAll(keepingCapacity: true)
@@ -215,6 +242,8 @@ final class IOLoop: @unchecked Sendable {
                 drainPipes(Array(streams.keys), timestamp: formatter.timestampPrefix())
                 running = false
                 stopped = then
+            case .resume:
+                break  // the round's end asks the sink again and unparks
             }
         }
     }
@@ -290,6 +319,7 @@ final class IOLoop: @unchecked Sendable {
     private func flush() {
         guard !batch.isEmpty else { return }
         sink.write(batch)
-        batch.removeAll(keepingCapacity: true)
+        // The sink holds on to this buffer until it is written: start a new one.
+        batch = []
     }
 }

@@ -12,6 +12,8 @@ struct LineSplitter {
     let process: Int
     let stream: StreamKind
     private var pending: [UInt8] = []
+    /// The current line was longer than `maximumLineLength` and has been split (the event said so once).
+    private var splitting = false
 
     init(process: Int, stream: StreamKind) {
         self.process = process
@@ -32,12 +34,20 @@ struct LineSplitter {
                 pending.append(contentsOf: line)
                 emitPending(formatter: formatter, timestamp: timestamp, into: &out)
             }
+            splitting = false
             start = end + 1
         }
         if start < chunk.count {
             pending.append(contentsOf: UnsafeRawBufferPointer(start: base + start, count: chunk.count - start))
             if pending.count >= Self.maximumLineLength {
                 emitPending(formatter: formatter, timestamp: timestamp, into: &out)
+                if !splitting {
+                    // Said after the first piece, once per overlong line, so a split is never silent.
+                    splitting = true
+                    out.append(contentsOf: formatter.event(process: process, SupervisorEvent(
+                        "line-split", "a line over \(Self.maximumLineLength >> 20) MiB was split",
+                        [("stream", .string(stream.rawValue))])))
+                }
             }
         }
     }
@@ -45,6 +55,7 @@ struct LineSplitter {
     /// Emits an incomplete last line, if any.
     mutating func finish(formatter: LogFormatter, timestamp: [UInt8], into out: inout [UInt8]) {
         if !pending.isEmpty { emitPending(formatter: formatter, timestamp: timestamp, into: &out) }
+        splitting = false
     }
 
     private mutating func emitPending(formatter: LogFormatter, timestamp: [UInt8], into out: inout [UInt8]) {

@@ -98,16 +98,23 @@ public struct LogFormatter: Sendable {
         }
     }
 
-    /// One of superwatch's own events, about process `process` (nil: about the whole stack).
+    /// One of superwatch's own events, about process `process` (nil: about the whole stack). A message of
+    /// several lines (a `command: |` block in "started") is several lines, each with the prefix, so that every
+    /// line of the stream says whose it is.
     public func event(process: Int?, _ event: SupervisorEvent) -> [UInt8] {
         let timestamp = timestampPrefix()
         var out: [UInt8] = []
         switch options.format {
         case .text:
-            out.append(contentsOf: timestamp)
-            out.append(contentsOf: process.map { eventPrefixes[$0] } ?? globalEventPrefix)
-            out.append(contentsOf: event.message.utf8)
-            out.append(0x0A)
+            let prefix = process.map { eventPrefixes[$0] } ?? globalEventPrefix
+            var lines = event.message.split(separator: "\n", omittingEmptySubsequences: false)
+            while lines.count > 1 && lines.last!.isEmpty { lines.removeLast() }
+            for line in lines {
+                out.append(contentsOf: timestamp)
+                out.append(contentsOf: prefix)
+                out.append(contentsOf: line.utf8)
+                out.append(0x0A)
+            }
         case .json:
             out.append(contentsOf: "{\"time\":\"".utf8)
             out.append(contentsOf: timestamp)

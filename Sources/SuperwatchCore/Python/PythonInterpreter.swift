@@ -31,14 +31,28 @@ struct PythonInterpreter: Sendable, Equatable {
         for name in unsetting { environment.removeValue(forKey: name) }
     }
 
+    /// How the question is asked: `launch` starts the wrapper (the supervisor's containment, so that nothing of
+    /// it can outlive superwatch), `kill` ends what is left of its group, `release` forgets it once it is reaped.
+    struct Runner {
+        var launch: (LaunchRequest) throws(SuperwatchError) -> LaunchedProcess
+        var kill: (pid_t) -> Void
+        var release: (pid_t) -> Void
+
+        /// Plain processes, for tests.
+        static var plain: Runner {
+            Runner(launch: { request throws(SuperwatchError) in try Launcher.launch(request) },
+                   kill: { pgid in _ = Glibc.kill(-pgid, SIGKILL) }, release: { _ in })
+        }
+    }
+
     /// The interpreter for `python` in `cwd` with `environment`: the one a wrapper script runs, or `python` itself
     /// when it is an executable file (or a wrapper that would not say); nil when there is no such program, which
     /// the start then reports as for any command.
     static func resolve(
-        _ python: String, cwd: String, environment: [String: String], keeperFD: Int32 = -1
+        _ python: String, cwd: String, environment: [String: String], runner: Runner = .plain
     ) -> PythonInterpreter? {
         guard let path = Launcher.resolveExecutable(python, cwd: cwd, path: environment["PATH"]) else { return nil }
-        guard isScript(path), let answer = ask(path, cwd: cwd, environment: environment, keeperFD: keeperFD),
+        guard isScript(path), let answer = ask(path, cwd: cwd, environment: environment, runner: runner),
               answer.executable.hasPrefix("/"), access(answer.executable, X_OK) == 0, !isScript(answer.executable)
         else { return PythonInterpreter(program: python) }
         return PythonInterpreter(
@@ -58,12 +72,11 @@ struct PythonInterpreter: Sendable, Equatable {
     /// What Python says through `wrapper`: its `sys.executable` and `os.environ`. Nil unless the wrapper answered
     /// in time and exited with 0.
     private static func ask(
-        _ wrapper: String, cwd: String, environment: [String: String], keeperFD: Int32
+        _ wrapper: String, cwd: String, environment: [String: String], runner: Runner
     ) -> (executable: String, environment: [String: String])? {
         let question = "import json, os, sys; sys.stdout.write(json.dumps([sys.executable or '', dict(os.environ)]))"
-        let request = LaunchRequest(
-            arguments: [wrapper, "-c", question], cwd: cwd, environment: environment, keeperFD: keeperFD)
-        guard let launched = try? Launcher.launch(request) else { return nil }
+        let request = LaunchRequest(arguments: [wrapper, "-c", question], cwd: cwd, environment: environment)
+        guard let launched = try? runner.launch(request) else { return nil }
         let deadline = ContinuousClock.now + .milliseconds(Int(queryTimeoutMilliseconds))
         var output: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -76,13 +89,13 @@ struct PythonInterpreter: Sendable, Equatable {
         // A pidfd is readable once its process has exited; until it is reaped, its pid (and so its process
         // group id) cannot be reused, so the group kill below reaches only what the wrapper left behind.
         let exited = !stdoutOpen && wait(for: launched.pidfd, until: deadline)
-        kill(-launched.pid, SIGKILL)
+        runner.kill(launched.pid)
         var code: Int32 = 0, signal: Int32 = 0
         if sw_pidfd_reap(launched.pidfd, &code, &signal) != 1 {
             var status: Int32 = 0
             while waitpid(launched.pid, &status, 0) < 0 && errno == EINTR {}
         }
-        if keeperFD >= 0 { _ = sw_keeper_send(keeperFD, 2, launched.pid, 0, 0) }
+        runner.release(launched.pid)
         close(launched.pidfd)
         close(launched.stdout)
         close(launched.stderr)

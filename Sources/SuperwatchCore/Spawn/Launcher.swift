@@ -23,14 +23,39 @@ struct LaunchRequest: Sendable {
     var keeperFD: Int32 = -1
     var stopSignal: Int32 = SIGTERM
     var stopTimeoutMilliseconds: Int32 = 5000
+    /// An open `cgroup.procs` the child moves itself into before anything else, or -1.
+    var cgroupProcsFD: Int32 = -1
+    /// That cgroup's name, for the keeper.
+    var cgroupName: String?
+    /// The soft RLIMIT_NOFILE the program gets, when superwatch raised its own.
+    var descriptorLimit: rlim_t?
 }
 
 /// Starts processes through the C shim: new session and process group, stdin from /dev/null, stdout and
 /// stderr into fresh pipes, only the requested descriptors inherited.
 enum Launcher {
     static func launch(_ request: LaunchRequest) throws(SuperwatchError) -> LaunchedProcess {
+        do {
+            return try launchOnce(request)
+        } catch {
+            throw explain(error)
+        }
+    }
+
+    /// A start that ran out of descriptors says whose limit it is: superwatch's own (each running process
+    /// costs it three), not the program's.
+    static func explain(_ error: SuperwatchError) -> SuperwatchError {
+        guard case .system(_, EMFILE) = error.code else { return error }
+        return SuperwatchError(.spawn, DescriptorLimit.exhaustedMessage())
+    }
+
+    private static func launchOnce(_ request: LaunchRequest) throws(SuperwatchError) -> LaunchedProcess {
         guard let program = request.arguments.first else {
             throw SuperwatchError(.spawn, "empty command")
+        }
+        // The config's own values were checked by `check`; this catches what superwatch's environment adds.
+        if let (_, problem) = ExecLimits.firstEnvironmentProblem(request.environment) {
+            throw SuperwatchError(.spawn, problem)
         }
         guard let path = resolveExecutable(program, cwd: request.cwd, path: request.environment["PATH"]) else {
             throw SuperwatchError(.spawn, "command not found: \(program)")
@@ -61,8 +86,16 @@ enum Launcher {
                                 stdin_fd: devNull, stdout_fd: out.write, stderr_fd: err.write,
                                 pass_fds: fds.baseAddress, pass_fd_count: Int32(fds.count),
                                 keeper_fd: request.keeperFD, stop_signal: request.stopSignal,
-                                stop_timeout_ms: request.stopTimeoutMilliseconds)
-                            return sw_spawn(&spec, &failedErrno, &failedStep)
+                                stop_timeout_ms: request.stopTimeoutMilliseconds,
+                                cgroup_procs_fd: request.cgroupProcsFD, cgroup_name: nil,
+                                nofile_soft: request.descriptorLimit.map { Int64($0) } ?? -1)
+                            guard let cgroupName = request.cgroupName else {
+                                return sw_spawn(&spec, &failedErrno, &failedStep)
+                            }
+                            return cgroupName.withCString { name in
+                                spec.cgroup_name = name
+                                return sw_spawn(&spec, &failedErrno, &failedStep)
+                            }
                         }
                     }
                 }
@@ -74,6 +107,9 @@ enum Launcher {
             close(out.read)
             close(err.read)
             let step = failedStep.map { String(cString: $0) } ?? "spawn"
+            if failedErrno == EMFILE {
+                throw SuperwatchError(.system(syscall: step, errno: EMFILE), "\(step): \(errnoDescription(EMFILE))")
+            }
             let what = step == "chdir" ? "cannot enter \(request.cwd)" : "cannot start \(program) (\(step))"
             throw SuperwatchError(.spawn, "\(what): \(errnoDescription(failedErrno))")
         }
@@ -83,7 +119,7 @@ enum Launcher {
             kill(-pid, SIGKILL)
             var status: Int32 = 0
             _ = waitpid(pid, &status, 0)
-            if request.keeperFD >= 0 { _ = sw_keeper_send(request.keeperFD, 2, pid, 0, 0) }
+            if request.keeperFD >= 0 { _ = sw_keeper_send(request.keeperFD, 2, pid, 0, 0, nil) }
             close(out.read)
             close(err.read)
             throw SuperwatchError(.system(syscall: "pidfd_open", errno: code), "pidfd_open: \(errnoDescription(code))")

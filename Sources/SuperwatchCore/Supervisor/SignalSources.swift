@@ -7,7 +7,8 @@ import Glibc
 ///
 /// Signal dispositions are process-wide state that the OS forces on us: this is the one place superwatch
 /// changes them (to SIG_IGN, so that Dispatch's signal sources see them). SIGPIPE is ignored too, so a
-/// closed stdout is an error on write and not a silent death. Children get every disposition reset to
+/// closed stdout is an error on write (EPIPE), on which the output sink has the stack stopped, and not a silent
+/// death. Children get every disposition reset to
 /// the default by the spawn shim.
 final class SignalSources {
     private let sources: [any DispatchSourceSignal]

@@ -77,6 +77,8 @@ public actor Supervisor {
         /// A `werkzeug:` bootstrap reported the files of the modules its app loaded.
         case reported(process: Int, BootstrapReport)
         case watch(WatchEvent)
+        /// stdout's reader is gone (`up | head`, a pager that quit).
+        case stdoutClosed
     }
 
     private let formatter: LogFormatter
@@ -86,7 +88,8 @@ public actor Supervisor {
     private var firstFailure: Int32?
     private var nextRunID: UInt64 = 0
     private var nextToken: UInt64 = 0
-    private var keeperFD: Int32 = -1
+    /// The keeper, cgroups and the scan for escaped processes: every start and signal goes through it.
+    private let containment: Containment
     private let events: AsyncStream<Event>
     private let eventSink: AsyncStream<Event>.Continuation
     private var pendingTimers: [(Duration, Event)] = []
@@ -120,10 +123,28 @@ public actor Supervisor {
         }
         environment.merge(config.env) { $1 }
         baseEnvironment = environment
+        let formatter = self.formatter
+        containment = Containment(environment: ProcessInfo.processInfo.environment) { index, event in
+            sink.write(formatter.event(process: index, event))
+        }
     }
 
-    /// Runs the stack until it is asked to stop or nothing is left to run; returns the exit status.
+    /// Runs the stack until it is asked to stop or nothing is left to run; returns the exit status, 128 +
+    /// SIGPIPE once stdout was closed. What stdout has not taken a second after that is dropped.
     public func run() async throws(SuperwatchError) -> Int32 {
+        let eventSink = self.eventSink
+        sink.onClosed { eventSink.yield(.stdoutClosed) }
+        let status: Int32
+        do {
+            status = try await supervise()
+        } catch {
+            sink.finish(within: .seconds(1))
+            throw error
+        }
+        return sink.finish(within: .seconds(1)) == .closed ? 128 + SIGPIPE : status
+    }
+
+    private func supervise() async throws(SuperwatchError) -> Int32 {
         try bindSockets()
         if processes.contains(where: { $0.spec.werkzeug != nil }) || sockets.contains(where: { $0.first?.port != nil }) {
             if let pythonDirectory {
@@ -138,11 +159,7 @@ public actor Supervisor {
         if !specs.isEmpty {
             watcher = try FileWatcher(specs: specs) { eventSink.yield(.watch($0)) }
         }
-        var writeFD: Int32 = -1
-        guard sw_keeper_start(&writeFD) > 0 else {
-            throw SuperwatchError(.system(syscall: "fork", errno: errno), "cannot start the keeper process")
-        }
-        keeperFD = writeFD
+        try containment.start()
         let io = try IOLoop(
             formatter: formatter, sink: sink,
             onExit: { eventSink.yield(.exited(runID: $0, process: $1, $2)) },
@@ -153,7 +170,7 @@ public actor Supervisor {
         defer {
             watcher?.stop()
             signalSources.cancel()
-            close(keeperFD)
+            containment.close()
         }
         for index in processes.indices { start(index, io: io) }
         // A discarding group frees each timer as it finishes; a plain one would keep them all until `up` ends.
@@ -167,6 +184,8 @@ public actor Supervisor {
             }
             group.cancelAll()
         }
+        // What left its process group and is still running goes with the stack.
+        await containment.finish()
         // Whatever is still in a pipe is printed before `up` returns.
         await io.stop()
         return shuttingDown ? 0 : (firstFailure ?? 0)
@@ -216,7 +235,7 @@ public actor Supervisor {
             leaderExited(index, status: status, io: io)
         case .groupGone(let runID, let index, let status):
             guard processes[index].runID == runID else { return }
-            if processes[index].pid > 0 { unregisterFromKeeper(processes[index].pid) }
+            if processes[index].pid > 0 { containment.release(processes[index].pid) }
             runEnded(index, status: status, io: io)
         case .backoffElapsed(let index, let token):
             guard processes[index].timerToken == token, processes[index].phase == .backingOff,
@@ -226,7 +245,7 @@ public actor Supervisor {
             guard processes[index].timerToken == token, case .stopping = processes[index].phase else { return }
             guard processes[index].pid > 0 else { return }
             log(index, "stop-timeout", "did not stop within \(processes[index].spec.stopTimeout.humanReadable); sending SIGKILL to its process group")
-            kill(-processes[index].pid, SIGKILL)
+            containment.signal(processes[index].pid, SIGKILL)
         case .signal(let number):
             requestShutdown(signal: number)
         case .reported(let index, let report):
@@ -246,6 +265,11 @@ public actor Supervisor {
             changeSettled(index, paths: paths, io: io)
         case .watch(.notice(let index, let message)):
             log(index, "notice", message)
+        case .stdoutClosed:
+            // As SIGPIPE would, had superwatch not ignored it: stop the stack (its events go nowhere now).
+            guard !shuttingDown else { return }
+            OutputSink.notice("stdout was closed; stopping all processes")
+            requestShutdown(signal: SIGPIPE)
         }
     }
 
@@ -331,26 +355,19 @@ public actor Supervisor {
         let ended: @Sendable () -> Void = {
             io.drain(runID: runID) { eventSink.yield(.groupGone(runID: runID, process: index, status)) }
         }
-        guard processGroupIsAlive(pgid) else { return ended() }
+        let containment = self.containment
+        guard containment.isAlive(pgid) else { return ended() }
         let spec = processes[index].spec
-        if case .stopping = processes[index].phase {} else { kill(-pgid, spec.stopSignal) }
+        if case .stopping = processes[index].phase {} else { containment.signal(pgid, spec.stopSignal) }
         let deadline = ContinuousClock.now + spec.stopTimeout
         // Polling is the only way to learn that a process group has emptied; it lasts at most stop_timeout.
         Task.detached {
-            while processGroupIsAlive(pgid), ContinuousClock.now < deadline {
+            while containment.isAlive(pgid), ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(10))
             }
-            kill(-pgid, SIGKILL)
+            containment.signal(pgid, SIGKILL)
             ended()
         }
-    }
-
-    private var keeperLost = false
-
-    private func unregisterFromKeeper(_ pgid: pid_t) {
-        guard sw_keeper_send(keeperFD, 2, pgid, 0, 0) != 0, !keeperLost else { return }
-        keeperLost = true
-        log(nil, "keeper-lost", "the keeper process is gone: if superwatch is killed with SIGKILL, its processes will be left running")
     }
 
     private func runEnded(_ index: Int, status: Termination, io: IOLoop) {
@@ -395,7 +412,13 @@ public actor Supervisor {
             }
             return
         }
-        switch process.tracker.decide(status, ranFor: ranFor, spec: process.spec) {
+        let decision = process.tracker.decide(status, ranFor: ranFor, spec: process.spec)
+        if process.tracker.stormBegan {
+            log(index, "restart-storm", "exit code \(status.shellStatus) asked for a restart "
+                + "\(RestartTracker.quickRestartLimit) times in a row, each within "
+                + "\(RestartTracker.quickRun.humanReadable) of starting: treating it as a failure until a run lasts longer")
+        }
+        switch decision {
         case .restartNow:
             log(index, "restarting", "restarting: exit code \(status.shellStatus) asks for a restart")
             processes[index] = process
@@ -517,10 +540,10 @@ public actor Supervisor {
         }
         defer { if let reportPipe { close(reportPipe.write) } }
         let request = LaunchRequest(
-            arguments: arguments, cwd: spec.cwd, environment: environment, passFDs: passFDs, keeperFD: keeperFD,
+            arguments: arguments, cwd: spec.cwd, environment: environment, passFDs: passFDs,
             stopSignal: spec.stopSignal, stopTimeoutMilliseconds: Int32(clamping: spec.stopTimeout.milliseconds))
         do {
-            let launched = try Launcher.launch(request)
+            let launched = try containment.launch(request, process: index, name: spec.name, runID: runID)
             return (launched.pid, RunIO(runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout,
                                         stderr: launched.stderr, report: reportPipe?.read ?? -1))
         } catch {
@@ -533,8 +556,16 @@ public actor Supervisor {
     /// interpreter it runs), except while it is not found at all, so that a virtualenv created later counts.
     private func interpreter(_ index: Int, app: WerkzeugApp, environment: [String: String]) -> PythonInterpreter {
         if let known = interpreters[index] { return known }
-        guard let found = PythonInterpreter.resolve(
-            app.python, cwd: processes[index].spec.cwd, environment: environment, keeperFD: keeperFD)
+        let spec = processes[index].spec
+        nextRunID += 1
+        let runID = nextRunID
+        let containment = self.containment
+        let runner = PythonInterpreter.Runner(
+            launch: { request throws(SuperwatchError) in
+                try containment.launch(request, process: index, name: spec.name, runID: runID)
+            },
+            kill: { containment.signal($0, SIGKILL) }, release: { containment.release($0) })
+        guard let found = PythonInterpreter.resolve(app.python, cwd: spec.cwd, environment: environment, runner: runner)
         else { return PythonInterpreter(program: app.python) }  // the start reports it as a command not found
         interpreters[index] = found
         return found
@@ -582,15 +613,15 @@ public actor Supervisor {
     private func discardSpare(_ index: Int) {
         guard let spare = spares.removeValue(forKey: index) else { return }
         close(spare.goFD)
-        kill(-spare.pid, SIGKILL)
-        unregisterFromKeeper(spare.pid)
+        containment.signal(spare.pid, SIGKILL)
+        containment.release(spare.pid)
     }
 
     private func stop(_ index: Int, intent: StopIntent) {
         let spec = processes[index].spec
         processes[index].phase = .stopping(intent)
         guard processes[index].pid > 0 else { return }
-        kill(-processes[index].pid, spec.stopSignal)
+        containment.signal(processes[index].pid, spec.stopSignal)
         nextToken += 1
         processes[index].timerToken = nextToken
         pendingTimers.append((spec.stopTimeout, .stopTimeout(process: index, token: nextToken)))
@@ -600,12 +631,14 @@ public actor Supervisor {
         if shuttingDown {
             log(nil, "kill", "\(SignalName.describe(signal)) again: killing every process group now")
             for process in processes where process.pid > 0 {
-                if case .stopping = process.phase { kill(-process.pid, SIGKILL) }
+                if case .stopping = process.phase { containment.signal(process.pid, SIGKILL) }
             }
+            containment.stopStrays(with: SIGKILL)
             return
         }
         shuttingDown = true
         for index in spares.keys { discardSpare(index) }
+        containment.stopStrays()
         log(nil, "shutdown", "\(SignalName.describe(signal)) received: stopping all processes (again to kill at once)")
         for index in processes.indices {
             switch processes[index].phase {

@@ -1,0 +1,218 @@
+import Foundation
+import Yams
+
+/// One process's mapping in `processes:`.
+extension ConfigReader {
+    func process(name: String, nameNode: Node, _ node: Node, globalEnv: [String: EnvValue]) throws(SuperwatchError) -> ProcessSpec {
+        let pairs = try mapping(node, what: "process `\(name)`", allowed: ConfigKeys.process)
+        var spec = ProcessSpec(name: name, command: .shell(""), cwd: directory)
+        spec.location = location(nameNode)
+        var commandNode: Node?
+        var werkzeugTarget: String?
+        var python: (String, Node)?
+        var debug: (Bool, Node)?
+        var ownEnv: [String: EnvValue] = [:]
+        var fileEnv: [String: EnvValue] = [:]
+        for (key, keyNode, value) in pairs {
+            let what = "`\(key)`"
+            switch key {
+            case "command":
+                if case .sequence = value {
+                    let argv = try stringItems(value, what: what)
+                    if argv.isEmpty { throw error(value, "`command` must not be an empty list") }
+                    for (argument, item) in argv {
+                        if let problem = ExecLimits.argumentProblem(argument) { throw error(item, "an item of `command`: \(problem)") }
+                    }
+                    spec.command = .argv(argv.map(\.text))
+                } else {
+                    spec.command = .shell(try nonEmptyString(value, what: what))
+                    // What actually reaches execve: `/bin/sh -c 'exec LINE'`.
+                    for argument in spec.command.arguments {
+                        if let problem = ExecLimits.argumentProblem(argument) { throw error(value, "`command` is too long: \(problem)") }
+                    }
+                }
+                if werkzeugTarget != nil {
+                    throw error(keyNode, "`command` and `werkzeug` cannot both be given; `werkzeug` runs the app itself")
+                }
+                commandNode = value
+            case "cwd":
+                spec.cwd = resolvePath(try nonEmptyString(value, what: what), against: directory)
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: spec.cwd, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    throw error(value, "`cwd` \(spec.cwd) is not an existing directory")
+                }
+            case "env": ownEnv = try environment(value, what: what)
+            case "env_file": fileEnv = try envFiles(value, what: what)
+            case "replicas":
+                spec.replicas = try integer(value, what: what, range: 1...1000)
+            case "restart_codes":
+                var codes: Set<Int32> = []
+                for item in try list(value, what: what) {
+                    codes.insert(Int32(try integer(item, what: "a restart code", range: 0...255)))
+                }
+                spec.restartCodes = codes
+            case "restart":
+                let text = try string(value, what: what)
+                guard let policy = RestartPolicy(rawValue: text) else {
+                    throw error(value, "`restart` must be one of never, on-failure, always; found `\(shown(text))`")
+                }
+                spec.restart = policy
+            case "max_restarts": spec.maxRestarts = try integer(value, what: what, range: 0...1_000_000)
+            case "backoff": spec.backoff = try duration(value, key: .backoff)
+            case "stop_signal":
+                let text = try string(value, what: what)
+                guard let number = SignalName.number(text) else {
+                    throw error(value, "unknown signal `\(shown(text))`; use one of \(SignalName.all.map(\.name).joined(separator: ", "))")
+                }
+                spec.stopSignal = number
+            case "stop_timeout": spec.stopTimeout = try duration(value, key: .stopTimeout)
+            case "watch":
+                let items = try stringItems(value, what: what)
+                for (pattern, item) in items {
+                    // Compiled now, so that a bad glob is an error here and not when `up` starts watching.
+                    do { _ = try Glob(pattern) } catch { throw self.error(item, "`watch`: \(error.message)") }
+                }
+                spec.watch = items.map(\.text)
+            case "ignore":
+                let items = try stringItems(value, what: what)
+                for (pattern, item) in items {
+                    do { _ = try WatchRules(globs: [], ignore: [pattern]) } catch { throw self.error(item, "`ignore`: \(error.message)") }
+                }
+                spec.ignore = items.map(\.text)
+            case "extra_files":
+                spec.extraFiles = try stringList(value, what: what).map { resolvePath($0, against: directory) }
+            case "watcher":
+                let text = try string(value, what: what)
+                guard let kind = WatcherKind(rawValue: text) else {
+                    throw error(value, "`watcher` must be one of auto, native, poll; found `\(shown(text))`")
+                }
+                spec.watcher = kind
+            case "interval": spec.interval = try duration(value, key: .interval)
+            case "debounce": spec.debounce = try duration(value, key: .debounce)
+            case "listen":
+                let items = try oneOrMore(value, what: what)
+                if items.isEmpty {
+                    throw error(value, "`listen` must not be an empty list; name an address such as 127.0.0.1:5000, or remove it")
+                }
+                for item in items {
+                    if case .scalar(let scalar) = item, case .integer? = try typed(item),
+                       case .failure(let failure) = ListenAddress.parse(scalar.string, directory: directory) {
+                        // `listen: 5000` is a port without its host, not just a value of the wrong type.
+                        throw error(item, "`listen`: \(failure.message)")
+                    }
+                    let text = try nonEmptyString(item, what: "`listen`")
+                    switch ListenAddress.parse(text, directory: directory) {
+                    case .success(let address):
+                        if case .tcp(let host, _) = address, let problem = unresolvableHost(host, lookup: hostLookup) {
+                            throw error(item, "`listen`: cannot resolve `\(host)`: \(problem)")
+                        }
+                        spec.listen.append(ListenSpec(address, at: location(item)))
+                    case .failure(let failure): throw error(item, "`listen`: \(failure.message)")
+                    }
+                }
+            case "werkzeug":
+                let target = try nonEmptyString(value, what: what)
+                guard WerkzeugApp.isValidTarget(target) else {
+                    throw error(value, "`werkzeug` takes module:attribute or module:factory(), as flask --app does")
+                }
+                if let problem = ExecLimits.environmentProblem(key: WerkzeugApp.targetVariable, value: target) {
+                    throw error(value, problem)
+                }
+                if commandNode != nil {
+                    throw error(keyNode, "`command` and `werkzeug` cannot both be given; `werkzeug` runs the app itself")
+                }
+                werkzeugTarget = target
+            case "python":
+                let interpreter = try nonEmptyString(value, what: what)
+                if let problem = ExecLimits.argumentProblem(interpreter) { throw error(value, "`python` is too long: \(problem)") }
+                python = (interpreter, keyNode)
+            case "debug": debug = (try bool(value, what: what), keyNode)
+            default: break
+            }
+        }
+        if let werkzeugTarget {
+            var interpreter = python?.0 ?? "python3"
+            if interpreter.contains("/") { interpreter = resolvePath(interpreter, against: directory) }
+            spec.werkzeug = WerkzeugApp(target: werkzeugTarget, python: interpreter, debug: debug?.0 ?? false)
+            spec.command = .argv([interpreter, "<superwatch-werkzeug.py>", werkzeugTarget])
+            // Without `listen`, StackPlan binds 127.0.0.1 on the port it assigns, or on the PORT the config sets.
+            if spec.listen.isEmpty, let port = ownEnv["PORT"] ?? fileEnv["PORT"] ?? globalEnv["PORT"],
+               Self.portNumber(port.value) == nil {
+                throw SuperwatchError(
+                    .invalidConfig,
+                    "PORT=\(shown(port.value)) is not a port number (0 to 65535); the `werkzeug:` process `\(name)` serves on it",
+                    at: port.location)
+            }
+        } else {
+            if let (_, node) = python ?? debug.map({ ("", $0.1) }) {
+                throw error(node, "`python` and `debug` only apply to a `werkzeug:` process")
+            }
+            guard commandNode != nil else {
+                throw error(nameNode, "process `\(name)` has no `command` (or `werkzeug`)")
+            }
+        }
+
+        // The process's own files, then its own `env` over them; both go over the global env when it starts.
+        spec.env = fileEnv.merging(ownEnv) { $1 }.mapValues(\.value)
+        // extra_files are relative to the config file's directory, like every other path in it; `cwd`
+        // may come after them in the mapping, so nothing above depends on its order.
+        return spec
+    }
+
+    /// `text` as a TCP port (`0` to `65535`, digits only), or nil.
+    static func portNumber(_ text: String) -> UInt16? {
+        guard !text.isEmpty, text.utf8.count <= 5, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            return nil
+        }
+        return UInt16(text)
+    }
+}
+
+extension WerkzeugApp {
+    /// The variable that gives the bootstrap its target.
+    public static let targetVariable = "SUPERWATCH_WSGI_APP"
+
+    /// `module`, `package.module`, `module:attribute` or `module:factory(ARGS)` with ASCII identifiers and no
+    /// line break: what `schema/superwatch.schema.json` allows, checked the same way.
+    static func isValidTarget(_ target: String) -> Bool {
+        let bytes = Array(target.utf8)
+        guard !bytes.contains(UInt8(ascii: "\n")) else { return false }
+        var index = 0
+        func identifier() -> Bool {
+            guard index < bytes.count, isIdentifierByte(bytes[index], first: true) else { return false }
+            index += 1
+            while index < bytes.count, isIdentifierByte(bytes[index], first: false) { index += 1 }
+            return true
+        }
+        guard identifier() else { return false }
+        while index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            guard identifier() else { return false }
+        }
+        guard index < bytes.count else { return true }
+        guard bytes[index] == UInt8(ascii: ":") else { return false }
+        index += 1
+        guard identifier() else { return false }
+        guard index < bytes.count else { return true }
+        return bytes[index] == UInt8(ascii: "(") && bytes.last == UInt8(ascii: ")") && bytes.count - index >= 2
+    }
+
+    private static func isIdentifierByte(_ byte: UInt8, first: Bool) -> Bool {
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+            || byte == UInt8(ascii: "_") || (!first && byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+    }
+}
+
+/// Why `host` (a `listen` host) cannot be resolved, or nil when it can (or is empty: every interface), so
+/// that a config `check` accepts is one `up` can bind.
+func unresolvableHost(_ host: String, lookup: HostLookup = .system) -> String? {
+    guard !host.isEmpty else { return nil }
+    var hints = addrinfo()
+    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+    hints.ai_flags = AI_PASSIVE
+    if lookup == .numericOnly && host != "localhost" { hints.ai_flags |= AI_NUMERICHOST }
+    var list: UnsafeMutablePointer<addrinfo>?
+    let rc = getaddrinfo(host, nil, &hints, &list)
+    if let list { freeaddrinfo(list) }
+    return rc == 0 ? nil : String(cString: gai_strerror(rc))
+}
