@@ -113,14 +113,27 @@ func generate(output: String, inputs: [String]) throws {
     try swift.write(toFile: output, atomically: true, encoding: .utf8)
 }
 
-let arguments = CommandLine.arguments.dropFirst()
-guard let output = arguments.first, arguments.count >= 2 else {
-    FileHandle.standardError.write(Data("usage: embed-python OUTPUT.swift FILE.py...\n".utf8))
-    exit(2)
-}
-do {
-    try generate(output: output, inputs: Array(arguments.dropFirst()))
-} catch {
-    FileHandle.standardError.write(Data("\(error)\n".utf8))
-    exit(1)
+#if SUPERWATCH_LIBFUZZER
+/// fuzz/run.sh builds with `-sanitize=fuzzer`, and SwiftPM compiles this host tool with the same flags: the
+/// libFuzzer runtime linked into it needs this symbol. It is never called: SwiftPM's entry point below, not
+/// libFuzzer's `main`, runs.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { 0 }
+#endif
+
+@main
+struct EmbedPythonTool {
+    static func main() {
+        let arguments = CommandLine.arguments.dropFirst()
+        guard let output = arguments.first, arguments.count >= 2 else {
+            FileHandle.standardError.write(Data("usage: embed-python OUTPUT.swift FILE.py...\n".utf8))
+            exit(2)
+        }
+        do {
+            try generate(output: output, inputs: Array(arguments.dropFirst()))
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            exit(1)
+        }
+    }
 }
