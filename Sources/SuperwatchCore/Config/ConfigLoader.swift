@@ -11,6 +11,12 @@ public enum ConfigLoader {
     /// The env file read for every process when the config does not name any (`env_file:`).
     public static let defaultEnvFileName = ".env"
 
+    /// The name the log gives superwatch's own lines (`superwatch * ...`), which no process may take.
+    public static let reservedProcessName = "superwatch"
+
+    static let reservedProcessNameMessage = "`superwatch` is a reserved process name: the log shows the stack's own "
+        + "events as `superwatch * ...`; rename the process"
+
     /// Whether `path` is read as a Procfile: its name is `Procfile` or starts with `Procfile.`.
     public static func isProcfile(_ path: String) -> Bool {
         let name = URL(fileURLWithPath: path).lastPathComponent
@@ -56,6 +62,9 @@ public enum ConfigLoader {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
         if isProcfile(path) {
             var config = try Procfile.parse(text, file: path, directory: directory)
+            if let reserved = config.processes.first(where: { $0.name == reservedProcessName }) {
+                throw SuperwatchError(.invalidConfig, reservedProcessNameMessage, at: reserved.location)
+            }
             config.env = try ConfigReader(file: path, directory: directory).defaultEnvFile().mapValues(\.value)
             return config
         }
