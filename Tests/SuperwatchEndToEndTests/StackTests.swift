@@ -39,7 +39,7 @@ import Testing
         defer { dir.remove() }
         let result = try SuperwatchRun.run(["check"], in: dir.path)
         #expect(result.status == 2)
-        #expect(result.stderr == "superwatch: superwatch.yaml:4:16: error: `env_file`: local.env does not exist; create it or remove it from the config\n")
+        #expect(result.stderr == "superwatch: superwatch.yaml:4:16: error: `env_file`: \(dir.path)/local.env does not exist; create it or remove it from the config\n")
     }
 
     @Test func envFilesAndEnvLayerAsDocumented() throws {
