@@ -48,6 +48,24 @@ import Testing
         #expect(webSpec.listen.map(\.address) == [.unix(path: "\(directory.path)/services/web/run/web.sock")])
     }
 
+    /// `export systemd` writes what the loader resolved: the same files, under the process's cwd.
+    @Test func theSystemdExportResolvesTheSame() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        directory.write("services/web/web.env", "GREETING=from-web-env\n")
+        directory.write("superwatch.yaml", """
+            processes:
+              web: {command: x, env_file: web.env, listen: "unix:run/web.sock", cwd: services/web}
+            """)
+        let plan = try StackPlan.make(try load(directory))
+        let units = try SystemdExport.units(for: plan, appName: "app")
+        let text = Dictionary(uniqueKeysWithValues: units.map { ($0.name, $0.contents) })
+        #expect(text["app-web.socket"]?.contains("\nListenStream=\(directory.path)/services/web/run/web.sock\n") == true)
+        let service = try #require(text["app-web.service"])
+        #expect(service.contains("\nWorkingDirectory=\(directory.path)/services/web\n"))
+        #expect(service.contains("\nEnvironment=\"GREETING=from-web-env\"\n"))
+    }
+
     @Test func aProcessWithoutCwdResolvesAgainstTheConfigFile() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
