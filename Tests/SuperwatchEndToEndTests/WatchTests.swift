@@ -77,7 +77,7 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
                 command: 'echo up; exec sleep 1000'
                 cwd: service
                 watch: ["*.py"]
-                extra_files: [shared/settings.toml]
+                extra_files: [../shared/settings.toml]  # relative to cwd
             """)
         dir.write("service/main.py", "1")
         let settings = dir.write("shared/settings.toml", "a = 1")

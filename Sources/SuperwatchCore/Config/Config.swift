@@ -158,7 +158,7 @@ public struct ListenSpec: Sendable, Equatable {
 public struct WerkzeugApp: Sendable, Equatable {
     /// `module:attribute`, `module:factory()` or `module:factory('dev')`, as `flask --app` takes it.
     public var target: String
-    /// The interpreter: a name looked up on PATH or a path relative to the config file.
+    /// The interpreter: a name looked up on PATH or a path (absolute once loaded; written relative to the process's cwd).
     public var python: String
     /// Werkzeug's interactive debugger.
     public var debug: Bool
