@@ -101,6 +101,17 @@ import Testing
             + "\(directory.path)/services/web/\(long) is longer than the 107 bytes Unix sockets allow")
     }
 
+    @Test func aMissingConfigFileNamesTheAbsolutePathTried() {
+        let cwd = FileManager.default.currentDirectoryPath
+        #expect(throws: SuperwatchError(.configNotFound, "config file nosuch/superwatch.yaml does not exist "
+                                        + "(tried \(cwd)/nosuch/superwatch.yaml)")) {
+            try ConfigLoader.locate(explicit: "nosuch/superwatch.yaml", in: ".")
+        }
+        #expect(throws: SuperwatchError(.configNotFound, "config file /nosuch/superwatch.yaml does not exist")) {
+            try ConfigLoader.locate(explicit: "/nosuch/superwatch.yaml", in: ".")
+        }
+    }
+
     /// A syntax error inside a process's env file points into that file, shown as the config file is.
     @Test func aBadLineInAProcessEnvFileIsShownUnderItsCwd() {
         let directory = TemporaryDirectory()

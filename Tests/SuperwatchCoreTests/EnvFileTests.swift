@@ -27,7 +27,7 @@ import Testing
         do {
             _ = try ConfigLoader.locate(explicit: nil, in: directory.path)
         } catch {
-            #expect(error.message == "no config file found; tried ./superwatch.yaml, ./superwatch.yml, ./Procfile (use -f FILE to name one)")
+            #expect(error.message == "no config file found in \(directory.path); tried ./superwatch.yaml, ./superwatch.yml, ./Procfile (use -f FILE to name one)")
         }
         directory.write("Procfile", "web: true\n")
         #expect(try ConfigLoader.locate(explicit: nil, in: directory.path) == "\(directory.path)/Procfile")

@@ -27,7 +27,9 @@ public enum ConfigLoader {
     public static func locate(explicit: String?, in directory: String) throws(SuperwatchError) -> String {
         if let explicit {
             guard FileManager.default.fileExists(atPath: explicit) else {
-                throw SuperwatchError(.configNotFound, "config file \(explicit) does not exist")
+                let absolute = URL(fileURLWithPath: explicit).standardizedFileURL.path
+                let tried = absolute == explicit ? "" : " (tried \(absolute))"
+                throw SuperwatchError(.configNotFound, "config file \(explicit) does not exist\(tried)")
             }
             return explicit
         }
@@ -36,9 +38,11 @@ public enum ConfigLoader {
             let path = directory == "." ? name : "\(directory)/\(name)"
             if FileManager.default.fileExists(atPath: path) { return path }
         }
+        let absolute = URL(fileURLWithPath: directory, isDirectory: true).standardizedFileURL.path
         throw SuperwatchError(
             .configNotFound,
-            "no config file found; tried \(tried.map { "./\($0)" }.joined(separator: ", ")) (use -f FILE to name one)")
+            "no config file found in \(absolute); tried \(tried.map { "./\($0)" }.joined(separator: ", ")) "
+                + "(use -f FILE to name one)")
     }
 
     /// Loads and validates the file at `path`.
