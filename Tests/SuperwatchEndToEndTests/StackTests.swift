@@ -77,7 +77,7 @@ import Testing
         #expect(lines(of: "c", in: result.stdout).isEmpty)
         #expect(lines(of: "d", in: result.stdout) == ["d 1 1234"])
         let fromEnvironment = try SuperwatchRun.run(["up", "a.2"], in: dir.path, environment: ["PORT": "9000"])
-        #expect(fromEnvironment.stdout.split(separator: "\n").filter { $0.contains(" | ") } == ["a.2 | a.2 2 9001"])
+        #expect(fromEnvironment.stdout.split(separator: "\n").filter { $0.contains(" | ") } == ["a.2        | a.2 2 9001"])
         let bad = try SuperwatchRun.run(["up", "-c", "web"], in: dir.path)
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("-c: `web` is not NAME=COUNT"))
