@@ -64,12 +64,12 @@ import Testing
         let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 0)
         #expect(result.stdout.contains("multi      * started (pid "))
-        #expect(result.stdout.contains("\nmulti * echo second\n"))
+        #expect(result.stdout.contains("\nmulti      * echo second\n"))
         let body = result.stdout.split(separator: "\n")
         #expect(!body.isEmpty)
         for line in body {
             #expect(line.hasPrefix("multi      | ") || line.hasPrefix("multi      * ") || line.hasPrefix("b          | ")
-                    || line.hasPrefix("b          * "), "a line without its prefix: \(line)")
+                    || line.hasPrefix("b          * ") || line.hasPrefix("superwatch * "), "a line without its prefix: \(line)")
         }
         let json = try SuperwatchRun.run(["up", "--log-format", "json"], in: dir.path)
         #expect(json.status == 0)

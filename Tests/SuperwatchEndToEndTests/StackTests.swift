@@ -94,7 +94,8 @@ import Testing
         let objects = try result.stdout.split(separator: "\n").map { line in
             try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
         }
-        #expect(objects.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true && $0["process"] as? String == "web" })
+        #expect(objects.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true })
+        #expect(objects.allSatisfy { $0["process"] as? String == "web" || $0["process"] as? String == "superwatch" })
         let output = objects.filter { $0["stream"] != nil }.map { "\($0["stream"]!) \($0["text"]!)" }.sorted()
         #expect(output == ["stderr oops", "stdout say \"hi\""])
         let started = try #require(objects.first { $0["event"] as? String == "started" })
