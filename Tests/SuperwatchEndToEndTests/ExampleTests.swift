@@ -29,20 +29,20 @@ import Glibc
     func basePort(_ example: Int) -> String { String(10000 + example * 10000 + Int(getpid() % 90) * 100) }
 
     @Test func quickstart() throws {
-        try runExample("quickstart", file: "superwatch.yaml", expected: ["ticker   | hello, it is", "reloader | started"])
+        try runExample("quickstart", file: "superwatch.yaml", expected: ["ticker     | hello, it is", "reloader   | started"])
     }
 
     @Test func procfile() throws {
         let port = basePort(0)
         try runExample("procfile", file: "Procfile", arguments: ["--port", port],
-                       expected: ["clock | hello from clock, PORT=\(Int(port)! + 100)", "web   * started"])
+                       expected: ["clock      | hello from clock, PORT=\(Int(port)! + 100)", "web        * started"])
     }
 
     @Test func polyglot() throws {
         let port = basePort(1)
         try runExample("polyglot", file: "superwatch.yaml", arguments: ["--port", port, "-c", "worker=1"], expected: [
-            "api      | serving on http://127.0.0.1:\(port)", "worker   | worker 1 ready", "frontend | built dist/app.js",
-            "settings | loaded settings (development)",
+            "api        | serving on http://127.0.0.1:\(port)", "worker     | worker 1 ready", "frontend   | built dist/app.js",
+            "settings   | loaded settings (development)",
         ])
     }
 }

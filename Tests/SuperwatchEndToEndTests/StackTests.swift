@@ -77,7 +77,7 @@ import Testing
         #expect(lines(of: "c", in: result.stdout).isEmpty)
         #expect(lines(of: "d", in: result.stdout) == ["d 1 1234"])
         let fromEnvironment = try SuperwatchRun.run(["up", "a.2"], in: dir.path, environment: ["PORT": "9000"])
-        #expect(fromEnvironment.stdout.split(separator: "\n").filter { $0.contains(" | ") } == ["a.2 | a.2 2 9001"])
+        #expect(fromEnvironment.stdout.split(separator: "\n").filter { $0.contains(" | ") } == ["a.2        | a.2 2 9001"])
         let bad = try SuperwatchRun.run(["up", "-c", "web"], in: dir.path)
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("-c: `web` is not NAME=COUNT"))
@@ -94,7 +94,8 @@ import Testing
         let objects = try result.stdout.split(separator: "\n").map { line in
             try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
         }
-        #expect(objects.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true && $0["process"] as? String == "web" })
+        #expect(objects.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true })
+        #expect(objects.allSatisfy { $0["process"] as? String == "web" || $0["process"] as? String == "superwatch" })
         let output = objects.filter { $0["stream"] != nil }.map { "\($0["stream"]!) \($0["text"]!)" }.sorted()
         #expect(output == ["stderr oops", "stdout say \"hi\""])
         let started = try #require(objects.first { $0["event"] as? String == "started" })
