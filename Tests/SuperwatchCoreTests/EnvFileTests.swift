@@ -122,7 +122,7 @@ import Testing
         directory.write("superwatch.yaml", "processes:\n  p: {command: x}\n")
         directory.write(".env", "A='unterminated\n")
         let reader = ConfigReader(file: "deploy/superwatch.yaml", directory: directory.path)
-        #expect(throws: SuperwatchError(.invalidConfig, "unterminated single-quoted value; add a closing `'` on the same line",
+        #expect(throws: SuperwatchError(.invalidConfig, "unterminated single-quoted value: no closing `'` before the end of the file; add one (a quoted value may span lines)",
                                         at: SourceLocation(file: "deploy/.env", line: 1, column: 3))) {
             try reader.defaultEnvFile()
         }

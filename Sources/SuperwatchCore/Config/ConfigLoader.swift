@@ -56,7 +56,9 @@ public enum ConfigLoader {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
         if isProcfile(path) {
             var config = try Procfile.parse(text, file: path, directory: directory)
-            config.env = try ConfigReader(file: path, directory: directory).defaultEnvFile().mapValues(\.value)
+            let env = try ConfigReader(file: path, directory: directory).defaultEnvFile()
+            config.env = env.mapValues(\.value)
+            config.envLocations = env.mapValues(\.location)
             return config
         }
         return try parse(yaml: text, file: path, directory: directory, hostLookup: hostLookup)

@@ -42,7 +42,7 @@ extension ConfigReader {
                     throw error(value, "`cwd` \(spec.cwd) is not an existing directory")
                 }
             case "env": ownEnv = try environment(value, what: what)
-            case "env_file": fileEnv = try envFiles(value, what: what)
+            case "env_file": fileEnv = try envFiles(value, what: what, outer: globalEnv)
             case "replicas":
                 spec.replicas = try integer(value, what: what, range: 1...1000)
             case "restart_codes":
@@ -136,7 +136,7 @@ extension ConfigReader {
             spec.werkzeug = WerkzeugApp(target: werkzeugTarget, python: interpreter, debug: debug?.0 ?? false)
             spec.command = .argv([interpreter, "-c", "<superwatch werkzeug bootstrap>", werkzeugTarget])
             // Without `listen`, StackPlan binds 127.0.0.1 on the port it assigns, or on the PORT the config sets.
-            if spec.listen.isEmpty, let port = ownEnv["PORT"] ?? fileEnv["PORT"] ?? globalEnv["PORT"],
+            if spec.listen.isEmpty, let port = ownEnv["PORT"] ?? fileEnv["PORT"],
                Self.portNumber(port.value) == nil {
                 throw SuperwatchError(
                     .invalidConfig,

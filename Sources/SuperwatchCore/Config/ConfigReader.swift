@@ -288,26 +288,30 @@ struct ConfigReader {
     }
 
     /// The variables of the env file at `path`, shown as `shown`; its own errors point into it, and a file
-    /// that cannot be read is `failure`'s error.
+    /// that cannot be read is `failure`'s error. `${NAME}` in it sees `earlier`, then superwatch's environment.
     func readEnvFile(
-        _ path: String, shownAs shown: String, failure: (SourceFile.ReadFailure) -> SuperwatchError
+        _ path: String, shownAs shown: String, earlier: [String: String] = [:],
+        failure: (SourceFile.ReadFailure) -> SuperwatchError
     ) throws(SuperwatchError) -> [String: EnvValue] {
         let text = try SourceFile.read(path: path, shownAs: shown, failure: failure)
         var env: [String: EnvValue] = [:]
-        for assignment in try DotEnv.assignments(text, file: shown) {
+        for assignment in try DotEnv.assignments(
+            text, file: shown, earlier: earlier, environment: ProcessInfo.processInfo.environment) {
             env[assignment.key] = EnvValue(value: assignment.value, location: assignment.location)
         }
         return env
     }
 
     /// `env_file:` (a path or a list of them): the variables of the files, later files over earlier ones.
-    /// A file that is missing, not a regular file or unreadable is an error at its entry.
-    func envFiles(_ node: Node, what: String) throws(SuperwatchError) -> [String: EnvValue] {
+    /// A file that is missing, not a regular file or unreadable is an error at its entry. `${NAME}` in a file
+    /// sees the files before it, then `outer` (for a process's files: the global env).
+    func envFiles(_ node: Node, what: String, outer: [String: EnvValue] = [:]) throws(SuperwatchError) -> [String: EnvValue] {
         var env: [String: EnvValue] = [:]
         for item in try oneOrMore(node, what: what) {
             let written = try nonEmptyString(item, what: what)
             let shown = shownPath(written)
-            let fileEnv = try readEnvFile(resolvePath(written, against: directory), shownAs: shown) { failure in
+            let earlier = outer.merging(env) { $1 }.mapValues(\.value)
+            let fileEnv = try readEnvFile(resolvePath(written, against: directory), shownAs: shown, earlier: earlier) { failure in
                 let advice: String
                 switch failure {
                 case .notFound: advice = "; create it or remove it from the config"
@@ -378,6 +382,8 @@ struct ConfigReader {
             }
             processes.append(try process(name: name, nameNode: nameNode, value, globalEnv: env))
         }
-        return Config(file: file, directory: directory, env: env.mapValues(\.value), processes: processes)
+        var config = Config(file: file, directory: directory, env: env.mapValues(\.value), processes: processes)
+        config.envLocations = env.mapValues(\.location)
+        return config
     }
 }
