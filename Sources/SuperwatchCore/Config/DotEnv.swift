@@ -65,6 +65,9 @@ struct DotEnvParser {
     let environment: [String: String]
     /// Index of the next scalar to read.
     var index = 0
+    /// Just after the `=` of the assignment being read: blanks between it and the value make a `#` at the
+    /// value's start a comment.
+    var equalsEnd = 0
 
     /// One scalar of a value after its escapes are decoded; `literal` when it came from an escape (`\$`), so
     /// that it cannot start a `${`.
@@ -175,6 +178,7 @@ struct DotEnvParser {
             throw error(at: bad, "`\(shown(name))` is not a valid variable name; use letters, digits and `_`, not starting with a digit")
         }
         index = equals + 1
+        equalsEnd = index
         skipBlanks()
         return (name, nameStart)
     }
@@ -206,13 +210,13 @@ struct DotEnvParser {
     }
 
     /// Everything up to the end of the line or a `#` after a blank (`URL=http://host/#top` and `COLOR=#fff`
-    /// keep theirs), without the blanks at its end.
+    /// keep theirs, `KEY= # note` is empty, as python-dotenv's own tests expect), without the blanks at its end.
     mutating func unquoted() -> [ValueScalar] {
         let start = index
         let lineEnd = endOfLine(from: index)
         var end = lineEnd
-        for position in start..<lineEnd where scalars[position] == "#" && position > start {
-            if Self.isBlank(scalars[position - 1]) { end = position; break }
+        for position in start..<lineEnd where scalars[position] == "#" {
+            if position > start ? Self.isBlank(scalars[position - 1]) : start > equalsEnd { end = position; break }
         }
         while end > start, Self.isBlank(scalars[end - 1]) { end -= 1 }
         index = lineEnd
