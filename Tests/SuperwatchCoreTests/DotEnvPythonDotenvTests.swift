@@ -24,6 +24,8 @@ import Testing
         "a=${SW_SET:-d}", "a=\"${SW_UNSET:-two words}\"", "a=${SW_UNSET:-}", "a=1\nb=${a}", "a=1\nb=\"${a}2\"",
         "SW_SHARED=file\nb=${SW_SHARED}", "b=${c}\nc=1", "a=1\na=${a}2", "a=$SW_SET", "a=\"$SW_SET\"", "a=$",
         "a=\"$\"", "a=${SW_SET}${SW_SET}", "a=$${SW_SET}", "a=\"${SW_UNSET:-x y}\" # c", "a=a$b{c}",
+        "a=b\u{00A0} c", "# comment\na=\"b\nc\"\nd=e\n", "a=b\n# comment 1", "# comment 1\n# comment 2",
+        "export export_a=1", "export port=8000", "a=\"S3cr3t_P4ssw#rD\" #\nb=c",
     ]
 
     /// Inputs superwatch reads differently, with what it makes of them ("error" when it refuses the file)
@@ -42,6 +44,11 @@ import Testing
         ("a\nc=d", "error", "a line without =: python-dotenv sets no value, compose refuses it"),
         ("'a'=b", "error", "a quoted name"),
         ("a-b=c", "error", "not a variable name a process can be given"),
+        ("uglyKey[%$=\"S3cr3t\" #\na=b", "error", "not a variable name a process can be given"),
+        ("[=b", "error", "not a variable name a process can be given"),
+        (" export 'a'=b", "error", "a quoted name"),
+        ("a: b\nc=d", "error", "python-dotenv skips the line with a warning and reads on"),
+        ("a=  # comment", "a=", "a # after blanks starts a comment; python-dotenv's own tests expect that"),
         ("=b\nc=d", "error", "python-dotenv skips the line with a warning and reads on"),
         ("a=\"b\nc=d", "error", "python-dotenv skips the line with a warning and reads on"),
         ("a='b'c\nc=d", "error", "python-dotenv skips the line with a warning and reads on"),
