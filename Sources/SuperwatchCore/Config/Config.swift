@@ -7,6 +7,11 @@ public struct Config: Sendable, Equatable {
     public var directory: String
     /// Environment for every process, over superwatch's own.
     public var env: [String: String]
+    /// Where each variable of `env` was set (a line of `.env` or of an `env_file`, or an `env` value), for
+    /// errors found after loading, such as a `PORT` that is not a port.
+    public var envLocations: [String: SourceLocation] = [:]
+    /// Lines the reader skipped, to print before anything runs.
+    public var warnings: [ConfigWarning] = []
     /// In the order written.
     public var processes: [ProcessSpec]
 

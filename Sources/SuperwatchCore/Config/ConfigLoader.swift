@@ -69,7 +69,9 @@ public enum ConfigLoader {
             if let reserved = config.processes.first(where: { $0.name == reservedProcessName }) {
                 throw SuperwatchError(.invalidConfig, reservedProcessNameMessage, at: reserved.location)
             }
-            config.env = try ConfigReader(file: path, directory: directory).defaultEnvFile().mapValues(\.value)
+            let env = try ConfigReader(file: path, directory: directory).defaultEnvFile()
+            config.env = env.mapValues(\.value)
+            config.envLocations = env.mapValues(\.location)
             return config
         }
         return try parse(yaml: text, file: path, directory: directory, hostLookup: hostLookup)

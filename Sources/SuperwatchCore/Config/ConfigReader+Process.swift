@@ -45,7 +45,7 @@ extension ConfigReader {
                 commandNode = value
             case "cwd": break  // read first, above
             case "env": ownEnv = try environment(value, what: what)
-            case "env_file": fileEnv = try envFiles(value, what: what, base: spec.cwd)
+            case "env_file": fileEnv = try envFiles(value, what: what, base: spec.cwd, outer: globalEnv)
             case "replicas":
                 spec.replicas = try integer(value, what: what, range: 1...1000)
             case "restart_codes":
@@ -140,7 +140,7 @@ extension ConfigReader {
             spec.werkzeug = WerkzeugApp(target: werkzeugTarget, python: interpreter, debug: debug?.0 ?? false)
             spec.command = .argv([interpreter, "-c", "<superwatch werkzeug bootstrap>", werkzeugTarget])
             // Without `listen`, StackPlan binds 127.0.0.1 on the port it assigns, or on the PORT the config sets.
-            if spec.listen.isEmpty, let port = ownEnv["PORT"] ?? fileEnv["PORT"] ?? globalEnv["PORT"],
+            if spec.listen.isEmpty, let port = ownEnv["PORT"] ?? fileEnv["PORT"],
                Self.portNumber(port.value) == nil {
                 throw SuperwatchError(
                     .invalidConfig,

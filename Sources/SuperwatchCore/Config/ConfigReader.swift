@@ -305,13 +305,15 @@ struct ConfigReader {
     }
 
     /// The variables of the env file at `path`, shown as `shown`; its own errors point into it, and a file
-    /// that cannot be read is `failure`'s error.
+    /// that cannot be read is `failure`'s error. `${NAME}` in it sees `earlier`, then superwatch's environment.
     func readEnvFile(
-        _ path: String, shownAs shown: String, failure: (SourceFile.ReadFailure) -> SuperwatchError
+        _ path: String, shownAs shown: String, earlier: [String: String] = [:],
+        failure: (SourceFile.ReadFailure) -> SuperwatchError
     ) throws(SuperwatchError) -> [String: EnvValue] {
         let text = try SourceFile.read(path: path, shownAs: shown, failure: failure)
         var env: [String: EnvValue] = [:]
-        for assignment in try DotEnv.assignments(text, file: shown) {
+        for assignment in try DotEnv.assignments(
+            text, file: shown, earlier: earlier, environment: ProcessInfo.processInfo.environment) {
             env[assignment.key] = EnvValue(value: assignment.value, location: assignment.location)
         }
         return env
@@ -320,12 +322,16 @@ struct ConfigReader {
     /// `env_file:` (a path or a list of them, relative to `base`: the config's directory at the top level, the
     /// process's cwd in a process): the variables of the files, later files over earlier ones. A file that is
     /// missing, not a regular file or unreadable is an error at its entry that names the absolute path tried.
-    func envFiles(_ node: Node, what: String, base: String) throws(SuperwatchError) -> [String: EnvValue] {
+    /// `${NAME}` in a file sees the files before it, then `outer` (for a process's files: the global env).
+    func envFiles(
+        _ node: Node, what: String, base: String, outer: [String: EnvValue] = [:]
+    ) throws(SuperwatchError) -> [String: EnvValue] {
         var env: [String: EnvValue] = [:]
         for item in try oneOrMore(node, what: what) {
             let written = try nonEmptyString(item, what: what)
             let path = resolvePath(written, against: base)
-            let fileEnv = try readEnvFile(path, shownAs: shownPath(absolute: path)) { failure in
+            let earlier = outer.merging(env) { $1 }.mapValues(\.value)
+            let fileEnv = try readEnvFile(path, shownAs: shownPath(absolute: path), earlier: earlier) { failure in
                 let advice: String
                 switch failure {
                 case .notFound: advice = "; create it or remove it from the config"
@@ -399,6 +405,8 @@ struct ConfigReader {
             }
             processes.append(try process(name: name, nameNode: nameNode, value, globalEnv: env))
         }
-        return Config(file: file, directory: directory, env: env.mapValues(\.value), processes: processes)
+        var config = Config(file: file, directory: directory, env: env.mapValues(\.value), processes: processes)
+        config.envLocations = env.mapValues(\.location)
+        return config
     }
 }
