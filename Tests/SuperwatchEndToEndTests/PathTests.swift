@@ -56,13 +56,13 @@ func permissions(of path: String) -> mode_t? {
 
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGINT); _ = run.waitForExit() }
-        #expect(run.waitFor("web | web hello-from-web-env"))
-        #expect(run.waitFor("listening on unix:\(socketPath)"))
+        #expect(run.waitFor("| web hello-from-web-env"))
+        #expect(run.waitFor("* unix:\(socketPath)"))
         #expect(permissions(of: "\(dir.path)/services/web/run") == 0o700)
         #expect(canConnect(toUnixSocket: socketPath))
-        #expect(run.waitFor("api | api up []"))
+        #expect(run.waitFor("| api up []"))
         dir.write("shared/settings.toml", "a = 2")
-        #expect(run.waitFor("api | api up [\(settings)]"))
+        #expect(run.waitFor("| api up [\(settings)]"))
     }
 
     /// An extra file that does not exist yet, in a directory that does not exist either: said at start, and
