@@ -512,6 +512,11 @@ int sw_bytes_available(int fd) {
 
 int sw_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
 
+int sw_contains_bytes(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length) {
+    if (haystack == NULL) return 0;
+    return memmem(haystack, haystack_length, needle, needle_length) != NULL;
+}
+
 int sw_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno; }
 
 int sw_reap_pid(pid_t pid) {

@@ -41,7 +41,9 @@ struct ConfigOptions: ParsableArguments {
     func load() throws -> Config {
         do {
             let path = try ConfigLoader.locate(explicit: file, in: ".")
-            return try ConfigLoader.load(path: path)
+            let config = try ConfigLoader.load(path: path)
+            for warning in config.warnings { printError(warning.description) }
+            return config
         } catch {
             throw report(error)
         }
@@ -52,7 +54,8 @@ struct ConfigOptions: ParsableArguments {
         let loaded = try load()
         do {
             let plan = try StackPlan.make(
-                loaded, basePort: StackPlan.basePort(flag: nil, environment: ProcessInfo.processInfo.environment))
+                loaded,
+                basePort: StackPlan.basePort(flag: nil, config: loaded, environment: ProcessInfo.processInfo.environment))
             return (loaded, plan)
         } catch {
             throw report(error)
@@ -68,17 +71,14 @@ struct PlanOptions: ParsableArguments {
                                valueName: "name=count,..."))
     var concurrency: [String] = []
 
-    @Option(help: "The base of the PORT each process gets (default: $PORT, else 5000).")
+    @Option(help: "The base of the PORT each process gets (default: PORT from .env or env, else $PORT, else 5000).")
     var port: Int?
 
     /// `loaded` expanded as `up NAMES...` with these options runs it.
     func plan(_ loaded: Config, only names: [String] = []) throws(SuperwatchError) -> Config {
-        if let port, !(1...65535).contains(port) {
-            throw SuperwatchError(.usage, "--port must be between 1 and 65535, found \(port)")
-        }
         return try StackPlan.make(
             loaded, concurrency: try StackPlan.parseConcurrency(concurrency), only: names,
-            basePort: StackPlan.basePort(flag: port, environment: ProcessInfo.processInfo.environment))
+            basePort: StackPlan.basePort(flag: port, config: loaded, environment: ProcessInfo.processInfo.environment))
     }
 }
 

@@ -41,7 +41,7 @@ import Testing
     }
 
     @Test func trailingCommentAfterUnquotedValue() throws {
-        #expect(try parse("A=1 # the answer\nB=2\t#tab before\nC= # only a comment") == ["A=1", "B=2", "C="])
+        #expect(try parse("A=1 # the answer\nB=2\t#tab before\nC= # only a comment\nD=\t#") == ["A=1", "B=2", "C=", "D="])
     }
 
     @Test func hashWithoutBlankBeforeItIsPartOfTheValue() throws {
@@ -67,8 +67,45 @@ import Testing
         #expect(try parse("A=\"  x  \"  # comment\nB='  y  '\t#c\nC=\"\"\nD=''") == ["A=  x  ", "B=  y  ", "C=", "D="])
     }
 
-    @Test func valuesAreNotExpanded() throws {
-        #expect(try parse("A=$HOME/x\nB=${USER}") == ["A=$HOME/x", "B=${USER}"])
+    func expanded(_ text: String, _ environment: [String: String] = [:]) throws -> [String] {
+        try DotEnv.parse(text, file: ".env", environment: environment).map { "\($0.key)=\($0.value)" }
+    }
+
+    @Test func bracedReferencesExpandFromEarlierLinesThenTheEnvironment() throws {
+        #expect(try expanded("A=1\nB=${A}/${HOME}\nC=\"${B}!\"", ["HOME": "/h", "A": "env"]) == ["A=1", "B=1//h", "C=1//h!"])
+        #expect(try expanded("B=${A}\nA=1", ["A": "env"]) == ["B=env", "A=1"], "a later line is not seen yet")
+        #expect(try expanded("A=${UNSET}x") == ["A=x"])
+    }
+
+    @Test func aDefaultReplacesAnUnsetOrEmptyValue() throws {
+        #expect(try expanded("A=${U:-d}\nB=${E:-d}\nC=${S:-d}\nD=\"${U:-two words}\"", ["E": "", "S": "s"])
+                == ["A=d", "B=d", "C=s", "D=two words"])
+    }
+
+    @Test func singleQuotesEscapedDollarsAndBareDollarsAreNotExpanded() throws {
+        #expect(try expanded(#"A='${X}'\#nB="\${X}"\#nC=$X\#nD=${X}$"#, ["X": "x"]) == ["A=${X}", "B=${X}", "C=$X", "D=x$"])
+    }
+
+    @Test func aReferenceOtherThanTheTwoFormsIsAnErrorAtItsDollar() {
+        let advice = "write ${NAME} or ${NAME:-default}; for a literal `$` write \\$ inside double quotes, or use single quotes"
+        #expect(failure("A=x${B") == ".env:1:4: error: `${` without a closing `}`; \(advice)")
+        #expect(failure("A=\"${}\"") == ".env:1:4: error: `${}` is not supported: `` is not a variable name; \(advice)")
+        #expect(failure("A=${B-c}") == ".env:1:3: error: `${B-c}` is not supported: `B-c` is not a variable name; \(advice)")
+        #expect(failure("\nA=${B:?c}") == ".env:2:3: error: `${B:?c}` is not supported; \(advice)")
+    }
+
+    @Test func quotedValuesMaySpanLines() throws {
+        #expect(try parse("A=\"first\nsecond\"\nB='x\r\ny'\nC=3") == ["A=first\nsecond", "B=x\r\ny", "C=3"])
+    }
+
+    @Test func aLoneCarriageReturnEndsALine() throws {
+        #expect(try parse("A=1\rB=2\r\rC=\"3\"\r") == ["A=1", "B=2", "C=3"])
+        #expect(failure("A=1\rB\r") == ".env:2:1: error: expected KEY=VALUE but this line has no `=`; write it as NAME=value, or start it with `#` to make it a comment")
+    }
+
+    @Test func moreEscapesInDoubleQuotesAndTwoInSingleQuotes() throws {
+        let pairs = try DotEnv.parse(#"A="\r\a\b\f\v\'"\#nB='it\'s \\ \n'"#, file: ".env")
+        #expect(pairs.map(\.value) == ["\r\u{07}\u{08}\u{0C}\u{0B}'", #"it's \ \n"#])
     }
 
     @Test func valueMayContainEquals() throws {
@@ -117,19 +154,19 @@ import Testing
     }
 
     @Test func unterminatedSingleQuote() {
-        #expect(failure("A=1\nB = 'open") == ".env:2:5: error: unterminated single-quoted value; add a closing `'` on the same line")
+        #expect(failure("A=1\nB = 'open\nC=2") == ".env:2:5: error: unterminated single-quoted value: no closing `'` before the end of the file; add one (a quoted value may span lines)")
     }
 
     @Test func unterminatedDoubleQuote() {
-        #expect(failure("A=\"open") == ".env:1:3: error: unterminated double-quoted value; add a closing `\"` on the same line (write \\n for a line break)")
+        #expect(failure("A=\"open") == ".env:1:3: error: unterminated double-quoted value: no closing `\"` before the end of the file; add one (a quoted value may span lines)")
     }
 
     @Test func escapedQuoteDoesNotCloseTheValue() {
-        #expect(failure(#"A="ends with \""#) == #".env:1:3: error: unterminated double-quoted value; add a closing `"` on the same line (write \n for a line break)"#)
+        #expect(failure(#"A="ends with \""#) == #".env:1:3: error: unterminated double-quoted value: no closing `"` before the end of the file; add one (a quoted value may span lines)"#)
     }
 
-    @Test func quotedValueCannotSpanLines() {
-        #expect(failure("A=\"first\nsecond\"") == ".env:1:3: error: unterminated double-quoted value; add a closing `\"` on the same line (write \\n for a line break)")
+    @Test func errorsAfterAMultiLineValueAreAtTheirOwnLine() {
+        #expect(failure("A=\"first\nsecond\" x") == ".env:2:9: error: unexpected text after the closing quote; put the whole value inside the quotes, or start a comment with `#`")
     }
 
     @Test func textAfterClosingQuote() {

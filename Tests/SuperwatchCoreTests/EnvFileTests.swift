@@ -27,7 +27,7 @@ import Testing
         do {
             _ = try ConfigLoader.locate(explicit: nil, in: directory.path)
         } catch {
-            #expect(error.message == "no config file found; tried ./superwatch.yaml, ./superwatch.yml, ./Procfile (use -f FILE to name one)")
+            #expect(error.message == "no config file found in \(directory.path); tried ./superwatch.yaml, ./superwatch.yml, ./Procfile (use -f FILE to name one)")
         }
         directory.write("Procfile", "web: true\n")
         #expect(try ConfigLoader.locate(explicit: nil, in: directory.path) == "\(directory.path)/Procfile")
@@ -116,13 +116,31 @@ import Testing
         #expect(failure(directory, "Procfile")?.hasPrefix("\(directory.path)/.env:2:1: error:") == true)
     }
 
+    @Test func referencesInEnvFilesSeeEarlierFilesThenTheGlobalEnv() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        directory.write("superwatch.yaml", """
+            env_file: [base.env, more.env]
+            env: {TOP: top}
+            processes:
+              p: {command: x, env_file: [p.env]}
+            """)
+        directory.write("base.env", "HOST=db\n")
+        directory.write("more.env", "URL=pg://${HOST}/${TOP:-unset}\n")
+        directory.write("p.env", "OWN=${URL}|${TOP}|${HOST}\n")
+        let config = try load(directory)
+        #expect(config.env["URL"] == "pg://db/unset", "the top-level env is applied over the files, not read by them")
+        #expect(config.processes.first?.env["OWN"] == "pg://db/unset|top|db")
+        #expect(config.envLocations["URL"] == SourceLocation(file: "\(directory.path)/more.env", line: 1, column: 1))
+    }
+
     @Test func envFilePathsAreShownAsTheConfigFileIs() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         directory.write("superwatch.yaml", "processes:\n  p: {command: x}\n")
         directory.write(".env", "A='unterminated\n")
         let reader = ConfigReader(file: "deploy/superwatch.yaml", directory: directory.path)
-        #expect(throws: SuperwatchError(.invalidConfig, "unterminated single-quoted value; add a closing `'` on the same line",
+        #expect(throws: SuperwatchError(.invalidConfig, "unterminated single-quoted value: no closing `'` before the end of the file; add one (a quoted value may span lines)",
                                         at: SourceLocation(file: "deploy/.env", line: 1, column: 3))) {
             try reader.defaultEnvFile()
         }

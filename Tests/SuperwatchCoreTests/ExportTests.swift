@@ -54,6 +54,7 @@ import Testing
             [Socket]
             ListenStream=127.0.0.1:8000
             ListenStream=/srv/shop/run/web.sock
+            DirectoryMode=0700
             FileDescriptorName=web
             Service=shop-web.service
 

@@ -89,7 +89,8 @@ private func readBytes(_ fd: Int32, count: Int) -> [UInt8] {
     @Test func eachLineOfAMultiLineEventHasThePrefix() {
         let formatter = LogFormatter(names: ["web", "b"], options: LogOptions())
         let text = formatter.event(process: 0, SupervisorEvent("started", "started (pid 1): echo a\necho b\n"))
-        #expect(String(decoding: text, as: UTF8.self) == "web * started (pid 1): echo a\nweb * echo b\n")
+        // The name column is as wide as `superwatch`, the name of the stack's own events.
+        #expect(String(decoding: text, as: UTF8.self) == "web        * started (pid 1): echo a\nweb        * echo b\n")
         let global = formatter.event(process: nil, SupervisorEvent("notice", "one\n\ntwo"))
         #expect(String(decoding: global, as: UTF8.self) == "superwatch * one\nsuperwatch * \nsuperwatch * two\n")
     }

@@ -1,4 +1,6 @@
+import Foundation
 import SuperwatchCore
+import SuperwatchTestSupport
 import Testing
 
 @Suite struct ProcfileTests {
@@ -43,10 +45,11 @@ import Testing
         #expect(config.processes.map(\.name) == ["web"])
     }
 
-    @Test func whitespaceAroundNameAndCommandIsTrimmed() throws {
-        let config = try parse("  web :   ./run -x  \t\nworker:./work")
+    @Test func whitespaceAroundTheCommandIsTrimmed() throws {
+        let config = try parse("web:   ./run -x  \t\nworker:./work")
         #expect(config.processes.map(\.name) == ["web", "worker"])
         #expect(config.processes.map(\.command) == [.shell("./run -x"), .shell("./work")])
+        #expect(config.warnings.isEmpty)
     }
 
     @Test func onlyTheFirstColonSeparates() throws {
@@ -75,22 +78,82 @@ import Testing
 
     // MARK: - Errors, each at its line and column
 
-    @Test func lineWithoutColon() {
-        #expect(failure("web: ./run\n\n  worker ./work\n") == "Procfile:3:3: error: expected `name: command` but this line has no `:`; write it as e.g. `web: python app.py`, or start it with `#` to make it a comment")
+    // MARK: - Lines foreman and honcho skip: skipped too, each with a warning at its position
+
+    /// The warnings `text` gives, as the user reads them, and the processes it declares.
+    func skipped(_ text: String) throws -> (names: [String], warnings: [String]) {
+        let config = try parse(text)
+        return (config.processes.map(\.name), config.warnings.map(\.description))
     }
 
-    @Test func missingName() {
-        #expect(failure("web: a\n  : ./run") == "Procfile:2:3: error: missing process name before `:`; write it as e.g. `web: python app.py`")
+    @Test func anIndentedLineIsSkippedWithAWarning() throws {
+        let result = try skipped("web: ./run\n  worker: ./work\n\tclock: ./tick\n")
+        #expect(result.names == ["web"])
+        #expect(result.warnings == [
+            "Procfile:2:1: warning: skipped an indented line; foreman and honcho skip it too; write `name: command` at the start of the line to run it",
+            "Procfile:3:1: warning: skipped an indented line; foreman and honcho skip it too; write `name: command` at the start of the line to run it",
+        ])
     }
 
-    @Test func badNamePointsAtTheFirstBadCharacter() {
-        #expect(failure("web.1: ./run") == "Procfile:1:4: error: process name `web.1` may only contain letters, digits, `_` and `-`")
-        #expect(failure("\n my web: ./run") == "Procfile:2:4: error: process name `my web` may only contain letters, digits, `_` and `-`")
-        #expect(failure("wéb: ./run") == "Procfile:1:2: error: process name `wéb` may only contain letters, digits, `_` and `-`")
+    @Test func aBlankBeforeTheColonIsSkippedWithAWarning() throws {
+        let result = try skipped("web : ./run\nworker: ./work")
+        #expect(result.names == ["worker"])
+        #expect(result.warnings == ["Procfile:1:4: warning: skipped `web :`, a blank before the colon; foreman and honcho skip it too; write `web:`"])
+    }
+
+    @Test func aLineWithoutColonIsSkippedWithAWarning() throws {
+        let result = try skipped("web: ./run\n\nworker ./work\n")
+        #expect(result.names == ["web"])
+        #expect(result.warnings == ["Procfile:3:1: warning: skipped a line without `:`; foreman and honcho skip it too; write it as e.g. `web: python app.py`, or start it with `#` to make it a comment"])
+    }
+
+    @Test func aLineWithoutNameIsSkippedWithAWarning() throws {
+        let result = try skipped("web: a\n: ./run")
+        #expect(result.warnings == ["Procfile:2:1: warning: skipped a line with no process name before `:`; foreman and honcho skip it too; write it as e.g. `web: python app.py`"])
+    }
+
+    @Test func aBadNameIsSkippedWithAWarningAtTheFirstBadCharacter() throws {
+        let result = try skipped("web.1: ./run\nmy web: ./run\nwéb: ./run\nok: ./run")
+        #expect(result.names == ["ok"])
+        #expect(result.warnings == [
+            "Procfile:1:4: warning: skipped `web.1:`: a process name may only contain letters, digits, `_` and `-`; foreman and honcho skip it too",
+            "Procfile:2:3: warning: skipped `my web:`: a process name may only contain letters, digits, `_` and `-`; foreman and honcho skip it too",
+            "Procfile:3:2: warning: skipped `wéb:`: a process name may only contain letters, digits, `_` and `-`; foreman and honcho skip it too",
+        ])
+    }
+
+    @Test func aProcfileWhoseEveryLineIsSkippedIsAnErrorAtTheFirst() {
+        #expect(failure("# c\n  web: ./run\n") == "Procfile:2:1: error: the Procfile declares no processes: skipped an indented line; foreman and honcho skip it too; write `name: command` at the start of the line to run it")
+    }
+
+    /// Lines superwatch takes, skips with a warning or skips silently, for comparing with foreman and honcho.
+    static let mixedProcfile = "web: a\n  indented: b\nspaced : c\nno colon\nweb.1: d\n# web2: e\n:f\nok:g\nx-y_9: h\n"
+
+    /// honcho's own Procfile reader, when installed, takes exactly the processes superwatch takes.
+    @Test(.enabled(if: pythonCanImport("honcho"), "needs honcho"))
+    func honchoTakesTheSameProcesses() throws {
+        let script = "import sys; from honcho.environ import parse_procfile; print(' '.join(parse_procfile(sys.stdin.read()).processes))"
+        let honcho = try runCommand(["python3", "-c", script], input: Data(Self.mixedProcfile.utf8))
+        #expect(honcho.status == 0, "\(honcho.stderr)")
+        #expect(honcho.stdout == "web ok x-y_9\n")
+        #expect(try skipped(Self.mixedProcfile).names == ["web", "ok", "x-y_9"])
+    }
+
+    /// foreman's own Procfile reader, when installed, takes exactly the processes superwatch takes.
+    @Test(.enabled(if: (try? runCommand(["ruby", "-e", "require 'foreman/procfile'"]))?.status == 0, "needs foreman"))
+    func foremanTakesTheSameProcesses() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        dir.write("Procfile", Self.mixedProcfile)
+        let foreman = try runCommand(
+            ["ruby", "-e", "require 'foreman/procfile'; n = []; Foreman::Procfile.new(ARGV[0]).entries { |name, _| n << name }; puts n.join(' ')",
+             "\(dir.path)/Procfile"])
+        #expect(foreman.status == 0, "\(foreman.stderr)")
+        #expect(foreman.stdout == "web ok x-y_9\n")
     }
 
     @Test func duplicateNameIsReportedAtTheSecondOne() {
-        #expect(failure("web: a\nworker: b\n# c\n  web: c") == "Procfile:4:3: error: duplicate process `web` (first defined at line 1); rename or remove one of them")
+        #expect(failure("web: a\nworker: b\n# c\nweb: c") == "Procfile:4:1: error: duplicate process `web` (first defined at line 1); rename or remove one of them")
     }
 
     @Test func emptyCommand() {

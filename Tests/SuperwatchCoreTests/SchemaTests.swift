@@ -334,6 +334,16 @@ struct SchemaAgreementTests {
         ("- a\n", false),
         ("processes:\n  a: &defaults {command: x, backoff: 2s}\n  b: {<<: *defaults, restart: always}\n", true),
         ("processes:\n  a: &defaults {command: x}\n  b: {<<: [*defaults], cmd: y}\n", false),
+        ("x-defaults: &defaults {restart: always, backoff: 2s}\nprocesses:\n  w: {<<: *defaults, command: x}\n", true),
+        ("x-defaults: &d {env: {A: 1}}\nx-more: &m {watch: [\"**/*.py\"]}\nprocesses:\n  w:\n    <<: [*d, *m]\n    command: x\n", true),
+        ("x-anything: [1, {not: a key}]\nx-: null\nprocesses:\n  w: {command: x}\n", true),
+        ("x-defaults: &d {restart: sometimes}\nprocesses:\n  w: {<<: *d, command: x}\n", false),
+        ("x-defaults: &d {comand: x}\nprocesses:\n  w: {<<: *d}\n", false),
+        ("X-defaults: 1\nprocesses:\n  w: {command: x}\n", false),
+        ("y-defaults: 1\nprocesses:\n  w: {command: x}\n", false),
+        ("processes:\n  w: {command: x, x-note: y}\n", false),
+        ("processes:\n  superwatch: {command: x}\n", false),
+        ("processes:\n  superwatch2: {command: x}\n", true),
     ]
 
     @Test func theLoaderAndTheSchemaAgreeOnEveryCase() throws {

@@ -44,7 +44,7 @@ import Testing
         config.processes[2].listen = [ListenSpec(.unix(path: "/tmp/x.sock"))]
         #expect(summary(try StackPlan.make(config)) == ["web PORT=9999 R=1", "worker PORT=- R=1", "clock PORT=5200 R=1"])
         config.env["PORT"] = "4000"
-        #expect(summary(try StackPlan.make(config)).last == "clock PORT=- R=1", "a global PORT is the process's too")
+        #expect(summary(try StackPlan.make(config)).last == "clock PORT=5200 R=1", "a global PORT is only the base")
     }
 
     @Test func aWerkzeugProcessListensOnItsAssignedPort() throws {
@@ -87,11 +87,43 @@ import Testing
         #expect(planned.processes[2].replicaOf == nil)
     }
 
-    @Test func basePortComesFromTheFlagThenTheEnvironment() {
-        #expect(StackPlan.basePort(flag: 7000, environment: ["PORT": "8000"]) == 7000)
-        #expect(StackPlan.basePort(flag: nil, environment: ["PORT": "8000"]) == 8000)
-        #expect(StackPlan.basePort(flag: nil, environment: ["PORT": "junk"]) == 5000)
-        #expect(StackPlan.basePort(flag: nil, environment: [:]) == 5000)
+    @Test func basePortComesFromTheFlagThenTheStacksEnvThenTheEnvironment() throws {
+        var fromFile = config
+        fromFile.env["PORT"] = "9000"
+        #expect(try StackPlan.basePort(flag: 7000, config: fromFile, environment: ["PORT": "8000"]) == 7000)
+        #expect(try StackPlan.basePort(flag: nil, config: fromFile, environment: ["PORT": "8000"]) == 9000)
+        #expect(try StackPlan.basePort(flag: nil, config: config, environment: ["PORT": "8000"]) == 8000)
+        #expect(try StackPlan.basePort(flag: nil, config: config, environment: [:]) == 5000)
+    }
+
+    @Test func aBasePortOutsideOneTo65535IsAnErrorWhereverItComesFrom() throws {
+        #expect(throws: SuperwatchError(.usage, "--port must be between 1 and 65535, found 0")) {
+            try StackPlan.basePort(flag: 0, config: config, environment: [:])
+        }
+        for junk in ["junk", "0", "65536", "", "80 "] {
+            #expect(throws: SuperwatchError(
+                .usage, "PORT=\(junk) in superwatch's environment is not a port number from 1 to 65535; unset it or start with --port")) {
+                try StackPlan.basePort(flag: nil, config: config, environment: ["PORT": junk])
+            }
+        }
+        var fromFile = config
+        fromFile.env["PORT"] = "70000"
+        fromFile.envLocations["PORT"] = SourceLocation(file: ".env", line: 2, column: 6)
+        #expect(throws: SuperwatchError(
+            .invalidConfig, "PORT=70000 is not a port number from 1 to 65535; the first process gets this PORT and each later one 100 more",
+            at: SourceLocation(file: ".env", line: 2, column: 6))) {
+            try StackPlan.basePort(flag: nil, config: fromFile, environment: ["PORT": "8000"])
+        }
+        // --port still wins over a bad value in the file, as it wins over a good one.
+        #expect(try StackPlan.basePort(flag: 6000, config: fromFile, environment: [:]) == 6000)
+    }
+
+    @Test func aGlobalPortIsTheBaseOfTheNumberingNotEveryProcesssPort() throws {
+        var config = self.config
+        config.env["PORT"] = "8000"
+        config.processes[2].env["PORT"] = "7777"
+        let planned = try StackPlan.make(config, basePort: try StackPlan.basePort(flag: nil, config: config, environment: [:]))
+        #expect(summary(planned) == ["web PORT=8000 R=1", "worker PORT=8100 R=1", "clock PORT=7777 R=1"])
     }
 
     @Test func aPortPast65535IsAnErrorAtTheProcessNotAClampedPort() throws {

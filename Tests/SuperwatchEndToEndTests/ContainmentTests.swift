@@ -92,7 +92,7 @@ func daemonStack() -> TemporaryDirectory {
             // Without cgroups an escape is only known once a scan has seen it; after SIGKILL, only the keeper
             // is left to stop what superwatch found.
             // (The name in parentheses is the program's at that moment: it may not have run `sleep` yet.)
-            #expect(run.waitFor("setsid * pid \(daemons[0]) ("))
+            #expect(run.waitFor("setsid     * pid \(daemons[0]) ("))
             #expect(run.stdout.contains("left its process group; it is stopped with setsid"))
             #expect(run.waitFor("superwatch * pid \(daemons[1]) ("))
             #expect(run.stdout.contains("left its process group and its parent exited; it is stopped with the stack"))
@@ -117,7 +117,7 @@ func daemonStack() -> TemporaryDirectory {
             """)
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        #expect(run.waitFor("leaver * exited with code 0"))
+        #expect(run.waitFor("leaver     * exited with code 0"))
         let daemon = try #require(readPID(dir, "d"))
         #expect(eventually { !isAlive(daemon) })
         #expect(run.process.isRunning)
@@ -135,7 +135,7 @@ func daemonStack() -> TemporaryDirectory {
             """)
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path, environment: ContainmentMode.scan.environment)
-        #expect(run.waitFor("leaver * exited with code 0"))
+        #expect(run.waitFor("leaver     * exited with code 0"))
         let daemon = try #require(readPID(dir, "d"))
         #expect(run.waitFor("pid \(daemon) ("))
         #expect(run.stdout.contains("left its process group"))
@@ -205,10 +205,10 @@ func daemonStack() -> TemporaryDirectory {
         defer { dir.remove() }
         let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 3, "a restart code that gave up is a failure")
-        #expect(result.stdout.contains("storm * exit code 3 asked for a restart 10 times in a row, each within 100ms of starting: treating it as a failure"))
-        #expect(result.stdout.contains("storm * restarting in 100ms (restart 1 of 2"))
-        #expect(result.stdout.contains("storm * gave up after 2 restarts in a row"))
-        #expect(result.stdout.components(separatedBy: "storm * started").count - 1 >= 13)
+        #expect(result.stdout.contains("storm      * exit code 3 asked for a restart 10 times in a row, each within 100ms of starting: treating it as a failure"))
+        #expect(result.stdout.contains("storm      * restarting in 100ms (restart 1 of 2"))
+        #expect(result.stdout.contains("storm      * gave up after 2 restarts in a row"))
+        #expect(result.stdout.components(separatedBy: "storm      * started").count - 1 >= 13)
     }
 
     /// superwatch raises its own soft descriptor limit to the hard one; its processes get the original back.

@@ -67,13 +67,13 @@ import Glibc
         close(probe.fd)
         let port = String(probe.port)
         try withExample("quickstart", file: "superwatch.yaml", patch: { $0.replacingOccurrences(of: "8000", with: port) },
-                        expected: ["web      | Serving HTTP on 127.0.0.1 port \(port)", "ticker   | hello, it is",
-                                   "reloader | started"]) { example in
+                        expected: ["web        | Serving HTTP on 127.0.0.1 port \(port)", "ticker     | hello, it is",
+                                   "reloader   | started"]) { example in
             try example.edit("ticker.sh", replacing: "it is", with: "the time is")
-            #expect(example.waitFor("ticker   | hello, the time is"), "\(example.run.stdout)")
+            #expect(example.waitFor("ticker     | hello, the time is"), "\(example.run.stdout)")
             let log = example.run.stdoutLines
-            let restarting = log.firstIndex(of: "ticker   * restarting: ticker.sh changed")
-            let stopped = log.firstIndex { $0.hasPrefix("ticker   * stopped for restart") }
+            let restarting = log.firstIndex(of: "ticker     * restarting: ticker.sh changed")
+            let stopped = log.firstIndex { $0.hasPrefix("ticker     * stopped for restart") }
             #expect(restarting != nil && stopped != nil && restarting! < stopped!, "\(example.run.stdout)")
         }
     }
@@ -81,7 +81,7 @@ import Glibc
     @Test func procfile() throws {
         let port = basePort(0)
         try withExample("procfile", file: "Procfile", arguments: ["--port", port],
-                        expected: ["clock | hello from clock, PORT=\(Int(port)! + 100)", "web   * started"]) { example in
+                        expected: ["clock      | hello from clock, PORT=\(Int(port)! + 100)", "web        * started"]) { example in
             example.scratch.write("procfile/hello.txt", "hi\n")
             #expect(eventually { httpGet(port, "/hello.txt") == "hi\n" }, "\(example.run.stdout)")
         }
@@ -90,12 +90,12 @@ import Glibc
     @Test func polyglot() throws {
         let port = basePort(1)
         try withExample("polyglot", file: "superwatch.yaml", arguments: ["--port", port, "-c", "worker=1"], expected: [
-            "api      | serving on http://127.0.0.1:\(port)", "worker   | worker 1 ready", "frontend | built dist/app.js",
-            "settings | loaded settings (development)",
+            "api        | serving on http://127.0.0.1:\(port)", "worker     | worker 1 ready", "frontend   | built dist/app.js",
+            "settings   | loaded settings (development)",
         ]) { example in
             #expect(eventually { httpGet(port)?.contains("\"version\": 1") == true }, "\(example.run.stdout)")
             try example.edit("api.py", replacing: "VERSION = 1", with: "VERSION = 2")
-            #expect(example.waitFor("api      * restarting: api.py changed"), "\(example.run.stdout)")
+            #expect(example.waitFor("api        * restarting: api.py changed"), "\(example.run.stdout)")
             #expect(eventually { httpGet(port)?.contains("\"version\": 2") == true }, "\(example.run.stdout)")
         }
     }
@@ -110,7 +110,7 @@ import Glibc
                 .replacingOccurrences(of: "command: python3 app.py\n", with: "command: python3 app.py\n    backoff: 20ms\n")
         }
         try withExample("flask", file: "superwatch.yaml", patch: patch,
-                        expected: ["plain  * started", "direct * started"]) { example in
+                        expected: ["plain      * started", "direct     * started"]) { example in
             let run = example.run
             let ports = try ["plain", "direct"].map { name in
                 try #require(eventually { port(of: name, in: run) != nil } ? port(of: name, in: run) : nil, "\(run.stdout)")
@@ -120,18 +120,18 @@ import Glibc
             try example.edit("helpers.py", replacing: "\"Hello from superwatch\"", with: "\"Hello again\"")
             #expect(serves("Hello again"), "\(run.stdout)")
             try example.edit("helpers.py", replacing: "\"Hello again\"", with: "\"Hello again")
-            #expect(example.waitFor("direct * the app failed to import; waiting for a change to one of its files"),
+            #expect(example.waitFor("direct     * the app failed to import; waiting for a change to one of its files"),
                     "\(run.stdout)")
-            #expect(example.waitFor("plain  * gave up after 5 restarts in a row"), "\(run.stdout)")
+            #expect(example.waitFor("plain      * gave up after 5 restarts in a row"), "\(run.stdout)")
             try example.edit("helpers.py", replacing: "\"Hello again", with: "\"Hello after the fix\"")
             #expect(serves("Hello after the fix"), "\(run.stdout)")
         }
     }
 
-    /// The port process `name` listens on, from its `listening on` line.
+    /// The port process `name` listens on, from its address line in the start banner.
     func port(of name: String, in run: SuperwatchRun) -> String? {
         run.stdoutLines.lazy.compactMap { line -> String? in
-            guard line.hasPrefix(name + " "), let match = line.firstMatch(of: /\* listening on http:\/\/127\.0\.0\.1:(\d+)/)
+            guard line.hasPrefix(name + " "), let match = line.firstMatch(of: /\* http:\/\/127\.0\.0\.1:(\d+)$/)
             else { return nil }
             return String(match.1)
         }.first

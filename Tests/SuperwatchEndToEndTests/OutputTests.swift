@@ -33,7 +33,7 @@ import Glibc
         let out = result.stdout
         #expect(lines(of: "p", in: out) == ["first", "no newline at end"])
         let lineEnd = try #require(out.range(of: "no newline at end\n"))
-        let exit = try #require(out.range(of: "p * exited with code 0"))
+        let exit = try #require(out.range(of: "p          * exited with code 0"))
         #expect(lineEnd.upperBound <= exit.lowerBound)
     }
 
@@ -46,9 +46,9 @@ import Glibc
         let run = try SuperwatchRun(["up"], in: dir.path)
         #expect(run.waitForExit() == 0)
         let bytes = run.stdoutBytes
-        let bigLine = Array("big | ".utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 2 << 20) + [0x0A]
+        let bigLine = Array("big        | ".utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 2 << 20) + [0x0A]
         #expect(bytes.firstRange(of: bigLine) != nil)
-        #expect(bytes.firstRange(of: Array("big | bad ".utf8) + [0xFF, 0xFE] + Array(" bytes\n".utf8)) != nil)
+        #expect(bytes.firstRange(of: Array("big        | bad ".utf8) + [0xFF, 0xFE] + Array(" bytes\n".utf8)) != nil)
     }
 
     /// Python block-buffers a pipe: a print() would show up only kilobytes (or an exit) later. Children get
@@ -62,14 +62,14 @@ import Glibc
             """)
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path, unsetting: ["PYTHONUNBUFFERED"])
-        #expect(run.waitFor("default | printed"), "a print shows up while the process runs\n\(run.stdout)")
-        #expect(run.waitFor("shown   | [1]"))
-        #expect(run.waitFor("config  | []"), "the config's own value is kept")
+        #expect(run.waitFor("default    | printed"), "a print shows up while the process runs\n\(run.stdout)")
+        #expect(run.waitFor("shown      | [1]"))
+        #expect(run.waitFor("config     | []"), "the config's own value is kept")
         run.signal(SIGTERM)
         #expect(run.waitForExit() == 0)
         let inherited = try SuperwatchRun(["up", "shown"], in: dir.path, environment: ["PYTHONUNBUFFERED": "0"])
         #expect(inherited.waitForExit() == 0)
-        #expect(inherited.stdout.contains("shown | [0]"), "superwatch's own environment is kept\n\(inherited.stdout)")
+        #expect(inherited.stdout.contains("shown      | [0]"), "superwatch's own environment is kept\n\(inherited.stdout)")
     }
 
     /// A `command: |` block of several lines: the "started" event is several lines, each with its prefix, so
@@ -87,13 +87,13 @@ import Glibc
         defer { dir.remove() }
         let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 0)
-        #expect(result.stdout.contains("multi * started (pid "))
-        #expect(result.stdout.contains("\nmulti * echo second\n"))
+        #expect(result.stdout.contains("multi      * started (pid "))
+        #expect(result.stdout.contains("\nmulti      * echo second\n"))
         let body = result.stdout.split(separator: "\n")
         #expect(!body.isEmpty)
         for line in body {
-            #expect(line.hasPrefix("multi | ") || line.hasPrefix("multi * ") || line.hasPrefix("b     | ")
-                    || line.hasPrefix("b     * "), "a line without its prefix: \(line)")
+            #expect(line.hasPrefix("multi      | ") || line.hasPrefix("multi      * ") || line.hasPrefix("b          | ")
+                    || line.hasPrefix("b          * ") || line.hasPrefix("superwatch * "), "a line without its prefix: \(line)")
         }
         let json = try SuperwatchRun.run(["up", "--log-format", "json"], in: dir.path)
         #expect(json.status == 0)
@@ -125,15 +125,16 @@ import Glibc
             }
             return lines
         }
-        let event = "b * a line over 64 MiB was split"
+        let event = "b          * a line over 64 MiB was split"
         #expect(logLines.filter { $0.text == event }.count == 1, "once for the line")
-        let pieces = logLines.filter { $0.text.hasPrefix("b | aaaa") }.map { $0.length - "b | ".count }
+        let pieces = logLines.filter { $0.text.hasPrefix("b          | aaaa") }.map { $0.length - "b          | ".count }
         #expect(pieces.count == 2)
         #expect(pieces.first ?? 0 >= 64 << 20)
         #expect(pieces.reduce(0, +) == length, "every byte of the line arrives")
         let eventIndex = try #require(logLines.firstIndex { $0.text == event })
-        #expect(logLines[eventIndex - 1].text.hasPrefix("b | aaaa") && logLines[eventIndex + 1].text.hasPrefix("b | aaaa"),
+        #expect(logLines[eventIndex - 1].text.hasPrefix("b          | aaaa") && logLines[eventIndex + 1].text.hasPrefix("b          | aaaa"),
                 "said after the first piece")
-        #expect(logLines.suffix(3).map(\.text) == ["b | after", "b * exited with code 0", "b * not restarting (restart: never)"])
+        #expect(logLines.suffix(4).map(\.text) == ["b          | after", "b          * exited with code 0", "b          * not restarting (restart: never)",
+                                                 "superwatch * all processes have stopped; exit status 0"])
     }
 }

@@ -67,7 +67,7 @@ struct FreshCodeTests {
         try #require(bytecodeWritten(), "Python wrote helpers.py's bytecode (else this test proves nothing)")
 
         var answers: [String?] = []
-        let restarting = "api * restarting: helpers.py changed"
+        let restarting = "api        * restarting: helpers.py changed"
         for edit in 1...20 {
             let restarts = run.stdout.components(separatedBy: restarting).count - 1
             // Same size, same whole second as every earlier version: only the sub-second part differs.
@@ -77,7 +77,7 @@ struct FreshCodeTests {
             // once more, but never before the edit): the process that answers has read the new file.
             let restarted = eventually {
                 let parts = run.stdout.components(separatedBy: restarting)
-                return parts.count - 1 > restarts && parts.last!.contains("api * started (pid")
+                return parts.count - 1 > restarts && parts.last!.contains("api        * started (pid")
             }
             #expect(restarted, "edit \(edit) restarts the process")
             answers.append(httpGet(port))
@@ -122,6 +122,6 @@ struct WerkzeugIgnoreTests {
         dir.write("helpers.py", "VERSION = 3\n")
         #expect(eventually { httpGet(port) == "hello v3" })
         let restarts = run.stdoutLines.filter { $0.contains(" * restarting") }
-        #expect(restarts == ["api * restarting: helpers.py changed", "api * restarting: helpers.py changed"], "\(run.stdout)")
+        #expect(restarts == ["api        * restarting: helpers.py changed", "api        * restarting: helpers.py changed"], "\(run.stdout)")
     }
 }

@@ -22,9 +22,9 @@ struct PythonStartTests {
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGTERM); _ = run.waitForExit() }
         let port = try #require(listeningPort(run))
-        #expect(run.waitFor("api * the app failed to import; waiting for a change to one of its files"), "\(run.stdout)")
+        #expect(run.waitFor("api        * the app failed to import; waiting for a change to one of its files"), "\(run.stdout)")
         dir.write("nosuchmodule.py", wsgiApp("created"))
-        #expect(run.waitFor("api * restarting: nosuchmodule.py changed"), "\(run.stdout)")
+        #expect(run.waitFor("api        * restarting: nosuchmodule.py changed"), "\(run.stdout)")
         #expect(eventually { httpGet(port) == "created" }, "\(run.stdout)")
     }
 
@@ -42,8 +42,8 @@ struct PythonStartTests {
         dir.write("app.py", wsgiApp("never served"))
         let run = try SuperwatchRun(["up"], in: dir.path)
         #expect(run.waitForExit() == 127, "\(run.stdout)")
-        #expect(run.stdout.contains("api * cannot start: command not found: python9"), "\(run.stdout)")
-        #expect(run.stdout.contains("api * gave up after 1 restarts in a row\n"), "\(run.stdout)")
+        #expect(run.stdout.contains("api        * cannot start: command not found: python9"), "\(run.stdout)")
+        #expect(run.stdout.contains("api        * gave up after 1 restart in a row\n"), "\(run.stdout)")
         #expect(!run.stdout.contains("waiting"), "nothing is watched: nothing to wait for\n\(run.stdout)")
     }
 
@@ -57,7 +57,7 @@ struct PythonStartTests {
         let run = try SuperwatchRun(["up"], in: dir.path)
         #expect(run.waitForExit() == 76, "\(run.stdout)")
         #expect(run.stdout.contains("install it with:"), "the bootstrap's hint is shown\n\(run.stdout)")
-        #expect(run.stdout.contains("api * Werkzeug is not installed for python3; not restarting"), "\(run.stdout)")
+        #expect(run.stdout.contains("api        * Werkzeug is not installed for python3; not restarting"), "\(run.stdout)")
     }
 
     /// With a watch glob, a missing Werkzeug waits for a change, which may come from installing it.
@@ -69,7 +69,7 @@ struct PythonStartTests {
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGTERM); _ = run.waitForExit() }
         let port = try #require(listeningPort(run))
-        #expect(run.waitFor("api * Werkzeug is not installed for python3; waiting for a file change"), "\(run.stdout)")
+        #expect(run.waitFor("api        * Werkzeug is not installed for python3; waiting for a file change"), "\(run.stdout)")
         unlink("\(dir.path)/werkzeug.py")
         dir.write("app.py", wsgiApp("served after the fix") + "\n")
         #expect(eventually { httpGet(port) == "served after the fix" }, "\(run.stdout)")
@@ -92,7 +92,7 @@ struct PythonStartTests {
         defer { run.signal(SIGTERM); _ = run.waitForExit() }
         let port = try #require(listeningPort(run))
         #expect(eventually { httpGet(port) == "one" }, "\(run.stdout)")
-        let pid = try #require(run.stdout.firstMatch(of: /api \* started \(pid (\d+)\)/).flatMap { pid_t($0.1) })
+        let pid = try #require(run.stdout.firstMatch(of: /api +\* started \(pid (\d+)\)/).flatMap { pid_t($0.1) })
         let commandLine = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")))
             .map { $0.split(separator: 0).map { String(decoding: $0, as: UTF8.self) } } ?? []
         #expect(commandLine.first == real, "the interpreter itself, not the shim: \(commandLine)")
@@ -100,12 +100,12 @@ struct PythonStartTests {
         #expect(commandLine.dropFirst(2) == ["app:app"])
 
         dir.write("app.py", wsgiApp("two"))
-        #expect(run.waitFor("api * stopped for restart"), "\(run.stdout)")
+        #expect(run.waitFor("api        * stopped for restart"), "\(run.stdout)")
         #expect(eventually { httpGet(port) == "two" }, "\(run.stdout)")
         let log = run.stdoutLines
-        let restarting = log.firstIndex(of: "api * restarting: app.py changed")
-        let stopped = log.firstIndex { $0.hasPrefix("api * stopped for restart") }
-        #expect(stopped.map { log[$0] } == "api * stopped for restart (exited with code 0)", "\(run.stdout)")
+        let restarting = log.firstIndex(of: "api        * restarting: app.py changed")
+        let stopped = log.firstIndex { $0.hasPrefix("api        * stopped for restart") }
+        #expect(stopped.map { log[$0] } == "api        * stopped for restart (exited with code 0)", "\(run.stdout)")
         #expect(restarting != nil && stopped != nil && restarting! < stopped!, "the cause comes first\n\(run.stdout)")
     }
 }

@@ -14,7 +14,7 @@ import Glibc
         let environment = ["XDG_RUNTIME_DIR": runtime.path]
         let first = try SuperwatchRun(["up"], in: dir.path, environment: environment)
         defer { first.signal(SIGKILL) }
-        #expect(first.waitFor("ticker * started"))
+        #expect(first.waitFor("ticker     * started"))
 
         // The same file by another name: through a symlinked directory, from another directory.
         symlink(dir.path, "\(elsewhere.path)/link")
@@ -42,7 +42,7 @@ import Glibc
         #expect(first.waitForExit() == SIGKILL && first.process.terminationReason == .uncaughtSignal)
         let third = try SuperwatchRun(["up"], in: dir.path, environment: environment)
         defer { third.signal(SIGKILL) }
-        #expect(third.waitFor("ticker * started"))
+        #expect(third.waitFor("ticker     * started"))
         #expect(eventually { dir.read("starts") == "started\nstarted\n" })
         third.signal(SIGINT)
         #expect(third.waitForExit() == 0)

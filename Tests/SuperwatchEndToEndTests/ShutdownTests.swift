@@ -66,7 +66,7 @@ func recordedPIDs(_ dir: TemporaryDirectory) -> [pid_t] {
         #expect(run.waitFor("ready"))
         run.signal(SIGINT)
         #expect(run.waitForExit() == 0)
-        #expect(run.stdout.contains("stubborn | got TERM"))
+        #expect(run.stdout.contains("stubborn   | got TERM"))
         #expect(run.stdout.contains("did not stop within 300ms; sending SIGKILL to its process group"))
         #expect(run.stdout.contains("stopped (killed by SIGKILL)"))
         let pid = try #require(dir.read("pid").flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
@@ -98,7 +98,7 @@ func recordedPIDs(_ dir: TemporaryDirectory) -> [pid_t] {
             """)
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        #expect(run.waitFor("leaver * exited with code 0"))
+        #expect(run.waitFor("leaver     * exited with code 0"))
         let gc = try #require(dir.read("gc").flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
         #expect(eventually { !isAlive(gc) })
         run.signal(SIGTERM)
@@ -122,8 +122,8 @@ func recordedPIDs(_ dir: TemporaryDirectory) -> [pid_t] {
         let output = lines(of: "g", in: result.stdout)
         #expect(output.filter { Int($0) != nil } == (1...20000).map(String.init), "every line of the backgrounded child")
         #expect(output.last == "LAST-LINE")
-        let last = try #require(result.stdout.range(of: "g | LAST-LINE\n"))
-        let exited = try #require(result.stdout.range(of: "g * exited with code 1"))
+        let last = try #require(result.stdout.range(of: "g          | LAST-LINE\n"))
+        let exited = try #require(result.stdout.range(of: "g          * exited with code 1"))
         #expect(last.upperBound <= exited.lowerBound)
     }
 
@@ -132,7 +132,7 @@ func recordedPIDs(_ dir: TemporaryDirectory) -> [pid_t] {
         defer { dir.remove() }
         let result = try runCommand(["sh", "-c", "ulimit -n 64 && exec \"$0\" up", superwatchBinary], in: dir.path)
         #expect(result.status == 0)
-        #expect(result.stdout.contains("e | hi\n"), "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("e          | hi\n"), "\(result.stdout)\(result.stderr)")
     }
 
     @Test func whenTheKeeperDiesProcessesStillStartAndTheLossIsReported() throws {
@@ -140,11 +140,11 @@ func recordedPIDs(_ dir: TemporaryDirectory) -> [pid_t] {
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGINT); _ = run.waitForExit() }
-        #expect(run.waitFor("r | run"))
+        #expect(run.waitFor("r          | run"))
         let keeper = try #require(childProcesses(of: run.pid).first { processName($0) == "superwatch-keep" })
         kill(keeper, SIGKILL)
-        let before = run.stdout.components(separatedBy: "r | run").count
-        #expect(run.waitFor("r | run", count: before + 2))
+        let before = run.stdout.components(separatedBy: "r          | run").count
+        #expect(run.waitFor("r          | run", count: before + 2))
         #expect(run.waitFor("the keeper process is gone"))
         #expect(!run.stdout.contains("killed by SIGPIPE"))
     }

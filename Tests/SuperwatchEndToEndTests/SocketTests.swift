@@ -91,12 +91,12 @@ print(json.dumps(stats))
         #expect(result.status == 0)
         let output = lines(of: "child", in: result.stdout)
         #expect(output.first == "fds 2 True child:child")
-        let listening = try #require(result.stdout.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/))
+        let listening = try #require(result.stdout.firstMatch(of: /\* http:\/\/127\.0\.0\.1:(\d+)\n/))
         #expect(listening.1 != "0", "port 0 picks a free port and shows it")
         #expect(output.contains("port \(listening.1) \(listening.1) True"))
         #expect(output.contains("werkzeug 3 true"))
         #expect(output.contains("no other fds"))
-        #expect(result.stdout.contains("listening on unix:\(dir.path)/child.sock"))
+        #expect(result.stdout.contains("child      * unix:\(dir.path)/child.sock\n"))
     }
 
     @Test func aPortInUseIsAPositionedErrorNamingTheHolderAndNothingStarts() throws {
@@ -174,7 +174,7 @@ struct WerkzeugOwnReloaderTests {
         let port = try #require(listeningPort(run))
         #expect(eventually { httpGet(port) == "v1" })
         try expectEveryRequestAnsweredAcrossReloads(port: port, editing: "version.txt", reloads: 5, gap: "0.3", in: dir)
-        #expect(run.stdout.contains("web * restarting: version.txt changed"))
+        #expect(run.stdout.contains("web        * restarting: version.txt changed"))
     }
 
     /// Werkzeug issue #2634: its reloader's child kept the port after the parent died. Under superwatch the
@@ -226,10 +226,10 @@ func expectEveryRequestAnsweredAcrossReloads(port: String, editing file: String,
     return stats
 }
 
-/// The port superwatch reports listening on for process `name`.
+/// The port of the first `NAME * http://127.0.0.1:PORT` line of the start banner.
 func listeningPort(_ run: SuperwatchRun) -> String? {
-    guard eventually({ run.stdout.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/) != nil }) else { return nil }
-    return run.stdout.firstMatch(of: /listening on http:\/\/127\.0\.0\.1:(\d+)/).map { String($0.1) }
+    guard eventually({ run.stdout.firstMatch(of: /\* http:\/\/127\.0\.0\.1:(\d+)\n/) != nil }) else { return nil }
+    return run.stdout.firstMatch(of: /\* http:\/\/127\.0\.0\.1:(\d+)\n/).map { String($0.1) }
 }
 
 /// GET http://127.0.0.1:PORT/PATH with Python's urllib; the body, or nil when the request failed.
@@ -271,7 +271,7 @@ struct WerkzeugModeTests {
         let port = try #require(listeningPort(run))
         #expect(eventually { httpGet(port) == "v1" })
         try expectEveryRequestAnsweredAcrossReloads(port: port, editing: "helpers.py", reloads: 5, gap: "0.2", in: dir)
-        #expect(run.stdout.contains("api * restarting: helpers.py changed"))
+        #expect(run.stdout.contains("api        * restarting: helpers.py changed"))
         #expect(run.stdout.contains("a standby interpreter with its packages imported"),
                 "restarts after the first use an interpreter that imported Flask ahead of time")
     }
@@ -338,8 +338,8 @@ func runPython(_ arguments: [String], in directory: String) throws -> String {
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGTERM); _ = run.waitForExit() }
         let port = try #require(listeningPort(run))
-        #expect(run.stdout.components(separatedBy: "listening on").count == 2, "one socket, announced once")
-        #expect(run.waitFor("web.1 | port \(port) replica 1") && run.waitFor("web.2 | port \(port) replica 2"))
+        #expect(run.stdout.components(separatedBy: "* http://").count == 2, "one socket, announced once")
+        #expect(run.waitFor("web.1      | port \(port) replica 1") && run.waitFor("web.2      | port \(port) replica 2"))
         var seen = Set<String>()
         #expect(eventually { if let body = httpGet(port) { seen.insert(body) }; return seen == ["1", "2"] },
                 "both replicas answer on the one socket: \(seen)")

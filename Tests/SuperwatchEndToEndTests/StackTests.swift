@@ -18,13 +18,27 @@ import Testing
         #expect(lines(of: "other", in: explicit.stdout) == ["dev"])
     }
 
-    @Test func aBadProcfileOrEnvFileLineIsAPositionedErrorAndNothingStarts() throws {
+    @Test func procfileLinesForemanAndHonchoSkipAreSkippedWithAWarning() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        dir.write("Procfile", "web: touch started\nthis line has no colon\n")
-        let procfile = try SuperwatchRun.run(["up"], in: dir.path)
-        #expect(procfile.status == 2)
-        #expect(procfile.stderr.hasPrefix("superwatch: Procfile:2:1: error: expected `name: command`"))
+        dir.write("Procfile", "web: echo ran web\nworker : echo ran worker\n  clock: echo ran clock\n")
+        let result = try SuperwatchRun.run(["up"], in: dir.path)
+        #expect(result.status == 0)
+        #expect(result.stderr.hasPrefix("""
+            superwatch: Procfile:2:7: warning: skipped `worker :`, a blank before the colon; foreman and honcho skip it too; write `worker:`
+            superwatch: Procfile:3:1: warning: skipped an indented line; foreman and honcho skip it too; write `name: command` at the start of the line to run it
+
+            """))
+        #expect(lines(of: "web", in: result.stdout) == ["ran web"])
+        #expect(!result.stdout.contains("ran worker") && !result.stdout.contains("ran clock"))
+        let check = try SuperwatchRun.run(["check"], in: dir.path)
+        #expect(check.status == 0)
+        #expect(check.stderr.contains("Procfile:2:7: warning:"))
+    }
+
+    @Test func aBadEnvFileLineIsAPositionedErrorAndNothingStarts() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
         dir.write("Procfile", "web: touch started\n")
         dir.write(".env", "OK=1\nexport 2BAD=x\n")
         let dotenv = try SuperwatchRun.run(["up"], in: dir.path)
@@ -39,7 +53,7 @@ import Testing
         defer { dir.remove() }
         let result = try SuperwatchRun.run(["check"], in: dir.path)
         #expect(result.status == 2)
-        #expect(result.stderr == "superwatch: superwatch.yaml:4:16: error: `env_file`: local.env does not exist; create it or remove it from the config\n")
+        #expect(result.stderr == "superwatch: superwatch.yaml:4:16: error: `env_file`: \(dir.path)/local.env does not exist; create it or remove it from the config\n")
     }
 
     @Test func envFilesAndEnvLayerAsDocumented() throws {
@@ -57,6 +71,59 @@ import Testing
         dir.write("p.env", "C=p-file\nD=p-file\n")
         let result = try SuperwatchRun.run(["up"], in: dir.path, environment: ["A": "outer", "E": "outer"])
         #expect(lines(of: "p", in: result.stdout) == ["base global-env p-file own-env outer"])
+    }
+
+    /// foreman's "should set port from .env" and honcho's test_expand_processes_port_from_env: PORT in `.env`
+    /// is the base of the numbering, over PORT in the shell, under --port; a process's own PORT stays.
+    @Test func portFromDotEnvIsTheBaseOfTheNumbering() throws {
+        let line = #"echo "$SUPERWATCH_PROCESS $PORT""#
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        dir.write("Procfile", "a: \(line)\nb: \(line)\nc: PORT=1 \(line)\n")
+        dir.write(".env", "# ports\nPORT=8000\n")
+        let result = try SuperwatchRun.run(["up"], in: dir.path, environment: ["PORT": "9000"])
+        #expect(result.status == 0)
+        #expect(lines(of: "a", in: result.stdout) == ["a 8000"])
+        #expect(lines(of: "b", in: result.stdout) == ["b 8100"])
+        let flag = try SuperwatchRun.run(["up", "--port", "7000", "b"], in: dir.path)
+        #expect(lines(of: "b", in: flag.stdout) == ["b 7100"])
+        let yaml = stack("env: {PORT: \"6000\"}\nprocesses:\n  a: {command: '\(line)'}\n  b: {command: '\(line)', env: {PORT: \"1234\"}}\n")
+        defer { yaml.remove() }
+        let fromEnv = try SuperwatchRun.run(["up"], in: yaml.path)
+        #expect(lines(of: "a", in: fromEnv.stdout) == ["a 6000"])
+        #expect(lines(of: "b", in: fromEnv.stdout) == ["b 1234"])
+    }
+
+    @Test func aPortOutsideOneTo65535IsAnErrorWhereverItComesFrom() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        dir.write("Procfile", "a: touch started\nb: touch started\n")
+        dir.write(".env", "A=1\nPORT=65500\n")
+        let numbered = try SuperwatchRun.run(["up"], in: dir.path)
+        #expect(numbered.status == 2)
+        #expect(numbered.stderr == "superwatch: Procfile:2:1: error: process `b` would get PORT 65600 (65500 + 100 × 1), above 65535; start the ports lower (--port or PORT), or set PORT in its env\n")
+        dir.write(".env", "A=1\nPORT=70000\n")
+        let file = try SuperwatchRun.run(["check"], in: dir.path)
+        #expect(file.status == 2)
+        #expect(file.stderr == "superwatch: .env:2:1: error: PORT=70000 is not a port number from 1 to 65535; the first process gets this PORT and each later one 100 more\n")
+        dir.write(".env", "A=1\n")
+        let environment = try SuperwatchRun.run(["up"], in: dir.path, environment: ["PORT": "http"])
+        #expect(environment.status == 2)
+        #expect(environment.stderr == "superwatch: error: PORT=http in superwatch's environment is not a port number from 1 to 65535; unset it or start with --port\n")
+        let flag = try SuperwatchRun.run(["check", "--port", "0"], in: dir.path)
+        #expect(flag.status == 2)
+        #expect(flag.stderr == "superwatch: error: --port must be between 1 and 65535, found 0\n")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
+    }
+
+    @Test func dotEnvInterpolationAndMultiLineValuesReachTheProcess() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        dir.write("Procfile", "web: printf '%s|%s|%s|%s\\n' \"$URL\" \"$LITERAL\" \"$CERT\" \"$FALLBACK\"\n")
+        dir.write(".env", "HOST=db\rURL=postgres://${HOST}:${DB_PORT:-5432}/${USER_NAME}\nLITERAL='${HOST}'\nCERT=\"a\nb\"\nFALLBACK=${EMPTY:-none}\n")
+        let result = try SuperwatchRun.run(["up"], in: dir.path, environment: ["USER_NAME": "me", "HOST": "shell", "EMPTY": ""])
+        #expect(result.status == 0)
+        #expect(lines(of: "web", in: result.stdout) == ["postgres://db:5432/me|${HOST}|a", "b|none"])
     }
 
     @Test func replicasPortsAndConcurrency() throws {
@@ -77,7 +144,7 @@ import Testing
         #expect(lines(of: "c", in: result.stdout).isEmpty)
         #expect(lines(of: "d", in: result.stdout) == ["d 1 1234"])
         let fromEnvironment = try SuperwatchRun.run(["up", "a.2"], in: dir.path, environment: ["PORT": "9000"])
-        #expect(fromEnvironment.stdout.split(separator: "\n").filter { $0.contains(" | ") } == ["a.2 | a.2 2 9001"])
+        #expect(fromEnvironment.stdout.split(separator: "\n").filter { $0.contains(" | ") } == ["a.2        | a.2 2 9001"])
         let bad = try SuperwatchRun.run(["up", "-c", "web"], in: dir.path)
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("-c: `web` is not NAME=COUNT"))
@@ -94,7 +161,8 @@ import Testing
         let objects = try result.stdout.split(separator: "\n").map { line in
             try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
         }
-        #expect(objects.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true && $0["process"] as? String == "web" })
+        #expect(objects.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true })
+        #expect(objects.allSatisfy { $0["process"] as? String == "web" || $0["process"] as? String == "superwatch" })
         let output = objects.filter { $0["stream"] != nil }.map { "\($0["stream"]!) \($0["text"]!)" }.sorted()
         #expect(output == ["stderr oops", "stdout say \"hi\""])
         let started = try #require(objects.first { $0["event"] as? String == "started" })

@@ -29,12 +29,12 @@ private func allGone(_ pids: [pid_t]) -> Bool {
                 stop_timeout: 2s
             """)
         defer { dir.remove() }
-        // `a * started (pid N): ...` and `a | ready-a`: the reader leaves once both are there.
-        let run = try SuperwatchRun(["up"], in: dir.path, stdout: .closedAfter(lines: 2))
+        // The banner, `a * started (pid N): ...` and `a | ready-a`: the reader leaves once all three are there.
+        let run = try SuperwatchRun(["up"], in: dir.path, stdout: .closedAfter(lines: 3))
         #expect(eventually { recordedPID(dir, "a.leader") != nil && recordedPID(dir, "a.child") != nil })
         let pids = [recordedPID(dir, "a.leader"), recordedPID(dir, "a.child")].compactMap { $0 }
         #expect(run.waitForExit() == 128 + SIGPIPE)
-        #expect(run.stdout.contains("a | ready-a\n"))
+        #expect(run.stdout.contains("a          | ready-a\n"))
         #expect(run.stderr.contains("superwatch: stdout was closed; stopping all processes"), "\(run.stderr)")
         #expect(eventually { allGone(pids) }, "no process of the stack survives")
     }
@@ -102,7 +102,7 @@ private func allGone(_ pids: [pid_t]) -> Bool {
         let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(run.pid)/fd/\(fd)")
         #expect(target == "/dev/null")
         #expect(dir.read("a.stdin") == "/dev/null\n")
-        if fd != 1 { #expect(run.waitFor("a | hello")) }
+        if fd != 1 { #expect(run.waitFor("a          | hello")) }
         run.signal(SIGTERM)
         #expect(run.waitForExit() == 0)
         if fd != 1 { #expect(run.stdout.contains("stopping all processes")) }

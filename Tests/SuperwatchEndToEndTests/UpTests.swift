@@ -42,7 +42,7 @@ func lines(of name: String, in output: String) -> [String] {
     @Test func colourIsForcedByFlagOrFORCE_COLORAndRefusedByNO_COLOR() throws {
         let dir = stack("processes:\n  web: {command: echo hi}\n")
         defer { dir.remove() }
-        #expect(try SuperwatchRun.run(["up", "--color", "always"], in: dir.path).stdout.contains("\u{1B}[36mweb |\u{1B}[0m hi"))
+        #expect(try SuperwatchRun.run(["up", "--color", "always"], in: dir.path).stdout.contains("\u{1B}[36mweb        |\u{1B}[0m hi"))
         #expect(try SuperwatchRun.run(["up"], in: dir.path, environment: ["FORCE_COLOR": "1"]).stdout.contains("\u{1B}[36m"))
         #expect(!(try SuperwatchRun.run(["up"], in: dir.path, environment: ["FORCE_COLOR": "1", "NO_COLOR": "1"]).stdout.contains("\u{1B}[")))
     }
@@ -51,7 +51,7 @@ func lines(of name: String, in output: String) -> [String] {
         let dir = stack("processes:\n  web: {command: echo hi}\n")
         defer { dir.remove() }
         let out = try SuperwatchRun.run(["up", "--timestamps"], in: dir.path).stdout
-        #expect(out.range(of: #"(?m)^\d\d:\d\d:\d\d web \| hi$"#, options: .regularExpression) != nil)
+        #expect(out.range(of: #"(?m)^\d\d:\d\d:\d\d web        \| hi$"#, options: .regularExpression) != nil)
     }
 
     @Test func namedProcessesStartAlone() throws {
@@ -171,7 +171,7 @@ func lines(of name: String, in output: String) -> [String] {
             """)
         defer { dir.remove() }
         let result = try SuperwatchRun.run(["up"], in: dir.path)
-        #expect(result.stdout.contains("a * gave up after 1 restarts in a row"))
+        #expect(result.stdout.contains("a          * gave up after 1 restart in a row"))
         #expect(result.status == 7)
     }
 }

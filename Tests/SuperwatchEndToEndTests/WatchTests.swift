@@ -34,10 +34,10 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGINT); _ = run.waitForExit() }
-        #expect(run.waitFor("api | api up []") && run.waitFor("web | web up"))
+        #expect(run.waitFor("api        | api up []") && run.waitFor("web        | web up"))
         dir.write("api/app.py", "2")
-        #expect(run.waitFor("api * restarting: api/app.py changed"))
-        #expect(run.waitFor("api | api up [api/app.py]"))
+        #expect(run.waitFor("api        * restarting: api/app.py changed"))
+        #expect(run.waitFor("api        | api up [api/app.py]"))
         #expect(settledStarts(of: "api", in: run, atLeast: 2) == 2)
         #expect(starts(of: "web", in: run) == 1, "web's globs do not match")
         dir.write("web/index.html", "2")
@@ -58,7 +58,7 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGINT); _ = run.waitForExit() }
-        #expect(run.waitFor("app | up []"))
+        #expect(run.waitFor("app        | up []"))
         dir.write("logs/today.log", "x")
         dir.write("node_modules/pkg/index.js", "2")
         dir.write("src/__pycache__/a.cpython-311.pyc", "x")
@@ -66,7 +66,7 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         dir.write(".git/index", "x")
         // Then one change that counts: only it may be reported.
         dir.write("src/a.py", "2")
-        #expect(run.waitFor("app | up [src/a.py]"))
+        #expect(run.waitFor("app        | up [src/a.py]"))
         #expect(settledStarts(of: "app", in: run, atLeast: 2) == 2)
     }
 
@@ -77,16 +77,16 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
                 command: 'echo up; exec sleep 1000'
                 cwd: service
                 watch: ["*.py"]
-                extra_files: [shared/settings.toml]
+                extra_files: [../shared/settings.toml]  # relative to cwd
             """)
         dir.write("service/main.py", "1")
         let settings = dir.write("shared/settings.toml", "a = 1")
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGINT); _ = run.waitForExit() }
-        #expect(run.waitFor("svc | up"))
+        #expect(run.waitFor("svc        | up"))
         dir.write("shared/settings.toml", "a = 2")
-        #expect(run.waitFor("svc * restarting: \(settings) changed"))
+        #expect(run.waitFor("svc        * restarting: \(settings) changed"))
         #expect(settledStarts(of: "svc", in: run, atLeast: 2) == 2)
     }
 
@@ -102,7 +102,7 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGINT); _ = run.waitForExit() }
-        #expect(run.waitFor("app | up"))
+        #expect(run.waitFor("app        | up"))
         // An editor's safe write: a temporary file renamed over the original.
         dir.write("notes.txt.tmp-save", "2")
         rename("\(dir.path)/notes.txt.tmp-save", "\(dir.path)/notes.txt")
@@ -124,15 +124,15 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGINT); _ = run.waitForExit() }
-        #expect(run.waitFor("app | up []"))
+        #expect(run.waitFor("app        | up []"))
         dir.write("src/pkg/sub/mod.py", "1")
-        #expect(run.waitFor("app | up [src/pkg/sub/mod.py]"))
+        #expect(run.waitFor("app        | up [src/pkg/sub/mod.py]"))
         // Remove a watched directory and create it again: files in it still count.
         try FileManager.default.removeItem(atPath: "\(dir.path)/src/pkg")
-        #expect(run.waitFor("app * restarting: src/pkg/sub/mod.py changed"))
+        #expect(run.waitFor("app        * restarting: src/pkg/sub/mod.py changed"))
         _ = eventually { starts(of: "app", in: run) >= 3 }
         dir.write("src/pkg/sub/again.py", "1")
-        #expect(run.waitFor("app | up [src/pkg/sub/again.py]"))
+        #expect(run.waitFor("app        | up [src/pkg/sub/again.py]"))
     }
 
     @Test func pollingNoticesModifiedNewAndDeletedFiles() throws {
@@ -149,13 +149,13 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGINT); _ = run.waitForExit() }
-        #expect(run.waitFor("app | up []"))
+        #expect(run.waitFor("app        | up []"))
         dir.write("a.cfg", "22")
-        #expect(run.waitFor("app | up [a.cfg]"))
+        #expect(run.waitFor("app        | up [a.cfg]"))
         dir.write("new.cfg", "1")
-        #expect(run.waitFor("app | up [new.cfg]"))
+        #expect(run.waitFor("app        | up [new.cfg]"))
         unlink("\(dir.path)/gone.cfg")
-        #expect(run.waitFor("app | up [gone.cfg]"))
+        #expect(run.waitFor("app        | up [gone.cfg]"))
     }
 
     @Test func aCrashedProcessComesBackOnAChangeWithItsFailuresForgotten() throws {
@@ -171,11 +171,11 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGINT); _ = run.waitForExit() }
-        #expect(run.waitFor("gave up after 1 restarts in a row; waiting for a file change"))
+        #expect(run.waitFor("gave up after 1 restart in a row; waiting for a file change"))
         #expect(run.process.isRunning, "up keeps running while a stopped process is watched")
         dir.write("app.py", "2")
-        #expect(run.waitFor("app | run [app.py]"))
-        #expect(run.waitFor("gave up after 1 restarts in a row", count: 2), "a fresh set of restarts after the change")
+        #expect(run.waitFor("app        | run [app.py]"))
+        #expect(run.waitFor("gave up after 1 restart in a row", count: 2), "a fresh set of restarts after the change")
     }
 
     /// In the JSON log, `restarting` carries the burst's first path and `changed` all of them.
@@ -209,16 +209,16 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGINT); _ = run.waitForExit() }
-        #expect(run.waitFor("app * started"))
+        #expect(run.waitFor("app        * started"))
         dir.write("a.txt", "2")
         dir.write("b.txt", "2")
         // The restart is announced at the burst's first change; the rest are named once it has settled.
-        #expect(run.waitFor("app * also changed: b.txt\n"), "\(run.stdout)")
+        #expect(run.waitFor("app        * also changed: b.txt\n"), "\(run.stdout)")
         let log = run.stdoutLines
-        #expect(log.filter { $0.hasPrefix("app * restarting") || $0.hasPrefix("app * also changed") }
-                    == ["app * restarting: a.txt changed", "app * also changed: b.txt"])
-        let stopped = log.firstIndex { $0.hasPrefix("app * stopped for restart") }
-        #expect(stopped != nil && log.firstIndex(of: "app * restarting: a.txt changed")! < stopped!, "\(run.stdout)")
+        #expect(log.filter { $0.hasPrefix("app        * restarting") || $0.hasPrefix("app        * also changed") }
+                    == ["app        * restarting: a.txt changed", "app        * also changed: b.txt"])
+        let stopped = log.firstIndex { $0.hasPrefix("app        * stopped for restart") }
+        #expect(stopped != nil && log.firstIndex(of: "app        * restarting: a.txt changed")! < stopped!, "\(run.stdout)")
         #expect(eventually { dir.read("changed.out") == "a.txt\nb.txt" })
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The resolved config as `superwatch check` prints it: one block per process, every effective setting.
 public func describe(_ config: Config) -> String {
     var out = "\(config.file): ok, \(config.processes.count) process\(config.processes.count == 1 ? "" : "es")\n"
@@ -24,6 +26,9 @@ public func describe(_ config: Config) -> String {
         for listen in spec.listen {
             if case .tcp(_, 0) = listen.address {
                 out += "  listen: \(listen.address) (a free port is picked when `up` starts; the log shows it)\n"
+            } else if case .unix(let path) = listen.address,
+                      !FileManager.default.fileExists(atPath: (path as NSString).deletingLastPathComponent) {
+                out += "  listen: \(listen.address) (its directory is created when `up` starts)\n"
             } else {
                 out += "  listen: \(listen.address)\n"
             }
@@ -35,7 +40,10 @@ public func describe(_ config: Config) -> String {
             let matches = FileWatcher.countMatches(WatchSpec(process: 0, spec: spec))
             out += "  watch: \(spec.watch.joined(separator: ", ")) (\(matches) file\(matches == 1 ? "" : "s") match now)\n"
             if !spec.ignore.isEmpty { out += "  ignore: \(spec.ignore.joined(separator: ", "))\n" }
-            if !spec.extraFiles.isEmpty { out += "  extra_files: \(spec.extraFiles.joined(separator: ", "))\n" }
+            if !spec.extraFiles.isEmpty {
+                let files = spec.extraFiles.map { FileManager.default.fileExists(atPath: $0) ? $0 : "\($0) (does not exist yet)" }
+                out += "  extra_files: \(files.joined(separator: ", "))\n"
+            }
             out += "  watcher: \(spec.watcher.rawValue) (interval \(spec.interval.humanReadable), debounce \(spec.debounce.humanReadable))\n"
         }
     }

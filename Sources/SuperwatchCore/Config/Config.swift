@@ -7,6 +7,11 @@ public struct Config: Sendable, Equatable {
     public var directory: String
     /// Environment for every process, over superwatch's own.
     public var env: [String: String]
+    /// Where each variable of `env` was set (a line of `.env` or of an `env_file`, or an `env` value), for
+    /// errors found after loading, such as a `PORT` that is not a port.
+    public var envLocations: [String: SourceLocation] = [:]
+    /// Lines the reader skipped, to print before anything runs.
+    public var warnings: [ConfigWarning] = []
     /// In the order written.
     public var processes: [ProcessSpec]
 
@@ -158,7 +163,7 @@ public struct ListenSpec: Sendable, Equatable {
 public struct WerkzeugApp: Sendable, Equatable {
     /// `module:attribute`, `module:factory()` or `module:factory('dev')`, as `flask --app` takes it.
     public var target: String
-    /// The interpreter: a name looked up on PATH or a path relative to the config file.
+    /// The interpreter: a name looked up on PATH or a path (absolute once loaded; written relative to the process's cwd).
     public var python: String
     /// Werkzeug's interactive debugger.
     public var debug: Bool

@@ -11,6 +11,12 @@ public enum ConfigLoader {
     /// The env file read for every process when the config does not name any (`env_file:`).
     public static let defaultEnvFileName = ".env"
 
+    /// The name the log gives superwatch's own lines (`superwatch * ...`), which no process may take.
+    public static let reservedProcessName = "superwatch"
+
+    static let reservedProcessNameMessage = "`superwatch` is a reserved process name: the log shows the stack's own "
+        + "events as `superwatch * ...`; rename the process"
+
     /// Whether `path` is read as a Procfile: its name is `Procfile` or starts with `Procfile.`.
     public static func isProcfile(_ path: String) -> Bool {
         let name = URL(fileURLWithPath: path).lastPathComponent
@@ -21,7 +27,9 @@ public enum ConfigLoader {
     public static func locate(explicit: String?, in directory: String) throws(SuperwatchError) -> String {
         if let explicit {
             guard FileManager.default.fileExists(atPath: explicit) else {
-                throw SuperwatchError(.configNotFound, "config file \(explicit) does not exist")
+                let absolute = URL(fileURLWithPath: explicit).standardizedFileURL.path
+                let tried = absolute == explicit ? "" : " (tried \(absolute))"
+                throw SuperwatchError(.configNotFound, "config file \(explicit) does not exist\(tried)")
             }
             return explicit
         }
@@ -30,9 +38,11 @@ public enum ConfigLoader {
             let path = directory == "." ? name : "\(directory)/\(name)"
             if FileManager.default.fileExists(atPath: path) { return path }
         }
+        let absolute = URL(fileURLWithPath: directory, isDirectory: true).standardizedFileURL.path
         throw SuperwatchError(
             .configNotFound,
-            "no config file found; tried \(tried.map { "./\($0)" }.joined(separator: ", ")) (use -f FILE to name one)")
+            "no config file found in \(absolute); tried \(tried.map { "./\($0)" }.joined(separator: ", ")) "
+                + "(use -f FILE to name one)")
     }
 
     /// Loads and validates the file at `path`.
@@ -56,7 +66,12 @@ public enum ConfigLoader {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
         if isProcfile(path) {
             var config = try Procfile.parse(text, file: path, directory: directory)
-            config.env = try ConfigReader(file: path, directory: directory).defaultEnvFile().mapValues(\.value)
+            if let reserved = config.processes.first(where: { $0.name == reservedProcessName }) {
+                throw SuperwatchError(.invalidConfig, reservedProcessNameMessage, at: reserved.location)
+            }
+            let env = try ConfigReader(file: path, directory: directory).defaultEnvFile()
+            config.env = env.mapValues(\.value)
+            config.envLocations = env.mapValues(\.location)
             return config
         }
         return try parse(yaml: text, file: path, directory: directory, hostLookup: hostLookup)

@@ -7,6 +7,14 @@ extension ConfigReader {
         let pairs = try mapping(node, what: "process `\(name)`", allowed: ConfigKeys.process)
         var spec = ProcessSpec(name: name, command: .shell(""), cwd: directory)
         spec.location = location(nameNode)
+        // Every other path in the mapping is relative to `cwd`, wherever it is written in it.
+        if let value = pairs.first(where: { $0.key == "cwd" })?.value {
+            spec.cwd = resolvePath(try nonEmptyString(value, what: "`cwd`"), against: directory)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: spec.cwd, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw error(value, "`cwd` \(spec.cwd) is not an existing directory")
+            }
+        }
         var commandNode: Node?
         var werkzeugTarget: String?
         var python: (String, Node)?
@@ -35,14 +43,9 @@ extension ConfigReader {
                     throw error(keyNode, "`command` and `werkzeug` cannot both be given; `werkzeug` runs the app itself")
                 }
                 commandNode = value
-            case "cwd":
-                spec.cwd = resolvePath(try nonEmptyString(value, what: what), against: directory)
-                var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: spec.cwd, isDirectory: &isDirectory), isDirectory.boolValue else {
-                    throw error(value, "`cwd` \(spec.cwd) is not an existing directory")
-                }
+            case "cwd": break  // read first, above
             case "env": ownEnv = try environment(value, what: what)
-            case "env_file": fileEnv = try envFiles(value, what: what)
+            case "env_file": fileEnv = try envFiles(value, what: what, base: spec.cwd, outer: globalEnv)
             case "replicas":
                 spec.replicas = try integer(value, what: what, range: 1...1000)
             case "restart_codes":
@@ -80,7 +83,8 @@ extension ConfigReader {
                 }
                 spec.ignore = items.map(\.text)
             case "extra_files":
-                spec.extraFiles = try stringList(value, what: what).map { resolvePath($0, against: directory) }
+                // A file that does not exist yet is fine: the watcher says so at start and waits for it.
+                spec.extraFiles = try stringList(value, what: what).map { resolvePath($0, against: spec.cwd) }
             case "watcher":
                 let text = try string(value, what: what)
                 guard let kind = WatcherKind(rawValue: text) else {
@@ -96,12 +100,12 @@ extension ConfigReader {
                 }
                 for item in items {
                     if case .scalar(let scalar) = item, case .integer? = try typed(item),
-                       case .failure(let failure) = ListenAddress.parse(scalar.string, directory: directory) {
+                       case .failure(let failure) = ListenAddress.parse(scalar.string, directory: spec.cwd) {
                         // `listen: 5000` is a port without its host, not just a value of the wrong type.
                         throw error(item, "`listen`: \(failure.message)")
                     }
                     let text = try nonEmptyString(item, what: "`listen`")
-                    switch ListenAddress.parse(text, directory: directory) {
+                    switch ListenAddress.parse(text, directory: spec.cwd) {
                     case .success(let address):
                         if case .tcp(let host, _) = address, let problem = unresolvableHost(host, lookup: hostLookup) {
                             throw error(item, "`listen`: cannot resolve `\(host)`: \(problem)")
@@ -132,11 +136,11 @@ extension ConfigReader {
         }
         if let werkzeugTarget {
             var interpreter = python?.0 ?? "python3"
-            if interpreter.contains("/") { interpreter = resolvePath(interpreter, against: directory) }
+            if interpreter.contains("/") { interpreter = resolvePath(interpreter, against: spec.cwd) }
             spec.werkzeug = WerkzeugApp(target: werkzeugTarget, python: interpreter, debug: debug?.0 ?? false)
             spec.command = .argv([interpreter, "<superwatch-werkzeug.py>", werkzeugTarget])
             // Without `listen`, StackPlan binds 127.0.0.1 on the port it assigns, or on the PORT the config sets.
-            if spec.listen.isEmpty, let port = ownEnv["PORT"] ?? fileEnv["PORT"] ?? globalEnv["PORT"],
+            if spec.listen.isEmpty, let port = ownEnv["PORT"] ?? fileEnv["PORT"],
                Self.portNumber(port.value) == nil {
                 throw SuperwatchError(
                     .invalidConfig,
@@ -154,8 +158,6 @@ extension ConfigReader {
 
         // The process's own files, then its own `env` over them; both go over the global env when it starts.
         spec.env = fileEnv.merging(ownEnv) { $1 }.mapValues(\.value)
-        // extra_files are relative to the config file's directory, like every other path in it; `cwd`
-        // may come after them in the mapping, so nothing above depends on its order.
         return spec
     }
 

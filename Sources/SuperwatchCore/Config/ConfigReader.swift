@@ -89,8 +89,11 @@ struct ConfigReader {
 
     /// The pairs of a mapping, each key a plain string; unknown keys are errors with a suggestion. YAML merge
     /// keys (`<<: *defaults`, or a list of aliases) are applied as YAML 1.1 defines them: keys written in the
-    /// mapping win over merged ones, and an earlier merged mapping over a later one.
-    func mapping(_ node: Node, what: String, allowed: [String]?) throws(SuperwatchError) -> [(key: String, keyNode: Node, value: Node)] {
+    /// mapping win over merged ones, and an earlier merged mapping over a later one. With `extensions`, keys
+    /// starting with `x-` are left out (not checked, not returned), as compose files use them to hold anchors.
+    func mapping(
+        _ node: Node, what: String, allowed: [String]?, extensions: Bool = false
+    ) throws(SuperwatchError) -> [(key: String, keyNode: Node, value: Node)] {
         guard case .mapping(let mapping) = node else {
             throw error(node, "\(what) must be a mapping, found \(try describe(node))")
         }
@@ -104,7 +107,7 @@ struct ConfigReader {
         for (keyNode, value) in mapping {
             try spend(at: keyNode)
             if Self.isMergeKey(keyNode) {
-                for pair in try merged(value, what: what, allowed: allowed)
+                for pair in try merged(value, what: what, allowed: allowed, extensions: extensions)
                 where !written.contains(pair.key) && seen.insert(pair.key).inserted {
                     pairs.append(pair)
                 }
@@ -118,6 +121,7 @@ struct ConfigReader {
             guard seen.insert(key).inserted else {
                 throw error(keyNode, "duplicate key `\(shown(key))` in \(what); remove one of them")
             }
+            if extensions && key.hasPrefix(Self.extensionPrefix) { continue }
             if let allowed, !allowed.contains(key) {
                 var message = "unknown key `\(shown(key))` in \(what)"
                 if let suggestion = closestMatch(to: key, in: allowed) { message += "; did you mean `\(suggestion)`?" }
@@ -129,6 +133,9 @@ struct ConfigReader {
         return pairs
     }
 
+    /// What starts a top-level key superwatch ignores (`x-defaults: &defaults {...}`), as docker compose does.
+    static let extensionPrefix = "x-"
+
     /// `<<` as a plain key (quoted, it is an ordinary key).
     static func isMergeKey(_ node: Node) -> Bool {
         guard case .scalar(let scalar) = node, scalar.string == "<<" else { return false }
@@ -136,10 +143,12 @@ struct ConfigReader {
     }
 
     /// The pairs a merge key's value brings: a mapping's, or those of a list of mappings, earlier first.
-    func merged(_ value: Node, what: String, allowed: [String]?) throws(SuperwatchError) -> [(key: String, keyNode: Node, value: Node)] {
+    func merged(
+        _ value: Node, what: String, allowed: [String]?, extensions: Bool
+    ) throws(SuperwatchError) -> [(key: String, keyNode: Node, value: Node)] {
         switch value {
         case .mapping:
-            return try mapping(value, what: what, allowed: allowed)
+            return try mapping(value, what: what, allowed: allowed, extensions: extensions)
         case .sequence(let sequence):
             _ = try typed(value)
             var pairs: [(key: String, keyNode: Node, value: Node)] = []
@@ -148,7 +157,8 @@ struct ConfigReader {
                 guard case .mapping = item else {
                     throw error(item, "`<<` merges mappings (such as *defaults), found \(try describe(item))")
                 }
-                for pair in try mapping(item, what: what, allowed: allowed) where seen.insert(pair.key).inserted {
+                for pair in try mapping(item, what: what, allowed: allowed, extensions: extensions)
+                where seen.insert(pair.key).inserted {
                     pairs.append(pair)
                 }
             }
@@ -287,34 +297,48 @@ struct ConfigReader {
         return written.isEmpty ? path : "\(written)/\(path)"
     }
 
+    /// Absolute `path` as the user should see it in a position (`FILE:LINE:COL`): under the config's
+    /// directory, the way `shownPath` shows it; elsewhere, absolute.
+    func shownPath(absolute path: String) -> String {
+        let prefix = directory == "/" ? "/" : directory + "/"
+        return path.hasPrefix(prefix) ? shownPath(String(path.dropFirst(prefix.count))) : path
+    }
+
     /// The variables of the env file at `path`, shown as `shown`; its own errors point into it, and a file
-    /// that cannot be read is `failure`'s error.
+    /// that cannot be read is `failure`'s error. `${NAME}` in it sees `earlier`, then superwatch's environment.
     func readEnvFile(
-        _ path: String, shownAs shown: String, failure: (SourceFile.ReadFailure) -> SuperwatchError
+        _ path: String, shownAs shown: String, earlier: [String: String] = [:],
+        failure: (SourceFile.ReadFailure) -> SuperwatchError
     ) throws(SuperwatchError) -> [String: EnvValue] {
         let text = try SourceFile.read(path: path, shownAs: shown, failure: failure)
         var env: [String: EnvValue] = [:]
-        for assignment in try DotEnv.assignments(text, file: shown) {
+        for assignment in try DotEnv.assignments(
+            text, file: shown, earlier: earlier, environment: ProcessInfo.processInfo.environment) {
             env[assignment.key] = EnvValue(value: assignment.value, location: assignment.location)
         }
         return env
     }
 
-    /// `env_file:` (a path or a list of them): the variables of the files, later files over earlier ones.
-    /// A file that is missing, not a regular file or unreadable is an error at its entry.
-    func envFiles(_ node: Node, what: String) throws(SuperwatchError) -> [String: EnvValue] {
+    /// `env_file:` (a path or a list of them, relative to `base`: the config's directory at the top level, the
+    /// process's cwd in a process): the variables of the files, later files over earlier ones. A file that is
+    /// missing, not a regular file or unreadable is an error at its entry that names the absolute path tried.
+    /// `${NAME}` in a file sees the files before it, then `outer` (for a process's files: the global env).
+    func envFiles(
+        _ node: Node, what: String, base: String, outer: [String: EnvValue] = [:]
+    ) throws(SuperwatchError) -> [String: EnvValue] {
         var env: [String: EnvValue] = [:]
         for item in try oneOrMore(node, what: what) {
             let written = try nonEmptyString(item, what: what)
-            let shown = shownPath(written)
-            let fileEnv = try readEnvFile(resolvePath(written, against: directory), shownAs: shown) { failure in
+            let path = resolvePath(written, against: base)
+            let earlier = outer.merging(env) { $1 }.mapValues(\.value)
+            let fileEnv = try readEnvFile(path, shownAs: shownPath(absolute: path), earlier: earlier) { failure in
                 let advice: String
                 switch failure {
                 case .notFound: advice = "; create it or remove it from the config"
                 case .failed: advice = ""
                 case .isDirectory, .notRegular, .tooLarge: advice = "; name a file of KEY=VALUE lines"
                 }
-                return error(item, "\(what): \(shown) \(failure.reason)\(advice)")
+                return error(item, "\(what): \(path) \(failure.reason)\(advice)")
             }
             env.merge(fileEnv) { $1 }
         }
@@ -329,7 +353,7 @@ struct ConfigReader {
         guard stat(path, &info) == 0 else { return [:] }
         let shown = shownPath(name)
         return try readEnvFile(path, shownAs: shown) { failure in
-            SuperwatchError(.invalidConfig, "env file \(shown) \(failure.reason); superwatch reads .env beside the config",
+            SuperwatchError(.invalidConfig, "env file \(path) \(failure.reason); superwatch reads .env beside the config",
                             at: SourceLocation(file: shown))
         }
     }
@@ -345,7 +369,7 @@ struct ConfigReader {
         var env: [String: EnvValue] = [:]
         var envFileNode: Node?
         var processesNode: Node?
-        for (key, keyNode, value) in try mapping(root, what: "the top level", allowed: ConfigKeys.topLevel) {
+        for (key, keyNode, value) in try mapping(root, what: "the top level", allowed: ConfigKeys.topLevel, extensions: true) {
             switch key {
             case "version":
                 if case .string? = try typed(value) {
@@ -363,7 +387,7 @@ struct ConfigReader {
         // The files are read before the processes so that their errors come first, as they come first in
         // the environment; `env` wins over them.
         let fileEnv: [String: EnvValue]
-        if let envFileNode { fileEnv = try envFiles(envFileNode, what: "`env_file`") } else { fileEnv = try defaultEnvFile() }
+        if let envFileNode { fileEnv = try envFiles(envFileNode, what: "`env_file`", base: directory) } else { fileEnv = try defaultEnvFile() }
         env = fileEnv.merging(env) { $1 }
         guard let processesNode else {
             throw SuperwatchError(.invalidConfig, "missing `processes:`; declare at least one process",
@@ -376,8 +400,13 @@ struct ConfigReader {
             guard isValidProcessName(name) else {
                 throw error(nameNode, "process name `\(shown(name))` may only contain letters, digits, `_` and `-`")
             }
+            if name == ConfigLoader.reservedProcessName {
+                throw error(nameNode, ConfigLoader.reservedProcessNameMessage)
+            }
             processes.append(try process(name: name, nameNode: nameNode, value, globalEnv: env))
         }
-        return Config(file: file, directory: directory, env: env.mapValues(\.value), processes: processes)
+        var config = Config(file: file, directory: directory, env: env.mapValues(\.value), processes: processes)
+        config.envLocations = env.mapValues(\.location)
+        return config
     }
 }

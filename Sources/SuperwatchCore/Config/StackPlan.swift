@@ -3,16 +3,50 @@
 /// `SUPERWATCH_REPLICA` written into its env. The supervisor and `export systemd` both take its output, so
 /// neither knows about replicas or ports.
 public enum StackPlan {
-    /// The port base when neither `--port` nor `PORT` in superwatch's environment gives one (foreman's).
+    /// The port base when neither `--port` nor a `PORT` in the stack's env or superwatch's environment gives
+    /// one (foreman's).
     public static let defaultBasePort = 5000
     /// Ports between two processes in the file: room for 100 replicas each.
     public static let portStride = 100
 
-    /// The base port: `--port` when given, else `PORT` from superwatch's own environment, else 5000.
-    public static func basePort(flag: Int?, environment: [String: String]) -> Int {
-        if let flag { return flag }
-        if let text = environment["PORT"], let port = Int(text), (1...65535).contains(port) { return port }
+    /// The base port: `--port` when given, else `PORT` from the stack's global env (`.env`, the top-level
+    /// `env_file` or `env`), else `PORT` from superwatch's own environment, else 5000. The file wins over the
+    /// environment because foreman and honcho both read it that way: a `.env` belongs to the project, a
+    /// `PORT` in the shell may be left over from something else. A value that is not a port from 1 to 65535
+    /// is an error, at its position when it comes from a file.
+    public static func basePort(flag: Int?, config: Config, environment: [String: String]) throws(SuperwatchError) -> Int {
+        if let flag {
+            guard (1...65535).contains(flag) else {
+                throw SuperwatchError(.usage, "--port must be between 1 and 65535, found \(flag)")
+            }
+            return flag
+        }
+        if let text = config.env["PORT"] {
+            guard let port = portNumber(text) else {
+                throw SuperwatchError(
+                    .invalidConfig,
+                    "PORT=\(shown(text)) is not a port number from 1 to 65535; the first process gets this PORT "
+                        + "and each later one 100 more",
+                    at: config.envLocations["PORT"] ?? SourceLocation(file: config.file))
+            }
+            return port
+        }
+        if let text = environment["PORT"] {
+            guard let port = portNumber(text) else {
+                throw SuperwatchError(
+                    .usage,
+                    "PORT=\(shown(text)) in superwatch's environment is not a port number from 1 to 65535; unset it "
+                        + "or start with --port")
+            }
+            return port
+        }
         return defaultBasePort
+    }
+
+    /// `text` as a port from 1 to 65535, or nil.
+    static func portNumber(_ text: String) -> Int? {
+        guard let port = ConfigReader.portNumber(text), port > 0 else { return nil }
+        return Int(port)
     }
 
     /// Parses `-c` values: each a comma-separated list of `NAME=COUNT`; a later count for a name wins.
@@ -53,7 +87,7 @@ public enum StackPlan {
             let port = basePort + portStride * index
             for replica in stride(from: 1, through: count, by: 1) {
                 planned.processes.append(try instance(
-                    of: spec, replica: replica, of: count, port: port + replica - 1, globalEnv: config.env,
+                    of: spec, replica: replica, of: count, port: port + replica - 1,
                     origin: "\(basePort) + \(portStride) × \(index)\(replica > 1 ? " + \(replica - 1)" : "")"))
             }
         }
@@ -63,14 +97,15 @@ public enum StackPlan {
     /// Replica `replica` of `count` of `spec`, named `NAME.N` when there are several. `origin` says how `port`
     /// was computed, for the error when it is past 65535.
     static func instance(
-        of spec: ProcessSpec, replica: Int, of count: Int, port: Int, globalEnv: [String: String], origin: String
+        of spec: ProcessSpec, replica: Int, of count: Int, port: Int, origin: String
     ) throws(SuperwatchError) -> ProcessSpec {
         var instance = spec
         instance.name = count > 1 ? "\(spec.name).\(replica)" : spec.name
         instance.replicas = 1
         instance.replicaOf = count > 1 ? spec.name : nil
         instance.env["SUPERWATCH_REPLICA"] = String(replica)
-        let configuredPort = spec.env["PORT"] ?? globalEnv["PORT"]
+        // Only the process's own env or env_file overrides the numbering; a global PORT is its base.
+        let configuredPort = spec.env["PORT"]
         let first = port - (replica - 1)
         func checked(_ port: Int) throws(SuperwatchError) -> Int {
             guard port > 65535 else { return port }

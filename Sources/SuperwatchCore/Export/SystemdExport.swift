@@ -110,6 +110,10 @@ public enum SystemdExport {
                 lines.append("ListenStream=\(escapeSpecifiers(path))")
             }
         }
+        if spec.listen.contains(where: { if case .unix = $0.address { true } else { false } }) {
+            // As `up` makes the missing directories of a socket path: private to the user (systemd's default is 0755).
+            lines.append("DirectoryMode=0700")
+        }
         lines += ["FileDescriptorName=\(spec.name)", "Service=\(service)"]
         return lines.joined(separator: "\n") + "\n"
     }

@@ -35,6 +35,8 @@ struct RunIO: Sendable {
     var stderr: Int32
     /// The read end of the pipe a `werkzeug:` bootstrap reports its module files on, or -1.
     var report: Int32 = -1
+    /// Look for "address already in use" in the output (a `listen:` process; see `AddressInUseScan`).
+    var scansForAddressInUse = false
 }
 
 /// The multiplexer: one thread that waits (epoll) on every running process's stdout and stderr pipes and on
@@ -74,6 +76,8 @@ final class IOLoop: @unchecked Sendable {
         var splitter: LineSplitter
         var isReport = false
         var pendingReport: [UInt8] = []
+        /// Set while the output is searched for "address already in use".
+        var addressInUse: AddressInUseScan?
     }
     private var streams: [Int32: Stream] = [:]
     private var runs: [Int32: RunIO] = [:]
@@ -87,6 +91,8 @@ final class IOLoop: @unchecked Sendable {
     private var paused = false
     /// stdout, watched for its reader going away when it is a pipe or a socket; -1 otherwise.
     private var stdoutFD: Int32 = -1
+    /// Processes the "address already in use" hint was given for: it is said once per process, not per run.
+    private var hintedAddressInUse = Set<Int>()
     private let finished = Mutex<Bool>(false)
 
     init(formatter: LogFormatter, sink: OutputSink,
@@ -221,7 +227,9 @@ final class IOLoop: @unchecked Sendable {
             case .add(let run):
                 for (fd, kind) in [(run.stdout, StreamKind.stdout), (run.stderr, .stderr)] {
                     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-                    streams[fd] = Stream(runID: run.runID, splitter: LineSplitter(process: run.process, stream: kind))
+                    let scans = run.scansForAddressInUse && !hintedAddressInUse.contains(run.process)
+                    streams[fd] = Stream(runID: run.runID, splitter: LineSplitter(process: run.process, stream: kind),
+                                         addressInUse: scans ? AddressInUseScan() : nil)
                     watch(fd)
                 }
                 if run.report >= 0 {
@@ -260,8 +268,11 @@ final class IOLoop: @unchecked Sendable {
         }
         if n > 0 {
             bytesThisRound += n
-            streams[fd]!.splitter.consume(UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n),
-                                          formatter: formatter, timestamp: timestamp, into: &batch)
+            let chunk = UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n)
+            streams[fd]!.splitter.consume(chunk, formatter: formatter, timestamp: timestamp, into: &batch)
+            if streams[fd]!.addressInUse != nil, streams[fd]!.addressInUse!.scan(chunk) {
+                hintAddressInUse(process: streams[fd]!.splitter.process)
+            }
             return n
         }
         if n < 0 && (errno == EAGAIN || errno == EINTR) { return 0 }
@@ -291,6 +302,14 @@ final class IOLoop: @unchecked Sendable {
                 streams[fd]?.splitter.finish(formatter: formatter, timestamp: timestamp, into: &batch)
             }
         }
+    }
+
+    /// Gives the "address already in use" hint for `process`, after the output that holds it, and stops
+    /// looking in all of the process's streams.
+    private func hintAddressInUse(process: Int) {
+        guard hintedAddressInUse.insert(process).inserted else { return }
+        batch.append(contentsOf: formatter.event(process: process, AddressInUseScan.hint))
+        for fd in streams.keys where streams[fd]!.splitter.process == process { streams[fd]!.addressInUse = nil }
     }
 
     /// Passes on every complete `file PATH` and `preload NAME` line of a bootstrap's report.

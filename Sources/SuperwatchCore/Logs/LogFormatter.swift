@@ -45,11 +45,15 @@ public struct LogFormatter: Sendable {
     private let globalEventPrefix: [UInt8]
 
     static let palette = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
+    /// The name shown for events about the whole stack.
+    static let stackName = "superwatch"
 
     public init(names: [String], options: LogOptions) {
         self.options = options
         self.names = names
-        let width = names.map(\.count).max() ?? 0
+        // `superwatch * ` lines (the banner, a shutdown, the closing line) appear in every `up`, so the name
+        // column is at least as wide as that name and every prefix lines up with theirs.
+        let width = (names + [Self.stackName]).map(\.count).max() ?? 0
         func prefix(_ name: String, marker: String, color: String?) -> [UInt8] {
             let padded = name + String(repeating: " ", count: max(0, width - name.count))
             if let color, options.color {
@@ -59,7 +63,7 @@ public struct LogFormatter: Sendable {
         }
         outputPrefixes = names.enumerated().map { prefix($1, marker: "|", color: Self.palette[$0 % Self.palette.count]) }
         eventPrefixes = names.enumerated().map { prefix($1, marker: "*", color: Self.palette[$0 % Self.palette.count]) }
-        globalEventPrefix = prefix("superwatch", marker: "*", color: "1")
+        globalEventPrefix = prefix(Self.stackName, marker: "*", color: "1")
     }
 
     /// `HH:MM:SS ` for now, local time; empty when timestamps are off.
@@ -119,7 +123,7 @@ public struct LogFormatter: Sendable {
             out.append(contentsOf: "{\"time\":\"".utf8)
             out.append(contentsOf: timestamp)
             out.append(contentsOf: "\",\"process\":".utf8)
-            appendJSONString(Array((process.map { names[$0] } ?? "superwatch").utf8), into: &out)
+            appendJSONString(Array((process.map { names[$0] } ?? Self.stackName).utf8), into: &out)
             out.append(contentsOf: ",\"event\":".utf8)
             appendJSONString(Array(event.kind.utf8), into: &out)
             for (key, value) in event.fields {

@@ -95,6 +95,7 @@ final class HeldSocket: Sendable {
     }
 
     private static func bindUnix(_ path: String, requested: ListenAddress) throws(SuperwatchError) -> HeldSocket {
+        try createMissingDirectories(above: path)
         let fd = try retryingEINTR("socket") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -120,6 +121,25 @@ final class HeldSocket: Sendable {
         }
         try listenOrThrow(fd, requested)
         return HeldSocket(fd: fd, requested: requested, bound: requested)
+    }
+
+    /// `unix:run/web.sock` names a directory that a fresh checkout may not have yet (`run/` is often in
+    /// `.gitignore`): the missing ones are created, private to the user (0700) as the socket is theirs, and
+    /// left in place at exit. A failure names the directory tried.
+    static func createMissingDirectories(above socketPath: String) throws(SuperwatchError) {
+        var missing: [String] = []
+        var directory = (socketPath as NSString).deletingLastPathComponent
+        var info = stat()
+        while !directory.isEmpty && directory != "/" && stat(directory, &info) != 0 && errno == ENOENT {
+            missing.append(directory)
+            directory = (directory as NSString).deletingLastPathComponent
+        }
+        for directory in missing.reversed() where mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            let err = errno
+            throw SuperwatchError(
+                .system(syscall: "mkdir", errno: err),
+                "cannot create directory \(directory) for unix:\(socketPath): \(errnoDescription(err))")
+        }
     }
 
     private static func listenOrThrow(_ fd: Int32, _ address: ListenAddress) throws(SuperwatchError) {

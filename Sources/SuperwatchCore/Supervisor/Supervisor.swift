@@ -48,6 +48,8 @@ struct ProcessRuntime: Sendable {
     var changedPaths: [String] = []
     /// The path the open burst's `restarting` event named.
     var announcedChange: String?
+    /// Whether a start was logged: the first shows the command, later ones only the pid.
+    var startedBefore = false
 }
 
 /// How `superwatch up` shows the stack. (Which processes run is the `StackPlan`'s business: the supervisor
@@ -86,6 +88,10 @@ public actor Supervisor {
     private var processes: [ProcessRuntime]
     private var shuttingDown = false
     private var firstFailure: Int32?
+    /// The process `firstFailure` came from, for the closing line.
+    private var firstFailureProcess: Int?
+    /// The config file, as the user named it, for the start banner.
+    private let configFile: String
     private var nextRunID: UInt64 = 0
     private var nextToken: UInt64 = 0
     /// The keeper, cgroups and the scan for escaped processes: every start and signal goes through it.
@@ -112,6 +118,7 @@ public actor Supervisor {
 
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) {
         self.sink = sink
+        self.configFile = config.file
         self.formatter = LogFormatter(names: config.processes.map(\.name), options: options.log)
         self.processes = config.processes.enumerated().map { ProcessRuntime(index: $0, spec: $1) }
         self.pythonDirectory = options.pythonDirectory
@@ -154,6 +161,7 @@ public actor Supervisor {
             }
         }
         defer { pythonFiles?.remove() }
+        announce()
         let eventSink = self.eventSink
         let specs = processes.map { WatchSpec(process: $0.index, spec: $0.spec) }.filter { !$0.isEmpty }
         if !specs.isEmpty {
@@ -188,7 +196,37 @@ public actor Supervisor {
         await containment.finish()
         // Whatever is still in a pipe is printed before `up` returns.
         await io.stop()
-        return shuttingDown ? 0 : (firstFailure ?? 0)
+        if shuttingDown { return 0 }
+        let status = firstFailure ?? 0
+        // Ended on its own (nothing runs, nothing can come back): say so, and which process decided the status.
+        var fields: [(String, SupervisorEvent.Value)] = [("code", .int(Int(status)))]
+        var from = ""
+        if let index = firstFailureProcess {
+            from = " from \(processes[index].spec.name)"
+            fields.append(("from", .string(processes[index].spec.name)))
+        }
+        log(nil, "all-stopped", "all processes have stopped; exit status \(status)\(from)", fields)
+        return status
+    }
+
+    /// The start banner: the file, how many processes, how to stop; then where each process serves: every
+    /// held socket, and `http://127.0.0.1:PORT` for a process without `listen` whose command uses `$PORT` (a
+    /// program that does not is not shown an address it may not serve on).
+    private func announce() {
+        let count = processes.count
+        log(nil, "banner", "\(configFile): \(counted(count, "process", plural: "processes")); Ctrl-C to stop",
+            [("file", .string(configFile)), ("processes", .int(count))])
+        var announced = Set<ObjectIdentifier>()
+        for (index, process) in processes.enumerated() {
+            let mine = sockets.indices.contains(index) ? sockets[index] : []
+            for socket in mine where announced.insert(ObjectIdentifier(socket)).inserted {
+                log(index, "listening", socket.url, [("address", .string(socket.url))])
+            }
+            if mine.isEmpty, let text = process.spec.env["PORT"], let port = Int(text), process.spec.command.usesPort {
+                let url = "http://127.0.0.1:\(port)"
+                log(index, "port", url, [("address", .string(url)), ("port", .int(port))])
+            }
+        }
     }
 
     private func scheduleTimers(in group: inout DiscardingTaskGroup) {
@@ -336,12 +374,6 @@ public actor Supervisor {
             if let base = process.spec.replicaOf { shared[base] = mine }
         }
         sockets = held
-        var announced = Set<ObjectIdentifier>()
-        for (index, mine) in sockets.enumerated() {
-            for socket in mine where announced.insert(ObjectIdentifier(socket)).inserted {
-                log(index, "listening", "listening on \(socket.url)", [("address", .string(socket.url))])
-            }
-        }
     }
 
 
@@ -401,7 +433,7 @@ public actor Supervisor {
            code == PythonProtocol.exitImportFailed || code == PythonProtocol.exitWerkzeugMissing {
             // Starting again cannot help until a file changes: down, and waiting only if one can.
             process.phase = .stopped
-            firstFailure = firstFailure ?? status.shellStatus
+            recordFailure(index, status)
             let waiting = canBeRevived(index)
             if code == PythonProtocol.exitImportFailed {
                 log(index, "down", "the app failed to import"
@@ -433,16 +465,23 @@ public actor Supervisor {
             pendingTimers.append((delay, .backoffElapsed(process: index, token: nextToken)))
         case .stayDown:
             process.phase = .stopped
-            if status != .exited(0) { firstFailure = firstFailure ?? status.shellStatus }
+            if status != .exited(0) { recordFailure(index, status) }
             let why = canBeRevived(index) ? "; waiting for a file change" : ""
             log(index, "down", "not restarting (restart: \(process.spec.restart.rawValue))\(why)")
         case .giveUp:
             process.phase = .gaveUp
             // `restart: always` gives up on clean exits too; only a failure decides the exit status.
-            if status != .exited(0) { firstFailure = firstFailure ?? status.shellStatus }
+            if status != .exited(0) { recordFailure(index, status) }
             let why = canBeRevived(index) ? "; waiting for a file change" : ""
-            log(index, "gave-up", "gave up after \(process.spec.maxRestarts) restarts in a row\(why)")
+            log(index, "gave-up", "gave up after \(counted(process.spec.maxRestarts, "restart")) in a row\(why)")
         }
+    }
+
+    /// The first failure that kept a process down decides `up`'s exit status.
+    private func recordFailure(_ index: Int, _ status: Termination) {
+        guard firstFailure == nil else { return }
+        firstFailure = status.shellStatus
+        firstFailureProcess = index
     }
 
     // MARK: - Actions
@@ -450,7 +489,6 @@ public actor Supervisor {
     private func start(_ index: Int, io: IOLoop) {
         nextRunID += 1
         let runID = nextRunID
-        let spec = processes[index].spec
         let changed = processes[index].changedPaths
         processes[index].changedPaths = []
         processes[index].startedAt = .now
@@ -459,15 +497,16 @@ public actor Supervisor {
         if let spare = spares.removeValue(forKey: index), wake(spare, changed: changed) {
             processes[index].runID = spare.runID
             processes[index].pid = spare.pid
-            log(index, "started", "started (pid \(spare.pid), a standby interpreter with its packages imported): \(spec.command)",
-                [("pid", .int(Int(spare.pid)))])
+            log(index, "started", "started (pid \(spare.pid), a standby interpreter with its packages imported)"
+                + commandOnFirstStart(index), [("pid", .int(Int(spare.pid)))])
             return
         }
         processes[index].runID = runID
         do {
             let launched = try launch(index, runID: runID, changed: changed, io: io)
             processes[index].pid = launched.pid
-            log(index, "started", "started (pid \(launched.pid)): \(spec.command)", [("pid", .int(Int(launched.pid)))])
+            log(index, "started", "started (pid \(launched.pid))" + commandOnFirstStart(index),
+                [("pid", .int(Int(launched.pid)))])
             io.add(launched.io)
         } catch {
             processes[index].pid = 0
@@ -475,6 +514,13 @@ public actor Supervisor {
             // Reported like an exit with the shell's "cannot execute" status, so the policy applies.
             eventSink.yield(.groupGone(runID: runID, process: index, .exited(127)))
         }
+    }
+
+    /// `: COMMAND` the first time process `index` starts, nothing after: a process restarting every few
+    /// seconds would otherwise repeat its whole command line each time.
+    private func commandOnFirstStart(_ index: Int) -> String {
+        defer { processes[index].startedBefore = true }
+        return processes[index].startedBefore ? "" : ": \(processes[index].spec.command)"
     }
 
     /// Before a start after a change: Python must compile the changed files, not load bytecode cached for the
@@ -544,8 +590,10 @@ public actor Supervisor {
             stopSignal: spec.stopSignal, stopTimeoutMilliseconds: Int32(clamping: spec.stopTimeout.milliseconds))
         do {
             let launched = try containment.launch(request, process: index, name: spec.name, runID: runID)
+            // A program of its own under `listen:` that binds $PORT itself fails with "address in use".
             return (launched.pid, RunIO(runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout,
-                                        stderr: launched.stderr, report: reportPipe?.read ?? -1))
+                                        stderr: launched.stderr, report: reportPipe?.read ?? -1,
+                                        scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil))
         } catch {
             if let reportPipe { close(reportPipe.read) }
             throw error

@@ -67,3 +67,18 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
         }
     }
 }
+
+/// Something in a file that superwatch skips rather than refuses, because foreman and honcho skip it too (a
+/// Procfile line that is not `name: command`): printed as `FILE:LINE:COL: warning: MESSAGE` so that a typo
+/// is not silent, while the file still runs as it does under them.
+public struct ConfigWarning: Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var location: SourceLocation
+
+    public init(_ message: String, at location: SourceLocation) {
+        self.message = message
+        self.location = location
+    }
+
+    public var description: String { "\(location): warning: \(message)" }
+}

@@ -66,7 +66,8 @@ public final class FileWatcher: Sendable {
 
     /// Adds individual absolute files to a process's watch set at run time (the Python bootstrap reports
     /// imported modules this way). Files the spec's ignores exclude are left out. Idempotent. A file is watched through its directory (by name), so one that
-    /// does not exist yet counts once it is created; one whose directory does not exist is ignored.
+    /// does not exist yet counts once it is created; when its directory does not exist either, through the
+    /// nearest directory above it that does, until the missing ones are created.
     public func addFiles(process: Int, paths: [String]) {
         loop.send(.addFiles(process: process, paths: paths))
     }

@@ -46,19 +46,92 @@ extension WatchLoop {
         if let failure { try fallBack(index, syscall: "inotify_add_watch", errno: failure) }
     }
 
-    /// Watches the directory of extra file `path` for spec `index`. Throws only while `init` runs.
+    /// Watches the directory of extra file `path` for spec `index`; when that directory does not exist
+    /// (yet), its nearest existing ancestor, until the missing directories appear. Throws only while `init`
+    /// runs.
     func watchExtraFile(_ index: Int, _ path: String) throws(SuperwatchError) {
         guard let inotify, let slash = path.lastIndex(of: "/") else { return }
-        let directory = slash == path.startIndex ? "/" : String(path[..<slash])
+        let directory = parentDirectory(of: path)
         let name = String(path[path.index(after: slash)...])
         switch inotify.addWatch(directory) {
         case .success(let wd):
             register(wd, directory) { $0.extraNames[index, default: []].insert(name) }
         case .failure(let error) where error.code == ENOSPC || error.code == ENOMEM:
             try fallBack(index, syscall: "inotify_add_watch", errno: error.code)
+        case .failure(let error) where error.code == ENOENT || error.code == ENOTDIR:
+            try awaitDirectory(index, path, below: directory)
         case .failure:
-            break  // no such directory: nothing to watch
+            break  // not readable: nothing to watch
         }
+    }
+
+    /// Watches the nearest existing ancestor of the missing `directory` of extra file `path`, so that the next
+    /// missing directory on the way to it is seen when it is created (`mkdir -p` makes them one by one).
+    private func awaitDirectory(_ index: Int, _ path: String, below directory: String) throws(SuperwatchError) {
+        guard let inotify else { return }
+        var ancestor = directory
+        while ancestor != "/" {
+            ancestor = parentDirectory(of: ancestor)
+            switch inotify.addWatch(ancestor) {
+            case .success(let wd):
+                register(wd, ancestor) { $0.awaited[index, default: []].insert(path) }
+                // A directory made between the failed watch below and this one raised no event here.
+                let next = nextComponent(from: ancestor, to: path)
+                var info = stat()
+                if stat(joinPath(ancestor, next), &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+                    try awaitedDirectoryAppeared(in: wd, name: next)
+                }
+                return
+            case .failure(let error) where error.code == ENOSPC || error.code == ENOMEM:
+                try fallBack(index, syscall: "inotify_add_watch", errno: error.code)
+                return
+            case .failure(let error) where error.code == ENOENT || error.code == ENOTDIR:
+                continue
+            case .failure:
+                return  // not readable: nothing to watch
+            }
+        }
+    }
+
+    /// Directory `name` appeared in watched directory `wd`: the extra files awaited below it are watched
+    /// further down, and one that exists by now (made before any watch could see it) counts as changed.
+    private func awaitedDirectoryAppeared(in wd: Int32, name: String) throws(SuperwatchError) {
+        guard var directory = directories[wd] else { return }
+        let prefix = joinPath(directory.path, name) + "/"
+        var found: [(index: Int, path: String)] = []
+        for (index, paths) in directory.awaited {
+            for path in paths.sorted() where path.hasPrefix(prefix) { found.append((index, path)) }
+        }
+        guard !found.isEmpty else { return }
+        for (index, path) in found { directory.awaited[index]?.remove(path) }
+        directory.awaited = directory.awaited.filter { !$0.value.isEmpty }
+        directories[wd] = directory
+        if directory.isUnused { forgetWatch(wd) }
+        for (index, path) in found {
+            guard case .native = watched[index].mode else { continue }
+            try watchExtraFile(index, path)
+            if threadStarted && FileStamp(path) != nil { change(index, displayPath(path, for: index)) }
+        }
+    }
+
+    /// The extra files (and awaited ones) that the dropped watch of `directory` stood for are watched again
+    /// from its nearest existing ancestor: the directory was deleted or moved, and may come back.
+    private func awaitAgain(_ directory: WatchedDirectory) {
+        var paths: [(index: Int, path: String)] = []
+        for (index, names) in directory.extraNames { paths += names.map { (index, joinPath(directory.path, $0)) } }
+        for (index, awaited) in directory.awaited { paths += awaited.map { (index, $0) } }
+        for (index, path) in paths.sorted(by: { ($0.index, $0.path) < ($1.index, $1.path) }) {
+            guard case .native = watched[index].mode else { continue }
+            try? watchExtraFile(index, path)  // falling back only throws while `init` runs
+        }
+    }
+
+    /// Removes watch `wd`, which nothing needs any more.
+    private func forgetWatch(_ wd: Int32) {
+        guard let directory = directories[wd] else { return }
+        inotify?.removeWatch(wd)
+        directories[wd] = nil
+        if descriptorByPath[directory.path] == wd { descriptorByPath[directory.path] = nil }
     }
 
     /// Records what watch `wd` on `path` is for.
@@ -78,6 +151,7 @@ extension WatchLoop {
         for (wd, var directory) in directories {
             directory.trees.removeAll { $0.spec == index }
             directory.extraNames[index] = nil
+            directory.awaited[index] = nil
             if directory.isUnused {
                 inotify?.removeWatch(wd)
                 directories[wd] = nil
@@ -92,11 +166,14 @@ extension WatchLoop {
     private func forgetSubtree(_ path: String) {
         let prefix = path + "/"
         let gone = descriptorByPath.filter { $0.key == path || $0.key.hasPrefix(prefix) }
+        var dropped: [WatchedDirectory] = []
         for (path, wd) in gone {
             inotify?.removeWatch(wd)
+            if let directory = directories[wd] { dropped.append(directory) }
             directories[wd] = nil
             descriptorByPath[path] = nil
         }
+        for directory in dropped.sorted(by: { $0.path < $1.path }) { awaitAgain(directory) }
     }
 
     /// Acts on one inotify event.
@@ -110,6 +187,7 @@ extension WatchLoop {
             // The kernel dropped the watch: the directory is gone.
             directories[event.wd] = nil
             if descriptorByPath[directory.path] == event.wd { descriptorByPath[directory.path] = nil }
+            awaitAgain(directory)
             return
         }
         if event.has(IN_DELETE_SELF) || event.has(IN_MOVE_SELF) {
@@ -141,6 +219,9 @@ extension WatchLoop {
     }
 
     private func handleDirectoryEvent(_ event: Inotify.Event, path: String, in directory: WatchedDirectory) {
+        if (event.has(IN_CREATE) || event.has(IN_MOVED_TO)) && !directory.awaited.isEmpty {
+            try? awaitedDirectoryAppeared(in: event.wd, name: event.name)  // falling back only throws in `init`
+        }
         if event.has(IN_DELETE) || event.has(IN_MOVED_FROM) {
             // A deleted tree's files were reported one by one; a moved-away tree's files vanished at once.
             if event.has(IN_MOVED_FROM) {
@@ -178,4 +259,16 @@ extension WatchLoop {
             change(index, ".")
         }
     }
+}
+
+/// The directory holding absolute `path` (`/` for a top-level entry).
+func parentDirectory(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
+    return String(path[..<slash])
+}
+
+/// The first component of absolute `path` below its ancestor directory `ancestor`.
+func nextComponent(from ancestor: String, to path: String) -> String {
+    let rest = path.dropFirst(ancestor == "/" ? 1 : ancestor.count + 1)
+    return String(rest.prefix { $0 != "/" })
 }

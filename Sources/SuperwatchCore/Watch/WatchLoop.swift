@@ -34,12 +34,15 @@ final class WatchLoop: @unchecked Sendable {
         var notices: Set<String> = []
     }
 
-    /// A watched directory: which specs walk it (with their cursors) and which single files in it specs want.
+    /// A watched directory: which specs walk it (with their cursors), which single files in it specs want,
+    /// and which extra files further down specs wait for, their directories not existing yet.
     struct WatchedDirectory {
         var path: String
         var trees: [(spec: Int, cursor: WatchRules.Cursor)] = []
         var extraNames: [Int: Set<String>] = [:]
-        var isUnused: Bool { trees.isEmpty && extraNames.isEmpty }
+        /// Absolute paths of extra files below this directory whose own directory is missing.
+        var awaited: [Int: Set<String>] = [:]
+        var isUnused: Bool { trees.isEmpty && extraNames.isEmpty && awaited.isEmpty }
     }
 
     enum Message: Sendable {
@@ -73,6 +76,9 @@ final class WatchLoop: @unchecked Sendable {
             var entry = Watched(spec: spec, rules: try WatchRules(spec), root: normalizedDirectory(spec.root))
             entry.extraFiles = Set(spec.extraFiles.map { absolutePath($0, root: entry.root) })
             watched.append(entry)
+            for path in spec.extraFiles.map({ absolutePath($0, root: entry.root) }) where FileStamp(path) == nil {
+                notice(watched.count - 1, "extra file \(path) does not exist yet; creating it will restart the process")
+            }
         }
         if watched.contains(where: { $0.spec.kind != .poll }) {
             do {
