@@ -97,8 +97,11 @@ import Testing
             return error?.code == .alreadyRunning(pid: getpid()) && error?.message.contains("(pid \(getpid()))") == true
         }
         first = nil
-        let second = try StackLock.acquire(configPath: config, in: runtime)
-        #expect(second.path == path, "released when its holder is gone")
+        // A process forked by a test running in parallel holds a copy of the descriptor until its exec closes
+        // it (close-on-exec), so the release is waited for rather than expected at once.
+        var second: StackLock?
+        #expect(eventually { second = try? StackLock.acquire(configPath: config, in: runtime); return second != nil })
+        #expect(second?.path == path, "released when its holder is gone")
     }
 
     func mode(_ path: String) throws -> mode_t {
