@@ -15,16 +15,18 @@ private func wsgiApp(_ text: String) -> String {
 /// How a `werkzeug:` process starts, and that nothing waits for a change that cannot come.
 @Suite(.enabled(if: werkzeugAvailable, "needs Werkzeug (.ci/run installs it)"))
 struct PythonStartTests {
-    /// Creating the missing module is the fix, so superwatch watches where Python would find it.
-    @Test func anAppModuleThatDoesNotExistYetStartsOnceItIsCreated() throws {
+    /// Creating the missing module is the fix, so superwatch watches where Python would find it: a module file,
+    /// or a package whose directory does not exist yet either.
+    @Test(arguments: ["nosuchmodule.py", "nosuchmodule/__init__.py"])
+    func anAppModuleThatDoesNotExistYetStartsOnceItIsCreated(file: String) throws {
         let dir = stack("processes:\n  api:\n    werkzeug: nosuchmodule:app\n    listen: 127.0.0.1:0\n")
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
         defer { run.signal(SIGTERM); _ = run.waitForExit() }
         let port = try #require(listeningPort(run))
         #expect(run.waitFor("api        * the app failed to import; waiting for a change to one of its files"), "\(run.stdout)")
-        dir.write("nosuchmodule.py", wsgiApp("created"))
-        #expect(run.waitFor("api        * restarting: nosuchmodule.py changed"), "\(run.stdout)")
+        dir.write(file, wsgiApp("created"))
+        #expect(run.waitFor("api        * restarting: "), "\(run.stdout)")
         #expect(eventually { httpGet(port) == "created" }, "\(run.stdout)")
     }
 
