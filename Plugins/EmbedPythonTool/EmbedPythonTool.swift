@@ -65,7 +65,8 @@ func protocolConstants(path: String, text: String) throws -> [String] {
         let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
         let position = "\(path):\(offset + 1):1"
         guard parts.count == 2, let first = parts[0].first, first.isUppercase,
-              parts[0].allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" }) else {
+            parts[0].allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" })
+        else {
             throw ToolError(description: "\(position): error: expected NAME = VALUE in the protocol block")
         }
         let value = parts[1]
@@ -73,7 +74,8 @@ func protocolConstants(path: String, text: String) throws -> [String] {
         if let number = Int32(value) {
             declaration = "static let \(lowerCamelCase(parts[0])): Int32 = \(number)"
         } else if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\""),
-                  !value.dropFirst().dropLast().contains(where: { $0 == "\"" || $0 == "\\" }) {
+            !value.dropFirst().dropLast().contains(where: { $0 == "\"" || $0 == "\\" })
+        {
             declaration = "static let \(lowerCamelCase(parts[0])) = \(value)"
         } else {
             throw ToolError(
@@ -108,17 +110,18 @@ func generate(output: String, inputs: [String]) throws {
         swift += rawStringLiteral(file.text) + ")\n\n"
     }
     swift += "    static let all: [EmbeddedPythonFile] = [\(files.map(\.identifier).joined(separator: ", "))]\n}\n\n"
-    swift += "/// The protocol between superwatch and its Python, from the `superwatch-protocol` blocks of the .py files.\n"
+    swift +=
+        "/// The protocol between superwatch and its Python, from the `superwatch-protocol` blocks of the .py files.\n"
     swift += "enum PythonProtocol {\n" + constants.joined(separator: "\n") + "\n}\n"
     try swift.write(toFile: output, atomically: true, encoding: .utf8)
 }
 
 #if SUPERWATCH_LIBFUZZER
-/// fuzz/run.sh builds with `-sanitize=fuzzer`, and SwiftPM compiles this host tool with the same flags: the
-/// libFuzzer runtime linked into it needs this symbol. It is never called: SwiftPM's entry point below, not
-/// libFuzzer's `main`, runs.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { 0 }
+    /// fuzz/run.sh builds with `-sanitize=fuzzer`, and SwiftPM compiles this host tool with the same flags: the
+    /// libFuzzer runtime linked into it needs this symbol. It is never called: SwiftPM's entry point below, not
+    /// libFuzzer's `main`, runs.
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { 0 }
 #endif
 
 @main

@@ -12,7 +12,8 @@ import SuperwatchCore
     let home = ProcessInfo.processInfo.environment["HOME"]
     let file = configFileNamed(in: words, completing: index).map { ShellWord.unquote($0, home: home) }
     guard let path = try? ConfigLoader.locate(explicit: file, in: "."),
-          let config = try? ConfigLoader.load(path: path) else { return [] }
+        let config = try? ConfigLoader.load(path: path)
+    else { return [] }
     var names = config.processes.map(\.name)
     if let planned = try? StackPlan.make(config) {
         names += planned.processes.filter { $0.replicaOf != nil }.map(\.name)

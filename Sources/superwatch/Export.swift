@@ -13,7 +13,9 @@ extension Superwatch {
 extension Superwatch.Export {
     struct Systemd: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write systemd units: APP.target, APP-NAME.service per process, APP-NAME.socket per process with listen.")
+            abstract:
+                "Write systemd units: APP.target, APP-NAME.service per process, APP-NAME.socket per process with listen."
+        )
 
         @Argument(help: "The directory to write the units to (created if needed).", completion: .directory)
         var directory: String
@@ -23,7 +25,8 @@ extension Superwatch.Export {
         func run() async throws {
             let (loaded, planned) = try config.loadPlan()
             do {
-                let units = try SystemdExport.units(for: planned, appName: SystemdExport.appName(directory: loaded.directory))
+                let units = try SystemdExport.units(
+                    for: planned, appName: SystemdExport.appName(directory: loaded.directory))
                 try write(units)
             } catch {
                 throw report(error)
@@ -35,12 +38,15 @@ extension Superwatch.Export {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
-                throw SuperwatchError(.system(syscall: "mkdir", errno: EIO), "cannot create \(directory): \(error.localizedDescription)")
+                throw SuperwatchError(
+                    .system(syscall: "mkdir", errno: EIO), "cannot create \(directory): \(error.localizedDescription)")
             }
             for unit in units {
                 let path = (directory as NSString).appendingPathComponent(unit.name)
                 guard FileManager.default.createFile(atPath: path, contents: Data(unit.contents.utf8)) else {
-                    throw SuperwatchError(.system(syscall: "open", errno: EACCES), "cannot write \(path); check that the directory is writable")
+                    throw SuperwatchError(
+                        .system(syscall: "open", errno: EACCES),
+                        "cannot write \(path); check that the directory is writable")
                 }
                 print(path)
             }

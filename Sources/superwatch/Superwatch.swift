@@ -34,8 +34,10 @@ struct Superwatch: AsyncParsableCommand {
 
 /// Options every subcommand that reads a config shares.
 struct ConfigOptions: ParsableArguments {
-    @Option(name: [.customShort("f"), .long], help: "The config file (default: ./superwatch.yaml, ./superwatch.yml or ./Procfile).",
-            completion: .file())
+    @Option(
+        name: [.customShort("f"), .long],
+        help: "The config file (default: ./superwatch.yaml, ./superwatch.yml or ./Procfile).",
+        completion: .file())
     var file: String?
 
     func load() throws -> Config {
@@ -55,7 +57,8 @@ struct ConfigOptions: ParsableArguments {
         do {
             let plan = try StackPlan.make(
                 loaded,
-                basePort: StackPlan.basePort(flag: nil, config: loaded, environment: ProcessInfo.processInfo.environment))
+                basePort: StackPlan.basePort(
+                    flag: nil, config: loaded, environment: ProcessInfo.processInfo.environment))
             return (loaded, plan)
         } catch {
             throw report(error)
@@ -66,9 +69,11 @@ struct ConfigOptions: ParsableArguments {
 /// The options that change what `up` runs, beyond which config: `up` and `check` both take them (one
 /// definition), so `check` shows exactly the processes, copies and ports that `up` with the same options starts.
 struct PlanOptions: ParsableArguments {
-    @Option(name: [.customShort("c"), .long],
-            help: ArgumentHelp("Copies to run, over each process's `replicas`: NAME=COUNT,... (0 leaves a process out).",
-                               valueName: "name=count,..."))
+    @Option(
+        name: [.customShort("c"), .long],
+        help: ArgumentHelp(
+            "Copies to run, over each process's `replicas`: NAME=COUNT,... (0 leaves a process out).",
+            valueName: "name=count,..."))
     var concurrency: [String] = []
 
     @Option(help: "The base of the PORT each process gets (default: PORT from .env or env, else $PORT, else 5000).")

@@ -9,8 +9,9 @@ extension Superwatch {
 
         @OptionGroup var config: ConfigOptions
 
-        @Argument(help: "Names of the processes to start (default: all); NAME.N names one replica.",
-                  completion: .custom(processNameCompletions))
+        @Argument(
+            help: "Names of the processes to start (default: all); NAME.N names one replica.",
+            completion: .custom(processNameCompletions))
         var names: [String] = []
 
         @Flag(help: "Print HH:MM:SS before each line.")
@@ -27,7 +28,8 @@ extension Superwatch {
         func run() async throws {
             let loaded = try config.load()
             let environment = ProcessInfo.processInfo.environment
-            let color = LogOptions.shouldColor(flag: color.rawValue, environment: environment, stdoutIsTerminal: isatty(1) != 0)
+            let color = LogOptions.shouldColor(
+                flag: color.rawValue, environment: environment, stdoutIsTerminal: isatty(1) != 0)
             let log = LogOptions(
                 color: color && logFormat == .text, timestamps: timestamps,
                 format: logFormat == .json ? .json : .text)

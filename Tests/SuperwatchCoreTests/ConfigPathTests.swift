@@ -1,6 +1,7 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 @testable import SuperwatchCore
 
 /// One rule for paths: `cwd` is relative to the config file, every other path in a process relative to that
@@ -30,12 +31,15 @@ import Testing
         directory.write("top.env", "TOP=1\n")
         let apiCwd = "    cwd: services/api\n"
         let webCwd = "    cwd: services/web\n"
-        let api = "    extra_files: [../../shared/settings.toml]\n    watch: [\"**/*.py\"]\n"
+        let api =
+            "    extra_files: [../../shared/settings.toml]\n    watch: [\"**/*.py\"]\n"
             + "    werkzeug: app:app\n    python: .venv/bin/python\n"
         let web = "    command: x\n    env_file: web.env\n    listen: unix:run/web.sock\n"
-        directory.write("superwatch.yaml", "env_file: top.env\nprocesses:\n"
-            + "  api:\n" + (cwdFirst ? apiCwd + api : api + apiCwd)
-            + "  web:\n" + (cwdFirst ? webCwd + web : web + webCwd))
+        directory.write(
+            "superwatch.yaml",
+            "env_file: top.env\nprocesses:\n"
+                + "  api:\n" + (cwdFirst ? apiCwd + api : api + apiCwd)
+                + "  web:\n" + (cwdFirst ? webCwd + web : web + webCwd))
         let config = try load(directory)
         #expect(config.env == ["TOP": "1"], "a top-level env_file is relative to the config file")
         let (apiSpec, webSpec) = (config.processes[0], config.processes[1])
@@ -53,14 +57,17 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         directory.write("services/web/web.env", "GREETING=from-web-env\n")
-        directory.write("superwatch.yaml", """
+        directory.write(
+            "superwatch.yaml",
+            """
             processes:
               web: {command: x, env_file: web.env, listen: "unix:run/web.sock", cwd: services/web}
             """)
         let plan = try StackPlan.make(try load(directory))
         let units = try SystemdExport.units(for: plan, appName: "app")
         let text = Dictionary(uniqueKeysWithValues: units.map { ($0.name, $0.contents) })
-        #expect(text["app-web.socket"]?.contains("\nListenStream=\(directory.path)/services/web/run/web.sock\n") == true)
+        #expect(
+            text["app-web.socket"]?.contains("\nListenStream=\(directory.path)/services/web/run/web.sock\n") == true)
         let service = try #require(text["app-web.service"])
         #expect(service.contains("\nWorkingDirectory=\(directory.path)/services/web\n"))
         #expect(service.contains("\nEnvironment=\"GREETING=from-web-env\"\n"))
@@ -70,7 +77,9 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         directory.write("p.env", "A=1\n")
-        directory.write("superwatch.yaml", """
+        directory.write(
+            "superwatch.yaml",
+            """
             processes:
               p: {command: x, env_file: p.env, extra_files: [conf/a.toml], listen: "unix:run/p.sock"}
             """)
@@ -85,26 +94,36 @@ import Testing
         defer { directory.remove() }
         directory.write("services/web/.keep", "")
         directory.write("web.env", "A=1\n")  // beside the config: no longer where `env_file: web.env` points
-        directory.write("superwatch.yaml", "processes:\n  web:\n    command: x\n    cwd: services/web\n    env_file: web.env\n")
-        #expect(failure(directory) == "\(directory.path)/superwatch.yaml:5:15: error: `env_file`: "
-            + "\(directory.path)/services/web/web.env does not exist; create it or remove it from the config")
+        directory.write(
+            "superwatch.yaml", "processes:\n  web:\n    command: x\n    cwd: services/web\n    env_file: web.env\n")
+        #expect(
+            failure(directory) == "\(directory.path)/superwatch.yaml:5:15: error: `env_file`: "
+                + "\(directory.path)/services/web/web.env does not exist; create it or remove it from the config")
         directory.write("superwatch.yaml", "processes:\n  web:\n    command: x\n    cwd: services/nope\n")
-        #expect(failure(directory) == "\(directory.path)/superwatch.yaml:4:10: error: `cwd` "
-            + "\(directory.path)/services/nope is not an existing directory")
+        #expect(
+            failure(directory) == "\(directory.path)/superwatch.yaml:4:10: error: `cwd` "
+                + "\(directory.path)/services/nope is not an existing directory")
         directory.write("superwatch.yaml", "env_file: ../missing.env\nprocesses:\n  web: {command: x}\n")
         let parent = (directory.path as NSString).deletingLastPathComponent
-        #expect(failure(directory) == "\(directory.path)/superwatch.yaml:1:11: error: `env_file`: "
-            + "\(parent)/missing.env does not exist; create it or remove it from the config")
+        #expect(
+            failure(directory) == "\(directory.path)/superwatch.yaml:1:11: error: `env_file`: "
+                + "\(parent)/missing.env does not exist; create it or remove it from the config")
         let long = String(repeating: "d", count: 100)
-        directory.write("superwatch.yaml", "processes:\n  web:\n    command: x\n    cwd: services/web\n    listen: unix:\(long)\n")
-        #expect(failure(directory) == "\(directory.path)/superwatch.yaml:5:13: error: `listen`: the socket path "
-            + "\(directory.path)/services/web/\(long) is longer than the 107 bytes Unix sockets allow")
+        directory.write(
+            "superwatch.yaml", "processes:\n  web:\n    command: x\n    cwd: services/web\n    listen: unix:\(long)\n")
+        #expect(
+            failure(directory) == "\(directory.path)/superwatch.yaml:5:13: error: `listen`: the socket path "
+                + "\(directory.path)/services/web/\(long) is longer than the 107 bytes Unix sockets allow")
     }
 
     @Test func aMissingConfigFileNamesTheAbsolutePathTried() {
         let cwd = FileManager.default.currentDirectoryPath
-        #expect(throws: SuperwatchError(.configNotFound, "config file nosuch/superwatch.yaml does not exist "
-                                        + "(tried \(cwd)/nosuch/superwatch.yaml)")) {
+        #expect(
+            throws: SuperwatchError(
+                .configNotFound,
+                "config file nosuch/superwatch.yaml does not exist "
+                    + "(tried \(cwd)/nosuch/superwatch.yaml)")
+        ) {
             try ConfigLoader.locate(explicit: "nosuch/superwatch.yaml", in: ".")
         }
         #expect(throws: SuperwatchError(.configNotFound, "config file /nosuch/superwatch.yaml does not exist")) {
@@ -130,20 +149,34 @@ import Testing
         #expect(describe(config).contains("extra_files: \(directory.path)/not/yet/there.toml (does not exist yet)\n"))
     }
 
-    @Test(arguments: [
-        ("    watch: [\"[a-\"]\n", "superwatch.yaml:4:13: error: `watch`: unclosed '[' in glob pattern '[a-'; write '\\[' for a literal bracket"),
-        ("    watch: [\"src/*.py\", \"src/[a-\"]\n", "superwatch.yaml:4:25: error: `watch`: unclosed '[' in glob pattern 'src/[a-'; write '\\[' for a literal bracket"),
-        ("    ignore: [\"[a-\"]\n", "superwatch.yaml:4:14: error: `ignore`: unclosed '[' in glob pattern '[a-'; write '\\[' for a literal bracket"),
-        ("    watch: [\"{a,b\"]\n", "superwatch.yaml:4:13: error: `watch`: unclosed '{' in glob pattern '{a,b'; write '\\{' for a literal brace"),
-    ] as [(String, String)])
+    @Test(
+        arguments: [
+            (
+                "    watch: [\"[a-\"]\n",
+                "superwatch.yaml:4:13: error: `watch`: unclosed '[' in glob pattern '[a-'; write '\\[' for a literal bracket"
+            ),
+            (
+                "    watch: [\"src/*.py\", \"src/[a-\"]\n",
+                "superwatch.yaml:4:25: error: `watch`: unclosed '[' in glob pattern 'src/[a-'; write '\\[' for a literal bracket"
+            ),
+            (
+                "    ignore: [\"[a-\"]\n",
+                "superwatch.yaml:4:14: error: `ignore`: unclosed '[' in glob pattern '[a-'; write '\\[' for a literal bracket"
+            ),
+            (
+                "    watch: [\"{a,b\"]\n",
+                "superwatch.yaml:4:13: error: `watch`: unclosed '{' in glob pattern '{a,b'; write '\\{' for a literal brace"
+            ),
+        ] as [(String, String)])
     func aGlobThatDoesNotParseIsAPositionedError(yaml: String, expected: String) {
         #expect(configError("processes:\n  web:\n    command: x\n" + yaml) == expected)
     }
 
     @Test func superwatchIsAReservedProcessName() {
-        #expect(configError("processes:\n  web: {command: x}\n  superwatch: {command: y}\n")
-            == "superwatch.yaml:3:3: error: `superwatch` is a reserved process name: the log shows the stack's own "
-            + "events as `superwatch * ...`; rename the process")
+        #expect(
+            configError("processes:\n  web: {command: x}\n  superwatch: {command: y}\n")
+                == "superwatch.yaml:3:3: error: `superwatch` is a reserved process name: the log shows the stack's own "
+                + "events as `superwatch * ...`; rename the process")
         #expect(configError("processes:\n  superwatch-worker: {command: x}\n  Superwatch: {command: y}\n") == nil)
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -152,14 +185,16 @@ import Testing
             _ = try ConfigLoader.load(path: "\(directory.path)/Procfile")
             Issue.record("a Procfile process named superwatch was accepted")
         } catch {
-            #expect(error.description == "\(directory.path)/Procfile:2:1: error: `superwatch` is a reserved process name: "
-                + "the log shows the stack's own events as `superwatch * ...`; rename the process")
+            #expect(
+                error.description == "\(directory.path)/Procfile:2:1: error: `superwatch` is a reserved process name: "
+                    + "the log shows the stack's own events as `superwatch * ...`; rename the process")
         }
     }
 
     /// Compose-style `x-` keys hold shared settings; merge keys bring them into processes, nested too.
     @Test func topLevelExtensionKeysAreIgnoredAndMergeIntoProcesses() throws {
-        let config = try parse("""
+        let config = try parse(
+            """
             x-defaults: &defaults
               restart: always
               backoff: 2s
@@ -179,9 +214,12 @@ import Testing
         #expect(web.restart == .always && web.backoff == .seconds(2) && web.env == ["SHARED": "1"])
         #expect(worker.restart == .always && worker.backoff == .seconds(5), "the key written in the process wins")
         #expect(worker.watch == ["**/*.py"] && worker.debounce == .milliseconds(100))
-        #expect(configError("y-defaults: 1\nprocesses:\n  w: {command: x}\n")?
-            .hasPrefix("superwatch.yaml:1:1: error: unknown key `y-defaults` in the top level") == true)
-        #expect(configError("processes:\n  w: {command: x, x-note: y}\n")?
-            .hasPrefix("superwatch.yaml:2:19: error: unknown key `x-note` in process `w`") == true, "only top-level keys")
+        #expect(
+            configError("y-defaults: 1\nprocesses:\n  w: {command: x}\n")?
+                .hasPrefix("superwatch.yaml:1:1: error: unknown key `y-defaults` in the top level") == true)
+        #expect(
+            configError("processes:\n  w: {command: x, x-note: y}\n")?
+                .hasPrefix("superwatch.yaml:2:19: error: unknown key `x-note` in process `w`") == true,
+            "only top-level keys")
     }
 }

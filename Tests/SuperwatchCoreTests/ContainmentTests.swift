@@ -1,9 +1,11 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 @testable import SuperwatchCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite struct KeeperTests {
@@ -19,9 +21,11 @@ import Glibc
         var launched: [LaunchedProcess] = []
         for _ in 0..<3 {
             // The child registers its own group with the keeper between fork and exec, as every run does.
-            launched.append(try Launcher.launch(LaunchRequest(
-                arguments: ["sleep", "1000"], cwd: "/", environment: ["PATH": "/usr/bin:/bin"],
-                keeperFD: keeper.writeFD, stopSignal: SIGTERM, stopTimeoutMilliseconds: 500)))
+            launched.append(
+                try Launcher.launch(
+                    LaunchRequest(
+                        arguments: ["sleep", "1000"], cwd: "/", environment: ["PATH": "/usr/bin:/bin"],
+                        keeperFD: keeper.writeFD, stopSignal: SIGTERM, stopTimeoutMilliseconds: 500)))
         }
         #expect(launched.allSatisfy { isAlive($0.pid) })
         close(keeper.writeFD)
@@ -41,23 +45,24 @@ import Glibc
 
 @Suite struct ProcessTableTests {
     func entry(_ pid: pid_t, parent: pid_t, group: pid_t, state: Character = "S") -> ProcessTable.Entry {
-        ProcessTable.Entry(pid: pid, parent: parent, group: group, state: UInt8(ascii: state.unicodeScalars.first!),
-                           name: "p\(pid)")
+        ProcessTable.Entry(
+            pid: pid, parent: parent, group: group, state: UInt8(ascii: state.unicodeScalars.first!),
+            name: "p\(pid)")
     }
 
     @Test func findsWhatLeftTheGroupsAndWhereItCameFrom() {
         var table = ProcessTable()
         for process in [
-            entry(10, parent: 1, group: 9),        // superwatch (the reaper)
-            entry(11, parent: 10, group: 9),       // its keeper
-            entry(100, parent: 10, group: 100),    // a run
-            entry(101, parent: 100, group: 100),   // its child, still in its group
-            entry(102, parent: 100, group: 102),   // setsid: left the group
-            entry(103, parent: 102, group: 102),   // a child of that, in the escaped group
-            entry(104, parent: 10, group: 104),    // a daemon whose parent exited: re-parented to superwatch
-            entry(105, parent: 10, group: 100),    // orphaned but still in the run's group: no escape
+            entry(10, parent: 1, group: 9),  // superwatch (the reaper)
+            entry(11, parent: 10, group: 9),  // its keeper
+            entry(100, parent: 10, group: 100),  // a run
+            entry(101, parent: 100, group: 100),  // its child, still in its group
+            entry(102, parent: 100, group: 102),  // setsid: left the group
+            entry(103, parent: 102, group: 102),  // a child of that, in the escaped group
+            entry(104, parent: 10, group: 104),  // a daemon whose parent exited: re-parented to superwatch
+            entry(105, parent: 10, group: 100),  // orphaned but still in the run's group: no escape
             entry(106, parent: 100, group: 106, state: "Z"),  // a zombie escapes nothing
-            entry(200, parent: 1, group: 200),     // nothing of ours
+            entry(200, parent: 1, group: 200),  // nothing of ours
         ] { table.entries[process.pid] = process }
         let found = table.escapees(from: [100], reaper: 10, own: [100, 11])
         let origins = Dictionary(uniqueKeysWithValues: found.map { ($0.entry.pid, $0.origin ?? -1) })
@@ -98,14 +103,16 @@ extension ProcessTable.Entry {
     }
 
     @Test func readsOptionalFieldsAndEscapedPaths() throws {
-        let mountinfo = "29 23 0:26 /user.slice /sys/fs/my\\040cgroup rw,nosuid shared:9 master:1 - cgroup2 cgroup2 rw\n"
+        let mountinfo =
+            "29 23 0:26 /user.slice /sys/fs/my\\040cgroup rw,nosuid shared:9 master:1 - cgroup2 cgroup2 rw\n"
         let mount = try #require(CgroupTree.unifiedMount(mountinfo: mountinfo))
         #expect(mount.point == "/sys/fs/my cgroup")
         #expect(mount.root == "/user.slice")
     }
 
     @Test func findsNoHierarchyWithoutCgroup2() {
-        #expect(CgroupTree.unifiedMount(mountinfo: "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n") == nil)
+        #expect(
+            CgroupTree.unifiedMount(mountinfo: "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n") == nil)
     }
 
     @Test func readsTheOwnCgroupFromTheV2Line() {

@@ -35,7 +35,10 @@ import Testing
         ("a=${SW_EMPTY:-d}", "a=d", ":- replaces an empty value too, as in compose and the shell"),
         ("a=\"\\$b\"", "a=$b", "\\$ is the escape for a literal $ in double quotes"),
         ("a=\"\\${SW_SET}\"", "a=${SW_SET}", "\\$ is the escape for a literal $ in double quotes"),
-        ("\u{FEFF}a=b", "a=b", "a byte order mark is not part of the first name (python-dotenv's own tests expect that)"),
+        (
+            "\u{FEFF}a=b", "a=b",
+            "a byte order mark is not part of the first name (python-dotenv's own tests expect that)"
+        ),
         ("a= #b", "a=", "a # after blanks starts a comment, even right after =; python-dotenv's own tests expect that"),
         ("a=${SW_UNSET", "error", "an unclosed ${ is a mistake; compose refuses it"),
         ("a=${}", "error", "no variable name; compose refuses it"),
@@ -104,7 +107,8 @@ import Testing
         let python = try pythonDotenv(Self.different.map(\.input))
         for (entry, python) in zip(Self.different, python) {
             #expect(superwatch(entry.input) == entry.superwatch, "input: \(escapingForTest(entry.input))")
-            #expect(python != entry.superwatch, "no longer a difference (\(entry.why)): \(escapingForTest(entry.input))")
+            #expect(
+                python != entry.superwatch, "no longer a difference (\(entry.why)): \(escapingForTest(entry.input))")
         }
     }
 

@@ -41,11 +41,13 @@ import Testing
     }
 
     @Test func trailingCommentAfterUnquotedValue() throws {
-        #expect(try parse("A=1 # the answer\nB=2\t#tab before\nC= # only a comment\nD=\t#") == ["A=1", "B=2", "C=", "D="])
+        #expect(
+            try parse("A=1 # the answer\nB=2\t#tab before\nC= # only a comment\nD=\t#") == ["A=1", "B=2", "C=", "D="])
     }
 
     @Test func hashWithoutBlankBeforeItIsPartOfTheValue() throws {
-        #expect(try parse("URL=http://localhost/#top\nCOLOR=#ff0000") == ["URL=http://localhost/#top", "COLOR=#ff0000"])
+        #expect(
+            try parse("URL=http://localhost/#top\nCOLOR=#ff0000") == ["URL=http://localhost/#top", "COLOR=#ff0000"])
     }
 
     @Test func singleQuotesAreLiteral() throws {
@@ -72,25 +74,33 @@ import Testing
     }
 
     @Test func bracedReferencesExpandFromEarlierLinesThenTheEnvironment() throws {
-        #expect(try expanded("A=1\nB=${A}/${HOME}\nC=\"${B}!\"", ["HOME": "/h", "A": "env"]) == ["A=1", "B=1//h", "C=1//h!"])
+        #expect(
+            try expanded("A=1\nB=${A}/${HOME}\nC=\"${B}!\"", ["HOME": "/h", "A": "env"]) == [
+                "A=1", "B=1//h", "C=1//h!",
+            ])
         #expect(try expanded("B=${A}\nA=1", ["A": "env"]) == ["B=env", "A=1"], "a later line is not seen yet")
         #expect(try expanded("A=${UNSET}x") == ["A=x"])
     }
 
     @Test func aDefaultReplacesAnUnsetOrEmptyValue() throws {
-        #expect(try expanded("A=${U:-d}\nB=${E:-d}\nC=${S:-d}\nD=\"${U:-two words}\"", ["E": "", "S": "s"])
+        #expect(
+            try expanded("A=${U:-d}\nB=${E:-d}\nC=${S:-d}\nD=\"${U:-two words}\"", ["E": "", "S": "s"])
                 == ["A=d", "B=d", "C=s", "D=two words"])
     }
 
     @Test func singleQuotesEscapedDollarsAndBareDollarsAreNotExpanded() throws {
-        #expect(try expanded(#"A='${X}'\#nB="\${X}"\#nC=$X\#nD=${X}$"#, ["X": "x"]) == ["A=${X}", "B=${X}", "C=$X", "D=x$"])
+        #expect(
+            try expanded(#"A='${X}'\#nB="\${X}"\#nC=$X\#nD=${X}$"#, ["X": "x"]) == ["A=${X}", "B=${X}", "C=$X", "D=x$"])
     }
 
     @Test func aReferenceOtherThanTheTwoFormsIsAnErrorAtItsDollar() {
-        let advice = "write ${NAME} or ${NAME:-default}; for a literal `$` write \\$ inside double quotes, or use single quotes"
+        let advice =
+            "write ${NAME} or ${NAME:-default}; for a literal `$` write \\$ inside double quotes, or use single quotes"
         #expect(failure("A=x${B") == ".env:1:4: error: `${` without a closing `}`; \(advice)")
         #expect(failure("A=\"${}\"") == ".env:1:4: error: `${}` is not supported: `` is not a variable name; \(advice)")
-        #expect(failure("A=${B-c}") == ".env:1:3: error: `${B-c}` is not supported: `B-c` is not a variable name; \(advice)")
+        #expect(
+            failure("A=${B-c}") == ".env:1:3: error: `${B-c}` is not supported: `B-c` is not a variable name; \(advice)"
+        )
         #expect(failure("\nA=${B:?c}") == ".env:2:3: error: `${B:?c}` is not supported; \(advice)")
     }
 
@@ -100,7 +110,10 @@ import Testing
 
     @Test func aLoneCarriageReturnEndsALine() throws {
         #expect(try parse("A=1\rB=2\r\rC=\"3\"\r") == ["A=1", "B=2", "C=3"])
-        #expect(failure("A=1\rB\r") == ".env:2:1: error: expected KEY=VALUE but this line has no `=`; write it as NAME=value, or start it with `#` to make it a comment")
+        #expect(
+            failure("A=1\rB\r")
+                == ".env:2:1: error: expected KEY=VALUE but this line has no `=`; write it as NAME=value, or start it with `#` to make it a comment"
+        )
     }
 
     @Test func moreEscapesInDoubleQuotesAndTwoInSingleQuotes() throws {
@@ -132,11 +145,17 @@ import Testing
     // MARK: - Errors, each at its line and column
 
     @Test func lineWithoutEquals() {
-        #expect(failure("A=1\n  JUST_A_NAME\n") == ".env:2:3: error: expected KEY=VALUE but this line has no `=`; write it as NAME=value, or start it with `#` to make it a comment")
+        #expect(
+            failure("A=1\n  JUST_A_NAME\n")
+                == ".env:2:3: error: expected KEY=VALUE but this line has no `=`; write it as NAME=value, or start it with `#` to make it a comment"
+        )
     }
 
     @Test func exportWithoutAssignment() {
-        #expect(failure("export A") == ".env:1:1: error: expected KEY=VALUE but this line has no `=`; write it as NAME=value, or start it with `#` to make it a comment")
+        #expect(
+            failure("export A")
+                == ".env:1:1: error: expected KEY=VALUE but this line has no `=`; write it as NAME=value, or start it with `#` to make it a comment"
+        )
     }
 
     @Test func missingName() {
@@ -144,38 +163,71 @@ import Testing
     }
 
     @Test func nameStartingWithADigit() {
-        #expect(failure("1ABC=x") == ".env:1:1: error: `1ABC` is not a valid variable name; use letters, digits and `_`, not starting with a digit")
+        #expect(
+            failure("1ABC=x")
+                == ".env:1:1: error: `1ABC` is not a valid variable name; use letters, digits and `_`, not starting with a digit"
+        )
     }
 
     @Test func nameWithABadCharacterPointsAtIt() {
-        #expect(failure("OK=1\nexport MY-VAR=x") == ".env:2:10: error: `MY-VAR` is not a valid variable name; use letters, digits and `_`, not starting with a digit")
-        #expect(failure("TWO WORDS=x") == ".env:1:4: error: `TWO WORDS` is not a valid variable name; use letters, digits and `_`, not starting with a digit")
-        #expect(failure("NÄME=x") == ".env:1:2: error: `NÄME` is not a valid variable name; use letters, digits and `_`, not starting with a digit")
+        #expect(
+            failure("OK=1\nexport MY-VAR=x")
+                == ".env:2:10: error: `MY-VAR` is not a valid variable name; use letters, digits and `_`, not starting with a digit"
+        )
+        #expect(
+            failure("TWO WORDS=x")
+                == ".env:1:4: error: `TWO WORDS` is not a valid variable name; use letters, digits and `_`, not starting with a digit"
+        )
+        #expect(
+            failure("NÄME=x")
+                == ".env:1:2: error: `NÄME` is not a valid variable name; use letters, digits and `_`, not starting with a digit"
+        )
     }
 
     @Test func unterminatedSingleQuote() {
-        #expect(failure("A=1\nB = 'open\nC=2") == ".env:2:5: error: unterminated single-quoted value: no closing `'` before the end of the file; add one (a quoted value may span lines)")
+        #expect(
+            failure("A=1\nB = 'open\nC=2")
+                == ".env:2:5: error: unterminated single-quoted value: no closing `'` before the end of the file; add one (a quoted value may span lines)"
+        )
     }
 
     @Test func unterminatedDoubleQuote() {
-        #expect(failure("A=\"open") == ".env:1:3: error: unterminated double-quoted value: no closing `\"` before the end of the file; add one (a quoted value may span lines)")
+        #expect(
+            failure("A=\"open")
+                == ".env:1:3: error: unterminated double-quoted value: no closing `\"` before the end of the file; add one (a quoted value may span lines)"
+        )
     }
 
     @Test func escapedQuoteDoesNotCloseTheValue() {
-        #expect(failure(#"A="ends with \""#) == #".env:1:3: error: unterminated double-quoted value: no closing `"` before the end of the file; add one (a quoted value may span lines)"#)
+        #expect(
+            failure(#"A="ends with \""#)
+                == #".env:1:3: error: unterminated double-quoted value: no closing `"` before the end of the file; add one (a quoted value may span lines)"#
+        )
     }
 
     @Test func errorsAfterAMultiLineValueAreAtTheirOwnLine() {
-        #expect(failure("A=\"first\nsecond\" x") == ".env:2:9: error: unexpected text after the closing quote; put the whole value inside the quotes, or start a comment with `#`")
+        #expect(
+            failure("A=\"first\nsecond\" x")
+                == ".env:2:9: error: unexpected text after the closing quote; put the whole value inside the quotes, or start a comment with `#`"
+        )
     }
 
     @Test func textAfterClosingQuote() {
-        #expect(failure("A='x'y") == ".env:1:6: error: unexpected text after the closing quote; put the whole value inside the quotes, or start a comment with `#`")
-        #expect(failure("\nB=\"x\"  more") == ".env:2:8: error: unexpected text after the closing quote; put the whole value inside the quotes, or start a comment with `#`")
+        #expect(
+            failure("A='x'y")
+                == ".env:1:6: error: unexpected text after the closing quote; put the whole value inside the quotes, or start a comment with `#`"
+        )
+        #expect(
+            failure("\nB=\"x\"  more")
+                == ".env:2:8: error: unexpected text after the closing quote; put the whole value inside the quotes, or start a comment with `#`"
+        )
     }
 
     @Test func columnsCountUnicodeScalars() {
-        #expect(failure("A=\"ü\" é") == ".env:1:7: error: unexpected text after the closing quote; put the whole value inside the quotes, or start a comment with `#`")
+        #expect(
+            failure("A=\"ü\" é")
+                == ".env:1:7: error: unexpected text after the closing quote; put the whole value inside the quotes, or start a comment with `#`"
+        )
     }
 
     @Test func errorsNameTheFileAsGiven() {
@@ -212,19 +264,26 @@ import Testing
             _ = try DotEnv.load(path: "/nonexistent/superwatch-test.env")
             Issue.record("expected an error")
         } catch {
-            #expect(error.description == "/nonexistent/superwatch-test.env: error: env file /nonexistent/superwatch-test.env does not exist; create it or remove it from the config")
+            #expect(
+                error.description
+                    == "/nonexistent/superwatch-test.env: error: env file /nonexistent/superwatch-test.env does not exist; create it or remove it from the config"
+            )
         }
     }
 
     @Test func aNULIsAnErrorAtItsPositionNotACutValue() {
-        #expect(failure("A=1\nB=x\u{0}y\n") == ".env:2:4: error: a NUL character cannot be passed to a process; remove it")
+        #expect(
+            failure("A=1\nB=x\u{0}y\n") == ".env:2:4: error: a NUL character cannot be passed to a process; remove it")
     }
 
     @Test func aVariableTooLongForTheKernelIsAnErrorNamingIt() throws {
         // KEY=VALUE, at most MAX_ARG_STRLEN - 1 bytes.
         let fits = String(repeating: "v", count: ExecLimits.maximumStringLength - 3)
         #expect(try parse("A=1\nXY=\(fits)") == ["A=1", "XY=\(fits)"])
-        #expect(failure("A=1\n  XY=\"\(fits)v\"") == ".env:2:3: error: XY=VALUE is 131072 bytes; the kernel passes at most 131071 bytes per environment variable (MAX_ARG_STRLEN), so no process could be started with it")
+        #expect(
+            failure("A=1\n  XY=\"\(fits)v\"")
+                == ".env:2:3: error: XY=VALUE is 131072 bytes; the kernel passes at most 131071 bytes per environment variable (MAX_ARG_STRLEN), so no process could be started with it"
+        )
     }
 
     @Test func loadOfAFileThatIsNotUTF8() throws {

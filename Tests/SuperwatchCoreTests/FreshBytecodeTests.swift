@@ -1,9 +1,11 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 @testable import SuperwatchCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Sets `path`'s mtime (and atime) to `seconds` + `nanoseconds`.
@@ -21,17 +23,18 @@ func cachedBytecode(of stem: String, in directory: String) -> [String] {
 }
 
 @Suite struct FreshBytecodeTests {
-    @Test(arguments: [
-        ("app.cpython-311.pyc", "app"),
-        ("app.cpython-311.opt-1.pyc", "app"),
-        ("app.cpython-311.opt-2.pyc", "app"),
-        ("app.pypy39.pyc", "app"),
-        ("app.v1.cpython-311.pyc", "app.v1"),
-        ("app.py", nil),
-        ("app.pyc", nil),
-        (".cpython-311.pyc", nil),
-        ("app..pyc", nil),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            ("app.cpython-311.pyc", "app"),
+            ("app.cpython-311.opt-1.pyc", "app"),
+            ("app.cpython-311.opt-2.pyc", "app"),
+            ("app.pypy39.pyc", "app"),
+            ("app.v1.cpython-311.pyc", "app.v1"),
+            ("app.py", nil),
+            ("app.pyc", nil),
+            (".cpython-311.pyc", nil),
+            ("app..pyc", nil),
+        ] as [(String, String?)])
     func cachedBytecodeNamesTheirModule(_ name: String, _ stem: String?) {
         #expect(FreshBytecode.cachedModuleStem(name) == stem)
     }
@@ -39,7 +42,9 @@ func cachedBytecode(of stem: String, in directory: String) -> [String] {
     @Test func theBytecodeOfChangedFilesIsRemovedAndNothingElse() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        let kept = ["app2.cpython-311.pyc", "application.cpython-311.pyc", "app.v1.cpython-311.pyc", "other.cpython-311.pyc"]
+        let kept = [
+            "app2.cpython-311.pyc", "application.cpython-311.pyc", "app.v1.cpython-311.pyc", "other.cpython-311.pyc",
+        ]
         for name in ["app.cpython-311.pyc", "app.cpython-311.opt-1.pyc", "app.cpython-312.pyc"] + kept {
             dir.write("__pycache__/" + name, "")
         }
@@ -50,7 +55,10 @@ func cachedBytecode(of stem: String, in directory: String) -> [String] {
             pycachePrefix: nil)
         #expect(failures.isEmpty)
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/__pycache__")) == Set(kept))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/pkg/__pycache__") == ["__init__.cpython-311.pyc"])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: dir.path + "/pkg/__pycache__") == [
+                "__init__.cpython-311.pyc"
+            ])
     }
 
     /// PYTHONPYCACHEPREFIX moves the caches into a mirror tree named by the source's absolute directory.
@@ -63,7 +71,10 @@ func cachedBytecode(of stem: String, in directory: String) -> [String] {
         dir.write("cache\(dir.path)/src/keep.cpython-311.pyc", "")
         let failures = FreshBytecode.removeCachedBytecode(of: ["src/app.py"], root: dir.path, pycachePrefix: prefix)
         #expect(failures.isEmpty)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/cache\(dir.path)/src") == ["keep.cpython-311.pyc"])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: "\(dir.path)/cache\(dir.path)/src") == [
+                "keep.cpython-311.pyc"
+            ])
     }
 
     @Test func whatCannotBeRemovedIsReported() throws {
@@ -71,7 +82,8 @@ func cachedBytecode(of stem: String, in directory: String) -> [String] {
         defer { dir.remove() }
         dir.write("__pycache__/app.cpython-311.pyc/inside", "a directory where the bytecode should be")
         dir.write("pkg/__pycache__", "a file where the directory should be: nothing to remove")
-        let failures = FreshBytecode.removeCachedBytecode(of: ["app.py", "pkg/mod.py"], root: dir.path, pycachePrefix: nil)
+        let failures = FreshBytecode.removeCachedBytecode(
+            of: ["app.py", "pkg/mod.py"], root: dir.path, pycachePrefix: nil)
         #expect(failures == [FreshBytecode.Failure(path: dir.path + "/__pycache__/app.cpython-311.pyc", errno: EISDIR)])
     }
 
@@ -87,7 +99,8 @@ func cachedBytecode(of stem: String, in directory: String) -> [String] {
         let helpers = dir.write("helpers.py", "VERSION = 'v1'\n")
         try setMtime(helpers, seconds: second, nanoseconds: 0)
         func importVersion(injected: Bool) throws -> String {
-            let python = ["env", "-u", "PYTHONDONTWRITEBYTECODE"] + (injected ? ["PYTHONPATH=\(drain)"] : [])
+            let python =
+                ["env", "-u", "PYTHONDONTWRITEBYTECODE"] + (injected ? ["PYTHONPATH=\(drain)"] : [])
                 + ["python3", "-c", "import helpers; print(helpers.VERSION)"]
             let result = try runCommand(python, in: dir.path)
             #expect(result.status == 0, "\(result.stderr)")

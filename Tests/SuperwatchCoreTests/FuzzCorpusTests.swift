@@ -23,7 +23,9 @@ import Testing
         var rejected = 0
         for seed in ConfigFuzzer.corpus(.config) {
             do {
-                _ = try ConfigLoader.parse(bytes: Array(try Data(contentsOf: seed)), path: "\(fixture)/superwatch.yaml", hostLookup: .numericOnly)
+                _ = try ConfigLoader.parse(
+                    bytes: Array(try Data(contentsOf: seed)), path: "\(fixture)/superwatch.yaml",
+                    hostLookup: .numericOnly)
                 accepted += 1
             } catch {
                 rejected += 1
@@ -35,13 +37,17 @@ import Testing
     /// The properties can fail: a plan the loader would never make is caught.
     @Test func aConfigUpCouldNotStartIsAViolation() {
         let fuzzer = ConfigFuzzer(target: .config)
-        let bad = Config(file: "superwatch.yaml", directory: "/", processes: [
-            ProcessSpec(name: "web", command: .argv(["echo", "a\u{0}b"]), cwd: "/"),
-        ])
+        let bad = Config(
+            file: "superwatch.yaml", directory: "/",
+            processes: [
+                ProcessSpec(name: "web", command: .argv(["echo", "a\u{0}b"]), cwd: "/")
+            ])
         #expect(fuzzer.problemStarting(bad)?.contains("NUL") == true)
         var slow = ProcessSpec(name: "web", command: .shell("x"), cwd: "/")
         slow.interval = .seconds(7200)
-        #expect(fuzzer.problemStarting(Config(file: "superwatch.yaml", directory: "/", processes: [slow]))?.contains("interval") == true)
+        #expect(
+            fuzzer.problemStarting(Config(file: "superwatch.yaml", directory: "/", processes: [slow]))?.contains(
+                "interval") == true)
         #expect(fuzzer.unpositioned(SuperwatchError(.invalidConfig, "x", at: SourceLocation(file: "f"))) != nil)
     }
 }

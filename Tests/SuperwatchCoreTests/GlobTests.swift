@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SuperwatchCore
 
 @Suite("Glob")
@@ -172,7 +173,8 @@ struct GlobTests {
         ("/elsewhere/migrations/0001.py", false),
     ])
     func ignoresAddedFiles(_ path: String, _ ignored: Bool) throws {
-        let rules = try WatchRules(globs: [], ignore: ["build/", "docs/*.md", "settings_local.py", "/gen", "migrations/**"])
+        let rules = try WatchRules(
+            globs: [], ignore: ["build/", "docs/*.md", "settings_local.py", "/gen", "migrations/**"])
         #expect(rules.ignores(file: path, root: "/p") == ignored)
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SuperwatchCore
 
 @Suite struct AddressInUseScanTests {

@@ -1,10 +1,12 @@
 import Foundation
-import Synchronization
 import SuperwatchTestSupport
+import Synchronization
 import Testing
+
 @testable import SuperwatchCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A pipe for a sink to write to (64 KiB, the default size); the test reads (or does not read) the other end.
@@ -29,7 +31,10 @@ private func readBytes(_ fd: Int32, count: Int) -> [UInt8] {
 @Suite struct OutputSinkTests {
     @Test func aFullQueueAsksToPauseAndSaysWhenThereIsRoomAgain() throws {
         let pipe = try makePipe()
-        defer { close(pipe.read); close(pipe.write) }
+        defer {
+            close(pipe.read)
+            close(pipe.write)
+        }
         let sink = OutputSink(fd: pipe.write)
         let rooms = Mutex(0)
         sink.onRoom { rooms.withLock { $0 += 1 } }

@@ -1,13 +1,16 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 @testable import SuperwatchCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The interpreter python3 on PATH runs (through pyenv's shim on some machines).
-private let realPython = (try? runCommand(["python3", "-c", "import sys; print(sys.executable)"]))?
+private let realPython =
+    (try? runCommand(["python3", "-c", "import sys; print(sys.executable)"]))?
     .stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
 
 @Suite struct PythonInterpreterTests {
@@ -21,7 +24,8 @@ private let realPython = (try? runCommand(["python3", "-c", "import sys; print(s
 
     /// As pyenv's shim does with its rehash hook: Python as a child of the shell, with variables of its own.
     @Test func aWrapperScriptIsReplacedByTheInterpreterItRunsWithItsEnvironment() throws {
-        let (directory, bin) = wrapper("export SHIM_ADDED=yes; unset SHIM_REMOVED; PATH=/shim/bin:$PATH \(realPython) \"$@\"")
+        let (directory, bin) = wrapper(
+            "export SHIM_ADDED=yes; unset SHIM_REMOVED; PATH=/shim/bin:$PATH \(realPython) \"$@\"")
         defer { directory.remove() }
         let environment = ["PATH": "\(bin):/usr/bin:/bin", "SHIM_REMOVED": "1", "KEPT": "same"]
         let found = try #require(PythonInterpreter.resolve("python3", cwd: directory.path, environment: environment))
@@ -38,7 +42,8 @@ private let realPython = (try? runCommand(["python3", "-c", "import sys; print(s
     }
 
     @Test func anExecutableIsRunAsItIsAndAMissingOneIsNotFound() throws {
-        let found = PythonInterpreter.resolve("python3", cwd: "/", environment: ["PATH": (realPython as NSString).deletingLastPathComponent])
+        let found = PythonInterpreter.resolve(
+            "python3", cwd: "/", environment: ["PATH": (realPython as NSString).deletingLastPathComponent])
         #expect(found == PythonInterpreter(program: "python3"), "an ELF interpreter needs no question")
         #expect(PythonInterpreter.resolve("python9", cwd: "/", environment: ["PATH": "/usr/bin:/bin"]) == nil)
     }

@@ -7,8 +7,9 @@ import Testing
 @Suite struct PythonUnitTests {
     @Test func pythonsOwnUnitTestsPass() throws {
         // -B: no __pycache__ in the source tree, whatever the environment says.
-        let result = try runCommand(["python3", "-B", "-m", "unittest", "discover", "-s", "Tests/Python"],
-                                    in: repositoryRoot.path)
+        let result = try runCommand(
+            ["python3", "-B", "-m", "unittest", "discover", "-s", "Tests/Python"],
+            in: repositoryRoot.path)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("\nOK"), "\(result.stderr)")
     }

@@ -7,11 +7,17 @@ import Testing
     @Test func isUnderXDGRuntimeDirElseInTmp() {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        #expect(RuntimeDirectory.location(environment: ["XDG_RUNTIME_DIR": dir.path], uid: 1000) == "\(dir.path)/superwatch")
-        #expect(RuntimeDirectory.location(environment: ["XDG_RUNTIME_DIR": dir.path + "/"], uid: 1000) == "\(dir.path)/superwatch")
+        #expect(
+            RuntimeDirectory.location(environment: ["XDG_RUNTIME_DIR": dir.path], uid: 1000) == "\(dir.path)/superwatch"
+        )
+        #expect(
+            RuntimeDirectory.location(environment: ["XDG_RUNTIME_DIR": dir.path + "/"], uid: 1000)
+                == "\(dir.path)/superwatch")
         for unusable in ["", "relative/run", "\(dir.path)/missing"] {
-            #expect(RuntimeDirectory.location(environment: ["XDG_RUNTIME_DIR": unusable], uid: 1000) == "/tmp/superwatch-1000",
-                    "XDG_RUNTIME_DIR=\(unusable)")
+            #expect(
+                RuntimeDirectory.location(environment: ["XDG_RUNTIME_DIR": unusable], uid: 1000)
+                    == "/tmp/superwatch-1000",
+                "XDG_RUNTIME_DIR=\(unusable)")
         }
         #expect(RuntimeDirectory.location(environment: [:], uid: 42) == "/tmp/superwatch-42")
     }
@@ -87,7 +93,9 @@ import Testing
         var first: StackLock? = try StackLock.acquire(configPath: config, in: runtime)
         let path = try #require(first?.path)
         #expect(path == "\(runtime.path)/\(try RuntimeDirectory.stackKey(configPath: config)).lock")
-        #expect(dir.read("superwatch/\((path as NSString).lastPathComponent)") == "\(getpid())\n\(try RuntimeDirectory.realPath(config))\n")
+        #expect(
+            dir.read("superwatch/\((path as NSString).lastPathComponent)")
+                == "\(getpid())\n\(try RuntimeDirectory.realPath(config))\n")
         #expect(try mode(path) == 0o600)
         // flock(2) locks belong to an open file description, so a second open in this process is refused too.
         #expect {
@@ -100,7 +108,11 @@ import Testing
         // A process forked by a test running in parallel holds a copy of the descriptor until its exec closes
         // it (close-on-exec), so the release is waited for rather than expected at once.
         var second: StackLock?
-        #expect(eventually { second = try? StackLock.acquire(configPath: config, in: runtime); return second != nil })
+        #expect(
+            eventually {
+                second = try? StackLock.acquire(configPath: config, in: runtime)
+                return second != nil
+            })
         #expect(second?.path == path, "released when its holder is gone")
     }
 

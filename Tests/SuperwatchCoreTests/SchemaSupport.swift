@@ -57,7 +57,10 @@ enum DurationPattern {
         var rest = remainder
         var cycleStart: Int?
         while rest != 0 {
-            if let start = seen[rest] { cycleStart = start; break }
+            if let start = seen[rest] {
+                cycleStart = start
+                break
+            }
             seen[rest] = expected.count
             expected.append(rest * 10 / unit)
             rest = rest * 10 % unit
@@ -157,7 +160,10 @@ enum SchemaView {
             switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            case _ where scalar.value < 0x20:
+                out +=
+                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                    + String(scalar.value, radix: 16)
             default: out.unicodeScalars.append(scalar)
             }
         }

@@ -1,8 +1,8 @@
 import Foundation
 import SuperwatchCore
 import SuperwatchTestSupport
-import Yams
 import Testing
+import Yams
 
 /// The checked-in files next to the sources: the JSON Schema and the man pages.
 enum RepositoryFile {
@@ -86,7 +86,8 @@ enum RepositoryFile {
         func values(_ key: String) -> [String]? { (process[key] as? [String: Any])?["enum"] as? [String] }
         #expect(values("restart") == RestartPolicy.allCases.map(\.rawValue))
         #expect(values("watcher") == WatcherKind.allCases.map(\.rawValue))
-        let signals = ((process["stop_signal"] as? [String: Any])?["anyOf"] as? [[String: Any]])?.first?["enum"] as? [String]
+        let signals =
+            ((process["stop_signal"] as? [String: Any])?["anyOf"] as? [[String: Any]])?.first?["enum"] as? [String]
         let names = SignalName.all.map(\.name)
         #expect(signals.map(Set.init) == Set(names + names.map { "SIG\($0)" }))
     }
@@ -106,8 +107,11 @@ enum RepositoryFile {
     @Test func everyConfigKeyIsInTheFileFormatPage() throws {
         let page = try RepositoryFile.text("man/superwatch.yaml.5")
         let schema = try RepositoryFile.json("schema/superwatch.schema.json")
-        let schemaKeys = Array((schema["properties"] as? [String: Any] ?? [:]).keys)
-            + Array(((((schema["$defs"] as? [String: Any])?["process"] as? [String: Any])?["properties"]) as? [String: Any] ?? [:]).keys)
+        let schemaKeys =
+            Array((schema["properties"] as? [String: Any] ?? [:]).keys)
+            + Array(
+                ((((schema["$defs"] as? [String: Any])?["process"] as? [String: Any])?["properties"]) as? [String: Any]
+                    ?? [:]).keys)
         for key in Set(ConfigKeys.topLevel + ConfigKeys.process + schemaKeys) {
             let documented = Self.contains(page, macro: "Cm", key)
             #expect(documented, "superwatch.yaml.5 does not document `\(key)` (as `.It Cm \(key)`)")
@@ -121,14 +125,16 @@ enum RepositoryFile {
         let help = try dumpHelp(binary)
         var seen = 0
         func visit(_ command: [String: Any], path: String) {
-            for argument in command["arguments"] as? [[String: Any]] ?? [] where argument["shouldDisplay"] as? Bool != false {
+            for argument in command["arguments"] as? [[String: Any]] ?? []
+            where argument["shouldDisplay"] as? Bool != false {
                 for name in argument["names"] as? [[String: Any]] ?? [] {
                     guard let kind = name["kind"] as? String, let text = name["name"] as? String else { continue }
                     // mdoc writes `-f` as `Fl f` and `--file` as `Fl -file`.
                     let argument = kind == "long" ? "-\(text)" : text
                     seen += 1
                     let documented = Self.contains(page, macro: "Fl", argument)
-                    #expect(documented, "superwatch.1 does not document `-\(argument)` of `\(path)` (as `Fl \(argument)`)")
+                    #expect(
+                        documented, "superwatch.1 does not document `-\(argument)` of `\(path)` (as `Fl \(argument)`)")
                 }
             }
             for subcommand in command["subcommands"] as? [[String: Any]] ?? [] {
@@ -177,10 +183,14 @@ enum RepositoryFile {
         for file in Self.exampleFiles {
             let value = try Yams.load(yaml: try RepositoryFile.text(file))
             let json = try JSONSerialization.data(withJSONObject: try #require(value))
-            let result = try runCommand(["python3", "-c", """
-                import json, sys, jsonschema
-                jsonschema.validate(json.load(sys.stdin), json.load(open(sys.argv[1])))
-                """, schema], input: json)
+            let result = try runCommand(
+                [
+                    "python3", "-c",
+                    """
+                    import json, sys, jsonschema
+                    jsonschema.validate(json.load(sys.stdin), json.load(open(sys.argv[1])))
+                    """, schema,
+                ], input: json)
             #expect(result.status == 0, "\(file) does not match the schema: \(result.stderr)")
         }
     }
@@ -188,14 +198,17 @@ enum RepositoryFile {
     @Test(.enabled(if: hasJSONSchema, "needs python3 with jsonschema (pip install jsonschema)"))
     func theSchemaRejectsWhatTheLoaderRejects() throws {
         // A guard that the validation above can fail: replicas: 0 is refused by both.
-        let result = try runCommand(["python3", "-c", """
+        let result = try runCommand([
+            "python3", "-c",
+            """
             import json, sys, jsonschema
             try:
                 jsonschema.validate({"processes": {"w": {"command": "x", "replicas": 0}}}, json.load(open(sys.argv[1])))
             except jsonschema.ValidationError:
                 sys.exit(0)
             sys.exit(1)
-            """, RepositoryFile.root.appendingPathComponent("schema/superwatch.schema.json").path])
+            """, RepositoryFile.root.appendingPathComponent("schema/superwatch.schema.json").path,
+        ])
         #expect(result.status == 0)
     }
 }
@@ -212,15 +225,19 @@ struct SchemaAgreementTests {
     /// Whether jsonschema finds each JSON document (one per line) valid against `schema` (a JSON Schema
     /// document, or a `$ref` into the schema file's `$defs`).
     static func schemaVerdicts(_ documents: [String], definition: String? = nil) throws -> [Bool] {
-        let result = try runCommand(["python3", "-c", """
-            import json, sys, jsonschema
-            schema = json.load(open(sys.argv[1]))
-            if sys.argv[2]:
-                schema = {"$defs": schema["$defs"], "$ref": "#/$defs/" + sys.argv[2]}
-            validator = jsonschema.Draft202012Validator(schema)
-            for line in sys.stdin:
-                print(1 if validator.is_valid(json.loads(line)) else 0)
-            """, schemaPath, definition ?? ""], input: Data((documents.joined(separator: "\n") + "\n").utf8))
+        let result = try runCommand(
+            [
+                "python3", "-c",
+                """
+                import json, sys, jsonschema
+                schema = json.load(open(sys.argv[1]))
+                if sys.argv[2]:
+                    schema = {"$defs": schema["$defs"], "$ref": "#/$defs/" + sys.argv[2]}
+                validator = jsonschema.Draft202012Validator(schema)
+                for line in sys.stdin:
+                    print(1 if validator.is_valid(json.loads(line)) else 0)
+                """, schemaPath, definition ?? "",
+            ], input: Data((documents.joined(separator: "\n") + "\n").utf8))
         #expect(result.status == 0, "\(result.stderr)")
         return result.stdout.split(separator: "\n").map { $0 == "1" }
     }
@@ -335,7 +352,10 @@ struct SchemaAgreementTests {
         ("processes:\n  a: &defaults {command: x, backoff: 2s}\n  b: {<<: *defaults, restart: always}\n", true),
         ("processes:\n  a: &defaults {command: x}\n  b: {<<: [*defaults], cmd: y}\n", false),
         ("x-defaults: &defaults {restart: always, backoff: 2s}\nprocesses:\n  w: {<<: *defaults, command: x}\n", true),
-        ("x-defaults: &d {env: {A: 1}}\nx-more: &m {watch: [\"**/*.py\"]}\nprocesses:\n  w:\n    <<: [*d, *m]\n    command: x\n", true),
+        (
+            "x-defaults: &d {env: {A: 1}}\nx-more: &m {watch: [\"**/*.py\"]}\nprocesses:\n  w:\n    <<: [*d, *m]\n    command: x\n",
+            true
+        ),
         ("x-anything: [1, {not: a key}]\nx-: null\nprocesses:\n  w: {command: x}\n", true),
         ("x-defaults: &d {restart: sometimes}\nprocesses:\n  w: {<<: *d, command: x}\n", false),
         ("x-defaults: &d {comand: x}\nprocesses:\n  w: {<<: *d}\n", false),
@@ -359,7 +379,8 @@ struct SchemaAgreementTests {
         for ((yaml, valid), schemaValid) in zip(Self.cases, verdicts) {
             let loaderError: SuperwatchError?
             do {
-                _ = try ConfigLoader.parse(yaml: yaml, file: "superwatch.yaml", directory: directory.path, hostLookup: .numericOnly)
+                _ = try ConfigLoader.parse(
+                    yaml: yaml, file: "superwatch.yaml", directory: directory.path, hostLookup: .numericOnly)
                 loaderError = nil
             } catch {
                 loaderError = error
@@ -382,18 +403,24 @@ struct SchemaAgreementTests {
         var texts: [String] = []
         for number in numbers {
             for unit in ["", "ms", "s", "m", "h", "S", "sec", "mss"] {
-                for form in ["\(number)\(unit)", " \(number)\(unit)\t", "\(number)\(unit)\n", "\(number) \(unit)"] { texts.append(form) }
+                for form in ["\(number)\(unit)", " \(number)\(unit)\t", "\(number)\(unit)\n", "\(number) \(unit)"] {
+                    texts.append(form)
+                }
             }
         }
-        let definition = ["backoff": "backoffDuration", "stop_timeout": "stopTimeoutDuration",
-                          "interval": "intervalDuration", "debounce": "debounceDuration"][key.rawValue]!
+        let definition = [
+            "backoff": "backoffDuration", "stop_timeout": "stopTimeoutDuration",
+            "interval": "intervalDuration", "debounce": "debounceDuration",
+        ][key.rawValue]!
         let verdicts = try Self.schemaVerdicts(texts.map(SchemaView.quoted), definition: definition)
         try #require(verdicts.count == texts.count)
         #expect(verdicts.filter { $0 }.count > 50 && verdicts.filter { !$0 }.count > 50)
         for (text, schemaValid) in zip(texts, verdicts) {
             let parsed = try? parseDuration(text, maximum: key.maximum).get()
             let loaderValid = parsed.map { !key.mustBePositive || $0 > .zero } ?? false
-            #expect(loaderValid == schemaValid, "\(key.rawValue): \(text.debugDescription): loader \(loaderValid), schema \(schemaValid)")
+            #expect(
+                loaderValid == schemaValid,
+                "\(key.rawValue): \(text.debugDescription): loader \(loaderValid), schema \(schemaValid)")
         }
     }
 
@@ -402,7 +429,8 @@ struct SchemaAgreementTests {
     @Test(arguments: DurationKey.allCases)
     func durationDefinitionsFollowTheMaxima(key: DurationKey) throws {
         let schema = try RepositoryFile.json("schema/superwatch.schema.json")
-        let process = ((schema["$defs"] as? [String: Any])?["process"] as? [String: Any])?["properties"] as? [String: Any]
+        let process =
+            ((schema["$defs"] as? [String: Any])?["process"] as? [String: Any])?["properties"] as? [String: Any]
         let reference = try #require((process?[key.rawValue] as? [String: Any])?["$ref"] as? String)
         let name = try #require(reference.split(separator: "/").last.map(String.init))
         let definition = try #require((schema["$defs"] as? [String: Any])?[name] as? [String: Any])
@@ -419,10 +447,13 @@ let hasMandoc = FileManager.default.isExecutableFile(atPath: "/usr/bin/mandoc")
 
 @Suite struct ManPageLintTests {
     /// `mandoc -T lint -W warning` prints nothing for both pages; `-T utf8` renders them.
-    @Test(.enabled(if: hasMandoc, "needs mandoc (apt-get install mandoc)"), arguments: ["man/superwatch.1", "man/superwatch.yaml.5"])
+    @Test(
+        .enabled(if: hasMandoc, "needs mandoc (apt-get install mandoc)"),
+        arguments: ["man/superwatch.1", "man/superwatch.yaml.5"])
     func pagesAreLintCleanAndRender(page: String) throws {
         func mandoc(_ arguments: [String]) throws -> (status: Int32, output: String) {
-            let result = try runCommand(["mandoc"] + arguments + [RepositoryFile.root.appendingPathComponent(page).path])
+            let result = try runCommand(
+                ["mandoc"] + arguments + [RepositoryFile.root.appendingPathComponent(page).path])
             return (result.status, result.stdout + result.stderr)
         }
         let lint = try mandoc(["-T", "lint", "-W", "warning"])

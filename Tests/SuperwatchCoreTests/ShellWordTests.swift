@@ -23,7 +23,9 @@ import Testing
 
     /// The quoted words are what bash itself reads back as the value.
     @Test func bashReadsTheQuotedWordsBack() throws {
-        let values = ["hello world", "it's", "a\nb\r\nc", "\\n is not a newline", "$(echo no) `no` ${X}", "x\u{7f}y", "\u{1}"]
+        let values = [
+            "hello world", "it's", "a\nb\r\nc", "\\n is not a newline", "$(echo no) `no` ${X}", "x\u{7f}y", "\u{1}",
+        ]
         for value in values {
             let result = try runCommand(["bash", "-c", "printf %s \(ShellWord.quote(value))"])
             #expect(result.status == 0)

@@ -2,18 +2,21 @@ import SuperwatchCore
 import Testing
 
 @Suite struct StackPlanTests {
-    let config = Config(file: "superwatch.yaml", directory: "/srv", processes: [
-        ProcessSpec(name: "web", command: .shell("serve"), cwd: "/srv"),
-        ProcessSpec(name: "worker", command: .shell("work"), cwd: "/srv"),
-        ProcessSpec(name: "clock", command: .shell("tick"), cwd: "/srv"),
-    ])
+    let config = Config(
+        file: "superwatch.yaml", directory: "/srv",
+        processes: [
+            ProcessSpec(name: "web", command: .shell("serve"), cwd: "/srv"),
+            ProcessSpec(name: "worker", command: .shell("work"), cwd: "/srv"),
+            ProcessSpec(name: "clock", command: .shell("tick"), cwd: "/srv"),
+        ])
 
     func summary(_ planned: Config) -> [String] {
         planned.processes.map { "\($0.name) PORT=\($0.env["PORT"] ?? "-") R=\($0.env["SUPERWATCH_REPLICA"] ?? "-")" }
     }
 
     @Test func eachProcessGetsAPortHundredApart() throws {
-        #expect(summary(try StackPlan.make(config)) == ["web PORT=5000 R=1", "worker PORT=5100 R=1", "clock PORT=5200 R=1"])
+        #expect(
+            summary(try StackPlan.make(config)) == ["web PORT=5000 R=1", "worker PORT=5100 R=1", "clock PORT=5200 R=1"])
         #expect(summary(try StackPlan.make(config, basePort: 8000)).first == "web PORT=8000 R=1")
     }
 
@@ -21,10 +24,11 @@ import Testing
         var config = self.config
         config.processes[1].replicas = 3
         let planned = try StackPlan.make(config)
-        #expect(summary(planned) == [
-            "web PORT=5000 R=1", "worker.1 PORT=5100 R=1", "worker.2 PORT=5101 R=2", "worker.3 PORT=5102 R=3",
-            "clock PORT=5200 R=1",
-        ])
+        #expect(
+            summary(planned) == [
+                "web PORT=5000 R=1", "worker.1 PORT=5100 R=1", "worker.2 PORT=5101 R=2", "worker.3 PORT=5102 R=3",
+                "clock PORT=5200 R=1",
+            ])
         #expect(planned.processes.allSatisfy { $0.replicas == 1 })
         #expect(planned.processes[2].command == .shell("work"))
     }
@@ -33,8 +37,9 @@ import Testing
         var config = self.config
         config.processes[1].replicas = 3
         let planned = try StackPlan.make(config, concurrency: ["web": 2, "worker": 0])
-        #expect(summary(planned) == ["web.1 PORT=5000 R=1", "web.2 PORT=5001 R=2", "clock PORT=5200 R=1"],
-                "ports keep the position in the file even when a process is left out")
+        #expect(
+            summary(planned) == ["web.1 PORT=5000 R=1", "web.2 PORT=5001 R=2", "clock PORT=5200 R=1"],
+            "ports keep the position in the file even when a process is left out")
     }
 
     @Test func aPortTheConfigSetsIsKept() throws {
@@ -42,7 +47,8 @@ import Testing
         config.processes[0].env["PORT"] = "9999"
         config.processes[1].listen = [ListenSpec(.tcp(host: "127.0.0.1", port: 7000))]
         config.processes[2].listen = [ListenSpec(.unix(path: "/tmp/x.sock"))]
-        #expect(summary(try StackPlan.make(config)) == ["web PORT=9999 R=1", "worker PORT=- R=1", "clock PORT=5200 R=1"])
+        #expect(
+            summary(try StackPlan.make(config)) == ["web PORT=9999 R=1", "worker PORT=- R=1", "clock PORT=5200 R=1"])
         config.env["PORT"] = "4000"
         #expect(summary(try StackPlan.make(config)).last == "clock PORT=5200 R=1", "a global PORT is only the base")
     }
@@ -60,7 +66,9 @@ import Testing
         config.processes[0].replicas = 2
         #expect(try StackPlan.make(config, only: ["web"]).processes.map(\.name) == ["web.1", "web.2"])
         #expect(try StackPlan.make(config, only: ["web.2", "clock"]).processes.map(\.name) == ["web.2", "clock"])
-        #expect(throws: SuperwatchError(.usage, "no process named `nope` in superwatch.yaml; it has web, worker, clock")) {
+        #expect(
+            throws: SuperwatchError(.usage, "no process named `nope` in superwatch.yaml; it has web, worker, clock")
+        ) {
             try StackPlan.make(config, only: ["nope"])
         }
         #expect(throws: SuperwatchError(.usage, "nothing to start: -c runs no copy of worker")) {
@@ -73,7 +81,10 @@ import Testing
         for bad in ["web", "web=-1", "=2", "web=two", "web=2,"] {
             #expect(throws: SuperwatchError.self) { try StackPlan.parseConcurrency([bad]) }
         }
-        #expect(throws: SuperwatchError(.usage, "-c names `db`, which is not a process in superwatch.yaml; it has web, worker, clock")) {
+        #expect(
+            throws: SuperwatchError(
+                .usage, "-c names `db`, which is not a process in superwatch.yaml; it has web, worker, clock")
+        ) {
             try StackPlan.make(config, concurrency: ["db": 1])
         }
     }
@@ -101,17 +112,24 @@ import Testing
             try StackPlan.basePort(flag: 0, config: config, environment: [:])
         }
         for junk in ["junk", "0", "65536", "", "80 "] {
-            #expect(throws: SuperwatchError(
-                .usage, "PORT=\(junk) in superwatch's environment is not a port number from 1 to 65535; unset it or start with --port")) {
+            #expect(
+                throws: SuperwatchError(
+                    .usage,
+                    "PORT=\(junk) in superwatch's environment is not a port number from 1 to 65535; unset it or start with --port"
+                )
+            ) {
                 try StackPlan.basePort(flag: nil, config: config, environment: ["PORT": junk])
             }
         }
         var fromFile = config
         fromFile.env["PORT"] = "70000"
         fromFile.envLocations["PORT"] = SourceLocation(file: ".env", line: 2, column: 6)
-        #expect(throws: SuperwatchError(
-            .invalidConfig, "PORT=70000 is not a port number from 1 to 65535; the first process gets this PORT and each later one 100 more",
-            at: SourceLocation(file: ".env", line: 2, column: 6))) {
+        #expect(
+            throws: SuperwatchError(
+                .invalidConfig,
+                "PORT=70000 is not a port number from 1 to 65535; the first process gets this PORT and each later one 100 more",
+                at: SourceLocation(file: ".env", line: 2, column: 6))
+        ) {
             try StackPlan.basePort(flag: nil, config: fromFile, environment: ["PORT": "8000"])
         }
         // --port still wins over a bad value in the file, as it wins over a good one.
@@ -122,16 +140,20 @@ import Testing
         var config = self.config
         config.env["PORT"] = "8000"
         config.processes[2].env["PORT"] = "7777"
-        let planned = try StackPlan.make(config, basePort: try StackPlan.basePort(flag: nil, config: config, environment: [:]))
+        let planned = try StackPlan.make(
+            config, basePort: try StackPlan.basePort(flag: nil, config: config, environment: [:]))
         #expect(summary(planned) == ["web PORT=8000 R=1", "worker PORT=8100 R=1", "clock PORT=7777 R=1"])
     }
 
     @Test func aPortPast65535IsAnErrorAtTheProcessNotAClampedPort() throws {
         var config = self.config
         config.processes[2].location = SourceLocation(file: "superwatch.yaml", line: 9, column: 3)
-        #expect(throws: SuperwatchError(
-            .usage, "process `clock` would get PORT 65600 (65400 + 100 × 2), above 65535; start the ports lower (--port or PORT), or set PORT in its env",
-            at: SourceLocation(file: "superwatch.yaml", line: 9, column: 3))) {
+        #expect(
+            throws: SuperwatchError(
+                .usage,
+                "process `clock` would get PORT 65600 (65400 + 100 × 2), above 65535; start the ports lower (--port or PORT), or set PORT in its env",
+                at: SourceLocation(file: "superwatch.yaml", line: 9, column: 3))
+        ) {
             try StackPlan.make(config, basePort: 65400)
         }
         config.processes[2].env["PORT"] = "8000"
@@ -139,7 +161,8 @@ import Testing
         var werkzeug = ProcessSpec(name: "api", command: .argv(["python3"]), cwd: "/srv")
         werkzeug.werkzeug = WerkzeugApp(target: "app")
         #expect(throws: SuperwatchError.self) {
-            try StackPlan.make(Config(file: "superwatch.yaml", directory: "/srv", processes: [werkzeug]), basePort: 65536)
+            try StackPlan.make(
+                Config(file: "superwatch.yaml", directory: "/srv", processes: [werkzeug]), basePort: 65536)
         }
     }
 }

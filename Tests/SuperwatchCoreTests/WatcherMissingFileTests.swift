@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SuperwatchCore
 
 /// Extra files that do not exist when watching starts: said once, and a change once they appear, even when
@@ -18,10 +19,11 @@ struct WatcherMissingFileTests {
         watcher.start()
         defer { watcher.stop() }
         #expect(await recorder.wait { $0.notices().count == 2 })
-        #expect(Set(recorder.notices()) == [
-            "extra file \(deep) does not exist yet; creating it will restart the process",
-            "extra file \(beside) does not exist yet; creating it will restart the process",
-        ])
+        #expect(
+            Set(recorder.notices()) == [
+                "extra file \(deep) does not exist yet; creating it will restart the process",
+                "extra file \(beside) does not exist yet; creating it will restart the process",
+            ])
 
         // The directories one at a time: none of them is a change, the file is.
         elsewhere.mkdir("config")

@@ -1,8 +1,10 @@
 import Foundation
 import Testing
+
 @testable import SuperwatchCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("Watcher polling")
@@ -13,7 +15,8 @@ struct WatcherPollingTests {
         tree.write("src/b.py", "1")
         tree.write("src/keep.py", "1")
         let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: ["src/**/*.py"], kind: .poll)], onEvent: recorder.handler)
+        let watcher = try FileWatcher(
+            specs: [watcherSpec(tree, globs: ["src/**/*.py"], kind: .poll)], onEvent: recorder.handler)
         watcher.start()
         defer { watcher.stop() }
         tree.write("src/a.py", "22")
@@ -49,7 +52,8 @@ struct WatcherPollingTests {
         let tree = WatcherTempTree()
         tree.write("a.py")
         let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: ["*.py"], kind: .poll)], onEvent: recorder.handler)
+        let watcher = try FileWatcher(
+            specs: [watcherSpec(tree, globs: ["*.py"], kind: .poll)], onEvent: recorder.handler)
         watcher.start()
         await recorder.quietPeriod()
         watcher.stop()
@@ -70,10 +74,11 @@ struct WatcherFallbackTests {
         watcher.start()
         defer { watcher.stop() }
         #expect(await recorder.wait { !$0.notices().isEmpty })
-        #expect(recorder.notices() == [
-            "inotify watch limit reached (ENOSPC); polling every 200ms instead — raise it with: "
-                + "sudo sysctl fs.inotify.max_user_watches=524288",
-        ])
+        #expect(
+            recorder.notices() == [
+                "inotify watch limit reached (ENOSPC); polling every 200ms instead — raise it with: "
+                    + "sudo sysctl fs.inotify.max_user_watches=524288"
+            ])
         tree.write("c/d/m.py", "changed")
         #expect(await recorder.wait { $0.settled(0).count == 1 })
         #expect(recorder.settled(0) == [["c/d/m.py"]])
@@ -99,7 +104,8 @@ struct WatcherFallbackTests {
         let tree = WatcherTempTree()
         for directory in ["a", "b"] { tree.write("\(directory)/m.py") }
         #expect {
-            _ = try FileWatcher(specs: [watcherSpec(tree, globs: ["**/*.py"], kind: .native)], watchLimit: 2, onEvent: { _ in })
+            _ = try FileWatcher(
+                specs: [watcherSpec(tree, globs: ["**/*.py"], kind: .native)], watchLimit: 2, onEvent: { _ in })
         } throws: { error in
             guard let error = error as? SuperwatchError else { return false }
             return error.code == .system(syscall: "inotify_add_watch", errno: ENOSPC)

@@ -1,9 +1,11 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import SuperwatchCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A temporary directory tree, removed when released.
@@ -218,7 +220,8 @@ struct WatcherTests {
         let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: ["*.py"])], onEvent: recorder.handler)
         watcher.start()
         defer { watcher.stop() }
-        let sed = try Process.run(URL(fileURLWithPath: "/bin/sed"), arguments: ["-i", "s/old/new/", tree.path("app.py")])
+        let sed = try Process.run(
+            URL(fileURLWithPath: "/bin/sed"), arguments: ["-i", "s/old/new/", tree.path("app.py")])
         sed.waitUntilExit()
         #expect(await recorder.wait { $0.settled(0).count == 1 })
         await recorder.quietPeriod()
@@ -307,7 +310,8 @@ struct WatcherTests {
         let recorder = WatcherRecorder()
         let specs = [
             watcherSpec(tree, process: 0, globs: ["**/*.py"]),
-            WatchSpec(process: 1, root: tree.path("shared"), globs: ["*.py"], kind: .native, debounce: .milliseconds(50)),
+            WatchSpec(
+                process: 1, root: tree.path("shared"), globs: ["*.py"], kind: .native, debounce: .milliseconds(50)),
         ]
         let watcher = try FileWatcher(specs: specs, onEvent: recorder.handler)
         watcher.start()
@@ -349,7 +353,9 @@ struct WatcherTests {
 
     @Test func countMatches() throws {
         let tree = WatcherTempTree()
-        for path in ["a.py", "b.py", "src/c.py", "src/deep/d.py", "src/e.txt", "node_modules/f.py", "src/__pycache__/g.py"] {
+        for path in [
+            "a.py", "b.py", "src/c.py", "src/deep/d.py", "src/e.txt", "node_modules/f.py", "src/__pycache__/g.py",
+        ] {
             tree.write(path)
         }
         #expect(FileWatcher.countMatches(watcherSpec(tree, globs: ["**/*.py"])) == 4)
@@ -364,8 +370,10 @@ struct WatcherTests {
             name: "web", command: .shell("python app.py"), cwd: "/srv/app", watch: ["**/*.py"], ignore: ["tmp/"],
             extraFiles: ["/etc/app.env"], watcher: .poll, interval: .seconds(2), debounce: .milliseconds(50))
         let spec = WatchSpec(process: 3, spec: process)
-        #expect(spec == WatchSpec(
-            process: 3, root: "/srv/app", globs: ["**/*.py"], ignore: ["tmp/"], extraFiles: ["/etc/app.env"],
-            kind: .poll, interval: .seconds(2), debounce: .milliseconds(50)))
+        #expect(
+            spec
+                == WatchSpec(
+                    process: 3, root: "/srv/app", globs: ["**/*.py"], ignore: ["tmp/"], extraFiles: ["/etc/app.env"],
+                    kind: .poll, interval: .seconds(2), debounce: .milliseconds(50)))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 @testable import SuperwatchCore
 
 /// Whether `python3` on PATH can import Werkzeug; the bootstrap tests need it (except the one that hides it).
@@ -10,34 +11,34 @@ private let pythonHasWerkzeug = pythonCanImport("werkzeug")
 /// first use, `/slow` takes a second, `/boom` raises; `create_app(flavour)` is a factory.
 private let appFiles: [String: String] = [
     "myapp.py": """
-        import sys
-        import time
+    import sys
+    import time
 
-        import helpers
+    import helpers
 
-        def app(environ, start_response):
-            path = environ["PATH_INFO"]
-            if path == "/boom":
-                raise RuntimeError("boom in a request")
-            if path == "/slow":
-                print("slow request started", file=sys.stderr, flush=True)
-                time.sleep(1)
-                body = "slow done"
-            elif path == "/lazy":
-                import lazymod
-                body = lazymod.VALUE
-            else:
-                body = helpers.greeting()
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+        if path == "/boom":
+            raise RuntimeError("boom in a request")
+        if path == "/slow":
+            print("slow request started", file=sys.stderr, flush=True)
+            time.sleep(1)
+            body = "slow done"
+        elif path == "/lazy":
+            import lazymod
+            body = lazymod.VALUE
+        else:
+            body = helpers.greeting()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body.encode()]
+
+    def create_app(flavour="default"):
+        def factory_app(environ, start_response):
             start_response("200 OK", [("Content-Type", "text/plain")])
-            return [body.encode()]
+            return [f"factory {flavour}".encode()]
+        return factory_app
 
-        def create_app(flavour="default"):
-            def factory_app(environ, start_response):
-                start_response("200 OK", [("Content-Type", "text/plain")])
-                return [f"factory {flavour}".encode()]
-            return factory_app
-
-        """,
+    """,
     "helpers.py": "def greeting():\n    return 'hello from helpers'\n",
     "lazymod.py": "VALUE = 'lazy value'\n",
 ]
@@ -82,9 +83,11 @@ private struct BootstrapRun {
     }
 
     /// Runs the bootstrap for `app` through the harness and returns what happened.
-    func run(_ app: String, debug: Bool = false, family: String = "inet", closeReport: Bool = false,
-             steps: [[String: String]] = [], environment: [String: String] = [:],
-             unsetting: [String] = []) throws -> HarnessResult {
+    func run(
+        _ app: String, debug: Bool = false, family: String = "inet", closeReport: Bool = false,
+        steps: [[String: String]] = [], environment: [String: String] = [:],
+        unsetting: [String] = []
+    ) throws -> HarnessResult {
         let config: [String: Any] = [
             "bootstrap": python.bootstrap, "cwd": appDirectory, "app": app, "debug": debug,
             "family": family, "close_report": closeReport, "steps": steps, "env": environment, "timeout": 60,
@@ -130,14 +133,16 @@ struct WerkzeugBootstrapTests {
     }
 
     @Test func aBareModuleFallsBackToItsFactory() throws {
-        let run = try BootstrapRun(files: ["factory_only.py": """
+        let run = try BootstrapRun(files: [
+            "factory_only.py": """
             def create_app():
                 def app(environ, start_response):
                     start_response("200 OK", [])
                     return [b"made by create_app"]
                 return app
 
-            """])
+            """
+        ])
         defer { run.remove() }
         let result = try run.run("factory_only", steps: [["get": "/"], ["signal": "TERM"]])
         #expect(result.responses.first??.body == "made by create_app", "\(result.stderr)")
@@ -168,16 +173,20 @@ struct WerkzeugBootstrapTests {
         let result = try run.run("myapp:app", steps: [["wait_report": "/myapp.py"], ["signal": "TERM"]])
         #expect(Set(result.reportedNames(in: run.appDirectory)) == ["myapp.py", "helpers.py"])
         #expect(result.report.split(separator: "\n").allSatisfy { $0.hasPrefix("file /") || $0.hasPrefix("preload ") })
-        #expect(result.report.split(separator: "\n").contains("preload werkzeug"), "installed packages are named for a standby")
+        #expect(
+            result.report.split(separator: "\n").contains("preload werkzeug"),
+            "installed packages are named for a standby")
         #expect(!result.reported.contains { $0.hasSuffix("/threading.py") || $0.contains("site-packages") })
     }
 
     @Test func aModuleImportedLaterIsReportedLater() throws {
         let run = try BootstrapRun()
         defer { run.remove() }
-        let result = try run.run("myapp:app", steps: [
-            ["wait_report": "/myapp.py"], ["get": "/lazy"], ["wait_report": "/lazymod.py"], ["signal": "TERM"],
-        ])
+        let result = try run.run(
+            "myapp:app",
+            steps: [
+                ["wait_report": "/myapp.py"], ["get": "/lazy"], ["wait_report": "/lazymod.py"], ["signal": "TERM"],
+            ])
         #expect(result.responses.first??.body == "lazy value")
         #expect(result.waits == [true, true])
         #expect(result.reportedNames(in: run.appDirectory).last == "lazymod.py")
@@ -185,8 +194,10 @@ struct WerkzeugBootstrapTests {
     }
 
     @Test func aSyntaxErrorExitsWith75AfterReportingTheBrokenFile() throws {
-        let run = try BootstrapRun(files: ["myapp.py": "import helpers\ndef app(environ, start_response:\n    pass\n",
-                                       "helpers.py": "X = 1\n"])
+        let run = try BootstrapRun(files: [
+            "myapp.py": "import helpers\ndef app(environ, start_response:\n    pass\n",
+            "helpers.py": "X = 1\n",
+        ])
         defer { run.remove() }
         let result = try run.run("myapp:app")
         #expect(result.exit == PythonProtocol.exitImportFailed)
@@ -213,7 +224,9 @@ struct WerkzeugBootstrapTests {
         #expect(result.stderr.contains("No module named 'nosuchmodule'"))
         let names = result.reportedNames(in: run.appDirectory)
         #expect(names.starts(with: ["nosuchmodule.py", "nosuchmodule/__init__.py"]), "\(names)")
-        #expect(!result.reported.contains { $0.hasPrefix(run.python.directory) }, "superwatch's own files are not the app's")
+        #expect(
+            !result.reported.contains { $0.hasPrefix(run.python.directory) }, "superwatch's own files are not the app's"
+        )
     }
 
     @Test func aHelperThatIsNotFoundReportsTheModuleImportingItAndWhereTheHelperWouldBe() throws {
@@ -221,9 +234,10 @@ struct WerkzeugBootstrapTests {
         defer { run.remove() }
         let result = try run.run("myapp:app")
         #expect(result.exit == PythonProtocol.exitImportFailed)
-        #expect(Set(result.reportedNames(in: run.appDirectory)).isSuperset(of: [
-            "myapp.py", "helpers2.py", "helpers2/__init__.py",
-        ]), "\(result.reported)")
+        #expect(
+            Set(result.reportedNames(in: run.appDirectory)).isSuperset(of: [
+                "myapp.py", "helpers2.py", "helpers2/__init__.py",
+            ]), "\(result.reported)")
     }
 
     /// The bootstrap runs as a file now: its own frames are not the app's, in the traceback or the report.
@@ -237,8 +251,10 @@ struct WerkzeugBootstrapTests {
     }
 
     @Test func anExceptionDuringImportExitsWith75() throws {
-        let run = try BootstrapRun(files: ["myapp.py": "import helpers\nraise RuntimeError('no config')\n",
-                                       "helpers.py": "X = 1\n"])
+        let run = try BootstrapRun(files: [
+            "myapp.py": "import helpers\nraise RuntimeError('no config')\n",
+            "helpers.py": "X = 1\n",
+        ])
         defer { run.remove() }
         let result = try run.run("myapp:app")
         #expect(result.exit == PythonProtocol.exitImportFailed)
@@ -261,8 +277,10 @@ struct WerkzeugBootstrapTests {
         defer { run.remove() }
         let result = try run.run("myapp:app")
         #expect(result.exit == PythonProtocol.exitWerkzeugMissing)
-        #expect(result.stderr.range(of: #"superwatch: werkzeug is not installed for (\S+); install it with: \1 -m pip install werkzeug"#,
-                                    options: .regularExpression) != nil, "\(result.stderr)")
+        #expect(
+            result.stderr.range(
+                of: #"superwatch: werkzeug is not installed for (\S+); install it with: \1 -m pip install werkzeug"#,
+                options: .regularExpression) != nil, "\(result.stderr)")
     }
 
     @Test(arguments: ["TERM", "INT"])
@@ -277,9 +295,11 @@ struct WerkzeugBootstrapTests {
     @Test func aStopLetsTheRunningRequestFinish() throws {
         let run = try BootstrapRun()
         defer { run.remove() }
-        let result = try run.run("myapp:app", steps: [
-            ["get": "/"], ["get_async": "/slow"], ["wait_stderr": "slow request started"], ["signal": "TERM"],
-        ])
+        let result = try run.run(
+            "myapp:app",
+            steps: [
+                ["get": "/"], ["get_async": "/slow"], ["wait_stderr": "slow request started"], ["signal": "TERM"],
+            ])
         #expect(result.waits == [true])
         #expect(result.asyncResponses.map(\.body) == ["slow done"])
         #expect(result.exit == 0)
@@ -288,8 +308,9 @@ struct WerkzeugBootstrapTests {
     @Test func aClosedReportPipeDoesNotStopTheApp() throws {
         let run = try BootstrapRun()
         defer { run.remove() }
-        let result = try run.run("myapp:app", closeReport: true,
-                                 steps: [["get": "/lazy"], ["get": "/"], ["signal": "TERM"]])
+        let result = try run.run(
+            "myapp:app", closeReport: true,
+            steps: [["get": "/lazy"], ["get": "/"], ["signal": "TERM"]])
         #expect(result.responses.map { $0?.body } == ["lazy value", "hello from helpers"])
         #expect(result.exit == 0)
     }
@@ -297,8 +318,9 @@ struct WerkzeugBootstrapTests {
     @Test func debugServesWerkzeugsDebuggerForAnException() throws {
         let run = try BootstrapRun()
         defer { run.remove() }
-        let result = try run.run("myapp:app", debug: true, steps: [["get": "/boom"], ["signal": "TERM"]],
-                                 environment: ["WERKZEUG_DEBUG_PIN": "off"])
+        let result = try run.run(
+            "myapp:app", debug: true, steps: [["get": "/boom"], ["signal": "TERM"]],
+            environment: ["WERKZEUG_DEBUG_PIN": "off"])
         #expect(result.responses.first??.status == 500)
         #expect(result.responses.first??.body.contains("Werkzeug Debugger") == true)
         #expect(result.stderr.contains(" * Debugger is active"))
@@ -322,14 +344,16 @@ extension WerkzeugBootstrapTests {
         let helpers = run.appDirectory + "/helpers.py"
         let second = Int(time(nil))
         try setMtime(helpers, seconds: second, nanoseconds: 0)
-        let before = try run.run("myapp:app", steps: [["get": "/"], ["signal": "TERM"]],
-                                 unsetting: ["PYTHONDONTWRITEBYTECODE"])
+        let before = try run.run(
+            "myapp:app", steps: [["get": "/"], ["signal": "TERM"]],
+            unsetting: ["PYTHONDONTWRITEBYTECODE"])
         #expect(before.responses.first??.body == "hello from helpers", "\(before.stderr)")
         #expect(cachedBytecode(of: "helpers", in: run.appDirectory).count == 1, "the first run wrote the bytecode")
         run.directory.write("app/helpers.py", "def greeting():\n    return 'HELLO from helpers'\n")
         try setMtime(helpers, seconds: second, nanoseconds: 500_000_000)
-        let afterEdit = try run.run("myapp:app", steps: [["get": "/"], ["signal": "TERM"]],
-                                    unsetting: ["PYTHONDONTWRITEBYTECODE"])
+        let afterEdit = try run.run(
+            "myapp:app", steps: [["get": "/"], ["signal": "TERM"]],
+            unsetting: ["PYTHONDONTWRITEBYTECODE"])
         #expect(afterEdit.responses.first??.body == "HELLO from helpers", "\(afterEdit.stderr)")
     }
 }

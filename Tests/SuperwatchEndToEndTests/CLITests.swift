@@ -4,7 +4,8 @@ import Testing
 
 @Suite struct CLITests {
     @Test func aBadConfigIsAPositionedErrorAndNothingStarts() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               good: {command: "touch started"}
               bad:
@@ -14,7 +15,10 @@ import Testing
         defer { dir.remove() }
         let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 2)
-        #expect(result.stderr == "superwatch: superwatch.yaml:5:14: error: `restart` must be one of never, on-failure, always; found `sometimes`\n")
+        #expect(
+            result.stderr
+                == "superwatch: superwatch.yaml:5:14: error: `restart` must be one of never, on-failure, always; found `sometimes`\n"
+        )
         #expect(result.stdout.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
     }

@@ -7,13 +7,16 @@ import Testing
     func processesAndPorts(inCheckOutput output: String) -> [String] {
         output.split(separator: "\n").filter { $0.hasPrefix("  env: ") }.map { line in
             let words = line.split(separator: " ")
-            let value = { (key: String) in words.first { $0.hasPrefix("\(key)=") }.map { $0.dropFirst(key.count + 1) } ?? "-" }
+            let value = { (key: String) in
+                words.first { $0.hasPrefix("\(key)=") }.map { $0.dropFirst(key.count + 1) } ?? "-"
+            }
             return "\(value("SUPERWATCH_PROCESS")) PORT=\(value("PORT"))"
         }
     }
 
     @Test func checkTakesPortAndConcurrencyAndShowsWhatUpSets() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               web: {command: 'echo "$SUPERWATCH_PROCESS PORT=$PORT"', restart: never}
               worker: {command: 'echo "$SUPERWATCH_PROCESS PORT=$PORT"', restart: never}
@@ -29,7 +32,10 @@ import Testing
         let check = try SuperwatchRun.run(["check"] + options, in: dir.path)
         #expect(check.status == 0, "\(check.stderr)")
         #expect(check.stdout.hasPrefix("superwatch.yaml: ok, 3 processes\n"))
-        #expect(processesAndPorts(inCheckOutput: check.stdout) == ["web.1 PORT=8000", "web.2 PORT=8001", "worker PORT=8100"])
+        #expect(
+            processesAndPorts(inCheckOutput: check.stdout) == [
+                "web.1 PORT=8000", "web.2 PORT=8001", "worker PORT=8100",
+            ])
         #expect(ranByUp.sorted() == processesAndPorts(inCheckOutput: check.stdout).sorted(), "what up ran")
 
         for (arguments, message) in [
@@ -50,7 +56,8 @@ import Testing
     /// Spaces, quotes and newlines in values are printed as a shell reads them, on one line, and bash gets the
     /// exact values back from the printed line.
     @Test func checkPrintsEnvValuesShellQuoted() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             env: {GREETING: "hello world", MULTI: "one\\ntwo", QUOTE: "it's", EMPTY: ""}
             processes:
               web: {command: x}
@@ -59,9 +66,14 @@ import Testing
         let check = try SuperwatchRun.run(["check", "--port", "7000"], in: dir.path)
         #expect(check.status == 0, "\(check.stderr)")
         let envLine = try #require(check.stdout.split(separator: "\n").first { $0.hasPrefix("  env: ") })
-        #expect(envLine == #"  env: EMPTY='' GREETING='hello world' MULTI=$'one\ntwo' PORT=7000 QUOTE='it'\''s' SUPERWATCH_PROCESS=web SUPERWATCH_REPLICA=1"#)
+        #expect(
+            envLine
+                == #"  env: EMPTY='' GREETING='hello world' MULTI=$'one\ntwo' PORT=7000 QUOTE='it'\''s' SUPERWATCH_PROCESS=web SUPERWATCH_REPLICA=1"#
+        )
         let assignments = envLine.dropFirst("  env: ".count)
-        let bash = try runCommand(["bash", "-c", #"export \#(assignments); printf '%s|' "$GREETING" "$MULTI" "$QUOTE" "$EMPTY""#])
+        let bash = try runCommand([
+            "bash", "-c", #"export \#(assignments); printf '%s|' "$GREETING" "$MULTI" "$QUOTE" "$EMPTY""#,
+        ])
         #expect(bash.stdout == "hello world|one\ntwo|it's||")
     }
 }

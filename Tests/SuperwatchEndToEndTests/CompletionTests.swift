@@ -25,7 +25,8 @@ import Testing
     }
 
     @Test func bashCompletesProcessNamesFilesAndDirectories() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               web: {command: x, replicas: 2}
               worker: {command: x}
@@ -42,12 +43,14 @@ import Testing
         // The config named on the command line, quoted as typed, in every form argument-parser accepts.
         #expect(try complete(["up", "-f", #"other\ dir/Procfile"#, ""], in: dir) == ["alpha", "beta"])
         #expect(try complete(["up", "-f", #""other dir/Procfile""#, "--timestamps", "b"], in: dir) == ["beta"])
-        #expect(try complete(["up", "--file", "=", #"'other dir/Procfile'"#, ""], in: dir) == ["alpha", "beta"],
-                "bash splits --file=X at the =")
+        #expect(
+            try complete(["up", "--file", "=", #"'other dir/Procfile'"#, ""], in: dir) == ["alpha", "beta"],
+            "bash splits --file=X at the =")
         #expect(try complete(["up", "-f", "nosuch.yaml", ""], in: dir) == [], "no config, no names, no error")
         // -f completes files (and directories to descend into); export systemd DIR only directories.
         #expect(try complete(["up", "-f", "sup"], in: dir) == ["superwatch.yaml"])
-        #expect(try complete(["check", "-f", ""], in: dir).isSuperset(of: ["superwatch.yaml", "other dir", "complete.sh"]))
+        #expect(
+            try complete(["check", "-f", ""], in: dir).isSuperset(of: ["superwatch.yaml", "other dir", "complete.sh"]))
         #expect(try complete(["export", "systemd", ""], in: dir) == ["other dir", "units"])
         #expect(try complete(["check", "--p"], in: dir) == ["--port"])
     }
@@ -66,10 +69,14 @@ import Testing
         #expect(fish.contains("---completion up -- positional@0"))
         #expect(fish.contains(#""superwatch export systemd" -eq 1' -fa '(__superwatch_complete_directories)'"#))
         for shell in ["zsh", "fish"] {
-            let names = try SuperwatchRun.run(["---completion", "up", "--", "positional@0", "2", "0", "superwatch", "up", ""],
-                                              in: dir.path, environment: ["SAP_SHELL": shell])
-            #expect(names.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } == ["web"],
-                    "\(shell)")
+            let names = try SuperwatchRun.run(
+                ["---completion", "up", "--", "positional@0", "2", "0", "superwatch", "up", ""],
+                in: dir.path, environment: ["SAP_SHELL": shell])
+            #expect(
+                names.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                    !$0.isEmpty
+                } == ["web"],
+                "\(shell)")
         }
     }
 }

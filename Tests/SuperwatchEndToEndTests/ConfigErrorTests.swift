@@ -1,8 +1,9 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What fuzzing and a hostile config found, through the real binary: values that crashed `check` or `up`,
@@ -15,25 +16,33 @@ import Glibc
         for command in ["check", "up"] {
             let result = try SuperwatchRun.run([command], in: dir.path)
             #expect(result.status == 2, "\(command)")
-            #expect(result.stderr == "superwatch: superwatch.yaml:2:44: error: `backoff` must be at most 30s, found `99999999999999999999h`\n")
+            #expect(
+                result.stderr
+                    == "superwatch: superwatch.yaml:2:44: error: `backoff` must be at most 30s, found `99999999999999999999h`\n"
+            )
         }
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
     }
 
     @Test func aPollIntervalThatOverflowedUpIsRefusedByCheck() throws {
-        let dir = stack("processes:\n  web:\n    command: \"touch started\"\n    watch: [\"*.txt\"]\n    watcher: poll\n    interval: 2562048h\n")
+        let dir = stack(
+            "processes:\n  web:\n    command: \"touch started\"\n    watch: [\"*.txt\"]\n    watcher: poll\n    interval: 2562048h\n"
+        )
         defer { dir.remove() }
         for command in ["check", "up"] {
             let result = try SuperwatchRun.run([command], in: dir.path)
             #expect(result.status == 2, "\(command)")
-            #expect(result.stderr == "superwatch: superwatch.yaml:6:15: error: `interval` must be at most 1h, found `2562048h`\n")
+            #expect(
+                result.stderr
+                    == "superwatch: superwatch.yaml:6:15: error: `interval` must be at most 1h, found `2562048h`\n")
         }
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
     }
 
     /// The largest values `check` accepts are ones `up` runs with (and stops on SIGTERM).
     @Test func theMaximumDurationsRun() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               web:
                 command: "echo ready; exec sleep 600"
@@ -58,9 +67,18 @@ import Glibc
         try FileManager.default.createDirectory(atPath: "\(dir.path)/conf.d", withIntermediateDirectories: false)
         #expect(mkfifo("\(dir.path)/fifo.yaml", 0o600) == 0)
         let cases = [
-            ("conf.d", "superwatch: conf.d: error: config file conf.d is a directory, not a file; name a YAML config or a Procfile\n"),
-            ("/dev/null", "superwatch: /dev/null: error: config file /dev/null is not a regular file but a character device; name a YAML config or a Procfile\n"),
-            ("fifo.yaml", "superwatch: fifo.yaml: error: config file fifo.yaml is not a regular file but a FIFO; name a YAML config or a Procfile\n"),
+            (
+                "conf.d",
+                "superwatch: conf.d: error: config file conf.d is a directory, not a file; name a YAML config or a Procfile\n"
+            ),
+            (
+                "/dev/null",
+                "superwatch: /dev/null: error: config file /dev/null is not a regular file but a character device; name a YAML config or a Procfile\n"
+            ),
+            (
+                "fifo.yaml",
+                "superwatch: fifo.yaml: error: config file fifo.yaml is not a regular file but a FIFO; name a YAML config or a Procfile\n"
+            ),
         ]
         for (file, expected) in cases {
             let result = try SuperwatchRun.run(["check", "-f", file], in: dir.path)
@@ -70,7 +88,10 @@ import Glibc
         dir.write("superwatch.yaml", "processes:\n  web:\n    command: x\n    env_file: /dev/zero\n")
         let zero = try SuperwatchRun.run(["check"], in: dir.path)
         #expect(zero.status == 2)
-        #expect(zero.stderr == "superwatch: superwatch.yaml:4:15: error: `env_file`: /dev/zero is not a regular file but a character device; name a file of KEY=VALUE lines\n")
+        #expect(
+            zero.stderr
+                == "superwatch: superwatch.yaml:4:15: error: `env_file`: /dev/zero is not a regular file but a character device; name a file of KEY=VALUE lines\n"
+        )
     }
 
     @Test func aNULIsAnErrorNotACutValue() throws {
@@ -78,21 +99,29 @@ import Glibc
         defer { dir.remove() }
         let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 2)
-        #expect(result.stderr == "superwatch: superwatch.yaml:4:14: error: the value of X contains a NUL character, which cannot be passed to a process; remove it\n")
+        #expect(
+            result.stderr
+                == "superwatch: superwatch.yaml:4:14: error: the value of X contains a NUL character, which cannot be passed to a process; remove it\n"
+        )
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/out"))
         dir.write("superwatch.yaml", "processes:\n  web: {command: x}\n")
         try Data("A=1\nX=a\0b\n".utf8).write(to: URL(fileURLWithPath: "\(dir.path)/.env"))
         let envFile = try SuperwatchRun.run(["check"], in: dir.path)
         #expect(envFile.status == 2)
-        #expect(envFile.stderr == "superwatch: .env:2:4: error: a NUL character cannot be passed to a process; remove it\n")
+        #expect(
+            envFile.stderr == "superwatch: .env:2:4: error: a NUL character cannot be passed to a process; remove it\n")
     }
 
     @Test func aVariableTooLongForTheKernelIsRefusedByCheck() throws {
-        let dir = stack("processes:\n  web:\n    command: x\n    env:\n      BIG: \(String(repeating: "v", count: 140_000))\n")
+        let dir = stack(
+            "processes:\n  web:\n    command: x\n    env:\n      BIG: \(String(repeating: "v", count: 140_000))\n")
         defer { dir.remove() }
         let result = try SuperwatchRun.run(["check"], in: dir.path)
         #expect(result.status == 2)
-        #expect(result.stderr == "superwatch: superwatch.yaml:5:12: error: BIG=VALUE is 140004 bytes; the kernel passes at most 131071 bytes per environment variable (MAX_ARG_STRLEN), so no process could be started with it\n")
+        #expect(
+            result.stderr
+                == "superwatch: superwatch.yaml:5:12: error: BIG=VALUE is 140004 bytes; the kernel passes at most 131071 bytes per environment variable (MAX_ARG_STRLEN), so no process could be started with it\n"
+        )
     }
 
     /// superwatch's own environment passed the kernel's limit, but what superwatch adds to it (the Werkzeug
@@ -100,9 +129,12 @@ import Glibc
     @Test func aVariableSuperwatchMakesTooLongIsNamedWhenTheProcessStarts() throws {
         let dir = stack("processes:\n  web: {command: \"echo hi\", listen: \"127.0.0.1:0\", restart: never}\n")
         defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path, environment: ["PYTHONPATH": String(repeating: "p", count: 131_055)])
+        let result = try SuperwatchRun.run(
+            ["up"], in: dir.path, environment: ["PYTHONPATH": String(repeating: "p", count: 131_055)])
         #expect(result.stdout.contains("web        * cannot start: PYTHONPATH=VALUE is "))
-        #expect(result.stdout.contains("bytes; the kernel passes at most 131071 bytes per environment variable (MAX_ARG_STRLEN)"))
+        #expect(
+            result.stdout.contains(
+                "bytes; the kernel passes at most 131071 bytes per environment variable (MAX_ARG_STRLEN)"))
         #expect(!result.stdout.contains("web        | hi"))
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How superwatch keeps escaped processes within reach: in a cgroup per run where cgroup v2 is writable, or
@@ -21,12 +22,14 @@ enum ContainmentMode: String, CaseIterable, CustomTestStringConvertible {
 /// nil otherwise.
 let cgroupV2Directory: String? = {
     guard let mountinfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8),
-          let own = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8))?
-            .split(separator: "\n").first(where: { $0.hasPrefix("0::") })?.dropFirst(3) else { return nil }
+        let own = (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8))?
+            .split(separator: "\n").first(where: { $0.hasPrefix("0::") })?.dropFirst(3)
+    else { return nil }
     for line in mountinfo.split(separator: "\n") {
         let fields = line.split(separator: " ")
         guard let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count, fields[dash + 1] == "cgroup2",
-              fields[3] == "/" else { continue }
+            fields[3] == "/"
+        else { continue }
         let directory = String(fields[4]) + (own == "/" ? "" : String(own))
         let probe = "\(directory)/superwatch-test-probe-\(getpid())"
         guard mkdir(probe, 0o755) == 0 else { return nil }
@@ -43,7 +46,8 @@ func readPID(_ dir: TemporaryDirectory, _ name: String) -> pid_t? {
 /// A stack whose processes start daemons that leave their process group: one with setsid (its parent stays),
 /// one double-forked (its parents exit, so it is re-parented).
 func daemonStack() -> TemporaryDirectory {
-    let dir = stack("""
+    let dir = stack(
+        """
         processes:
           setsid:
             command: "setsid sleep 1000 & echo $! > setsid.pid; echo ready; wait"
@@ -52,7 +56,9 @@ func daemonStack() -> TemporaryDirectory {
             command: "python3 daemonize.py"
             stop_timeout: 2s
         """)
-    dir.write("daemonize.py", """
+    dir.write(
+        "daemonize.py",
+        """
         import os
         if os.fork() == 0:
             os.setsid()
@@ -110,7 +116,8 @@ func daemonStack() -> TemporaryDirectory {
     /// left its process group.
     @Test func aDaemonDoesNotOutliveTheProcessThatStartedIt() throws {
         guard ContainmentMode.cgroups.isAvailable else { return }
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               leaver: {command: "setsid sleep 1000 & echo $! > d; echo bye", restart: never, stop_timeout: 1s}
               stay: {command: "sleep 1000"}
@@ -128,7 +135,8 @@ func daemonStack() -> TemporaryDirectory {
     /// Without cgroups, a daemon whose parent exited before a scan saw it cannot be traced to its process:
     /// it is logged and stopped with the stack.
     @Test func withoutCgroupsAnOrphanedDaemonIsStoppedWithTheStack() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               leaver: {command: "setsid sleep 1000 & echo $! > d; echo bye", restart: never, stop_timeout: 1s}
               stay: {command: "sleep 1000"}
@@ -148,20 +156,25 @@ func daemonStack() -> TemporaryDirectory {
 @Suite(.serialized) struct CgroupFallbackTests {
     /// An unprivileged user may not create cgroups here: superwatch says so once and scans instead. The
     /// daemon's parent exits before any scan, so it is found, logged and stopped when the stack ends.
-    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
-                   "needs root to run superwatch as nobody"))
+    @Test(
+        .enabled(
+            if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+            "needs root to run superwatch as nobody"))
     func withoutPermissionSuperwatchFallsBackWithANotice() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               e: {command: "setsid sh -c 'echo $$ > d; exec sleep 1000' & echo started; sleep 0.2", restart: never}
             """)
         defer { dir.remove() }
         chmod(dir.path, 0o777)
-        let result = try runCommand(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", superwatchBinary, "up"],
-                                    in: dir.path)
+        let result = try runCommand(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", superwatchBinary, "up"],
+            in: dir.path)
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.components(separatedBy: "processes do not get cgroups (cannot create ").count == 2)
-        #expect(result.stdout.contains("Permission denied): a process that leaves its process group is found by a scan"))
+        #expect(
+            result.stdout.contains("Permission denied): a process that leaves its process group is found by a scan"))
         let daemon = try #require(readPID(dir, "d"))
         #expect(result.stdout.contains("pid \(daemon) ("))
         #expect(result.stdout.contains("left its process group"))
@@ -189,8 +202,9 @@ func daemonStack() -> TemporaryDirectory {
         #expect(replacement != keeper)
         run.signal(SIGKILL)
         _ = run.waitForExit()
-        #expect(eventually(timeout: .seconds(30)) { !(pids + [replacement]).contains(where: isAlive) },
-                "no process of the stack remains")
+        #expect(
+            eventually(timeout: .seconds(30)) { !(pids + [replacement]).contains(where: isAlive) },
+            "no process of the stack remains")
     }
 }
 
@@ -198,14 +212,18 @@ func daemonStack() -> TemporaryDirectory {
     /// `exit 3` forever used to restart hundreds of times a second: after 10 quick restarts in a row the
     /// restart code counts as a failure, so the policy's backoff and max_restarts apply.
     @Test func aRestartCodeStormBacksOffAndGivesUp() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               storm: {command: [sh, -c, "exit 3"], backoff: 100ms, max_restarts: 2}
             """)
         defer { dir.remove() }
         let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 3, "a restart code that gave up is a failure")
-        #expect(result.stdout.contains("storm      * exit code 3 asked for a restart 10 times in a row, each within 100ms of starting: treating it as a failure"))
+        #expect(
+            result.stdout.contains(
+                "storm      * exit code 3 asked for a restart 10 times in a row, each within 100ms of starting: treating it as a failure"
+            ))
         #expect(result.stdout.contains("storm      * restarting in 100ms (restart 1 of 2"))
         #expect(result.stdout.contains("storm      * gave up after 2 restarts in a row"))
         #expect(result.stdout.components(separatedBy: "storm      * started").count - 1 >= 13)
@@ -243,7 +261,9 @@ struct ManyProcessesTests {
     /// The keeper used to hold 4,096 groups: with 4,150 replicas, SIGKILL of superwatch left 54 running.
     @Test func noOrphansAfterSIGKILLWithMoreThan4096Groups() throws {
         var yaml = "processes:\n"
-        for index in 0..<5 { yaml += "  p\(index): {command: [sleep, '100\(index)'], replicas: 830, stop_timeout: 2s}\n" }
+        for index in 0..<5 {
+            yaml += "  p\(index): {command: [sleep, '100\(index)'], replicas: 830, stop_timeout: 2s}\n"
+        }
         let dir = stack(yaml)
         defer { dir.remove() }
         // Without cgroups the keeper's table is all there is.

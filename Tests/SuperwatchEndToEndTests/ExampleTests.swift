@@ -1,8 +1,9 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Each example in examples/ starts, prints what its README promises, survives the edit its README suggests
@@ -39,8 +40,9 @@ import Glibc
         let copy = "\(scratch.path)/\(name)"
         try FileManager.default.copyItem(atPath: Self.examples.appendingPathComponent(name).path, toPath: copy)
         scratch.write("\(name)/\(file)", patch(try #require(scratch.read("\(name)/\(file)"))))
-        let run = try SuperwatchRun(["up", "-f", "\(copy)/\(file)"] + arguments, in: scratch.path,
-                                    unsetting: ["PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"])
+        let run = try SuperwatchRun(
+            ["up", "-f", "\(copy)/\(file)"] + arguments, in: scratch.path,
+            unsetting: ["PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"])
         defer {
             if run.process.isRunning {
                 run.signal(SIGINT)
@@ -66,9 +68,13 @@ import Glibc
         let probe = occupyLoopbackPort()
         close(probe.fd)
         let port = String(probe.port)
-        try withExample("quickstart", file: "superwatch.yaml", patch: { $0.replacingOccurrences(of: "8000", with: port) },
-                        expected: ["web        | Serving HTTP on 127.0.0.1 port \(port)", "ticker     | hello, it is",
-                                   "reloader   | started"]) { example in
+        try withExample(
+            "quickstart", file: "superwatch.yaml", patch: { $0.replacingOccurrences(of: "8000", with: port) },
+            expected: [
+                "web        | Serving HTTP on 127.0.0.1 port \(port)", "ticker     | hello, it is",
+                "reloader   | started",
+            ]
+        ) { example in
             try example.edit("ticker.sh", replacing: "it is", with: "the time is")
             #expect(example.waitFor("ticker     | hello, the time is"), "\(example.run.stdout)")
             let log = example.run.stdoutLines
@@ -80,8 +86,10 @@ import Glibc
 
     @Test func procfile() throws {
         let port = basePort(0)
-        try withExample("procfile", file: "Procfile", arguments: ["--port", port],
-                        expected: ["clock      | hello from clock, PORT=\(Int(port)! + 100)", "web        * started"]) { example in
+        try withExample(
+            "procfile", file: "Procfile", arguments: ["--port", port],
+            expected: ["clock      | hello from clock, PORT=\(Int(port)! + 100)", "web        * started"]
+        ) { example in
             example.scratch.write("procfile/hello.txt", "hi\n")
             #expect(eventually { httpGet(port, "/hello.txt") == "hi\n" }, "\(example.run.stdout)")
         }
@@ -89,10 +97,14 @@ import Glibc
 
     @Test func polyglot() throws {
         let port = basePort(1)
-        try withExample("polyglot", file: "superwatch.yaml", arguments: ["--port", port, "-c", "worker=1"], expected: [
-            "api        | serving on http://127.0.0.1:\(port)", "worker     | worker 1 ready", "frontend   | built dist/app.js",
-            "settings   | loaded settings (development)",
-        ]) { example in
+        try withExample(
+            "polyglot", file: "superwatch.yaml", arguments: ["--port", port, "-c", "worker=1"],
+            expected: [
+                "api        | serving on http://127.0.0.1:\(port)", "worker     | worker 1 ready",
+                "frontend   | built dist/app.js",
+                "settings   | loaded settings (development)",
+            ]
+        ) { example in
             #expect(eventually { httpGet(port)?.contains("\"version\": 1") == true }, "\(example.run.stdout)")
             try example.edit("api.py", replacing: "VERSION = 1", with: "VERSION = 2")
             #expect(example.waitFor("api        * restarting: api.py changed"), "\(example.run.stdout)")
@@ -107,21 +119,28 @@ import Glibc
     func flask() throws {
         let patch = { (config: String) in
             config.replacingOccurrences(of: #"127\.0\.0\.1:500\d"#, with: "127.0.0.1:0", options: .regularExpression)
-                .replacingOccurrences(of: "command: python3 app.py\n", with: "command: python3 app.py\n    backoff: 20ms\n")
+                .replacingOccurrences(
+                    of: "command: python3 app.py\n", with: "command: python3 app.py\n    backoff: 20ms\n")
         }
-        try withExample("flask", file: "superwatch.yaml", patch: patch,
-                        expected: ["plain      * started", "direct     * started"]) { example in
+        try withExample(
+            "flask", file: "superwatch.yaml", patch: patch,
+            expected: ["plain      * started", "direct     * started"]
+        ) { example in
             let run = example.run
             let ports = try ["plain", "direct"].map { name in
-                try #require(eventually { port(of: name, in: run) != nil } ? port(of: name, in: run) : nil, "\(run.stdout)")
+                try #require(
+                    eventually { port(of: name, in: run) != nil } ? port(of: name, in: run) : nil, "\(run.stdout)")
             }
-            let serves = { (text: String) in ports.allSatisfy { port in eventually { httpGet(port)?.contains(text) == true } } }
+            let serves = { (text: String) in
+                ports.allSatisfy { port in eventually { httpGet(port)?.contains(text) == true } }
+            }
             #expect(serves("Hello from superwatch"), "\(run.stdout)")
             try example.edit("helpers.py", replacing: "\"Hello from superwatch\"", with: "\"Hello again\"")
             #expect(serves("Hello again"), "\(run.stdout)")
             try example.edit("helpers.py", replacing: "\"Hello again\"", with: "\"Hello again")
-            #expect(example.waitFor("direct     * the app failed to import; waiting for a change to one of its files"),
-                    "\(run.stdout)")
+            #expect(
+                example.waitFor("direct     * the app failed to import; waiting for a change to one of its files"),
+                "\(run.stdout)")
             #expect(example.waitFor("plain      * gave up after 5 restarts in a row"), "\(run.stdout)")
             try example.edit("helpers.py", replacing: "\"Hello again", with: "\"Hello after the fix\"")
             #expect(serves("Hello after the fix"), "\(run.stdout)")

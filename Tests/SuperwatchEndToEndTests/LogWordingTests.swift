@@ -1,8 +1,9 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The lines superwatch itself writes into the stream: the start banner, the closing line, the wording of
@@ -13,7 +14,8 @@ import Glibc
     /// (with the host of its `listen` address) and the PORT of a process whose command uses it; none for a
     /// process that does not name PORT (its PORT may not be where it serves).
     @Test func theBannerNamesTheFileTheCountAndEachAddress() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               web: {command: "echo serving on $PORT", restart: never}
               sock: {command: "echo held", listen: "127.0.0.2:0", restart: never}
@@ -25,7 +27,9 @@ import Glibc
         let out = result.stdout.split(separator: "\n").map(String.init)
         #expect(out.first == "superwatch * superwatch.yaml: 3 processes; Ctrl-C to stop", "\(result.stdout)")
         #expect(out.contains("web        * http://127.0.0.1:7000"))
-        #expect(out.contains { $0.wholeMatch(of: /sock       \* http:\/\/127\.0\.0\.2:[1-9]\d*/) != nil }, "\(result.stdout)")
+        #expect(
+            out.contains { $0.wholeMatch(of: /sock       \* http:\/\/127\.0\.0\.2:[1-9]\d*/) != nil },
+            "\(result.stdout)")
         #expect(!out.contains { $0.hasPrefix("quiet      * http") }, "quiet never names $PORT: \(result.stdout)")
         // Before anything starts.
         let firstStart = try #require(out.firstIndex { $0.contains(" * started (pid ") })
@@ -57,7 +61,8 @@ import Glibc
     /// When the stack ends on its own, the last line says so with the exit status and the process it came
     /// from; a clean end says status 0; a requested shutdown has no such line.
     @Test func aStackThatEndsOnItsOwnSaysSoWithItsStatus() throws {
-        let failing = stack("""
+        let failing = stack(
+            """
             processes:
               web: {command: "sleep 0.2; exec /nonexistent/server", restart: never}
               ok: {command: "echo fine", restart: never}
@@ -65,12 +70,17 @@ import Glibc
         defer { failing.remove() }
         let failed = try SuperwatchRun.run(["up"], in: failing.path)
         #expect(failed.status == 127)
-        #expect(failed.stdout.hasSuffix("superwatch * all processes have stopped; exit status 127 from web\n"), "\(failed.stdout)")
+        #expect(
+            failed.stdout.hasSuffix("superwatch * all processes have stopped; exit status 127 from web\n"),
+            "\(failed.stdout)")
         let json = try SuperwatchRun.run(["up", "--log-format", "json"], in: failing.path)
-        let last = try #require(json.stdout.split(separator: "\n").last.flatMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        })
-        #expect(last["event"] as? String == "all-stopped" && last["code"] as? Int == 127 && last["from"] as? String == "web")
+        let last = try #require(
+            json.stdout.split(separator: "\n").last.flatMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            })
+        #expect(
+            last["event"] as? String == "all-stopped" && last["code"] as? Int == 127 && last["from"] as? String == "web"
+        )
 
         let clean = stack("processes:\n  ok: {command: echo fine, restart: never}\n")
         defer { clean.remove() }
@@ -89,7 +99,8 @@ import Glibc
 
     /// "after 1 restart", the command on the first start only, and every `*`/`|` in one column.
     @Test func restartsAreCountedAndTheCommandIsShownOnceAndLinesAlign() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               a: {command: "echo run; exit 1", max_restarts: 1, backoff: 100ms}
             """)
@@ -101,7 +112,9 @@ import Glibc
         let starts = result.stdout.split(separator: "\n").filter { $0.contains(" * started (pid ") }
         #expect(starts.count == 2, "\(result.stdout)")
         #expect(starts.first?.wholeMatch(of: /a          \* started \(pid \d+\): echo run; exit 1/) != nil, "\(starts)")
-        #expect(starts.last?.wholeMatch(of: /a          \* started \(pid \d+\)/) != nil, "only the pid after the first: \(starts)")
+        #expect(
+            starts.last?.wholeMatch(of: /a          \* started \(pid \d+\)/) != nil,
+            "only the pid after the first: \(starts)")
         for line in result.stdout.split(separator: "\n") {
             #expect(line.dropFirst(10).hasPrefix(" * ") || line.dropFirst(10).hasPrefix(" | "), "not aligned: \(line)")
         }
@@ -119,7 +132,8 @@ import Glibc
     /// start: superwatch says once what a `listen:` program must do instead. A process without `listen` that
     /// prints the same words gets no hint.
     @Test func aListenProgramThatBindsItsPortItselfGetsAHintOnce() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               selfbind:
                 command: ["python3", "-c", "import os, socket; socket.socket().bind(('127.0.0.1', int(os.environ['PORT'])))"]
@@ -134,13 +148,19 @@ import Glibc
         let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 1)
         let out = result.stdout.split(separator: "\n").map(String.init)
-        #expect(out.filter { $0.hasPrefix("selfbind   | OSError: [Errno 98] Address already in use") }.count == 3, "\(result.stdout)")
-        let hints = out.indices.filter { out[$0].hasPrefix("selfbind   * its output says the address is already in use") }
+        #expect(
+            out.filter { $0.hasPrefix("selfbind   | OSError: [Errno 98] Address already in use") }.count == 3,
+            "\(result.stdout)")
+        let hints = out.indices.filter {
+            out[$0].hasPrefix("selfbind   * its output says the address is already in use")
+        }
         #expect(hints.count == 1, "once per process, not per run: \(result.stdout)")
         let hint = try #require(hints.first.map { out[$0] })
-        #expect(hint.contains("fd 3") && hint.contains("LISTEN_FDS") && hint.contains("WERKZEUG_SERVER_FD")
+        #expect(
+            hint.contains("fd 3") && hint.contains("LISTEN_FDS") && hint.contains("WERKZEUG_SERVER_FD")
                 && hint.contains("superwatch.yaml(5)"))
-        let firstError = try #require(out.firstIndex { $0.contains("Address already in use") && $0.hasPrefix("selfbind") })
+        let firstError = try #require(
+            out.firstIndex { $0.contains("Address already in use") && $0.hasPrefix("selfbind") })
         #expect(hints[0] > firstError, "after the output that matched")
         #expect(out.contains("plain      | bind: Address already in use"))
         #expect(!out.contains { $0.hasPrefix("plain      * its output says") }, "no hint without listen")

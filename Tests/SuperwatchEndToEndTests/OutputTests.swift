@@ -1,14 +1,17 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite(.serialized) struct OutputTests {
     @Test func twoHundredThousandLinesFromFourProcessesArriveWholeAndInOrder() throws {
-        let producer = "import sys\nw=sys.stdout.write\nfor i in range(50000): w(f'{sys.argv[1]} line {i} ' + 'x'*40 + '\\n')\n"
-        let dir = stack("""
+        let producer =
+            "import sys\nw=sys.stdout.write\nfor i in range(50000): w(f'{sys.argv[1]} line {i} ' + 'x'*40 + '\\n')\n"
+        let dir = stack(
+            """
             processes:
               p1: {command: [python3, gen.py, p1]}
               p2: {command: [python3, gen.py, p2]}
@@ -38,7 +41,8 @@ import Glibc
     }
 
     @Test func aTwoMebibyteLineAndInvalidUTF8PassThroughUnchanged() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               big: {command: [python3, -c, "import sys; sys.stdout.write('a' * (2 << 20) + '\\\\n'); sys.stdout.flush(); sys.stdout.buffer.write(b'bad \\\\xff\\\\xfe bytes\\\\n')"]}
             """)
@@ -54,7 +58,8 @@ import Glibc
     /// Python block-buffers a pipe: a print() would show up only kilobytes (or an exit) later. Children get
     /// PYTHONUNBUFFERED=1 unless the config or superwatch's own environment sets it (to anything).
     @Test func pythonWritesAtOnceUnlessTheConfigOrTheEnvironmentSaysOtherwise() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               default: {command: [python3, -c, "print('printed', flush=False); import time; time.sleep(1000)"]}
               shown: {command: 'echo "[$PYTHONUNBUFFERED]"'}
@@ -69,13 +74,15 @@ import Glibc
         #expect(run.waitForExit() == 0)
         let inherited = try SuperwatchRun(["up", "shown"], in: dir.path, environment: ["PYTHONUNBUFFERED": "0"])
         #expect(inherited.waitForExit() == 0)
-        #expect(inherited.stdout.contains("shown      | [0]"), "superwatch's own environment is kept\n\(inherited.stdout)")
+        #expect(
+            inherited.stdout.contains("shown      | [0]"), "superwatch's own environment is kept\n\(inherited.stdout)")
     }
 
     /// A `command: |` block of several lines: the "started" event is several lines, each with its prefix, so
     /// that every line of the stream says whose it is. The JSON log keeps it one object (its text escaped).
     @Test func everyLineOfAMultiLineEventCarriesThePrefix() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               multi:
                 command: |
@@ -92,8 +99,10 @@ import Glibc
         let body = result.stdout.split(separator: "\n")
         #expect(!body.isEmpty)
         for line in body {
-            #expect(line.hasPrefix("multi      | ") || line.hasPrefix("multi      * ") || line.hasPrefix("b          | ")
-                    || line.hasPrefix("b          * ") || line.hasPrefix("superwatch * "), "a line without its prefix: \(line)")
+            #expect(
+                line.hasPrefix("multi      | ") || line.hasPrefix("multi      * ") || line.hasPrefix("b          | ")
+                    || line.hasPrefix("b          * ") || line.hasPrefix("superwatch * "),
+                "a line without its prefix: \(line)")
         }
         let json = try SuperwatchRun.run(["up", "--log-format", "json"], in: dir.path)
         #expect(json.status == 0)
@@ -106,7 +115,8 @@ import Glibc
     /// A line longer than the 64 MiB cap is printed in pieces, and an event says so, once for the line.
     @Test func aLineOverTheCapIsSplitAndTheSplitIsAnnounced() throws {
         let length = 70_000_000
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               b: {command: "head -c \(length) /dev/zero | tr '\\\\0' a; echo; echo after", restart: never}
             """)
@@ -118,7 +128,8 @@ import Glibc
             var lines: [(String, Int)] = []
             var start = 0
             while start < buffer.count,
-                  let hit = memchr(buffer.baseAddress! + start, 0x0A, buffer.count - start) {
+                let hit = memchr(buffer.baseAddress! + start, 0x0A, buffer.count - start)
+            {
                 let end = buffer.baseAddress!.distance(to: hit.assumingMemoryBound(to: UInt8.self))
                 lines.append((String(decoding: buffer[start..<min(end, start + 80)], as: UTF8.self), end - start))
                 start = end + 1
@@ -127,14 +138,21 @@ import Glibc
         }
         let event = "b          * a line over 64 MiB was split"
         #expect(logLines.filter { $0.text == event }.count == 1, "once for the line")
-        let pieces = logLines.filter { $0.text.hasPrefix("b          | aaaa") }.map { $0.length - "b          | ".count }
+        let pieces = logLines.filter { $0.text.hasPrefix("b          | aaaa") }.map {
+            $0.length - "b          | ".count
+        }
         #expect(pieces.count == 2)
         #expect(pieces.first ?? 0 >= 64 << 20)
         #expect(pieces.reduce(0, +) == length, "every byte of the line arrives")
         let eventIndex = try #require(logLines.firstIndex { $0.text == event })
-        #expect(logLines[eventIndex - 1].text.hasPrefix("b          | aaaa") && logLines[eventIndex + 1].text.hasPrefix("b          | aaaa"),
-                "said after the first piece")
-        #expect(logLines.suffix(4).map(\.text) == ["b          | after", "b          * exited with code 0", "b          * not restarting (restart: never)",
-                                                 "superwatch * all processes have stopped; exit status 0"])
+        #expect(
+            logLines[eventIndex - 1].text.hasPrefix("b          | aaaa")
+                && logLines[eventIndex + 1].text.hasPrefix("b          | aaaa"),
+            "said after the first piece")
+        #expect(
+            logLines.suffix(4).map(\.text) == [
+                "b          | after", "b          * exited with code 0", "b          * not restarting (restart: never)",
+                "superwatch * all processes have stopped; exit status 0",
+            ])
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Whether a client can connect to the Unix socket at `path` (superwatch's backlog takes the connection
@@ -14,7 +15,9 @@ func canConnect(toUnixSocket path: String) -> Bool {
     address.sun_family = sa_family_t(AF_UNIX)
     withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8.prefix($0.count - 1))) }
     return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        }
     } == 0
 }
 
@@ -30,7 +33,8 @@ func permissions(of path: String) -> mode_t? {
     /// The README's own examples: `cwd: services/api` with `extra_files: [../../shared/settings.toml]`, and
     /// `cwd: services/web` with `env_file: web.env` and `listen: unix:run/web.sock` (no `run/` yet).
     @Test func theReadmeExamplesPointAtTheirFiles() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               api:
                 command: 'echo "api up [$SUPERWATCH_CHANGED]"; exec sleep 1000'
@@ -55,7 +59,10 @@ func permissions(of path: String) -> mode_t? {
         #expect(permissions(of: "\(dir.path)/services/web/run") == nil, "check creates nothing")
 
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGINT)
+            _ = run.waitForExit()
+        }
         #expect(run.waitFor("| web hello-from-web-env"))
         #expect(run.waitFor("* unix:\(socketPath)"))
         #expect(permissions(of: "\(dir.path)/services/web/run") == 0o700)
@@ -68,7 +75,8 @@ func permissions(of path: String) -> mode_t? {
     /// An extra file that does not exist yet, in a directory that does not exist either: said at start, and
     /// creating it (directories first, then the file) restarts the process.
     @Test func aMissingExtraFileIsAnnouncedAndRestartsTheProcessOnceCreated() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               api:
                 command: 'echo "up [$SUPERWATCH_CHANGED]"; exec sleep 1000'
@@ -79,7 +87,10 @@ func permissions(of path: String) -> mode_t? {
         defer { dir.remove() }
         let settings = "\(dir.path)/config/local/settings.toml"
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGINT)
+            _ = run.waitForExit()
+        }
         let notice = "extra file \(settings) does not exist yet; creating it will restart the process"
         #expect(run.waitFor(notice))
         #expect(run.stdout.split(separator: "\n").contains { $0.hasPrefix("api") && $0.hasSuffix(notice) })
@@ -97,8 +108,9 @@ func permissions(of path: String) -> mode_t? {
         defer { dir.remove() }
         let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 2)
-        #expect(result.stderr == "superwatch: superwatch.yaml:2:3: error: `superwatch` is a reserved process name: the log "
-            + "shows the stack's own events as `superwatch * ...`; rename the process\n")
+        #expect(
+            result.stderr == "superwatch: superwatch.yaml:2:3: error: `superwatch` is a reserved process name: the log "
+                + "shows the stack's own events as `superwatch * ...`; rename the process\n")
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
     }
 }

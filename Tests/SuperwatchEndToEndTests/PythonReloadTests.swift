@@ -1,8 +1,9 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// This machine sets both globally; a user's machine has neither. With PYTHONDONTWRITEBYTECODE no `.pyc` is
@@ -42,7 +43,9 @@ struct FreshCodeTests {
         }
         let dir = stack("processes:\n  api:\n    \(process)\n")
         defer { dir.remove() }
-        dir.write("app.py", """
+        dir.write(
+            "app.py",
+            """
             from flask import Flask
             import helpers
             app = Flask(__name__)
@@ -56,7 +59,10 @@ struct FreshCodeTests {
         let version = { (n: Int) in String(format: "v%02d", n) }
         saveWithMtime(dir, "helpers.py", "VERSION = \"\(version(0))\"\n", seconds: second, nanoseconds: 0)
         let run = try SuperwatchRun(["up"], in: dir.path, unsetting: variablesThatHidePythonBytecode)
-        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGTERM)
+            _ = run.waitForExit()
+        }
         let port = try #require(listeningPort(run))
         #expect(eventually { httpGet(port) == version(0) }, "\(run.stdout)")
         let cache = "\(dir.path)/__pycache__"
@@ -71,8 +77,9 @@ struct FreshCodeTests {
         for edit in 1...20 {
             let restarts = run.stdout.components(separatedBy: restarting).count - 1
             // Same size, same whole second as every earlier version: only the sub-second part differs.
-            saveWithMtime(dir, "helpers.py", "VERSION = \"\(version(edit))\"\n", seconds: second,
-                          nanoseconds: edit * 10_000_000)
+            saveWithMtime(
+                dir, "helpers.py", "VERSION = \"\(version(edit))\"\n", seconds: second,
+                nanoseconds: edit * 10_000_000)
             // A start logged after this edit's restart began (Werkzeug's own reloader may restart the plain app
             // once more, but never before the edit): the process that answers has read the new file.
             let restarted = eventually {
@@ -91,7 +98,8 @@ struct FreshCodeTests {
 struct WerkzeugIgnoreTests {
     /// `ignore:` applies to the modules a `werkzeug:` app reports, as Werkzeug's `exclude_patterns` does.
     @Test func anIgnoredImportedModuleDoesNotRestartTheApp() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               api:
                 werkzeug: app:app
@@ -101,7 +109,9 @@ struct WerkzeugIgnoreTests {
         defer { dir.remove() }
         dir.write("local_settings.py", "GREETING = 'hi'\n")
         dir.write("helpers.py", "VERSION = 1\n")
-        dir.write("app.py", """
+        dir.write(
+            "app.py",
+            """
             from flask import Flask
             import helpers, local_settings
             app = Flask(__name__)
@@ -110,7 +120,10 @@ struct WerkzeugIgnoreTests {
                 return f"{local_settings.GREETING} v{helpers.VERSION}"
             """)
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGTERM)
+            _ = run.waitForExit()
+        }
         let port = try #require(listeningPort(run))
         #expect(eventually { httpGet(port) == "hi v1" })
         // The first report (both modules) has been taken in once an edit of one of them restarts the app.
@@ -122,6 +135,8 @@ struct WerkzeugIgnoreTests {
         dir.write("helpers.py", "VERSION = 3\n")
         #expect(eventually { httpGet(port) == "hello v3" })
         let restarts = run.stdoutLines.filter { $0.contains(" * restarting") }
-        #expect(restarts == ["api        * restarting: helpers.py changed", "api        * restarting: helpers.py changed"], "\(run.stdout)")
+        #expect(
+            restarts == ["api        * restarting: helpers.py changed", "api        * restarting: helpers.py changed"],
+            "\(run.stdout)")
     }
 }

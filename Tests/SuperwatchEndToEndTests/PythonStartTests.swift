@@ -1,8 +1,9 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 private let werkzeugAvailable = pythonCanImport("werkzeug")
@@ -22,9 +23,14 @@ struct PythonStartTests {
         let dir = stack("processes:\n  api:\n    werkzeug: nosuchmodule:app\n    listen: 127.0.0.1:0\n")
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGTERM)
+            _ = run.waitForExit()
+        }
         let port = try #require(listeningPort(run))
-        #expect(run.waitFor("api        * the app failed to import; waiting for a change to one of its files"), "\(run.stdout)")
+        #expect(
+            run.waitFor("api        * the app failed to import; waiting for a change to one of its files"),
+            "\(run.stdout)")
         dir.write(file, wsgiApp("created"))
         #expect(run.waitFor("api        * restarting: "), "\(run.stdout)")
         #expect(eventually { httpGet(port) == "created" }, "\(run.stdout)")
@@ -32,7 +38,8 @@ struct PythonStartTests {
 
     /// A missing interpreter is a failed start like a missing command: the policy applies, then `up` ends.
     @Test func aMissingInterpreterIsAFailedStartAndUpEnds() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               api:
                 werkzeug: app:app
@@ -59,7 +66,8 @@ struct PythonStartTests {
         let run = try SuperwatchRun(["up"], in: dir.path)
         #expect(run.waitForExit() == 76, "\(run.stdout)")
         #expect(run.stdout.contains("install it with:"), "the bootstrap's hint is shown\n\(run.stdout)")
-        #expect(run.stdout.contains("api        * Werkzeug is not installed for python3; not restarting"), "\(run.stdout)")
+        #expect(
+            run.stdout.contains("api        * Werkzeug is not installed for python3; not restarting"), "\(run.stdout)")
     }
 
     /// With a watch glob, a missing Werkzeug waits for a change, which may come from installing it.
@@ -69,9 +77,14 @@ struct PythonStartTests {
         dir.write("app.py", wsgiApp("served after the fix"))
         dir.write("werkzeug.py", "raise ImportError('werkzeug hidden by the test')\n")
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGTERM)
+            _ = run.waitForExit()
+        }
         let port = try #require(listeningPort(run))
-        #expect(run.waitFor("api        * Werkzeug is not installed for python3; waiting for a file change"), "\(run.stdout)")
+        #expect(
+            run.waitFor("api        * Werkzeug is not installed for python3; waiting for a file change"),
+            "\(run.stdout)")
         unlink("\(dir.path)/werkzeug.py")
         dir.write("app.py", wsgiApp("served after the fix") + "\n")
         #expect(eventually { httpGet(port) == "served after the fix" }, "\(run.stdout)")
@@ -91,11 +104,15 @@ struct PythonStartTests {
         dir.write("app.py", wsgiApp("one"))
         let path = "\(dir.path)/shims:" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
         let run = try SuperwatchRun(["up"], in: dir.path, environment: ["PATH": path])
-        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGTERM)
+            _ = run.waitForExit()
+        }
         let port = try #require(listeningPort(run))
         #expect(eventually { httpGet(port) == "one" }, "\(run.stdout)")
         let pid = try #require(run.stdout.firstMatch(of: /api +\* started \(pid (\d+)\)/).flatMap { pid_t($0.1) })
-        let commandLine = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")))
+        let commandLine =
+            (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")))
             .map { $0.split(separator: 0).map { String(decoding: $0, as: UTF8.self) } } ?? []
         #expect(commandLine.first == real, "the interpreter itself, not the shim: \(commandLine)")
         #expect(commandLine.dropFirst().first?.hasSuffix("/superwatch-werkzeug.py") == true, "\(commandLine)")

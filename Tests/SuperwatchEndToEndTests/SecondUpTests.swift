@@ -1,8 +1,9 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite struct SecondUpTests {
@@ -18,12 +19,14 @@ import Glibc
 
         // The same file by another name: through a symlinked directory, from another directory.
         symlink(dir.path, "\(elsewhere.path)/link")
-        let second = try SuperwatchRun.run(["up", "-f", "link/superwatch.yaml"], in: elsewhere.path, environment: environment)
+        let second = try SuperwatchRun.run(
+            ["up", "-f", "link/superwatch.yaml"], in: elsewhere.path, environment: environment)
         #expect(second.status == 1)
-        #expect(second.stderr == """
-            superwatch: error: superwatch is already running link/superwatch.yaml (pid \(first.pid)); \
-            stop it first (Ctrl-C in its terminal, or kill \(first.pid))\n
-            """)
+        #expect(
+            second.stderr == """
+                superwatch: error: superwatch is already running link/superwatch.yaml (pid \(first.pid)); \
+                stop it first (Ctrl-C in its terminal, or kill \(first.pid))\n
+                """)
         #expect(second.stdout.isEmpty)
         #expect(dir.read("starts") == "started\n", "the second up started nothing")
         let lockFiles = try FileManager.default.contentsOfDirectory(atPath: "\(runtime.path)/superwatch")
@@ -56,10 +59,11 @@ import Glibc
         chmod("\(runtime.path)/superwatch", 0o777)
         let result = try SuperwatchRun.run(["up"], in: dir.path, environment: ["XDG_RUNTIME_DIR": runtime.path])
         #expect(result.status == 1)
-        #expect(result.stderr == """
-            superwatch: error: the runtime directory \(runtime.path)/superwatch is open to other users (mode 777); \
-            run `chmod 700 \(runtime.path)/superwatch`\n
-            """)
+        #expect(
+            result.stderr == """
+                superwatch: error: the runtime directory \(runtime.path)/superwatch is open to other users (mode 777); \
+                run `chmod 700 \(runtime.path)/superwatch`\n
+                """)
         #expect(dir.read("ran") == nil)
     }
 }

@@ -1,13 +1,15 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A stack whose processes record their pids (leader and a backgrounded grandchild) in files.
 func pidRecordingStack(extra: String = "") -> TemporaryDirectory {
-    stack("""
+    stack(
+        """
         processes:
           a:
             command: "sleep 1000 & echo $! > a.grandchild; echo $$ > a.leader; echo ready-a; wait"
@@ -55,7 +57,8 @@ func recordedPIDs(_ dir: TemporaryDirectory) -> [pid_t] {
     }
 
     @Test func aChildIgnoringTheStopSignalIsKilledAfterStopTimeout() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               stubborn:
                 command: "trap 'echo got TERM' TERM; echo $$ > pid; echo ready; while true; do sleep 0.05; done"
@@ -74,7 +77,8 @@ func recordedPIDs(_ dir: TemporaryDirectory) -> [pid_t] {
     }
 
     @Test func aSecondInterruptKillsAtOnce() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               stubborn:
                 command: "trap '' TERM INT; echo ready; while true; do sleep 0.05; done"
@@ -91,7 +95,8 @@ func recordedPIDs(_ dir: TemporaryDirectory) -> [pid_t] {
     }
 
     @Test func aBackgroundedGrandchildDoesNotOutliveItsExitedLeader() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               leaver: {command: "sleep 1000 & echo $! > gc; echo bye", restart: never, stop_timeout: 1s}
               stay: {command: "sleep 1000"}
@@ -110,7 +115,8 @@ func recordedPIDs(_ dir: TemporaryDirectory) -> [pid_t] {
 /// keeper.
 @Suite(.serialized) struct GroupOutputAndKeeperTests {
     @Test func whatTheRestOfTheGroupWritesAfterTheLeaderExitsIsPrintedBeforeTheExit() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               g:
                 command: "(trap 'seq 1 20000; echo LAST-LINE; exit 0' TERM; while :; do sleep 0.05; done) & sleep 0.3; exit 1"
@@ -120,7 +126,8 @@ func recordedPIDs(_ dir: TemporaryDirectory) -> [pid_t] {
         let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 1)
         let output = lines(of: "g", in: result.stdout)
-        #expect(output.filter { Int($0) != nil } == (1...20000).map(String.init), "every line of the backgrounded child")
+        #expect(
+            output.filter { Int($0) != nil } == (1...20000).map(String.init), "every line of the backgrounded child")
         #expect(output.last == "LAST-LINE")
         let last = try #require(result.stdout.range(of: "g          | LAST-LINE\n"))
         let exited = try #require(result.stdout.range(of: "g          * exited with code 1"))
@@ -139,7 +146,10 @@ func recordedPIDs(_ dir: TemporaryDirectory) -> [pid_t] {
         let dir = stack("processes:\n  r: {command: 'echo run; sleep 0.2; exit 3'}\n")
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGINT)
+            _ = run.waitForExit()
+        }
         #expect(run.waitFor("r          | run"))
         let keeper = try #require(childProcesses(of: run.pid).first { processName($0) == "superwatch-keep" })
         kill(keeper, SIGKILL)
@@ -155,7 +165,8 @@ func childProcesses(of pid: pid_t) -> [pid_t] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap(pid_t.init).filter { candidate in
         guard let stat = try? String(contentsOfFile: "/proc/\(candidate)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
+            let close = stat.lastIndex(of: ")")
+        else { return false }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         return fields.count > 1 && pid_t(fields[1]) == pid
     }

@@ -1,8 +1,9 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Binds a TCP socket on a free loopback port and listens; returns the descriptor and the port.
@@ -12,9 +13,13 @@ func occupyLoopbackPort() -> (fd: Int32, port: UInt16) {
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
     listen(fd, 8)
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
     return (fd, UInt16(bigEndian: address.sin_port))
 }
 
@@ -24,58 +29,61 @@ let flaskAvailable = pythonCanImport("flask")
 /// Edits `app.py`'s VERSION `reloads` times while a second thread requests continuously; prints JSON with the
 /// count of good and failed requests. Loopback only, bounded in count and time.
 let reloadClient = #"""
-import json, re, sys, threading, time, urllib.request
-port, app, reloads = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-gap = float(sys.argv[4]) if len(sys.argv) > 4 else 1.1
-stats = {"ok": 0, "fail": 0, "errors": []}
-lock = threading.Lock()
-def get():
+    import json, re, sys, threading, time, urllib.request
+    port, app, reloads = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    gap = float(sys.argv[4]) if len(sys.argv) > 4 else 1.1
+    stats = {"ok": 0, "fail": 0, "errors": []}
+    lock = threading.Lock()
+    def get():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=20) as r:
+                body = r.read().decode().strip()
+            with lock: stats["ok"] += 1
+            return body
+        except Exception as e:
+            with lock:
+                stats["fail"] += 1
+                stats["errors"].append(f"{time.time() - started:.3f}s {e!r}")
+            return None
+    done = False
+    started = time.time()
+    def hammer():
+        n = 0
+        while not done and n < 20000:
+            get(); n += 1
+    background = threading.Thread(target=hammer); background.start()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=20) as r:
-            body = r.read().decode().strip()
-        with lock: stats["ok"] += 1
-        return body
-    except Exception as e:
-        with lock:
-            stats["fail"] += 1
-            stats["errors"].append(f"{time.time() - started:.3f}s {e!r}")
-        return None
-done = False
-started = time.time()
-def hammer():
-    n = 0
-    while not done and n < 20000:
-        get(); n += 1
-background = threading.Thread(target=hammer); background.start()
-try:
-    for version in range(2, reloads + 2):
-        time.sleep(gap)  # Werkzeug's stat reloader compares mtimes: it needs each edit in its own second
-        src = open(app).read()
-        open(app, "w").write(re.sub(r"VERSION = \d+", f"VERSION = {version}", src))
-        stats.setdefault("edits", []).append(f"{time.time() - started:.3f}s")
-        deadline = time.time() + 60
-        while time.time() < deadline and get() != f"v{version}":
-            pass
-        if time.time() >= deadline:
-            stats["timeout"] = version
-            break
-finally:
-    done = True
-    background.join()
-stats["errors"] = stats["errors"][:5]
-print(json.dumps(stats))
-"""#
+        for version in range(2, reloads + 2):
+            time.sleep(gap)  # Werkzeug's stat reloader compares mtimes: it needs each edit in its own second
+            src = open(app).read()
+            open(app, "w").write(re.sub(r"VERSION = \d+", f"VERSION = {version}", src))
+            stats.setdefault("edits", []).append(f"{time.time() - started:.3f}s")
+            deadline = time.time() + 60
+            while time.time() < deadline and get() != f"v{version}":
+                pass
+            if time.time() >= deadline:
+                stats["timeout"] = version
+                break
+    finally:
+        done = True
+        background.join()
+    stats["errors"] = stats["errors"][:5]
+    print(json.dumps(stats))
+    """#
 
 @Suite(.serialized) struct SocketTests {
     @Test func socketsArePassedWithTheSocketActivationVariables() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               child:
                 command: python3 check.py
                 listen: ["127.0.0.1:0", "unix:child.sock"]
                 restart: never
             """)
-        dir.write("check.py", """
+        dir.write(
+            "check.py",
+            """
             import os, socket
             tcp, unix = socket.socket(fileno=3), socket.socket(fileno=4)
             print("fds", os.environ["LISTEN_FDS"], os.environ["LISTEN_PID"] == str(os.getpid()), os.environ["LISTEN_FDNAMES"])
@@ -102,7 +110,8 @@ print(json.dumps(stats))
     @Test func aPortInUseIsAPositionedErrorNamingTheHolderAndNothingStarts() throws {
         let (fd, port) = occupyLoopbackPort()
         defer { close(fd) }
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               first: {command: touch started}
               web:
@@ -112,19 +121,24 @@ print(json.dumps(stats))
         defer { dir.remove() }
         let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 1)
-        #expect(result.stderr.hasPrefix("superwatch: superwatch.yaml:5:13: error: port \(port) is already in use by pid \(getpid())"))
+        #expect(
+            result.stderr.hasPrefix(
+                "superwatch: superwatch.yaml:5:13: error: port \(port) is already in use by pid \(getpid())"))
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
     }
 
     @Test(.enabled(if: flaskAvailable, "needs Flask (.ci/run installs it)"))
     func aFlaskAppWithItsOwnReloaderAnswersEveryRequestAcrossReloads() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               web:
                 command: python3 app.py
                 listen: 127.0.0.1:0
             """)
-        dir.write("app.py", """
+        dir.write(
+            "app.py",
+            """
             from flask import Flask
             VERSION = 1
             app = Flask(__name__)
@@ -136,10 +150,14 @@ print(json.dumps(stats))
             """)
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGTERM)
+            _ = run.waitForExit()
+        }
         let port = try #require(listeningPort(run))
         // Werkzeug's stat reloader compares mtimes: each edit needs its own second.
-        let stats = try expectEveryRequestAnsweredAcrossReloads(port: port, editing: "app.py", reloads: 5, gap: "1.1", in: dir)
+        let stats = try expectEveryRequestAnsweredAcrossReloads(
+            port: port, editing: "app.py", reloads: 5, gap: "1.1", in: dir)
         #expect((stats["ok"] as? Int ?? 0) > 5)
         #expect(run.stdout.components(separatedBy: "restarting: exit code 3 asks for a restart").count - 1 >= 5)
     }
@@ -150,7 +168,8 @@ struct WerkzeugOwnReloaderTests {
     /// superwatch's own restart (a `watch:` match) stops the app with SIGTERM; Werkzeug would exit at once,
     /// cutting requests off, so the drain covers SIGTERM too.
     @Test func aWatchRestartOfAPlainFlaskAppFailsNoRequest() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               web:
                 command: python3 app.py
@@ -158,7 +177,9 @@ struct WerkzeugOwnReloaderTests {
                 watch: ["version.txt"]
             """)
         dir.write("version.txt", "VERSION = 1\n")
-        dir.write("app.py", """
+        dir.write(
+            "app.py",
+            """
             from flask import Flask
             VERSION = open("version.txt").read().split("=")[1].strip()
             app = Flask(__name__)
@@ -170,7 +191,10 @@ struct WerkzeugOwnReloaderTests {
             """)
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGTERM)
+            _ = run.waitForExit()
+        }
         let port = try #require(listeningPort(run))
         #expect(eventually { httpGet(port) == "v1" })
         try expectEveryRequestAnsweredAcrossReloads(port: port, editing: "version.txt", reloads: 5, gap: "0.3", in: dir)
@@ -180,13 +204,16 @@ struct WerkzeugOwnReloaderTests {
     /// Werkzeug issue #2634: its reloader's child kept the port after the parent died. Under superwatch the
     /// parent and the child share a process group and both stop with it.
     @Test func withoutListenWerkzeugsReloaderParentAndChildStopTogether() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               web:
                 command: python3 app.py
                 stop_timeout: 3s
             """)
-        dir.write("app.py", """
+        dir.write(
+            "app.py",
+            """
             import os
             from flask import Flask
             with open("pids", "a") as f:
@@ -215,12 +242,15 @@ struct WerkzeugOwnReloaderTests {
 /// requesting continuously, and every edit must be served with no refused or failed request. Returns the
 /// client's statistics.
 @discardableResult
-func expectEveryRequestAnsweredAcrossReloads(port: String, editing file: String, reloads: Int, gap: String,
-                                             in dir: TemporaryDirectory, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+func expectEveryRequestAnsweredAcrossReloads(
+    port: String, editing file: String, reloads: Int, gap: String,
+    in dir: TemporaryDirectory, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> [String: Any] {
     dir.write("client.py", reloadClient)
     let client = try runPython(["client.py", port, file, String(reloads), gap], in: dir.path)
-    let stats = try #require(try JSONSerialization.jsonObject(with: Data(client.utf8)) as? [String: Any], "\(client)",
-                             sourceLocation: sourceLocation)
+    let stats = try #require(
+        try JSONSerialization.jsonObject(with: Data(client.utf8)) as? [String: Any], "\(client)",
+        sourceLocation: sourceLocation)
     #expect(stats["timeout"] == nil, "every edit was served by the new code: \(client)", sourceLocation: sourceLocation)
     #expect(stats["fail"] as? Int == 0, "no refused or failed request: \(client)", sourceLocation: sourceLocation)
     return stats
@@ -234,21 +264,28 @@ func listeningPort(_ run: SuperwatchRun) -> String? {
 
 /// GET http://127.0.0.1:PORT/PATH with Python's urllib; the body, or nil when the request failed.
 func httpGet(_ port: String, _ path: String = "/") -> String? {
-    let out = try? runPython(["-c", "import urllib.request,sys\ntry:\n print(urllib.request.urlopen('http://127.0.0.1:\(port)\(path)', timeout=10).read().decode(), end='')\nexcept Exception as e:\n print('ERROR', e, end='')"], in: "/tmp")
+    let out = try? runPython(
+        [
+            "-c",
+            "import urllib.request,sys\ntry:\n print(urllib.request.urlopen('http://127.0.0.1:\(port)\(path)', timeout=10).read().decode(), end='')\nexcept Exception as e:\n print('ERROR', e, end='')",
+        ], in: "/tmp")
     return out.flatMap { $0.hasPrefix("ERROR") ? nil : $0 }
 }
 
 @Suite(.serialized, .enabled(if: flaskAvailable, "needs Flask (.ci/run installs it)"))
 struct WerkzeugModeTests {
     func app(_ extra: String = "") -> TemporaryDirectory {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               api:
                 werkzeug: \(extra.isEmpty ? "app:app" : extra)
                 listen: 127.0.0.1:0
             """)
         dir.write("helpers.py", "VERSION = 1\n")
-        dir.write("app.py", """
+        dir.write(
+            "app.py",
+            """
             from flask import Flask
             import helpers
             app = Flask(__name__)
@@ -267,20 +304,27 @@ struct WerkzeugModeTests {
         let dir = app()
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGTERM)
+            _ = run.waitForExit()
+        }
         let port = try #require(listeningPort(run))
         #expect(eventually { httpGet(port) == "v1" })
         try expectEveryRequestAnsweredAcrossReloads(port: port, editing: "helpers.py", reloads: 5, gap: "0.2", in: dir)
         #expect(run.stdout.contains("api        * restarting: helpers.py changed"))
-        #expect(run.stdout.contains("a standby interpreter with its packages imported"),
-                "restarts after the first use an interpreter that imported Flask ahead of time")
+        #expect(
+            run.stdout.contains("a standby interpreter with its packages imported"),
+            "restarts after the first use an interpreter that imported Flask ahead of time")
     }
 
     @Test func aSyntaxErrorWaitsForTheFix() throws {
         let dir = app()
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGTERM)
+            _ = run.waitForExit()
+        }
         let port = try #require(listeningPort(run))
         #expect(eventually { httpGet(port) == "v1" })
         dir.write("helpers.py", "VERSION = = 2\n")
@@ -295,7 +339,10 @@ struct WerkzeugModeTests {
         let dir = app(target)
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGTERM)
+            _ = run.waitForExit()
+        }
         let port = try #require(listeningPort(run))
         let expected = target.contains("dev") ? "factory dev" : "factory default"
         #expect(eventually { httpGet(port) == expected })
@@ -311,14 +358,17 @@ func runPython(_ arguments: [String], in directory: String) throws -> String {
     /// Replicas of a process with `listen` share its socket: each gets it as fd 3, and connections reach
     /// both.
     @Test func replicasShareTheHeldSocket() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               web:
                 command: python3 serve.py
                 listen: 127.0.0.1:0
                 replicas: 2
             """)
-        dir.write("serve.py", """
+        dir.write(
+            "serve.py",
+            """
             import http.server, os, socket
             class Handler(http.server.BaseHTTPRequestHandler):
                 def do_GET(self):
@@ -336,12 +386,20 @@ func runPython(_ arguments: [String], in directory: String) throws -> String {
             """)
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGTERM); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGTERM)
+            _ = run.waitForExit()
+        }
         let port = try #require(listeningPort(run))
         #expect(run.stdout.components(separatedBy: "* http://").count == 2, "one socket, announced once")
-        #expect(run.waitFor("web.1      | port \(port) replica 1") && run.waitFor("web.2      | port \(port) replica 2"))
+        #expect(
+            run.waitFor("web.1      | port \(port) replica 1") && run.waitFor("web.2      | port \(port) replica 2"))
         var seen = Set<String>()
-        #expect(eventually { if let body = httpGet(port) { seen.insert(body) }; return seen == ["1", "2"] },
-                "both replicas answer on the one socket: \(seen)")
+        #expect(
+            eventually {
+                if let body = httpGet(port) { seen.insert(body) }
+                return seen == ["1", "2"]
+            },
+            "both replicas answer on the one socket: \(seen)")
     }
 }

@@ -7,7 +7,9 @@ import Testing
     @Test func aProcfileIsFoundWhenThereIsNoYAMLAndGetsItsDotEnv() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        dir.write("Procfile", "# comment\nweb: echo \"$GREETING from $SUPERWATCH_PROCESS on $PORT\"\nworker: echo \"$GREETING again\"\n")
+        dir.write(
+            "Procfile",
+            "# comment\nweb: echo \"$GREETING from $SUPERWATCH_PROCESS on $PORT\"\nworker: echo \"$GREETING again\"\n")
         dir.write(".env", "GREETING='hi there'\n")
         let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 0)
@@ -24,11 +26,13 @@ import Testing
         dir.write("Procfile", "web: echo ran web\nworker : echo ran worker\n  clock: echo ran clock\n")
         let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 0)
-        #expect(result.stderr.hasPrefix("""
-            superwatch: Procfile:2:7: warning: skipped `worker :`, a blank before the colon; foreman and honcho skip it too; write `worker:`
-            superwatch: Procfile:3:1: warning: skipped an indented line; foreman and honcho skip it too; write `name: command` at the start of the line to run it
+        #expect(
+            result.stderr.hasPrefix(
+                """
+                superwatch: Procfile:2:7: warning: skipped `worker :`, a blank before the colon; foreman and honcho skip it too; write `worker:`
+                superwatch: Procfile:3:1: warning: skipped an indented line; foreman and honcho skip it too; write `name: command` at the start of the line to run it
 
-            """))
+                """))
         #expect(lines(of: "web", in: result.stdout) == ["ran web"])
         #expect(!result.stdout.contains("ran worker") && !result.stdout.contains("ran clock"))
         let check = try SuperwatchRun.run(["check"], in: dir.path)
@@ -43,7 +47,10 @@ import Testing
         dir.write(".env", "OK=1\nexport 2BAD=x\n")
         let dotenv = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(dotenv.status == 2)
-        #expect(dotenv.stderr == "superwatch: .env:2:8: error: `2BAD` is not a valid variable name; use letters, digits and `_`, not starting with a digit\n")
+        #expect(
+            dotenv.stderr
+                == "superwatch: .env:2:8: error: `2BAD` is not a valid variable name; use letters, digits and `_`, not starting with a digit\n"
+        )
         #expect(dotenv.stdout.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
     }
@@ -53,11 +60,15 @@ import Testing
         defer { dir.remove() }
         let result = try SuperwatchRun.run(["check"], in: dir.path)
         #expect(result.status == 2)
-        #expect(result.stderr == "superwatch: superwatch.yaml:4:16: error: `env_file`: \(dir.path)/local.env does not exist; create it or remove it from the config\n")
+        #expect(
+            result.stderr
+                == "superwatch: superwatch.yaml:4:16: error: `env_file`: \(dir.path)/local.env does not exist; create it or remove it from the config\n"
+        )
     }
 
     @Test func envFilesAndEnvLayerAsDocumented() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             env_file: [base.env]
             env: {B: global-env}
             processes:
@@ -87,7 +98,9 @@ import Testing
         #expect(lines(of: "b", in: result.stdout) == ["b 8100"])
         let flag = try SuperwatchRun.run(["up", "--port", "7000", "b"], in: dir.path)
         #expect(lines(of: "b", in: flag.stdout) == ["b 7100"])
-        let yaml = stack("env: {PORT: \"6000\"}\nprocesses:\n  a: {command: '\(line)'}\n  b: {command: '\(line)', env: {PORT: \"1234\"}}\n")
+        let yaml = stack(
+            "env: {PORT: \"6000\"}\nprocesses:\n  a: {command: '\(line)'}\n  b: {command: '\(line)', env: {PORT: \"1234\"}}\n"
+        )
         defer { yaml.remove() }
         let fromEnv = try SuperwatchRun.run(["up"], in: yaml.path)
         #expect(lines(of: "a", in: fromEnv.stdout) == ["a 6000"])
@@ -101,15 +114,24 @@ import Testing
         dir.write(".env", "A=1\nPORT=65500\n")
         let numbered = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(numbered.status == 2)
-        #expect(numbered.stderr == "superwatch: Procfile:2:1: error: process `b` would get PORT 65600 (65500 + 100 × 1), above 65535; start the ports lower (--port or PORT), or set PORT in its env\n")
+        #expect(
+            numbered.stderr
+                == "superwatch: Procfile:2:1: error: process `b` would get PORT 65600 (65500 + 100 × 1), above 65535; start the ports lower (--port or PORT), or set PORT in its env\n"
+        )
         dir.write(".env", "A=1\nPORT=70000\n")
         let file = try SuperwatchRun.run(["check"], in: dir.path)
         #expect(file.status == 2)
-        #expect(file.stderr == "superwatch: .env:2:1: error: PORT=70000 is not a port number from 1 to 65535; the first process gets this PORT and each later one 100 more\n")
+        #expect(
+            file.stderr
+                == "superwatch: .env:2:1: error: PORT=70000 is not a port number from 1 to 65535; the first process gets this PORT and each later one 100 more\n"
+        )
         dir.write(".env", "A=1\n")
         let environment = try SuperwatchRun.run(["up"], in: dir.path, environment: ["PORT": "http"])
         #expect(environment.status == 2)
-        #expect(environment.stderr == "superwatch: error: PORT=http in superwatch's environment is not a port number from 1 to 65535; unset it or start with --port\n")
+        #expect(
+            environment.stderr
+                == "superwatch: error: PORT=http in superwatch's environment is not a port number from 1 to 65535; unset it or start with --port\n"
+        )
         let flag = try SuperwatchRun.run(["check", "--port", "0"], in: dir.path)
         #expect(flag.status == 2)
         #expect(flag.stderr == "superwatch: error: --port must be between 1 and 65535, found 0\n")
@@ -120,15 +142,20 @@ import Testing
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         dir.write("Procfile", "web: printf '%s|%s|%s|%s\\n' \"$URL\" \"$LITERAL\" \"$CERT\" \"$FALLBACK\"\n")
-        dir.write(".env", "HOST=db\rURL=postgres://${HOST}:${DB_PORT:-5432}/${USER_NAME}\nLITERAL='${HOST}'\nCERT=\"a\nb\"\nFALLBACK=${EMPTY:-none}\n")
-        let result = try SuperwatchRun.run(["up"], in: dir.path, environment: ["USER_NAME": "me", "HOST": "shell", "EMPTY": ""])
+        dir.write(
+            ".env",
+            "HOST=db\rURL=postgres://${HOST}:${DB_PORT:-5432}/${USER_NAME}\nLITERAL='${HOST}'\nCERT=\"a\nb\"\nFALLBACK=${EMPTY:-none}\n"
+        )
+        let result = try SuperwatchRun.run(
+            ["up"], in: dir.path, environment: ["USER_NAME": "me", "HOST": "shell", "EMPTY": ""])
         #expect(result.status == 0)
         #expect(lines(of: "web", in: result.stdout) == ["postgres://db:5432/me|${HOST}|a", "b|none"])
     }
 
     @Test func replicasPortsAndConcurrency() throws {
         let line = #"echo "$SUPERWATCH_PROCESS $SUPERWATCH_REPLICA $PORT""#
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               a: {command: '\(line)', replicas: 2}
               b: {command: '\(line)'}
@@ -144,7 +171,8 @@ import Testing
         #expect(lines(of: "c", in: result.stdout).isEmpty)
         #expect(lines(of: "d", in: result.stdout) == ["d 1 1234"])
         let fromEnvironment = try SuperwatchRun.run(["up", "a.2"], in: dir.path, environment: ["PORT": "9000"])
-        #expect(fromEnvironment.stdout.split(separator: "\n").filter { $0.contains(" | ") } == ["a.2        | a.2 2 9001"])
+        #expect(
+            fromEnvironment.stdout.split(separator: "\n").filter { $0.contains(" | ") } == ["a.2        | a.2 2 9001"])
         let bad = try SuperwatchRun.run(["up", "-c", "web"], in: dir.path)
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("-c: `web` is not NAME=COUNT"))
@@ -154,12 +182,14 @@ import Testing
     }
 
     @Test func jsonLogIsOneObjectPerLine() throws {
-        let dir = stack("processes:\n  web: {command: \"echo 'say \\\"hi\\\"'; echo oops >&2; exit 4\", restart: never}\n")
+        let dir = stack(
+            "processes:\n  web: {command: \"echo 'say \\\"hi\\\"'; echo oops >&2; exit 4\", restart: never}\n")
         defer { dir.remove() }
         let result = try SuperwatchRun.run(["up", "--log-format", "json", "--color", "always"], in: dir.path)
         #expect(result.status == 4)
         let objects = try result.stdout.split(separator: "\n").map { line in
-            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+            try #require(
+                try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
         }
         #expect(objects.allSatisfy { ($0["time"] as? String)?.hasSuffix("Z") == true })
         #expect(objects.allSatisfy { $0["process"] as? String == "web" || $0["process"] as? String == "superwatch" })
@@ -173,12 +203,17 @@ import Testing
     }
 
     @Test func exportSystemdWritesTheUnitsAndNamesThem() throws {
-        let dir = stack("processes:\n  web: {command: \"echo hi\", listen: \"127.0.0.1:8123\"}\n  worker: {command: [sleep, \"1\"], replicas: 2}\n")
+        let dir = stack(
+            "processes:\n  web: {command: \"echo hi\", listen: \"127.0.0.1:8123\"}\n  worker: {command: [sleep, \"1\"], replicas: 2}\n"
+        )
         defer { dir.remove() }
         let app = URL(fileURLWithPath: dir.path).lastPathComponent
         let result = try SuperwatchRun.run(["export", "systemd", "units"], in: dir.path)
         #expect(result.status == 0, "\(result.stderr)")
-        let names = ["\(app).target", "\(app)-web.socket", "\(app)-web.service", "\(app)-worker.1.service", "\(app)-worker.2.service"]
+        let names = [
+            "\(app).target", "\(app)-web.socket", "\(app)-web.service", "\(app)-worker.1.service",
+            "\(app)-worker.2.service",
+        ]
         #expect(result.stdout == names.map { "units/\($0)\n" }.joined())
         #expect(dir.read("units/\(app)-web.socket")?.contains("ListenStream=127.0.0.1:8123\n") == true)
         #expect(dir.read("units/\(app)-worker.2.service")?.contains("ExecStart=sleep 1\n") == true)
@@ -203,8 +238,10 @@ import Testing
         let root = TemporaryDirectory("superwatch-install")
         defer { root.remove() }
         func make(_ target: String) throws -> Int32 {
-            try runCommand(["make", "-s", "-C", repositoryRoot.path, target, "PREFIX=/usr", "DESTDIR=\(root.path)",
-                            "BINARY=\(superwatchBinary)"]).status
+            try runCommand([
+                "make", "-s", "-C", repositoryRoot.path, target, "PREFIX=/usr", "DESTDIR=\(root.path)",
+                "BINARY=\(superwatchBinary)",
+            ]).status
         }
         let installed = [
             "usr/bin/superwatch", "usr/share/man/man1/superwatch.1", "usr/share/man/man5/superwatch.yaml.5",

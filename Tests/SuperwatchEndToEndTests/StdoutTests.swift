@@ -1,8 +1,9 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The pid recorded in `file` by a process of the stack.
@@ -22,7 +23,8 @@ private func allGone(_ pids: [pid_t]) -> Bool {
     /// tell (epoll reports an error on it). Chatty: the next write fails with EPIPE.
     @Test(arguments: [false, true])
     func whenStdoutsReaderGoesAwayTheStackStopsAndSuperwatchExits141(chatty: Bool) throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               a:
                 command: "sleep 1000 & echo $! > a.child; echo $$ > a.leader; echo ready-a; \(chatty ? "while :; do echo more; sleep 0.01; done" : "wait")"
@@ -43,7 +45,8 @@ private func allGone(_ pids: [pid_t]) -> Bool {
     /// stops reading their pipes and they block on them. A signal still stops everything; what stdout never
     /// took is reported on stderr.
     @Test func aStalledReaderBlocksTheProcessesButNotAShutdown() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               producer: {command: "echo $$ > producer.pid; exec yes 'a line of output that nobody reads'", stop_timeout: 2s}
               idle: {command: "echo $$ > idle.pid; exec sleep 1000", stop_timeout: 2s}
@@ -65,12 +68,15 @@ private func allGone(_ pids: [pid_t]) -> Bool {
     /// whole and in order.
     @Test func outputHeldBackByAStalledReaderArrivesWholeOnceItReadsAgain() throws {
         let count = 200_000
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               p: {command: [python3, gen.py], restart: never}
             """)
         // ~13 MB: more than superwatch's queue and both pipes hold, so the producer must block on its pipe.
-        dir.write("gen.py", """
+        dir.write(
+            "gen.py",
+            """
             import os, sys
             open('p.pid', 'w').write(str(os.getpid()))
             for i in range(\(count)): sys.stdout.write(f'line {i} ' + 'x' * 50 + '\\n')
@@ -91,7 +97,8 @@ private func allGone(_ pids: [pid_t]) -> Bool {
     /// /dev/null as stdin.
     @Test(arguments: [Int32(0), 1, 2])
     func aClosedStandardDescriptorBecomesDevNull(fd: Int32) throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               a: {command: "readlink /proc/self/fd/0 > a.stdin; echo $$ > a.pid; echo hello; exec sleep 1000"}
             """)

@@ -1,8 +1,9 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A directory with `superwatch.yaml` holding `yaml`.
@@ -24,7 +25,8 @@ func lines(of name: String, in output: String) -> [String] {
 
 @Suite(.serialized) struct UpTests {
     @Test func outputIsPrefixedAndPaddedPerProcess() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               web: {command: "echo hello from web"}
               worker-long: {command: ["sh", "-c", "echo out; echo err >&2"]}
@@ -42,9 +44,15 @@ func lines(of name: String, in output: String) -> [String] {
     @Test func colourIsForcedByFlagOrFORCE_COLORAndRefusedByNO_COLOR() throws {
         let dir = stack("processes:\n  web: {command: echo hi}\n")
         defer { dir.remove() }
-        #expect(try SuperwatchRun.run(["up", "--color", "always"], in: dir.path).stdout.contains("\u{1B}[36mweb        |\u{1B}[0m hi"))
-        #expect(try SuperwatchRun.run(["up"], in: dir.path, environment: ["FORCE_COLOR": "1"]).stdout.contains("\u{1B}[36m"))
-        #expect(!(try SuperwatchRun.run(["up"], in: dir.path, environment: ["FORCE_COLOR": "1", "NO_COLOR": "1"]).stdout.contains("\u{1B}[")))
+        #expect(
+            try SuperwatchRun.run(["up", "--color", "always"], in: dir.path).stdout.contains(
+                "\u{1B}[36mweb        |\u{1B}[0m hi"))
+        #expect(
+            try SuperwatchRun.run(["up"], in: dir.path, environment: ["FORCE_COLOR": "1"]).stdout.contains("\u{1B}[36m")
+        )
+        #expect(
+            !(try SuperwatchRun.run(["up"], in: dir.path, environment: ["FORCE_COLOR": "1", "NO_COLOR": "1"]).stdout
+                .contains("\u{1B}[")))
     }
 
     @Test func timestampsPrecedeTheName() throws {
@@ -55,7 +63,8 @@ func lines(of name: String, in output: String) -> [String] {
     }
 
     @Test func namedProcessesStartAlone() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               a: {command: echo from-a}
               b: {command: echo from-b}
@@ -74,7 +83,8 @@ func lines(of name: String, in output: String) -> [String] {
 
     @Test func exitCodeThreeRestartsAtOnce() throws {
         // Exits 3 twice (asking for a restart), then 0.
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               app:
                 command: "n=$(cat count 2>/dev/null || echo 0); echo run $n; echo $((n+1)) > count; [ $n -ge 2 ] || exit 3"
@@ -89,7 +99,8 @@ func lines(of name: String, in output: String) -> [String] {
     }
 
     @Test func onFailureBacksOffThenGivesUpAndTheStackExitsWithItsStatus() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               flaky: {command: "echo try; exit 7", max_restarts: 2, backoff: 50ms}
             """)
@@ -103,7 +114,8 @@ func lines(of name: String, in output: String) -> [String] {
     }
 
     @Test func policiesNeverAndAlways() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               once: {command: "echo once; exit 4", restart: never}
               again: {command: "echo again", restart: always, max_restarts: 1, backoff: 10ms}
@@ -117,7 +129,8 @@ func lines(of name: String, in output: String) -> [String] {
     }
 
     @Test func oneExitNeverStopsTheOthers() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               quitter: {command: "exit 1", restart: never}
               stayer: {command: "sleep 0.5; echo still here"}
@@ -137,7 +150,8 @@ func lines(of name: String, in output: String) -> [String] {
     }
 
     @Test func environmentIsMergedProcessOverGlobalOverOwn() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             env: {A: global, B: global}
             processes:
               p:
@@ -150,7 +164,8 @@ func lines(of name: String, in output: String) -> [String] {
     }
 
     @Test func childrenGetDevNullAsStdinAndNoExtraDescriptors() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               p: {command: "ls /proc/self/fd | sort -n | tr '\\\\n' ' '; echo; readlink /proc/self/fd/0"}
             """)
@@ -164,7 +179,8 @@ func lines(of name: String, in output: String) -> [String] {
 @Suite struct ExitStatusTests {
     /// `restart: always` gives up on clean exits too; that must not hide a later real failure.
     @Test func aProcessGivenUpAfterCleanExitsDoesNotDecideTheStatus() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               a: {command: 'exit 0', restart: always, max_restarts: 1, backoff: 10ms}
               b: {command: 'sleep 1; exit 7', restart: never}

@@ -1,8 +1,9 @@
 import Foundation
 import SuperwatchTestSupport
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How many times process `name` has been started so far.
@@ -20,7 +21,8 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
 
 @Suite(.serialized) struct WatchTests {
     @Test func aChangeRestartsOnlyTheProcessWhoseGlobsMatch() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               api:
                 command: 'echo "api up [$SUPERWATCH_CHANGED]"; exec sleep 1000'
@@ -33,7 +35,10 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         dir.write("web/index.html", "1")
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGINT)
+            _ = run.waitForExit()
+        }
         #expect(run.waitFor("api        | api up []") && run.waitFor("web        | web up"))
         dir.write("api/app.py", "2")
         #expect(run.waitFor("api        * restarting: api/app.py changed"))
@@ -46,7 +51,8 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
     }
 
     @Test func ignoredPathsAndDefaultIgnoresDoNotRestart() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               app:
                 command: 'echo "up [$SUPERWATCH_CHANGED]"; exec sleep 1000'
@@ -57,7 +63,10 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         dir.write("node_modules/pkg/index.js", "1")
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGINT)
+            _ = run.waitForExit()
+        }
         #expect(run.waitFor("app        | up []"))
         dir.write("logs/today.log", "x")
         dir.write("node_modules/pkg/index.js", "2")
@@ -71,7 +80,8 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
     }
 
     @Test func extraFilesOutsideTheWorkingDirectoryTrigger() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               svc:
                 command: 'echo up; exec sleep 1000'
@@ -83,7 +93,10 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         let settings = dir.write("shared/settings.toml", "a = 1")
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGINT)
+            _ = run.waitForExit()
+        }
         #expect(run.waitFor("svc        | up"))
         dir.write("shared/settings.toml", "a = 2")
         #expect(run.waitFor("svc        * restarting: \(settings) changed"))
@@ -91,7 +104,8 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
     }
 
     @Test func anAtomicSaveAndABurstOfWritesEachRestartOnce() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               app:
                 command: 'echo up; exec sleep 1000'
@@ -101,7 +115,10 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         dir.write("notes.txt", "1")
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGINT)
+            _ = run.waitForExit()
+        }
         #expect(run.waitFor("app        | up"))
         // An editor's safe write: a temporary file renamed over the original.
         dir.write("notes.txt.tmp-save", "2")
@@ -114,7 +131,8 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
     }
 
     @Test func newAndRecreatedDirectoriesAreWatched() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               app:
                 command: 'echo "up [$SUPERWATCH_CHANGED]"; exec sleep 1000'
@@ -123,7 +141,10 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         dir.write("src/main.py", "1")
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGINT)
+            _ = run.waitForExit()
+        }
         #expect(run.waitFor("app        | up []"))
         dir.write("src/pkg/sub/mod.py", "1")
         #expect(run.waitFor("app        | up [src/pkg/sub/mod.py]"))
@@ -136,7 +157,8 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
     }
 
     @Test func pollingNoticesModifiedNewAndDeletedFiles() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               app:
                 command: 'echo "up [$SUPERWATCH_CHANGED]"; exec sleep 1000'
@@ -148,7 +170,10 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         dir.write("gone.cfg", "1")
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGINT)
+            _ = run.waitForExit()
+        }
         #expect(run.waitFor("app        | up []"))
         dir.write("a.cfg", "22")
         #expect(run.waitFor("app        | up [a.cfg]"))
@@ -159,7 +184,8 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
     }
 
     @Test func aCrashedProcessComesBackOnAChangeWithItsFailuresForgotten() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               app:
                 command: 'echo "run [$SUPERWATCH_CHANGED]"; exit 1'
@@ -170,7 +196,10 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         dir.write("app.py", "1")
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGINT)
+            _ = run.waitForExit()
+        }
         #expect(run.waitFor("gave up after 1 restart in a row; waiting for a file change"))
         #expect(run.process.isRunning, "up keeps running while a stopped process is watched")
         dir.write("app.py", "2")
@@ -183,7 +212,10 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         let dir = stack("processes:\n  app:\n    command: exec sleep 1000\n    watch: ['*.txt']\n    debounce: 300ms\n")
         defer { dir.remove() }
         let run = try SuperwatchRun(["up", "--log-format", "json"], in: dir.path)
-        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGINT)
+            _ = run.waitForExit()
+        }
         #expect(run.waitFor(#""event":"started""#))
         dir.write("a.txt", "1")
         dir.write("b.txt", "1")
@@ -197,7 +229,8 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
     }
 
     @Test func superwatchChangedListsTheChangedPathsOnePerLine() throws {
-        let dir = stack("""
+        let dir = stack(
+            """
             processes:
               app:
                 command: 'printf "%s" "$SUPERWATCH_CHANGED" > changed.out; exec sleep 1000'
@@ -208,17 +241,22 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         dir.write("b.txt", "1")
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path)
-        defer { run.signal(SIGINT); _ = run.waitForExit() }
+        defer {
+            run.signal(SIGINT)
+            _ = run.waitForExit()
+        }
         #expect(run.waitFor("app        * started"))
         dir.write("a.txt", "2")
         dir.write("b.txt", "2")
         // The restart is announced at the burst's first change; the rest are named once it has settled.
         #expect(run.waitFor("app        * also changed: b.txt\n"), "\(run.stdout)")
         let log = run.stdoutLines
-        #expect(log.filter { $0.hasPrefix("app        * restarting") || $0.hasPrefix("app        * also changed") }
-                    == ["app        * restarting: a.txt changed", "app        * also changed: b.txt"])
+        #expect(
+            log.filter { $0.hasPrefix("app        * restarting") || $0.hasPrefix("app        * also changed") }
+                == ["app        * restarting: a.txt changed", "app        * also changed: b.txt"])
         let stopped = log.firstIndex { $0.hasPrefix("app        * stopped for restart") }
-        #expect(stopped != nil && log.firstIndex(of: "app        * restarting: a.txt changed")! < stopped!, "\(run.stdout)")
+        #expect(
+            stopped != nil && log.firstIndex(of: "app        * restarting: a.txt changed")! < stopped!, "\(run.stdout)")
         #expect(eventually { dir.read("changed.out") == "a.txt\nb.txt" })
     }
 }

@@ -23,7 +23,8 @@ public struct ConfigFuzzer: Sendable {
     public let target: ConfigFuzzTarget
     public let fixture: String
 
-    public init(target: ConfigFuzzTarget, fixture: String = repositoryRoot.appendingPathComponent("fuzz/fixture").path) {
+    public init(target: ConfigFuzzTarget, fixture: String = repositoryRoot.appendingPathComponent("fuzz/fixture").path)
+    {
         self.target = target
         self.fixture = fixture
     }
@@ -51,7 +52,9 @@ public struct ConfigFuzzer: Sendable {
             do {
                 for (key, value) in try DotEnv.parse(bytes: input, file: ".env") {
                     guard Self.isValidEnvName(key) else { return "accepted the variable name \(key.debugDescription)" }
-                    if let problem = ExecLimits.environmentProblem(key: key, value: value) { return "accepted \(key): \(problem)" }
+                    if let problem = ExecLimits.environmentProblem(key: key, value: value) {
+                        return "accepted \(key): \(problem)"
+                    }
                 }
                 return nil
             } catch {
@@ -65,7 +68,9 @@ public struct ConfigFuzzer: Sendable {
         guard let location = error.location, location.line > 0, location.column > 0 else {
             return "a rejection without LINE:COL: \(error.description)"
         }
-        if error.description.contains(where: \.isNewline) { return "a rejection of several lines: \(error.description)" }
+        if error.description.contains(where: \.isNewline) {
+            return "a rejection of several lines: \(error.description)"
+        }
         return nil
     }
 
@@ -82,22 +87,32 @@ public struct ConfigFuzzer: Sendable {
         if let (key, problem) = ExecLimits.firstEnvironmentProblem(plan.env) { return "global env \(key): \(problem)" }
         for spec in plan.processes {
             let name = spec.name
-            guard let program = spec.command.arguments.first, !program.isEmpty else { return "\(name): an empty command" }
+            guard let program = spec.command.arguments.first, !program.isEmpty else {
+                return "\(name): an empty command"
+            }
             for argument in spec.command.arguments {
-                if let problem = ExecLimits.argumentProblem(argument) { return "\(name): argument \(argument.prefix(40)): \(problem)" }
+                if let problem = ExecLimits.argumentProblem(argument) {
+                    return "\(name): argument \(argument.prefix(40)): \(problem)"
+                }
             }
             var environment = plan.env.merging(spec.env) { $1 }
             environment["SUPERWATCH_PROCESS"] = name
             if let app = spec.werkzeug { environment[WerkzeugApp.targetVariable] = app.target }
-            for key in environment.keys where !Self.isValidEnvName(key) { return "\(name): the variable name \(key.debugDescription)" }
-            if let (key, problem) = ExecLimits.firstEnvironmentProblem(environment) { return "\(name): \(key): \(problem)" }
+            for key in environment.keys where !Self.isValidEnvName(key) {
+                return "\(name): the variable name \(key.debugDescription)"
+            }
+            if let (key, problem) = ExecLimits.firstEnvironmentProblem(environment) {
+                return "\(name): \(key): \(problem)"
+            }
             let original = config.processes.first { $0.name == (spec.replicaOf ?? spec.name) }
             let configSetsPort = config.env["PORT"] != nil || original?.env["PORT"] != nil
             if !configSetsPort, spec.firstTCPPort == nil, Self.portNumber(environment["PORT"] ?? "") == nil {
                 return "\(name): superwatch assigned PORT=\(environment["PORT"] ?? "nothing")"
             }
-            for (key, value) in [(DurationKey.backoff, spec.backoff), (.stopTimeout, spec.stopTimeout),
-                                 (.interval, spec.interval), (.debounce, spec.debounce)] {
+            for (key, value) in [
+                (DurationKey.backoff, spec.backoff), (.stopTimeout, spec.stopTimeout),
+                (.interval, spec.interval), (.debounce, spec.debounce),
+            ] {
                 if value > key.maximum || value < .zero || (key.mustBePositive && value == .zero) {
                     return "\(name): \(key.rawValue) \(value)"
                 }
@@ -106,7 +121,9 @@ public struct ConfigFuzzer: Sendable {
             let now = ContinuousClock.now
             _ = [now + spec.interval, now + spec.debounce, now + spec.stopTimeout]
             _ = RestartTracker.delay(base: spec.backoff, attempt: spec.maxRestarts)
-            guard Int32(exactly: spec.stopTimeout.milliseconds) != nil else { return "\(name): stop_timeout \(spec.stopTimeout)" }
+            guard Int32(exactly: spec.stopTimeout.milliseconds) != nil else {
+                return "\(name): stop_timeout \(spec.stopTimeout)"
+            }
             if spec.werkzeug != nil && spec.listen.isEmpty { return "\(name): a werkzeug process with no address" }
             for listen in spec.listen {
                 if case .unix(let path) = listen.address, path.utf8.count >= 108 || path.utf8.contains(0) {
@@ -115,7 +132,9 @@ public struct ConfigFuzzer: Sendable {
             }
             let watch = WatchSpec(process: 0, spec: spec)
             if !watch.isEmpty {
-                do { try watch.validate() } catch { return "\(name): the watcher would refuse it: \(error.description)" }
+                do { try watch.validate() } catch {
+                    return "\(name): the watcher would refuse it: \(error.description)"
+                }
             }
         }
         return nil
@@ -123,8 +142,12 @@ public struct ConfigFuzzer: Sendable {
 
     /// Letters, digits and `_`, not starting with a digit: a name `env` and `execve` take.
     static func isValidEnvName(_ name: String) -> Bool {
-        guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
-        return name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }
+        guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else {
+            return false
+        }
+        return name.utf8.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F
+        }
     }
 
     /// `text` as a port number: 1 to 5 digits, at most 65535.

@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where the built `superwatch` binary is: next to the test bundle in SwiftPM's build directory.
@@ -27,7 +28,8 @@ public struct TemporaryDirectory: Sendable {
     @discardableResult
     public func write(_ name: String, _ contents: String) -> String {
         let full = "\(path)/\(name)"
-        try? FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(
+            atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         precondition(fd >= 0, "cannot write \(full)")
         var bytes = Array(contents.utf8)
@@ -58,7 +60,8 @@ public func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool
 public func isAlive(_ pid: pid_t) -> Bool {
     guard kill(pid, 0) == 0 else { return false }
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return false }
+        let close = stat.lastIndex(of: ")")
+    else { return false }
     let state = stat[stat.index(close, offsetBy: 2)]
     return state != "Z" && state != "X"
 }
@@ -68,8 +71,9 @@ public func liveProcesses(inGroup pgid: pid_t) -> [pid_t] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { entry -> pid_t? in
         guard let pid = pid_t(entry),
-              let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
+            let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
         // After the name: state, ppid, pgrp, ...
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 2, pid_t(fields[2]) == pgid, fields[0] != "Z", fields[0] != "X" else { return nil }
@@ -104,8 +108,10 @@ public final class SuperwatchRun: Sendable {
     /// Starts `superwatch ARGS` in `directory` with NO_COLOR unset unless `environment` says otherwise, and
     /// without the variables named in `unsetting`. `closing` names standard descriptors (0, 1, 2) superwatch
     /// starts without, as after `up >&-`.
-    public init(_ arguments: [String], in directory: String, environment: [String: String] = [:],
-                unsetting: [String] = [], stdout mode: Stdout = .captured, closing: Set<Int32> = []) throws {
+    public init(
+        _ arguments: [String], in directory: String, environment: [String: String] = [:],
+        unsetting: [String] = [], stdout mode: Stdout = .captured, closing: Set<Int32> = []
+    ) throws {
         process = Process()
         if closing.isEmpty {
             process.executableURL = URL(fileURLWithPath: superwatchBinary)
@@ -123,7 +129,8 @@ public final class SuperwatchRun: Sendable {
         env.merge(environment) { $1 }
         for name in unsetting { env.removeValue(forKey: name) }
         process.environment = env
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
@@ -140,7 +147,11 @@ public final class SuperwatchRun: Sendable {
                     if n < 0 && errno == EINTR { continue }
                     if n <= 0 { break }
                     self.captured.withLock {
-                        if isStdout { $0.stdout.append(contentsOf: buffer[0..<n]) } else { $0.stderr.append(contentsOf: buffer[0..<n]) }
+                        if isStdout {
+                            $0.stdout.append(contentsOf: buffer[0..<n])
+                        } else {
+                            $0.stderr.append(contentsOf: buffer[0..<n])
+                        }
                     }
                     if isStdout, case .closedAfter(let wanted) = mode {
                         lines += buffer[0..<n].count { $0 == 0x0A }
@@ -162,7 +173,9 @@ public final class SuperwatchRun: Sendable {
     public var stdoutBytes: [UInt8] { captured.withLock { $0.stdout } }
     public var stdout: String { String(decoding: stdoutBytes, as: UTF8.self) }
     public var stderr: String { captured.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
-    public var stdoutLines: [String] { stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
+    public var stdoutLines: [String] {
+        stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
     public var pid: pid_t { process.processIdentifier }
 
     /// Waits until stdout contains `text` (`count` times).
@@ -186,8 +199,10 @@ public final class SuperwatchRun: Sendable {
     }
 
     /// Runs superwatch to completion.
-    public static func run(_ arguments: [String], in directory: String, environment: [String: String] = [:],
-                           timeout: Duration = .seconds(60)) throws -> (status: Int32?, stdout: String, stderr: String) {
+    public static func run(
+        _ arguments: [String], in directory: String, environment: [String: String] = [:],
+        timeout: Duration = .seconds(60)
+    ) throws -> (status: Int32?, stdout: String, stderr: String) {
         let run = try SuperwatchRun(arguments, in: directory, environment: environment)
         let status = run.waitForExit(timeout: timeout)
         return (status, run.stdout, run.stderr)
@@ -219,7 +234,9 @@ public func runCommand(_ arguments: [String], in directory: String? = nil, input
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    let out = Pipe(), err = Pipe(), inPipe = Pipe()
+    let out = Pipe()
+    let err = Pipe()
+    let inPipe = Pipe()
     process.standardOutput = out
     process.standardError = err
     process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
@@ -239,8 +256,9 @@ public func runCommand(_ arguments: [String], in directory: String? = nil, input
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     errorRead.wait()
     process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                         stderr: errorText.withLock { String(decoding: $0, as: UTF8.self) })
+    return CommandResult(
+        status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+        stderr: errorText.withLock { String(decoding: $0, as: UTF8.self) })
 }
 
 /// Whether python3 on PATH can import `module` (tests that need Flask, Werkzeug or jsonschema say so when it

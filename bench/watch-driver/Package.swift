@@ -10,7 +10,7 @@ let package = Package(
         .executableTarget(
             name: "watch-driver",
             dependencies: [.product(name: "SuperwatchCore", package: "superwatch")]
-        ),
+        )
     ],
     swiftLanguageModes: [.v6]
 )

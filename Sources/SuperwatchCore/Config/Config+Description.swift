@@ -21,13 +21,15 @@ public func describe(_ config: Config) -> String {
         }
         out += "  env: \(assignments.joined(separator: " "))\n"
         out += "  restart_codes: \(spec.restartCodes.sorted().map(String.init).joined(separator: ", "))\n"
-        out += "  restart: \(spec.restart.rawValue) (max_restarts \(spec.maxRestarts), backoff \(spec.backoff.humanReadable))\n"
+        out +=
+            "  restart: \(spec.restart.rawValue) (max_restarts \(spec.maxRestarts), backoff \(spec.backoff.humanReadable))\n"
         out += "  stop: \(SignalName.describe(spec.stopSignal)), then SIGKILL after \(spec.stopTimeout.humanReadable)\n"
         for listen in spec.listen {
             if case .tcp(_, 0) = listen.address {
                 out += "  listen: \(listen.address) (a free port is picked when `up` starts; the log shows it)\n"
             } else if case .unix(let path) = listen.address,
-                      !FileManager.default.fileExists(atPath: (path as NSString).deletingLastPathComponent) {
+                !FileManager.default.fileExists(atPath: (path as NSString).deletingLastPathComponent)
+            {
                 out += "  listen: \(listen.address) (its directory is created when `up` starts)\n"
             } else {
                 out += "  listen: \(listen.address)\n"
@@ -38,13 +40,17 @@ public func describe(_ config: Config) -> String {
         }
         if spec.isWatched {
             let matches = FileWatcher.countMatches(WatchSpec(process: 0, spec: spec))
-            out += "  watch: \(spec.watch.joined(separator: ", ")) (\(matches) file\(matches == 1 ? "" : "s") match now)\n"
+            out +=
+                "  watch: \(spec.watch.joined(separator: ", ")) (\(matches) file\(matches == 1 ? "" : "s") match now)\n"
             if !spec.ignore.isEmpty { out += "  ignore: \(spec.ignore.joined(separator: ", "))\n" }
             if !spec.extraFiles.isEmpty {
-                let files = spec.extraFiles.map { FileManager.default.fileExists(atPath: $0) ? $0 : "\($0) (does not exist yet)" }
+                let files = spec.extraFiles.map {
+                    FileManager.default.fileExists(atPath: $0) ? $0 : "\($0) (does not exist yet)"
+                }
                 out += "  extra_files: \(files.joined(separator: ", "))\n"
             }
-            out += "  watcher: \(spec.watcher.rawValue) (interval \(spec.interval.humanReadable), debounce \(spec.debounce.humanReadable))\n"
+            out +=
+                "  watcher: \(spec.watcher.rawValue) (interval \(spec.interval.humanReadable), debounce \(spec.debounce.humanReadable))\n"
         }
     }
     return out

@@ -180,7 +180,8 @@ public struct WerkzeugApp: Sendable, Equatable {
 public enum ConfigKeys {
     public static let topLevel = ["version", "env", "env_file", "processes"]
     public static let process = [
-        "command", "cwd", "env", "env_file", "replicas", "restart_codes", "restart", "max_restarts", "backoff", "stop_signal",
+        "command", "cwd", "env", "env_file", "replicas", "restart_codes", "restart", "max_restarts", "backoff",
+        "stop_signal",
         "stop_timeout", "watch", "ignore", "extra_files", "watcher", "interval", "debounce", "listen", "werkzeug",
         "python", "debug",
     ]

@@ -14,7 +14,8 @@ public enum ConfigLoader {
     /// The name the log gives superwatch's own lines (`superwatch * ...`), which no process may take.
     public static let reservedProcessName = "superwatch"
 
-    static let reservedProcessNameMessage = "`superwatch` is a reserved process name: the log shows the stack's own "
+    static let reservedProcessNameMessage =
+        "`superwatch` is a reserved process name: the log shows the stack's own "
         + "events as `superwatch * ...`; rename the process"
 
     /// Whether `path` is read as a Procfile: its name is `Procfile` or starts with `Procfile.`.
@@ -54,14 +55,17 @@ public enum ConfigLoader {
             var advice = ""
             if case .isDirectory = error { advice = "; name a YAML config or a Procfile" }
             if case .notRegular = error { advice = "; name a YAML config or a Procfile" }
-            throw SuperwatchError(.invalidConfig, "config file \(path) \(error.reason)\(advice)", at: SourceLocation(file: path))
+            throw SuperwatchError(
+                .invalidConfig, "config file \(path) \(error.reason)\(advice)", at: SourceLocation(file: path))
         }
         return try parse(bytes: bytes, path: path, hostLookup: hostLookup)
     }
 
     /// Validates the contents of the config file at `path`: a Procfile when its name says so, else YAML.
     /// Relative paths in it resolve against `path`'s directory. `hostLookup`: how `listen` hosts are checked.
-    public static func parse(bytes: [UInt8], path: String, hostLookup: HostLookup = .system) throws(SuperwatchError) -> Config {
+    public static func parse(bytes: [UInt8], path: String, hostLookup: HostLookup = .system) throws(SuperwatchError)
+        -> Config
+    {
         let text = try SourceFile.text(bytes, file: path)
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
         if isProcfile(path) {
@@ -91,8 +95,9 @@ public enum ConfigLoader {
             throw SuperwatchError(.invalidConfig, "\(error)", at: SourceLocation(file: file))
         }
         guard let root else {
-            throw SuperwatchError(.invalidConfig, "the file is empty; it needs a `processes:` mapping",
-                                  at: SourceLocation(file: file, line: 1, column: 1))
+            throw SuperwatchError(
+                .invalidConfig, "the file is empty; it needs a `processes:` mapping",
+                at: SourceLocation(file: file, line: 1, column: 1))
         }
         var reader = ConfigReader(file: file, directory: directory, hostLookup: hostLookup)
         return try reader.config(root)
@@ -105,15 +110,18 @@ public enum ConfigLoader {
         var problem: SuperwatchError?
         walkPositions(text) { scalar, line, column, _ in
             let value = scalar.value
-            let printable = value == 0x09 || value == 0x0A || value == 0x0D || (0x20...0x7E).contains(value)
+            let printable =
+                value == 0x09 || value == 0x0A || value == 0x0D || (0x20...0x7E).contains(value)
                 || value == 0x85 || (0xA0...0xD7FF).contains(value) || (0xE000...0xFFFD).contains(value)
                 || (0x10000...0x10FFFF).contains(value)
             if printable { return true }
-            let message = value == 0
+            let message =
+                value == 0
                 ? "a NUL character is not allowed in YAML; remove it"
                 : "character \(String(format: "U+%04X", value)) is not allowed in YAML (no control characters); "
                     + "remove it, or write it as an escape in a double-quoted string"
-            problem = SuperwatchError(.invalidConfig, message, at: SourceLocation(file: file, line: line, column: column))
+            problem = SuperwatchError(
+                .invalidConfig, message, at: SourceLocation(file: file, line: line, column: column))
             return false
         }
         if let problem { throw problem }
@@ -156,20 +164,22 @@ public enum ConfigLoader {
         func at(_ mark: Mark) -> SourceLocation { SourceLocation(file: file, line: mark.line, column: mark.column) }
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
+            .composer(let context, let problem, let mark, _):
             let detail = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
             return SuperwatchError(.invalidConfig, "YAML syntax: \(problem)\(detail)", at: at(mark))
         case .duplicatedKeysInMapping(let duplicates, let context):
             let key = duplicates.first ?? "?"
-            let second = secondOccurrence(of: key, after: context.mark, in: text)
+            let second =
+                secondOccurrence(of: key, after: context.mark, in: text)
                 ?? (context.mark.line, context.mark.column)
             return SuperwatchError(
                 .invalidConfig,
                 "duplicate key `\(key)` (first defined at line \(context.mark.line)); remove one of them",
                 at: SourceLocation(file: file, line: second.line, column: second.column))
         case .reader(let problem, let offset, _, _):
-            return SuperwatchError(.invalidConfig, "cannot read YAML: \(problem)",
-                                   at: location(ofByteOffset: offset ?? 0, in: text, file: file))
+            return SuperwatchError(
+                .invalidConfig, "cannot read YAML: \(problem)",
+                at: location(ofByteOffset: offset ?? 0, in: text, file: file))
         default:
             return SuperwatchError(.invalidConfig, "YAML: \(error)", at: SourceLocation(file: file))
         }
@@ -195,7 +205,10 @@ public enum ConfigLoader {
 }
 
 func isValidProcessName(_ name: String) -> Bool {
-    !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "_" || $0 == "-") }
+    !name.isEmpty
+        && name.unicodeScalars.allSatisfy {
+            $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "_" || $0 == "-")
+        }
 }
 
 func isValidEnvName(_ name: String) -> Bool {
@@ -211,7 +224,8 @@ func closestMatch(to word: String, in candidates: [String]) -> String? {
 }
 
 func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
+    let a = Array(a)
+    let b = Array(b)
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
     var previous = Array(0...b.count)

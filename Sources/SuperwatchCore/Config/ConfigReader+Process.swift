@@ -3,7 +3,9 @@ import Yams
 
 /// One process's mapping in `processes:`.
 extension ConfigReader {
-    func process(name: String, nameNode: Node, _ node: Node, globalEnv: [String: EnvValue]) throws(SuperwatchError) -> ProcessSpec {
+    func process(name: String, nameNode: Node, _ node: Node, globalEnv: [String: EnvValue]) throws(SuperwatchError)
+        -> ProcessSpec
+    {
         let pairs = try mapping(node, what: "process `\(name)`", allowed: ConfigKeys.process)
         var spec = ProcessSpec(name: name, command: .shell(""), cwd: directory)
         spec.location = location(nameNode)
@@ -11,7 +13,8 @@ extension ConfigReader {
         if let value = pairs.first(where: { $0.key == "cwd" })?.value {
             spec.cwd = resolvePath(try nonEmptyString(value, what: "`cwd`"), against: directory)
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: spec.cwd, isDirectory: &isDirectory), isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: spec.cwd, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
                 throw error(value, "`cwd` \(spec.cwd) is not an existing directory")
             }
         }
@@ -29,18 +32,23 @@ extension ConfigReader {
                     let argv = try stringItems(value, what: what)
                     if argv.isEmpty { throw error(value, "`command` must not be an empty list") }
                     for (argument, item) in argv {
-                        if let problem = ExecLimits.argumentProblem(argument) { throw error(item, "an item of `command`: \(problem)") }
+                        if let problem = ExecLimits.argumentProblem(argument) {
+                            throw error(item, "an item of `command`: \(problem)")
+                        }
                     }
                     spec.command = .argv(argv.map(\.text))
                 } else {
                     spec.command = .shell(try nonEmptyString(value, what: what))
                     // What actually reaches execve: `/bin/sh -c 'exec LINE'`.
                     for argument in spec.command.arguments {
-                        if let problem = ExecLimits.argumentProblem(argument) { throw error(value, "`command` is too long: \(problem)") }
+                        if let problem = ExecLimits.argumentProblem(argument) {
+                            throw error(value, "`command` is too long: \(problem)")
+                        }
                     }
                 }
                 if werkzeugTarget != nil {
-                    throw error(keyNode, "`command` and `werkzeug` cannot both be given; `werkzeug` runs the app itself")
+                    throw error(
+                        keyNode, "`command` and `werkzeug` cannot both be given; `werkzeug` runs the app itself")
                 }
                 commandNode = value
             case "cwd": break  // read first, above
@@ -65,7 +73,10 @@ extension ConfigReader {
             case "stop_signal":
                 let text = try string(value, what: what)
                 guard let number = SignalName.number(text) else {
-                    throw error(value, "unknown signal `\(shown(text))`; use one of \(SignalName.all.map(\.name).joined(separator: ", "))")
+                    throw error(
+                        value,
+                        "unknown signal `\(shown(text))`; use one of \(SignalName.all.map(\.name).joined(separator: ", "))"
+                    )
                 }
                 spec.stopSignal = number
             case "stop_timeout": spec.stopTimeout = try duration(value, key: .stopTimeout)
@@ -79,7 +90,9 @@ extension ConfigReader {
             case "ignore":
                 let items = try stringItems(value, what: what)
                 for (pattern, item) in items {
-                    do { _ = try WatchRules(globs: [], ignore: [pattern]) } catch { throw self.error(item, "`ignore`: \(error.message)") }
+                    do { _ = try WatchRules(globs: [], ignore: [pattern]) } catch {
+                        throw self.error(item, "`ignore`: \(error.message)")
+                    }
                 }
                 spec.ignore = items.map(\.text)
             case "extra_files":
@@ -96,11 +109,14 @@ extension ConfigReader {
             case "listen":
                 let items = try oneOrMore(value, what: what)
                 if items.isEmpty {
-                    throw error(value, "`listen` must not be an empty list; name an address such as 127.0.0.1:5000, or remove it")
+                    throw error(
+                        value,
+                        "`listen` must not be an empty list; name an address such as 127.0.0.1:5000, or remove it")
                 }
                 for item in items {
                     if case .scalar(let scalar) = item, case .integer? = try typed(item),
-                       case .failure(let failure) = ListenAddress.parse(scalar.string, directory: spec.cwd) {
+                        case .failure(let failure) = ListenAddress.parse(scalar.string, directory: spec.cwd)
+                    {
                         // `listen: 5000` is a port without its host, not just a value of the wrong type.
                         throw error(item, "`listen`: \(failure.message)")
                     }
@@ -123,12 +139,15 @@ extension ConfigReader {
                     throw error(value, problem)
                 }
                 if commandNode != nil {
-                    throw error(keyNode, "`command` and `werkzeug` cannot both be given; `werkzeug` runs the app itself")
+                    throw error(
+                        keyNode, "`command` and `werkzeug` cannot both be given; `werkzeug` runs the app itself")
                 }
                 werkzeugTarget = target
             case "python":
                 let interpreter = try nonEmptyString(value, what: what)
-                if let problem = ExecLimits.argumentProblem(interpreter) { throw error(value, "`python` is too long: \(problem)") }
+                if let problem = ExecLimits.argumentProblem(interpreter) {
+                    throw error(value, "`python` is too long: \(problem)")
+                }
                 python = (interpreter, keyNode)
             case "debug": debug = (try bool(value, what: what), keyNode)
             default: break
@@ -141,7 +160,8 @@ extension ConfigReader {
             spec.command = .argv([interpreter, "<superwatch-werkzeug.py>", werkzeugTarget])
             // Without `listen`, StackPlan binds 127.0.0.1 on the port it assigns, or on the PORT the config sets.
             if spec.listen.isEmpty, let port = ownEnv["PORT"] ?? fileEnv["PORT"],
-               Self.portNumber(port.value) == nil {
+                Self.portNumber(port.value) == nil
+            {
                 throw SuperwatchError(
                     .invalidConfig,
                     "PORT=\(shown(port.value)) is not a port number (0 to 65535); the `werkzeug:` process `\(name)` serves on it",
@@ -163,7 +183,9 @@ extension ConfigReader {
 
     /// `text` as a TCP port (`0` to `65535`, digits only), or nil.
     static func portNumber(_ text: String) -> UInt16? {
-        guard !text.isEmpty, text.utf8.count <= 5, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+        guard !text.isEmpty, text.utf8.count <= 5,
+            text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+        else {
             return nil
         }
         return UInt16(text)
@@ -200,7 +222,8 @@ extension WerkzeugApp {
     }
 
     private static func isIdentifierByte(_ byte: UInt8, first: Bool) -> Bool {
-        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+            || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
             || byte == UInt8(ascii: "_") || (!first && byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
     }
 }

@@ -80,8 +80,10 @@ struct ConfigReader {
     /// Counts one more value read; past the budget, an error at `node`.
     func spend(at node: Node) throws(SuperwatchError) {
         guard budget.spend() else {
-            throw error(node, "the config expands to more than \(ReadBudget.maximumValues) values through its aliases; "
-                + "write it with fewer aliases")
+            throw error(
+                node,
+                "the config expands to more than \(ReadBudget.maximumValues) values through its aliases; "
+                    + "write it with fewer aliases")
         }
     }
 
@@ -124,8 +126,11 @@ struct ConfigReader {
             if extensions && key.hasPrefix(Self.extensionPrefix) { continue }
             if let allowed, !allowed.contains(key) {
                 var message = "unknown key `\(shown(key))` in \(what)"
-                if let suggestion = closestMatch(to: key, in: allowed) { message += "; did you mean `\(suggestion)`?" }
-                else { message += "; allowed keys: \(allowed.joined(separator: ", "))" }
+                if let suggestion = closestMatch(to: key, in: allowed) {
+                    message += "; did you mean `\(suggestion)`?"
+                } else {
+                    message += "; allowed keys: \(allowed.joined(separator: ", "))"
+                }
                 throw error(keyNode, message)
             }
             pairs.append((key, keyNode, value))
@@ -164,7 +169,8 @@ struct ConfigReader {
             }
             return pairs
         default:
-            throw error(value, "`<<` merges a mapping or a list of mappings (such as *defaults), found \(try describe(value))")
+            throw error(
+                value, "`<<` merges a mapping or a list of mappings (such as *defaults), found \(try describe(value))")
         }
     }
 
@@ -174,18 +180,23 @@ struct ConfigReader {
     func string(_ node: Node, what: String) throws(SuperwatchError) -> String {
         guard case .scalar(let scalar) = node, case .string(let text)? = try typed(node) else {
             let found = try describe(node)
-            let advice = found.hasPrefix("the number") || found.hasPrefix("the boolean") ? "; put it in quotes to mean the text" : ""
+            let advice =
+                found.hasPrefix("the number") || found.hasPrefix("the boolean")
+                ? "; put it in quotes to mean the text" : ""
             throw error(node, "\(what) must be a string, found \(found)\(advice)")
         }
         if scalar.string.utf8.contains(0) {
-            throw error(node, "\(what) contains a NUL character (\\0), which no command, path or variable can hold; remove it")
+            throw error(
+                node, "\(what) contains a NUL character (\\0), which no command, path or variable can hold; remove it")
         }
         return text
     }
 
     /// Space, tab, CR and LF: what a value may not consist of only.
     static func isBlank(_ text: String) -> Bool {
-        text.utf8.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }
+        text.utf8.allSatisfy {
+            $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n")
+        }
     }
 
     func nonEmptyString(_ node: Node, what: String) throws(SuperwatchError) -> String {
@@ -198,7 +209,8 @@ struct ConfigReader {
     /// fraction (`2.0`) counts, as JSON Schema counts it as an integer.
     func integer(_ node: Node, what: String, range: ClosedRange<Int>) throws(SuperwatchError) -> Int {
         let text = node.scalar?.string ?? ""
-        let outOfRange = error(node, "\(what) must be between \(range.lowerBound) and \(range.upperBound), found \(shown(text))")
+        let outOfRange = error(
+            node, "\(what) must be between \(range.lowerBound) and \(range.upperBound), found \(shown(text))")
         switch try typed(node) {
         case .integer(let value)?:
             guard range.contains(value) else { throw outOfRange }
@@ -237,7 +249,8 @@ struct ConfigReader {
             if key.mustBePositive && duration == .zero { throw error(node, "\(what) must be more than 0") }
             return duration
         case .failure(.notADuration):
-            throw error(node, "\(what): `\(shown(text))` is not a duration; write e.g. 250ms, 1.5s, 2m or a number of seconds")
+            throw error(
+                node, "\(what): `\(shown(text))` is not a duration; write e.g. 250ms, 1.5s, 2m or a number of seconds")
         case .failure(.tooLong):
             throw error(node, "\(what) must be at most \(key.maximum.humanReadable), found `\(shown(text))`")
         }
@@ -257,7 +270,9 @@ struct ConfigReader {
     /// A list of non-empty strings, each with its node (for errors about one item).
     func stringItems(_ node: Node, what: String) throws(SuperwatchError) -> [(text: String, node: Node)] {
         var result: [(text: String, node: Node)] = []
-        for item in try list(node, what: what) { result.append((try nonEmptyString(item, what: "an item of \(what)"), item)) }
+        for item in try list(node, what: what) {
+            result.append((try nonEmptyString(item, what: "an item of \(what)"), item))
+        }
         return result
     }
 
@@ -278,12 +293,18 @@ struct ConfigReader {
         var env: [String: EnvValue] = [:]
         for (key, keyNode, value) in try mapping(node, what: what, allowed: nil) {
             guard isValidEnvName(key) else {
-                throw error(keyNode, "`\(shown(key))` is not a valid environment variable name (letters, digits, _; not starting with a digit)")
+                throw error(
+                    keyNode,
+                    "`\(shown(key))` is not a valid environment variable name (letters, digits, _; not starting with a digit)"
+                )
             }
             guard case .scalar(let scalar) = value, let typed = try typed(value), typed != .null else {
-                throw error(value, "the value of \(key) must be a string, a number or a boolean, found \(try describe(value))")
+                throw error(
+                    value, "the value of \(key) must be a string, a number or a boolean, found \(try describe(value))")
             }
-            if let problem = ExecLimits.environmentProblem(key: key, value: scalar.string) { throw error(value, problem) }
+            if let problem = ExecLimits.environmentProblem(key: key, value: scalar.string) {
+                throw error(value, problem)
+            }
             env[key] = EnvValue(value: scalar.string, location: location(value))
         }
         return env
@@ -313,7 +334,8 @@ struct ConfigReader {
         let text = try SourceFile.read(path: path, shownAs: shown, failure: failure)
         var env: [String: EnvValue] = [:]
         for assignment in try DotEnv.assignments(
-            text, file: shown, earlier: earlier, environment: ProcessInfo.processInfo.environment) {
+            text, file: shown, earlier: earlier, environment: ProcessInfo.processInfo.environment)
+        {
             env[assignment.key] = EnvValue(value: assignment.value, location: assignment.location)
         }
         return env
@@ -353,8 +375,9 @@ struct ConfigReader {
         guard stat(path, &info) == 0 else { return [:] }
         let shown = shownPath(name)
         return try readEnvFile(path, shownAs: shown) { failure in
-            SuperwatchError(.invalidConfig, "env file \(path) \(failure.reason); superwatch reads .env beside the config",
-                            at: SourceLocation(file: shown))
+            SuperwatchError(
+                .invalidConfig, "env file \(path) \(failure.reason); superwatch reads .env beside the config",
+                at: SourceLocation(file: shown))
         }
     }
 
@@ -369,11 +392,14 @@ struct ConfigReader {
         var env: [String: EnvValue] = [:]
         var envFileNode: Node?
         var processesNode: Node?
-        for (key, keyNode, value) in try mapping(root, what: "the top level", allowed: ConfigKeys.topLevel, extensions: true) {
+        for (key, keyNode, value) in try mapping(
+            root, what: "the top level", allowed: ConfigKeys.topLevel, extensions: true)
+        {
             switch key {
             case "version":
                 if case .string? = try typed(value) {
-                    throw error(value, "`version` must be the number 1, found \(try describe(value)); write `version: 1`")
+                    throw error(
+                        value, "`version` must be the number 1, found \(try describe(value)); write `version: 1`")
                 }
                 guard (try? integer(value, what: "`version`", range: 1...1)) == 1 else {
                     throw error(value, "unsupported config version; this superwatch reads `version: 1`")
@@ -387,11 +413,16 @@ struct ConfigReader {
         // The files are read before the processes so that their errors come first, as they come first in
         // the environment; `env` wins over them.
         let fileEnv: [String: EnvValue]
-        if let envFileNode { fileEnv = try envFiles(envFileNode, what: "`env_file`", base: directory) } else { fileEnv = try defaultEnvFile() }
+        if let envFileNode {
+            fileEnv = try envFiles(envFileNode, what: "`env_file`", base: directory)
+        } else {
+            fileEnv = try defaultEnvFile()
+        }
         env = fileEnv.merging(env) { $1 }
         guard let processesNode else {
-            throw SuperwatchError(.invalidConfig, "missing `processes:`; declare at least one process",
-                                  at: location(root))
+            throw SuperwatchError(
+                .invalidConfig, "missing `processes:`; declare at least one process",
+                at: location(root))
         }
         let entries = try mapping(processesNode, what: "`processes`", allowed: nil)
         if entries.isEmpty { throw error(processesNode, "`processes` is empty; declare at least one process") }

@@ -45,7 +45,9 @@ public enum DotEnv {
     }
 
     /// Reads the file at `path`; a key written twice takes its last value.
-    public static func load(path: String, environment: [String: String] = [:]) throws(SuperwatchError) -> [String: String] {
+    public static func load(path: String, environment: [String: String] = [:]) throws(SuperwatchError) -> [String:
+        String]
+    {
         let text = try SourceLines.read(path: path, what: "env file")
         var env: [String: String] = [:]
         for (key, value) in try parse(text, file: path, environment: environment) { env[key] = value }
@@ -168,14 +170,19 @@ struct DotEnvParser {
         }
         let nameStart = index
         guard let equals = scalars[index..<lineEnd].firstIndex(of: "=") else {
-            throw error(at: lineStart, "expected KEY=VALUE but this line has no `=`; write it as NAME=value, or start it with `#` to make it a comment")
+            throw error(
+                at: lineStart,
+                "expected KEY=VALUE but this line has no `=`; write it as NAME=value, or start it with `#` to make it a comment"
+            )
         }
         var nameEnd = equals
         while nameEnd > nameStart, Self.isBlank(scalars[nameEnd - 1]) { nameEnd -= 1 }
         let name = text(nameStart..<nameEnd)
         if name.isEmpty { throw error(at: equals, "missing variable name before `=`; write it as NAME=value") }
         if let bad = (nameStart..<nameEnd).first(where: { !isValidEnvName(text(nameStart..<($0 + 1))) }) {
-            throw error(at: bad, "`\(shown(name))` is not a valid variable name; use letters, digits and `_`, not starting with a digit")
+            throw error(
+                at: bad,
+                "`\(shown(name))` is not a valid variable name; use letters, digits and `_`, not starting with a digit")
         }
         index = equals + 1
         equalsEnd = index
@@ -216,7 +223,10 @@ struct DotEnvParser {
         let lineEnd = endOfLine(from: index)
         var end = lineEnd
         for position in start..<lineEnd where scalars[position] == "#" {
-            if position > start ? Self.isBlank(scalars[position - 1]) : start > equalsEnd { end = position; break }
+            if position > start ? Self.isBlank(scalars[position - 1]) : start > equalsEnd {
+                end = position
+                break
+            }
         }
         while end > start, Self.isBlank(scalars[end - 1]) { end -= 1 }
         index = lineEnd
@@ -263,7 +273,10 @@ struct DotEnvParser {
             index += 1
         }
         let kind = quote == "'" ? "single" : "double"
-        throw error(at: open, "unterminated \(kind)-quoted value: no closing `\(quote)` before the end of the file; add one (a quoted value may span lines)")
+        throw error(
+            at: open,
+            "unterminated \(kind)-quoted value: no closing `\(quote)` before the end of the file; add one (a quoted value may span lines)"
+        )
     }
 
     /// After a closing quote only blanks and a comment may follow on its line.
@@ -271,7 +284,10 @@ struct DotEnvParser {
         skipBlanks()
         guard index < scalars.count, !Self.isLineBreak(scalars[index]) else { return }
         guard scalars[index] == "#" else {
-            throw error(at: index, "unexpected text after the closing quote; put the whole value inside the quotes, or start a comment with `#`")
+            throw error(
+                at: index,
+                "unexpected text after the closing quote; put the whole value inside the quotes, or start a comment with `#`"
+            )
         }
         index = endOfLine(from: index)
     }
@@ -285,12 +301,14 @@ struct DotEnvParser {
         while position < value.count {
             let current = value[position]
             guard current.scalar == "$", !current.literal, position + 1 < value.count,
-                  value[position + 1].scalar == "{", !value[position + 1].literal else {
+                value[position + 1].scalar == "{", !value[position + 1].literal
+            else {
                 result.append(current.scalar)
                 position += 1
                 continue
             }
-            let advice = "write ${NAME} or ${NAME:-default}; for a literal `$` write \\$ inside double quotes, or use single quotes"
+            let advice =
+                "write ${NAME} or ${NAME:-default}; for a literal `$` write \\$ inside double quotes, or use single quotes"
             guard let close = value[(position + 2)...].firstIndex(where: { $0.scalar == "}" }) else {
                 throw error(at: current.index, "`${` without a closing `}`; \(advice)")
             }
@@ -308,7 +326,9 @@ struct DotEnvParser {
                 name = inner
             }
             guard isValidEnvName(name) else {
-                throw error(at: current.index, "`${\(shown(inner))}` is not supported: `\(shown(name))` is not a variable name; \(advice)")
+                throw error(
+                    at: current.index,
+                    "`${\(shown(inner))}` is not supported: `\(shown(name))` is not a variable name; \(advice)")
             }
             let found = known[name] ?? environment[name]
             // `:-` as in the shell and compose: the default also replaces an empty value.

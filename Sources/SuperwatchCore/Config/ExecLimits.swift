@@ -12,7 +12,8 @@ public enum ExecLimits {
         }
         let length = key.utf8.count + 1 + value.utf8.count
         guard length > maximumStringLength else { return nil }
-        return "\(key)=VALUE is \(length) bytes; the kernel passes at most \(maximumStringLength) bytes per environment "
+        return
+            "\(key)=VALUE is \(length) bytes; the kernel passes at most \(maximumStringLength) bytes per environment "
             + "variable (MAX_ARG_STRLEN), so no process could be started with it"
     }
 
@@ -23,7 +24,8 @@ public enum ExecLimits {
         }
         let length = argument.utf8.count
         guard length > maximumStringLength else { return nil }
-        return "it is \(length) bytes; the kernel passes at most \(maximumStringLength) bytes per argument (MAX_ARG_STRLEN)"
+        return
+            "it is \(length) bytes; the kernel passes at most \(maximumStringLength) bytes per argument (MAX_ARG_STRLEN)"
     }
 
     /// The first variable of `environment` (in name order) that cannot be passed to a process, with why.

@@ -32,22 +32,25 @@ public enum Procfile {
                 continue
             }
             guard start == 0 else {
-                warnings.append(ConfigWarning(
-                    "skipped an indented line\(skipped); write `name: command` at the start of the line to run it",
-                    at: location(line.number, 0)))
+                warnings.append(
+                    ConfigWarning(
+                        "skipped an indented line\(skipped); write `name: command` at the start of the line to run it",
+                        at: location(line.number, 0)))
                 continue
             }
             guard let colon = scalars.firstIndex(of: ":") else {
-                warnings.append(ConfigWarning(
-                    "skipped a line without `:`\(skipped); write it as e.g. `web: python app.py`, or start it with "
-                        + "`#` to make it a comment",
-                    at: location(line.number, 0)))
+                warnings.append(
+                    ConfigWarning(
+                        "skipped a line without `:`\(skipped); write it as e.g. `web: python app.py`, or start it with "
+                            + "`#` to make it a comment",
+                        at: location(line.number, 0)))
                 continue
             }
             guard colon > 0 else {
-                warnings.append(ConfigWarning(
-                    "skipped a line with no process name before `:`\(skipped); write it as e.g. `web: python app.py`",
-                    at: location(line.number, 0)))
+                warnings.append(
+                    ConfigWarning(
+                        "skipped a line with no process name before `:`\(skipped); write it as e.g. `web: python app.py`",
+                        at: location(line.number, 0)))
                 continue
             }
             var nameEnd = colon
@@ -58,14 +61,17 @@ public enum Procfile {
                 if nameEnd < colon && isValidProcessName(name) {
                     message = "skipped `\(shown(name)) :`, a blank before the colon\(skipped); write `\(name):`"
                 } else {
-                    message = "skipped `\(shown(string(scalars[0...colon])))`: a process name may only contain "
+                    message =
+                        "skipped `\(shown(string(scalars[0...colon])))`: a process name may only contain "
                         + "letters, digits, `_` and `-`\(skipped)"
                 }
                 warnings.append(ConfigWarning(message, at: location(line.number, bad)))
                 continue
             }
             if let first = firstLine[name] {
-                throw error(line.number, start, "duplicate process `\(name)` (first defined at line \(first)); rename or remove one of them")
+                throw error(
+                    line.number, start,
+                    "duplicate process `\(name)` (first defined at line \(first)); rename or remove one of them")
             }
             let command = string(scalars[(colon + 1)...]).trimmingWhitespace()
             if command.isEmpty {
@@ -85,10 +91,12 @@ public enum Procfile {
         }
         guard !processes.isEmpty else {
             if let first = warnings.first {
-                throw SuperwatchError(.invalidConfig, "the Procfile declares no processes: \(first.message)", at: first.location)
+                throw SuperwatchError(
+                    .invalidConfig, "the Procfile declares no processes: \(first.message)", at: first.location)
             }
-            throw SuperwatchError(.invalidConfig, "the Procfile declares no processes; add a line such as `web: python app.py`",
-                                  at: SourceLocation(file: file, line: 1, column: 1))
+            throw SuperwatchError(
+                .invalidConfig, "the Procfile declares no processes; add a line such as `web: python app.py`",
+                at: SourceLocation(file: file, line: 1, column: 1))
         }
         var config = Config(file: file, directory: directory, processes: processes)
         config.warnings = warnings

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads the files a user names as configuration — `superwatch.yaml`, a Procfile, an env file — and turns their
@@ -25,7 +25,8 @@ enum SourceFile {
             case .notFound: return "does not exist"
             case .isDirectory: return "is a directory, not a file"
             case .notRegular(let kind): return "is not a regular file but \(kind)"
-            case .tooLarge: return "is larger than \(SourceFile.maximumSize >> 20) MiB, too large for a configuration file"
+            case .tooLarge:
+                return "is larger than \(SourceFile.maximumSize >> 20) MiB, too large for a configuration file"
             case .failed(let syscall, let code): return "cannot be read (\(syscall): \(errnoDescription(code)))"
             }
         }
@@ -152,7 +153,8 @@ struct SourceLines: Sequence {
     static func read(path: String, what: String) throws(SuperwatchError) -> String {
         try SourceFile.read(path: path, shownAs: path) { failure in
             let advice = failure == .notFound ? "; create it or remove it from the config" : ""
-            return SuperwatchError(.invalidConfig, "\(what) \(path) \(failure.reason)\(advice)", at: SourceLocation(file: path))
+            return SuperwatchError(
+                .invalidConfig, "\(what) \(path) \(failure.reason)\(advice)", at: SourceLocation(file: path))
         }
     }
 }
@@ -160,7 +162,8 @@ struct SourceLines: Sequence {
 /// `text` as an error message quotes it: control characters escaped, and cut after 80 characters.
 func shown<S: StringProtocol>(_ text: S) -> String {
     let cut = text.unicodeScalars.count > 80
-    return escapingControlCharacters(cut ? String(String.UnicodeScalarView(text.unicodeScalars.prefix(80))) + "…" : String(text))
+    return escapingControlCharacters(
+        cut ? String(String.UnicodeScalarView(text.unicodeScalars.prefix(80))) + "…" : String(text))
 }
 
 /// `text` with control characters and line separators escaped (`\n`, `\0`, `\u{1B}`), so that a message
@@ -173,7 +176,9 @@ func escapingControlCharacters(_ text: String) -> String {
         case "\t": out += "\\t"
         case "\r": out += "\\r"
         case "\0": out += "\\0"
-        case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}":
+        case _
+        where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}"
+            || scalar == "\u{2029}":
             out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
         default: out.unicodeScalars.append(scalar)
         }

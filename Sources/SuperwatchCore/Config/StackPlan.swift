@@ -14,7 +14,9 @@ public enum StackPlan {
     /// environment because foreman and honcho both read it that way: a `.env` belongs to the project, a
     /// `PORT` in the shell may be left over from something else. A value that is not a port from 1 to 65535
     /// is an error, at its position when it comes from a file.
-    public static func basePort(flag: Int?, config: Config, environment: [String: String]) throws(SuperwatchError) -> Int {
+    public static func basePort(flag: Int?, config: Config, environment: [String: String]) throws(SuperwatchError)
+        -> Int
+    {
         if let flag {
             guard (1...65535).contains(flag) else {
                 throw SuperwatchError(.usage, "--port must be between 1 and 65535, found \(flag)")
@@ -56,7 +58,9 @@ public enum StackPlan {
             for item in value.split(separator: ",", omittingEmptySubsequences: false) {
                 let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard parts.count == 2, !parts[0].isEmpty, let count = Int(parts[1]), (0...1000).contains(count) else {
-                    throw SuperwatchError(.usage, "-c: `\(item)` is not NAME=COUNT (a count from 0 to 1000); write e.g. -c web=2,worker=0")
+                    throw SuperwatchError(
+                        .usage, "-c: `\(item)` is not NAME=COUNT (a count from 0 to 1000); write e.g. -c web=2,worker=0"
+                    )
                 }
                 counts[String(parts[0])] = count
             }
@@ -78,7 +82,9 @@ public enum StackPlan {
         }
         let names = config.processes.map(\.name)
         for name in concurrency.keys.sorted() where !names.contains(name) {
-            throw SuperwatchError(.usage, "-c names `\(name)`, which is not a process in \(config.file); it has \(names.joined(separator: ", "))")
+            throw SuperwatchError(
+                .usage,
+                "-c names `\(name)`, which is not a process in \(config.file); it has \(names.joined(separator: ", "))")
         }
         var planned = config
         planned.processes = []
@@ -86,9 +92,10 @@ public enum StackPlan {
             let count = concurrency[spec.name] ?? spec.replicas
             let port = basePort + portStride * index
             for replica in stride(from: 1, through: count, by: 1) {
-                planned.processes.append(try instance(
-                    of: spec, replica: replica, of: count, port: port + replica - 1,
-                    origin: "\(basePort) + \(portStride) × \(index)\(replica > 1 ? " + \(replica - 1)" : "")"))
+                planned.processes.append(
+                    try instance(
+                        of: spec, replica: replica, of: count, port: port + replica - 1,
+                        origin: "\(basePort) + \(portStride) × \(index)\(replica > 1 ? " + \(replica - 1)" : "")"))
             }
         }
         return try select(only, from: planned, original: config)
@@ -150,7 +157,8 @@ public enum StackPlan {
         selected.processes = []
         for name in only {
             guard names.contains(name) || planned.processes.contains(where: { $0.name == name }) else {
-                throw SuperwatchError(.usage, "no process named `\(name)` in \(original.file); it has \(names.joined(separator: ", "))")
+                throw SuperwatchError(
+                    .usage, "no process named `\(name)` in \(original.file); it has \(names.joined(separator: ", "))")
             }
         }
         for spec in planned.processes {

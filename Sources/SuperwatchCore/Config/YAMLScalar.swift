@@ -34,7 +34,8 @@ public enum YAMLScalar: Sendable, Equatable {
     static func tagProblem(written: String, collection: Tag.Name?) -> String? {
         guard written != Tag.Name.implicit.rawValue, written != Tag.Name.nonSpecific.rawValue else { return nil }
         guard let short = coreTags[written] else {
-            return "the YAML tag `\(shown(shortForm(written)))` is not supported; superwatch reads plain strings, numbers, "
+            return
+                "the YAML tag `\(shown(shortForm(written)))` is not supported; superwatch reads plain strings, numbers, "
                 + "booleans, lists and mappings (tags !!str !!int !!float !!bool !!null !!map !!seq): remove the tag"
         }
         if let collection {
@@ -72,7 +73,8 @@ public enum YAMLScalar: Sendable, Equatable {
         }
         guard let parsed else {
             if explicit {
-                throw YAMLTypeError("`\(shown(text))` is not a valid \(Self.shortForm(name)) value; fix it or remove the tag")
+                throw YAMLTypeError(
+                    "`\(shown(text))` is not a valid \(Self.shortForm(name)) value; fix it or remove the tag")
             }
             // What the resolver took for a number but is not one (`0b_`) stays text.
             self = .string(text)
@@ -109,7 +111,8 @@ public enum YAMLScalar: Sendable, Equatable {
             var value = 0
             for component in body.split(separator: ":", omittingEmptySubsequences: false) {
                 guard case .integer(let part)? = integer(digits: component, radix: 10, negative: false) else {
-                    return component.isEmpty || !component.allSatisfy(\.isASCIIDigit) ? nil : .hugeInteger(negative: negative)
+                    return component.isEmpty || !component.allSatisfy(\.isASCIIDigit)
+                        ? nil : .hugeInteger(negative: negative)
                 }
                 let (shifted, overflow) = value.multipliedReportingOverflow(by: 60)
                 let (sum, carry) = shifted.addingReportingOverflow(part)
@@ -122,7 +125,9 @@ public enum YAMLScalar: Sendable, Equatable {
     }
 
     private static func integer(digits: Substring, radix: Int, negative: Bool) -> YAMLScalar? {
-        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && ($0.hexDigitValue ?? radix) < radix }) else { return nil }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && ($0.hexDigitValue ?? radix) < radix }) else {
+            return nil
+        }
         if let value = Int((negative ? "-" : "") + digits, radix: radix) { return .integer(value) }
         return .hugeInteger(negative: negative)
     }

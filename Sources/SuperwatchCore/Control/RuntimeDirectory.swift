@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The private directory where a running `up` keeps the files other superwatch commands find it by: the lock
@@ -33,15 +33,17 @@ public struct RuntimeDirectory: Sendable, Equatable {
         let path = location(environment: environment)
         if mkdir(path, 0o700) != 0 && errno != EEXIST {
             let err = errno
-            throw SuperwatchError(.system(syscall: "mkdir", errno: err),
-                                  "cannot create the runtime directory \(path): \(errnoDescription(err))")
+            throw SuperwatchError(
+                .system(syscall: "mkdir", errno: err),
+                "cannot create the runtime directory \(path): \(errnoDescription(err))")
         }
         var info = stat()
         try retryingEINTR("lstat") { lstat(path, &info) }
         guard info.st_mode & S_IFMT == S_IFDIR else {
             throw SuperwatchError(
                 .unsafeRuntimeDirectory,
-                "the runtime directory \(path) is not a directory (a symlink or a file is never followed there); remove it")
+                "the runtime directory \(path) is not a directory (a symlink or a file is never followed there); remove it"
+            )
         }
         guard info.st_uid == geteuid() else {
             throw SuperwatchError(
@@ -69,8 +71,9 @@ public struct RuntimeDirectory: Sendable, Equatable {
     public static func realPath(_ path: String) throws(SuperwatchError) -> String {
         guard let resolved = realpath(path, nil) else {
             let err = errno
-            throw SuperwatchError(.system(syscall: "realpath", errno: err),
-                                  "cannot resolve \(path): \(errnoDescription(err))")
+            throw SuperwatchError(
+                .system(syscall: "realpath", errno: err),
+                "cannot resolve \(path): \(errnoDescription(err))")
         }
         defer { free(resolved) }
         return String(cString: resolved)

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Proof that this process is the only `up` of one config: an exclusive flock(2) on `KEY.lock` in the runtime
@@ -25,7 +25,8 @@ public final class StackLock: Sendable {
 
     /// Takes the lock for the config at `configPath` in `directory`, writing this process's pid into it.
     /// - Throws: `.alreadyRunning` naming the holder's pid when another process holds it.
-    public static func acquire(configPath: String, in directory: RuntimeDirectory) throws(SuperwatchError) -> StackLock {
+    public static func acquire(configPath: String, in directory: RuntimeDirectory) throws(SuperwatchError) -> StackLock
+    {
         let path = try directory.file(forConfig: configPath, extension: "lock")
         let fd = try retryingEINTR("open") { open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600) }
         let lock = StackLock(path: path, descriptor: fd)
@@ -64,6 +65,7 @@ public final class StackLock: Sendable {
         }
         return SuperwatchError(
             .alreadyRunning(pid: pid),
-            "superwatch is already running \(configPath) (pid \(pid)); stop it first (Ctrl-C in its terminal, or kill \(pid))")
+            "superwatch is already running \(configPath) (pid \(pid)); stop it first (Ctrl-C in its terminal, or kill \(pid))"
+        )
     }
 }

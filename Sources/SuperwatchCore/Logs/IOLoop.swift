@@ -1,8 +1,9 @@
 import CSuperwatchShim
 import Foundation
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How a process ended.
@@ -95,9 +96,11 @@ final class IOLoop: @unchecked Sendable {
     private var hintedAddressInUse = Set<Int>()
     private let finished = Mutex<Bool>(false)
 
-    init(formatter: LogFormatter, sink: OutputSink,
-         onExit: @escaping @Sendable (UInt64, Int, Termination) -> Void,
-         onReport: @escaping @Sendable (Int, BootstrapReport) -> Void) throws(SuperwatchError) {
+    init(
+        formatter: LogFormatter, sink: OutputSink,
+        onExit: @escaping @Sendable (UInt64, Int, Termination) -> Void,
+        onReport: @escaping @Sendable (Int, BootstrapReport) -> Void
+    ) throws(SuperwatchError) {
         self.formatter = formatter
         self.sink = sink
         self.onExit = onExit
@@ -228,8 +231,9 @@ final class IOLoop: @unchecked Sendable {
                 for (fd, kind) in [(run.stdout, StreamKind.stdout), (run.stderr, .stderr)] {
                     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
                     let scans = run.scansForAddressInUse && !hintedAddressInUse.contains(run.process)
-                    streams[fd] = Stream(runID: run.runID, splitter: LineSplitter(process: run.process, stream: kind),
-                                         addressInUse: scans ? AddressInUseScan() : nil)
+                    streams[fd] = Stream(
+                        runID: run.runID, splitter: LineSplitter(process: run.process, stream: kind),
+                        addressInUse: scans ? AddressInUseScan() : nil)
                     watch(fd)
                 }
                 if run.report >= 0 {
@@ -262,7 +266,8 @@ final class IOLoop: @unchecked Sendable {
     private func readOnce(_ fd: Int32, limit: Int = Int.max, timestamp: [UInt8]) -> Int {
         let n = read(fd, readBuffer.baseAddress, min(limit, readBuffer.count))
         if n > 0, streams[fd]!.isReport {
-            streams[fd]!.pendingReport.append(contentsOf: UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n))
+            streams[fd]!.pendingReport.append(
+                contentsOf: UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n))
             deliverReport(fd)
             return n
         }

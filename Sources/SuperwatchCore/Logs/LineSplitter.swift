@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Cuts one stream of a process into whole lines. Bytes after the last newline wait for the rest of their
@@ -21,7 +21,9 @@ struct LineSplitter {
     }
 
     /// Appends every complete line in `chunk` (formatted) to `out`, keeping the incomplete tail.
-    mutating func consume(_ chunk: UnsafeRawBufferPointer, formatter: LogFormatter, timestamp: [UInt8], into out: inout [UInt8]) {
+    mutating func consume(
+        _ chunk: UnsafeRawBufferPointer, formatter: LogFormatter, timestamp: [UInt8], into out: inout [UInt8]
+    ) {
         guard let base = chunk.baseAddress, chunk.count > 0 else { return }
         var start = 0
         while start < chunk.count {
@@ -44,9 +46,12 @@ struct LineSplitter {
                 if !splitting {
                     // Said after the first piece, once per overlong line, so a split is never silent.
                     splitting = true
-                    out.append(contentsOf: formatter.event(process: process, SupervisorEvent(
-                        "line-split", "a line over \(Self.maximumLineLength >> 20) MiB was split",
-                        [("stream", .string(stream.rawValue))])))
+                    out.append(
+                        contentsOf: formatter.event(
+                            process: process,
+                            SupervisorEvent(
+                                "line-split", "a line over \(Self.maximumLineLength >> 20) MiB was split",
+                                [("stream", .string(stream.rawValue))])))
                 }
             }
         }
@@ -59,7 +64,9 @@ struct LineSplitter {
     }
 
     private mutating func emitPending(formatter: LogFormatter, timestamp: [UInt8], into out: inout [UInt8]) {
-        pending.withUnsafeBytes { formatter.appendLine(process: process, stream: stream, line: $0, timestamp: timestamp, into: &out) }
+        pending.withUnsafeBytes {
+            formatter.appendLine(process: process, stream: stream, line: $0, timestamp: timestamp, into: &out)
+        }
         pending.removeAll(keepingCapacity: pending.count < 1 << 20)
     }
 }

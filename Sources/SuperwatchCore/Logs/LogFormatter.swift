@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How the multiplexed stream looks: plain prefixed lines (optionally coloured and timestamped) or one JSON
@@ -61,7 +61,9 @@ public struct LogFormatter: Sendable {
             }
             return Array("\(padded) \(marker) ".utf8)
         }
-        outputPrefixes = names.enumerated().map { prefix($1, marker: "|", color: Self.palette[$0 % Self.palette.count]) }
+        outputPrefixes = names.enumerated().map {
+            prefix($1, marker: "|", color: Self.palette[$0 % Self.palette.count])
+        }
         eventPrefixes = names.enumerated().map { prefix($1, marker: "*", color: Self.palette[$0 % Self.palette.count]) }
         globalEventPrefix = prefix(Self.stackName, marker: "*", color: "1")
     }
@@ -79,12 +81,16 @@ public struct LogFormatter: Sendable {
             let ms = now.tv_nsec / 1_000_000
             return Array(String(format2: parts, millis: Int(ms)).utf8)
         }
-        return Array("\(zeroPadded(Int(parts.tm_hour), 2)):\(zeroPadded(Int(parts.tm_min), 2)):\(zeroPadded(Int(parts.tm_sec), 2)) ".utf8)
+        return Array(
+            "\(zeroPadded(Int(parts.tm_hour), 2)):\(zeroPadded(Int(parts.tm_min), 2)):\(zeroPadded(Int(parts.tm_sec), 2)) "
+                .utf8)
     }
 
     /// Appends one line of a process's output (without its newline) to `out`.
     @inline(__always)
-    public func appendLine(process: Int, stream: StreamKind, line: UnsafeRawBufferPointer, timestamp: [UInt8], into out: inout [UInt8]) {
+    public func appendLine(
+        process: Int, stream: StreamKind, line: UnsafeRawBufferPointer, timestamp: [UInt8], into out: inout [UInt8]
+    ) {
         switch options.format {
         case .text:
             out.append(contentsOf: timestamp)
@@ -144,7 +150,8 @@ public struct LogFormatter: Sendable {
 extension String {
     /// `2026-11-25T19:55:05.123Z`.
     init(format2 parts: tm, millis: Int) {
-        self = "\(zeroPadded(Int(parts.tm_year) + 1900, 4))-\(zeroPadded(Int(parts.tm_mon) + 1, 2))-\(zeroPadded(Int(parts.tm_mday), 2))T"
+        self =
+            "\(zeroPadded(Int(parts.tm_year) + 1900, 4))-\(zeroPadded(Int(parts.tm_mon) + 1, 2))-\(zeroPadded(Int(parts.tm_mday), 2))T"
             + "\(zeroPadded(Int(parts.tm_hour), 2)):\(zeroPadded(Int(parts.tm_min), 2)):\(zeroPadded(Int(parts.tm_sec), 2)).\(zeroPadded(millis, 3))Z"
     }
 }

@@ -1,8 +1,9 @@
 import Dispatch
 import Foundation
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The one place bytes reach superwatch's stdout: a queue of whole lines in front of a thread of its own
@@ -137,8 +138,9 @@ public final class OutputSink: Sendable {
             return state.pending > 0 ? .unwritten(state.pending) : .written
         }
         if case .unwritten(let bytes) = outcome {
-            Self.notice("stdout is not being read; \((bytes + 1023) / 1024) KiB of output not written",
-                        waitingAtMost: max(deadline - ContinuousClock.now, .milliseconds(10)))
+            Self.notice(
+                "stdout is not being read; \((bytes + 1023) / 1024) KiB of output not written",
+                waitingAtMost: max(deadline - ContinuousClock.now, .milliseconds(10)))
         }
         return outcome
     }
@@ -200,7 +202,9 @@ public final class OutputSink: Sendable {
                         return !state.failureReported
                     }
                     if report {
-                        Self.notice("cannot write to stdout: \(String(cString: strerror(error))); output is lost while this lasts")
+                        Self.notice(
+                            "cannot write to stdout: \(String(cString: strerror(error))); output is lost while this lasts"
+                        )
                     }
                     _ = settle(raw.count - offset)
                     return

@@ -8,7 +8,8 @@ struct BootstrapReport: Sendable, Equatable {
 
     /// The report in `lines` (complete lines, `\n`-separated); lines of other kinds are skipped.
     init(lines: String) {
-        let file = PythonProtocol.reportFile + " ", preload = PythonProtocol.reportPreload + " "
+        let file = PythonProtocol.reportFile + " "
+        let preload = PythonProtocol.reportPreload + " "
         for line in lines.split(separator: "\n") {
             if line.hasPrefix(file) { files.append(String(line.dropFirst(file.count))) }
             if line.hasPrefix(preload) { preloads.append(String(line.dropFirst(preload.count))) }

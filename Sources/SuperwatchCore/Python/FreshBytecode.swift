@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Makes a restarted Python process run the source that is on disk, never bytecode cached for an earlier
@@ -68,7 +68,9 @@ enum FreshBytecode {
         }
         var names: [String] = []
         while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(cString: $0.bindMemory(to: CChar.self).baseAddress!)
+            }
             if let stem = cachedModuleStem(name), stems.contains(stem) { names.append(name) }
         }
         closedir(stream)

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One of the Python files of `EmbeddedPython` (generated at build time from Python/*.py by the EmbedPython
@@ -43,7 +44,8 @@ struct PythonFiles: Sendable {
         do {
             try retryingEINTR("mkdir") { mkdir(directory, 0o700) }
         } catch {
-            throw SuperwatchError(error.code, "cannot create \(directory) for superwatch's Python files: \(error.message)")
+            throw SuperwatchError(
+                error.code, "cannot create \(directory) for superwatch's Python files: \(error.message)")
         }
         return try fill(PythonFiles(directory: directory))
     }
@@ -57,8 +59,9 @@ struct PythonFiles: Sendable {
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard let made else {
             let err = errno
-            throw SuperwatchError(.system(syscall: "mkdtemp", errno: err),
-                                  "cannot create a directory for superwatch's Python files: \(errnoDescription(err))")
+            throw SuperwatchError(
+                .system(syscall: "mkdtemp", errno: err),
+                "cannot create a directory for superwatch's Python files: \(errnoDescription(err))")
         }
         return try fill(PythonFiles(directory: String(cString: made)))
     }

@@ -1,7 +1,8 @@
 import CSuperwatchShim
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The program that runs a `werkzeug:` process's bootstrap, found for its `python:` (default `python3`) so that
@@ -40,8 +41,9 @@ struct PythonInterpreter: Sendable, Equatable {
 
         /// Plain processes, for tests.
         static var plain: Runner {
-            Runner(launch: { request throws(SuperwatchError) in try Launcher.launch(request) },
-                   kill: { pgid in _ = Glibc.kill(-pgid, SIGKILL) }, release: { _ in })
+            Runner(
+                launch: { request throws(SuperwatchError) in try Launcher.launch(request) },
+                kill: { pgid in _ = Glibc.kill(-pgid, SIGKILL) }, release: { _ in })
         }
     }
 
@@ -53,7 +55,7 @@ struct PythonInterpreter: Sendable, Equatable {
     ) -> PythonInterpreter? {
         guard let path = Launcher.resolveExecutable(python, cwd: cwd, path: environment["PATH"]) else { return nil }
         guard isScript(path), let answer = ask(path, cwd: cwd, environment: environment, runner: runner),
-              answer.executable.hasPrefix("/"), access(answer.executable, X_OK) == 0, !isScript(answer.executable)
+            answer.executable.hasPrefix("/"), access(answer.executable, X_OK) == 0, !isScript(answer.executable)
         else { return PythonInterpreter(program: python) }
         return PythonInterpreter(
             program: answer.executable, setting: answer.environment.filter { environment[$0.key] != $0.value },
@@ -90,7 +92,8 @@ struct PythonInterpreter: Sendable, Equatable {
         // group id) cannot be reused, so the group kill below reaches only what the wrapper left behind.
         let exited = !stdoutOpen && wait(for: launched.pidfd, until: deadline)
         runner.kill(launched.pid)
-        var code: Int32 = 0, signal: Int32 = 0
+        var code: Int32 = 0
+        var signal: Int32 = 0
         if sw_pidfd_reap(launched.pidfd, &code, &signal) != 1 {
             var status: Int32 = 0
             while waitpid(launched.pid, &status, 0) < 0 && errno == EINTR {}
@@ -100,8 +103,8 @@ struct PythonInterpreter: Sendable, Equatable {
         close(launched.stdout)
         close(launched.stderr)
         guard exited, code == 0, signal == 0,
-              let answer = try? JSONSerialization.jsonObject(with: Data(output)) as? [Any], answer.count == 2,
-              let executable = answer[0] as? String, let environment = answer[1] as? [String: String]
+            let answer = try? JSONSerialization.jsonObject(with: Data(output)) as? [Any], answer.count == 2,
+            let executable = answer[0] as? String, let environment = answer[1] as? [String: String]
         else { return nil }
         return (executable, environment)
     }

@@ -1,7 +1,8 @@
 import CSuperwatchShim
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A listening socket superwatch owns for the whole life of `up`, so that connections wait in its backlog
@@ -53,7 +54,9 @@ final class HeldSocket: Sendable {
         }
     }
 
-    private static func bindTCP(host: String, port: UInt16, requested: ListenAddress) throws(SuperwatchError) -> HeldSocket {
+    private static func bindTCP(host: String, port: UInt16, requested: ListenAddress) throws(SuperwatchError)
+        -> HeldSocket
+    {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
@@ -64,7 +67,9 @@ final class HeldSocket: Sendable {
             throw SuperwatchError(.addressInUse, "cannot resolve `\(host)`: \(String(cString: gai_strerror(rc)))")
         }
         defer { freeaddrinfo(list) }
-        let fd = try retryingEINTR("socket") { socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        let fd = try retryingEINTR("socket") {
+            socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         if Glibc.bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 {
@@ -87,16 +92,22 @@ final class HeldSocket: Sendable {
         let family = storage.ss_family
         let boundPort: UInt16 = withUnsafePointer(to: &storage) { pointer in
             if family == sa_family_t(AF_INET6) {
-                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    UInt16(bigEndian: $0.pointee.sin6_port)
+                }
             }
-            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                UInt16(bigEndian: $0.pointee.sin_port)
+            }
         }
         return HeldSocket(fd: fd, requested: requested, bound: .tcp(host: host, port: boundPort))
     }
 
     private static func bindUnix(_ path: String, requested: ListenAddress) throws(SuperwatchError) -> HeldSocket {
         try createMissingDirectories(above: path)
-        let fd = try retryingEINTR("socket") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        let fd = try retryingEINTR("socket") {
+            socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -104,7 +115,9 @@ final class HeldSocket: Sendable {
         }
         let length = socklen_t(MemoryLayout<sockaddr_un>.size)
         func attempt() -> Int32 {
-            withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) } }
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
+            }
         }
         var rc = attempt()
         if rc != 0 && errno == EADDRINUSE && isStaleUnixSocket(path) {
@@ -114,7 +127,8 @@ final class HeldSocket: Sendable {
         if rc != 0 {
             let err = errno
             close(fd)
-            let message = err == EADDRINUSE
+            let message =
+                err == EADDRINUSE
                 ? "\(path) is already in use by a listening process; stop it or choose another path"
                 : "cannot listen on unix:\(path): \(errnoDescription(err))"
             throw SuperwatchError(.addressInUse, message)
@@ -160,7 +174,9 @@ final class HeldSocket: Sendable {
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8.prefix($0.count - 1))) }
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         return rc != 0 && errno == ECONNREFUSED
     }
@@ -185,7 +201,8 @@ func processListening(onPort port: UInt16) -> (pid: Int32, name: String)? {
         guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { continue }
         for fd in fds {
             guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"),
-                  target.hasPrefix("socket:["), inodes.contains(String(target.dropFirst(8).dropLast())) else { continue }
+                target.hasPrefix("socket:["), inodes.contains(String(target.dropFirst(8).dropLast()))
+            else { continue }
             let name = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingWhitespace() ?? "?"
             return (pid, name)
         }

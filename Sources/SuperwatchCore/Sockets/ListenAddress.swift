@@ -13,7 +13,9 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
             guard !path.isEmpty else { return .failure(.init("`unix:` needs a path, e.g. unix:run/web.sock")) }
             guard !path.contains("\n") else { return .failure(.init("a socket path cannot contain a line break")) }
             let full = path.hasPrefix("/") ? path : "\(directory)/\(path)"
-            guard full.utf8.count < 108 else { return .failure(.init("the socket path \(full) is longer than the 107 bytes Unix sockets allow")) }
+            guard full.utf8.count < 108 else {
+                return .failure(.init("the socket path \(full) is longer than the 107 bytes Unix sockets allow"))
+            }
             return .success(.unix(path: full))
         }
         let host: Substring
@@ -25,24 +27,35 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
             host = text[text.index(after: text.startIndex)..<close]
             portText = text[text.index(close, offsetBy: 2)...]
             let parts = host.split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)
-            guard !parts[0].isEmpty, parts[0].unicodeScalars.allSatisfy({ $0.properties.isASCIIHexDigit || $0 == ":" || $0 == "." }),
-                  parts.count == 1 || (!parts[1].isEmpty && parts[1].unicodeScalars.allSatisfy(isHostNameScalar)) else {
+            guard !parts[0].isEmpty,
+                parts[0].unicodeScalars.allSatisfy({ $0.properties.isASCIIHexDigit || $0 == ":" || $0 == "." }),
+                parts.count == 1 || (!parts[1].isEmpty && parts[1].unicodeScalars.allSatisfy(isHostNameScalar))
+            else {
                 return .failure(.init("`[\(shown(host))]` is not an IPv6 address; write it as [::1]:5000"))
             }
         } else {
             guard let colon = text.lastIndex(of: ":") else {
-                return .failure(.init("`\(shown(text))` has no port; write HOST:PORT (127.0.0.1:5000), :PORT for every interface, or unix:PATH"))
+                return .failure(
+                    .init(
+                        "`\(shown(text))` has no port; write HOST:PORT (127.0.0.1:5000), :PORT for every interface, or unix:PATH"
+                    ))
             }
             host = text[..<colon]
             portText = text[text.index(after: colon)...]
-            if host.contains(":") { return .failure(.init("write an IPv6 address in brackets: [\(shown(host))]:\(shown(portText))")) }
+            if host.contains(":") {
+                return .failure(.init("write an IPv6 address in brackets: [\(shown(host))]:\(shown(portText))"))
+            }
             guard host.unicodeScalars.allSatisfy(isHostNameScalar) else {
-                return .failure(.init("`\(shown(host))` is not a host name or IP address (ASCII letters, digits, `.`, `-` and `_`)"))
+                return .failure(
+                    .init("`\(shown(host))` is not a host name or IP address (ASCII letters, digits, `.`, `-` and `_`)")
+                )
             }
         }
         // Digits only: UInt16("+80") would take a sign that no address syntax has.
-        guard (1...5).contains(portText.utf8.count), portText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-              let port = UInt16(portText) else {
+        guard (1...5).contains(portText.utf8.count),
+            portText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+            let port = UInt16(portText)
+        else {
             return .failure(.init("`\(shown(portText))` is not a port number (0 to 65535; 0 picks a free one)"))
         }
         return .success(.tcp(host: String(host), port: port))
@@ -50,7 +63,9 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
     /// What a host name (or an IPv6 zone) may contain.
     static func isHostNameScalar(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "." || scalar == "-" || scalar == "_")
+        scalar.isASCII
+            && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "." || scalar == "-"
+                || scalar == "_")
     }
 
     public var description: String {

@@ -1,6 +1,7 @@
 import CSuperwatchShim
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The cgroup (v2) subtree superwatch runs its processes in: `superwatch-PID` under superwatch's own cgroup,
@@ -121,13 +122,15 @@ struct CgroupTree: Sendable {
 
     /// The cgroup v2 mount: where it is and which cgroup its root is (not "/" in a bind mount of a subtree).
     static func unifiedMount(mountinfo: String? = readSmallFile("/proc/self/mountinfo"))
-        -> (point: String, root: String)? {
+        -> (point: String, root: String)?
+    {
         guard let mountinfo else { return nil }
         for line in mountinfo.split(separator: "\n") {
             // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
             let fields = line.split(separator: " ", omittingEmptySubsequences: false)
             guard let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count, fields[dash + 1] == "cgroup2",
-                  fields.count > 4 else { continue }
+                fields.count > 4
+            else { continue }
             return (unescapeMountField(fields[4]), unescapeMountField(fields[3]))
         }
         return nil
@@ -148,7 +151,8 @@ struct CgroupTree: Sendable {
         var utf8 = Array(field.utf8)[...]
         while let byte = utf8.popFirst() {
             if byte == UInt8(ascii: "\\"), utf8.count >= 3,
-               let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8) {
+                let value = UInt8(String(decoding: utf8.prefix(3), as: UTF8.self), radix: 8)
+            {
                 bytes.append(value)
                 utf8 = utf8.dropFirst(3)
             } else {
@@ -175,8 +179,8 @@ func readSmallFile(_ path: String) -> String? {
     return String(decoding: result, as: UTF8.self)
 }
 
-private extension String {
-    func replacingSuffix(_ suffix: String, with replacement: String) -> String {
+extension String {
+    fileprivate func replacingSuffix(_ suffix: String, with replacement: String) -> String {
         hasSuffix(suffix) && count > 1 ? String(dropLast(suffix.count)) + replacement : self
     }
 }

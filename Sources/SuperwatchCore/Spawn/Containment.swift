@@ -1,8 +1,9 @@
 import CSuperwatchShim
 import Dispatch
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Keeps everything superwatch starts within its reach, whatever those processes do and however superwatch
@@ -99,8 +100,12 @@ final class Containment: Sendable {
     func start() throws(SuperwatchError) {
         let descriptors = DescriptorLimit.raise()
         if case let err = sw_become_subreaper(), err != 0 {
-            log(nil, SupervisorEvent("notice", "cannot become a child subreaper (\(errnoDescription(err))): processes "
-                + "whose parent exits are re-parented to init, out of superwatch's reach"))
+            log(
+                nil,
+                SupervisorEvent(
+                    "notice",
+                    "cannot become a child subreaper (\(errnoDescription(err))): processes "
+                        + "whose parent exits are re-parented to init, out of superwatch's reach"))
         }
         var cgroups: CgroupTree?
         let why: String?
@@ -108,13 +113,20 @@ final class Containment: Sendable {
             why = "SUPERWATCH_NO_CGROUP is set"
         } else {
             switch CgroupTree.create() {
-            case .success(let tree): cgroups = tree; why = nil
+            case .success(let tree):
+                cgroups = tree
+                why = nil
             case .failure(let unavailable): why = unavailable.reason
             }
         }
         if let why {
-            log(nil, SupervisorEvent("notice", "processes do not get cgroups (\(why)): a process that leaves its "
-                + "process group is found by a scan of /proc once a second and stopped with its process or the stack"))
+            log(
+                nil,
+                SupervisorEvent(
+                    "notice",
+                    "processes do not get cgroups (\(why)): a process that leaves its "
+                        + "process group is found by a scan of /proc once a second and stopped with its process or the stack"
+                ))
         }
         let keeper: Keeper
         do {
@@ -136,8 +148,9 @@ final class Containment: Sendable {
             let took = ContinuousClock().measure { self.scan() }
             // A scan of /proc costs time in proportion to the processes it reads: with thousands of them,
             // wait longer, so that the scan takes at most a twentieth of superwatch's time.
-            timer.schedule(deadline: .now() + Self.dispatchInterval(max(Self.scanInterval, took * 20)),
-                           leeway: .milliseconds(100))
+            timer.schedule(
+                deadline: .now() + Self.dispatchInterval(max(Self.scanInterval, took * 20)),
+                leeway: .milliseconds(100))
         }
         timer.resume()
         sources.withLock { $0.append(Source(timer)) }
@@ -146,7 +159,8 @@ final class Containment: Sendable {
     /// Starts one run of process `process` (`name` for its cgroup and the log): in its own cgroup when there
     /// are cgroups, registered with the keeper, with the descriptor limit superwatch was given.
     func launch(_ request: LaunchRequest, process: Int, name: String, runID: UInt64)
-        throws(SuperwatchError) -> LaunchedProcess {
+        throws(SuperwatchError) -> LaunchedProcess
+    {
         try state.withLock { (state: inout State) throws(SuperwatchError) -> LaunchedProcess in
             var request = request
             request.keeperFD = state.keeper?.writeFD ?? -1
@@ -174,8 +188,9 @@ final class Containment: Sendable {
                 if let cgroup, let tree = state.cgroups, !tree.remove(cgroup) { state.leftoverCgroups.append(cgroup) }
                 throw error
             }
-            state.runs[launched.pid] = Run(process: process, name: name, stopSignal: request.stopSignal,
-                                           timeoutMilliseconds: request.stopTimeoutMilliseconds, cgroup: cgroup)
+            state.runs[launched.pid] = Run(
+                process: process, name: name, stopSignal: request.stopSignal,
+                timeoutMilliseconds: request.stopTimeoutMilliseconds, cgroup: cgroup)
             return launched
         }
     }
@@ -187,8 +202,10 @@ final class Containment: Sendable {
         // Without cgroups, find what left the group while the tree of parents still leads back to the run.
         report(findEscapes())
         let (run, tree, escapes) = state.withLock { state in
-            (state.runs[pgid], state.cgroups,
-             state.escapes.filter { $0.value.run == pgid }.map(\.key))
+            (
+                state.runs[pgid], state.cgroups,
+                state.escapes.filter { $0.value.run == pgid }.map(\.key)
+            )
         }
         kill(-pgid, signal)
         if let cgroup = run?.cgroup, let tree {
@@ -262,8 +279,12 @@ final class Containment: Sendable {
             }
             while anyAlive(), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
             if anyAlive() {
-                log(nil, SupervisorEvent("stop-timeout", "processes that left their process group did not stop "
-                    + "within \(Duration.milliseconds(Int64(timeout)).humanReadable); sending them SIGKILL"))
+                log(
+                    nil,
+                    SupervisorEvent(
+                        "stop-timeout",
+                        "processes that left their process group did not stop "
+                            + "within \(Duration.milliseconds(Int64(timeout)).humanReadable); sending them SIGKILL"))
                 for group in groups { kill(-group, SIGKILL) }
             }
         }
@@ -298,11 +319,13 @@ final class Containment: Sendable {
     /// Forks a keeper that will kill `cgroupParent` too, and opens its pidfd.
     static func startKeeper(cgroupParent: String?) throws(SuperwatchError) -> Keeper {
         var writeFD: Int32 = -1
-        let pid = cgroupParent.map { parent in parent.withCString { sw_keeper_start(&writeFD, $0) } }
+        let pid =
+            cgroupParent.map { parent in parent.withCString { sw_keeper_start(&writeFD, $0) } }
             ?? sw_keeper_start(&writeFD, nil)
         guard pid > 0 else {
-            throw SuperwatchError(.system(syscall: "fork", errno: errno),
-                                  "cannot start the keeper process: \(errnoDescription(errno))")
+            throw SuperwatchError(
+                .system(syscall: "fork", errno: errno),
+                "cannot start the keeper process: \(errnoDescription(errno))")
         }
         let pidfd = sw_pidfd_open(pid)
         guard pidfd >= 0 else {
@@ -310,8 +333,9 @@ final class Containment: Sendable {
             Glibc.close(writeFD)
             var status: Int32 = 0
             _ = waitpid(pid, &status, 0)
-            throw SuperwatchError(.system(syscall: "pidfd_open", errno: code),
-                                  "cannot watch the keeper process: \(errnoDescription(code))")
+            throw SuperwatchError(
+                .system(syscall: "pidfd_open", errno: code),
+                "cannot watch the keeper process: \(errnoDescription(code))")
         }
         _ = fcntl(pidfd, F_SETFD, FD_CLOEXEC)
         return Keeper(pid: pid, pidfd: pidfd, writeFD: writeFD)
@@ -342,21 +366,30 @@ final class Containment: Sendable {
             do throws(SuperwatchError) {
                 keeper = try Self.startKeeper(cgroupParent: state.cgroups?.parent)
             } catch {
-                return (SupervisorEvent("keeper-lost", "the keeper process is gone (pid \(dead.pid)\(how)) and no new "
-                    + "one could be started (\(error.message)): if superwatch is killed with SIGKILL, its "
-                    + "processes will be left running"), nil)
+                return (
+                    SupervisorEvent(
+                        "keeper-lost",
+                        "the keeper process is gone (pid \(dead.pid)\(how)) and no new "
+                            + "one could be started (\(error.message)): if superwatch is killed with SIGKILL, its "
+                            + "processes will be left running"), nil
+                )
             }
             for (pgid, run) in state.runs {
-                keeper.register(pgid, signal: run.stopSignal, timeoutMilliseconds: run.timeoutMilliseconds, cgroup: run.cgroup)
+                keeper.register(
+                    pgid, signal: run.stopSignal, timeoutMilliseconds: run.timeoutMilliseconds, cgroup: run.cgroup)
             }
             for (group, escape) in state.escapes {
                 keeper.register(group, signal: escape.stopSignal, timeoutMilliseconds: escape.timeoutMilliseconds)
             }
             state.keeper = keeper
             let groups = state.runs.count + state.escapes.count
-            return (SupervisorEvent("keeper-lost", "the keeper process is gone (pid \(dead.pid)\(how)); a new "
-                + "keeper (pid \(keeper.pid)) now holds the \(groups) running process group\(groups == 1 ? "" : "s")",
-                [("pid", .int(Int(keeper.pid)))]), keeper)
+            return (
+                SupervisorEvent(
+                    "keeper-lost",
+                    "the keeper process is gone (pid \(dead.pid)\(how)); a new "
+                        + "keeper (pid \(keeper.pid)) now holds the \(groups) running process group\(groups == 1 ? "" : "s")",
+                    [("pid", .int(Int(keeper.pid)))]), keeper
+            )
         }
         if let replacement { watch(replacement) }
         if let event { log(nil, event) }
@@ -404,21 +437,36 @@ final class Containment: Sendable {
         for (entry, origin) in table.escapees(from: groups, reaper: selfPID, own: own) {
             // Never superwatch's own group or init's; each new group once (its members found together).
             guard entry.group > 1, entry.group != ownGroup, state.escapes[entry.group] == nil, !own.contains(entry.pid),
-                  let now = ProcessTable.readStat(entry.pid), !now.isZombie, now.group == entry.group,
-                  now.parent == entry.parent else { continue }
+                let now = ProcessTable.readStat(entry.pid), !now.isZombie, now.group == entry.group,
+                now.parent == entry.parent
+            else { continue }
             let run = origin.flatMap { state.runs[$0] != nil ? $0 : state.escapes[$0]?.run }
             let record = run.flatMap { state.runs[$0] }
-            let escape = Escape(run: run, stopSignal: record?.stopSignal ?? SIGTERM,
-                                timeoutMilliseconds: record?.timeoutMilliseconds ?? 5000)
+            let escape = Escape(
+                run: run, stopSignal: record?.stopSignal ?? SIGTERM,
+                timeoutMilliseconds: record?.timeoutMilliseconds ?? 5000)
             state.escapes[entry.group] = escape
-            state.keeper?.register(entry.group, signal: escape.stopSignal, timeoutMilliseconds: escape.timeoutMilliseconds)
+            state.keeper?.register(
+                entry.group, signal: escape.stopSignal, timeoutMilliseconds: escape.timeoutMilliseconds)
             let fields: [(String, SupervisorEvent.Value)] = [("pid", .int(Int(entry.pid)))]
             if let record {
-                events.append((record.process, SupervisorEvent("escaped", "pid \(entry.pid) (\(entry.name)) left its "
-                    + "process group; it is stopped with \(record.name)", fields)))
+                events.append(
+                    (
+                        record.process,
+                        SupervisorEvent(
+                            "escaped",
+                            "pid \(entry.pid) (\(entry.name)) left its "
+                                + "process group; it is stopped with \(record.name)", fields)
+                    ))
             } else {
-                events.append((nil, SupervisorEvent("escaped", "pid \(entry.pid) (\(entry.name)) left its process "
-                    + "group and its parent exited; it is stopped with the stack", fields)))
+                events.append(
+                    (
+                        nil,
+                        SupervisorEvent(
+                            "escaped",
+                            "pid \(entry.pid) (\(entry.name)) left its process "
+                                + "group and its parent exited; it is stopped with the stack", fields)
+                    ))
             }
         }
         return events

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// superwatch's own limit on open descriptors (RLIMIT_NOFILE).
@@ -41,7 +41,9 @@ struct DescriptorLimit: Sendable, Equatable {
         var buffer = [UInt8](repeating: 0, count: 32)
         let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         guard n > 0 else { return nil }
-        return rlim_t(String(decoding: buffer[0..<n].prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }, as: UTF8.self))
+        return rlim_t(
+            String(decoding: buffer[0..<n].prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }, as: UTF8.self)
+        )
     }
 
     /// What a start that failed with EMFILE says: the limit is superwatch's, not the program's.

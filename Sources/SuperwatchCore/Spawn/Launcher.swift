@@ -1,7 +1,8 @@
 import CSuperwatchShim
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A started process: its pid (also its process group and session id) and the parent's ends of its pipes.
@@ -64,7 +65,11 @@ enum Launcher {
         defer { close(devNull) }
         let out = try makePipe()
         let err: (read: Int32, write: Int32)
-        do { err = try makePipe() } catch { close(out.read); close(out.write); throw error }
+        do { err = try makePipe() } catch {
+            close(out.read)
+            close(out.write)
+            throw error
+        }
 
         var environment = request.environment
         if !request.passFDs.isEmpty { environment["LISTEN_PID"] = String(repeating: "0", count: 20) }
@@ -144,7 +149,9 @@ enum Launcher {
             let full = program.hasPrefix("/") ? program : "\(cwd)/\(program)"
             return access(full, X_OK) == 0 ? full : nil
         }
-        for directory in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false) {
+        for directory in (path ?? "/usr/local/bin:/usr/bin:/bin").split(
+            separator: ":", omittingEmptySubsequences: false)
+        {
             let base = directory.isEmpty ? cwd : (directory.hasPrefix("/") ? String(directory) : "\(cwd)/\(directory)")
             let candidate = "\(base)/\(program)"
             var info = stat()

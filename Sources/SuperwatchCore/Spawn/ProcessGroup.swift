@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Whether process group `pgid` still has a member that is not a zombie.
@@ -33,6 +33,7 @@ func parseStat(_ line: ArraySlice<UInt8>) -> (state: UInt8, pgrp: Int32)? {
     guard let close = line.lastIndex(of: UInt8(ascii: ")")) else { return nil }
     let fields = line[(close + 1)...].split(separator: UInt8(ascii: " "))
     guard fields.count > 2, let state = fields[0].first,
-          let group = Int32(String(decoding: fields[2], as: UTF8.self)) else { return nil }
+        let group = Int32(String(decoding: fields[2], as: UTF8.self))
+    else { return nil }
     return (state, group)
 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A snapshot of every process on the machine, from /proc: parent, process group and state, enough to find
@@ -48,7 +48,10 @@ struct ProcessTable: Sendable {
                 pending += text.split(separator: " ").compactMap { pid_t($0.filter(\.isNumber)) }
             }
             // Most processes have one thread: no need to list their tasks.
-            guard entry.threads > 1 else { addChildren(of: pid); continue }
+            guard entry.threads > 1 else {
+                addChildren(of: pid)
+                continue
+            }
             guard let tasks = opendir("/proc/\(pid)/task") else { continue }
             while let task = readdir(tasks) {
                 if let tid = pidName(task) { addChildren(of: tid) }
@@ -80,15 +83,18 @@ struct ProcessTable: Sendable {
     /// last `)`.
     static func parse(pid: pid_t, _ line: ArraySlice<UInt8>) -> Entry? {
         guard let open = line.firstIndex(of: UInt8(ascii: "(")),
-              let close = line.lastIndex(of: UInt8(ascii: ")")), open < close else { return nil }
+            let close = line.lastIndex(of: UInt8(ascii: ")")), open < close
+        else { return nil }
         let fields = line[(close + 1)...].split(separator: UInt8(ascii: " "))
         guard fields.count > 2, let state = fields[0].first,
-              let parent = Int32(String(decoding: fields[1], as: UTF8.self)),
-              let group = Int32(String(decoding: fields[2], as: UTF8.self)) else { return nil }
+            let parent = Int32(String(decoding: fields[1], as: UTF8.self)),
+            let group = Int32(String(decoding: fields[2], as: UTF8.self))
+        else { return nil }
         // num_threads is the 20th field, the 18th after comm.
         let threads = fields.count > 17 ? Int(String(decoding: fields[17], as: UTF8.self)) ?? 1 : 1
-        return Entry(pid: pid, parent: parent, group: group, state: state,
-                     name: String(decoding: line[(open + 1)..<close], as: UTF8.self), threads: threads)
+        return Entry(
+            pid: pid, parent: parent, group: group, state: state,
+            name: String(decoding: line[(open + 1)..<close], as: UTF8.self), threads: threads)
     }
 
     /// Live processes that are not in a group of `groups` but descend from a member of one (through
@@ -101,9 +107,15 @@ struct ProcessTable: Sendable {
             var parent = entry.parent
             // A chain of parents ends at init; the bound only guards against a cycle in a torn snapshot.
             for _ in 0..<256 {
-                if parent == reaper { found.append((entry, nil)); break }
+                if parent == reaper {
+                    found.append((entry, nil))
+                    break
+                }
                 guard parent > 1, let ancestor = entries[parent] else { break }
-                if groups.contains(ancestor.group) { found.append((entry, ancestor.group)); break }
+                if groups.contains(ancestor.group) {
+                    found.append((entry, ancestor.group))
+                    break
+                }
                 parent = ancestor.parent
             }
         }

@@ -57,7 +57,8 @@ public struct RestartTracker: Sendable, Equatable {
         case .onFailure, .always:
             guard consecutiveRestarts < spec.maxRestarts else { return .giveUp }
             consecutiveRestarts += 1
-            return .restartAfter(Self.delay(base: spec.backoff, attempt: consecutiveRestarts), attempt: consecutiveRestarts)
+            return .restartAfter(
+                Self.delay(base: spec.backoff, attempt: consecutiveRestarts), attempt: consecutiveRestarts)
         }
     }
 

@@ -1,6 +1,7 @@
 import Dispatch
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Delivers SIGINT, SIGTERM and SIGHUP as events instead of letting them kill superwatch.

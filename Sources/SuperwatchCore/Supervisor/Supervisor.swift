@@ -1,8 +1,9 @@
 import CSuperwatchShim
 import Dispatch
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The state of one process in its life under superwatch. Every transition happens in `Supervisor`, in
@@ -153,7 +154,8 @@ public actor Supervisor {
 
     private func supervise() async throws(SuperwatchError) -> Int32 {
         try bindSockets()
-        if processes.contains(where: { $0.spec.werkzeug != nil }) || sockets.contains(where: { $0.first?.port != nil }) {
+        if processes.contains(where: { $0.spec.werkzeug != nil }) || sockets.contains(where: { $0.first?.port != nil })
+        {
             if let pythonDirectory {
                 pythonFiles = try PythonFiles.install(at: pythonDirectory)
             } else {
@@ -214,7 +216,8 @@ public actor Supervisor {
     /// program that does not is not shown an address it may not serve on).
     private func announce() {
         let count = processes.count
-        log(nil, "banner", "\(configFile): \(counted(count, "process", plural: "processes")); Ctrl-C to stop",
+        log(
+            nil, "banner", "\(configFile): \(counted(count, "process", plural: "processes")); Ctrl-C to stop",
             [("file", .string(configFile)), ("processes", .int(count))])
         var announced = Set<ObjectIdentifier>()
         for (index, process) in processes.enumerated() {
@@ -277,12 +280,16 @@ public actor Supervisor {
             runEnded(index, status: status, io: io)
         case .backoffElapsed(let index, let token):
             guard processes[index].timerToken == token, processes[index].phase == .backingOff,
-                  !processes[index].burstOpen else { return }
+                !processes[index].burstOpen
+            else { return }
             start(index, io: io)
         case .stopTimeout(let index, let token):
             guard processes[index].timerToken == token, case .stopping = processes[index].phase else { return }
             guard processes[index].pid > 0 else { return }
-            log(index, "stop-timeout", "did not stop within \(processes[index].spec.stopTimeout.humanReadable); sending SIGKILL to its process group")
+            log(
+                index, "stop-timeout",
+                "did not stop within \(processes[index].spec.stopTimeout.humanReadable); sending SIGKILL to its process group"
+            )
             containment.signal(processes[index].pid, SIGKILL)
         case .signal(let number):
             requestShutdown(signal: number)
@@ -334,7 +341,8 @@ public actor Supervisor {
         let others = paths.filter { $0 != processes[index].announcedChange }
         if let first = others.first {
             let more = others.count > 1 ? " (+\(others.count - 1) more)" : ""
-            log(index, "changed", "also changed: \(first)\(more)",
+            log(
+                index, "changed", "also changed: \(first)\(more)",
                 [("changed", .string(paths.prefix(100).joined(separator: "\n")))])
         }
         switch processes[index].phase {
@@ -375,8 +383,6 @@ public actor Supervisor {
         }
         sockets = held
     }
-
-
 
     /// The group leader exited. Anything left in its group (a backgrounded grandchild) is stopped too, so
     /// nothing outlives its process; once the group is empty, what it wrote last is printed and the run ends.
@@ -430,25 +436,34 @@ public actor Supervisor {
             return
         }
         if let app = process.spec.werkzeug, case .exited(let code) = status,
-           code == PythonProtocol.exitImportFailed || code == PythonProtocol.exitWerkzeugMissing {
+            code == PythonProtocol.exitImportFailed || code == PythonProtocol.exitWerkzeugMissing
+        {
             // Starting again cannot help until a file changes: down, and waiting only if one can.
             process.phase = .stopped
             recordFailure(index, status)
             let waiting = canBeRevived(index)
             if code == PythonProtocol.exitImportFailed {
-                log(index, "down", "the app failed to import"
-                    + (waiting ? "; waiting for a change to one of its files" : "; nothing to watch, not restarting"))
+                log(
+                    index, "down",
+                    "the app failed to import"
+                        + (waiting
+                            ? "; waiting for a change to one of its files" : "; nothing to watch, not restarting"))
             } else {
-                log(index, "down", "Werkzeug is not installed for \(app.python)"
-                    + (waiting ? "; waiting for a file change" : "; not restarting"))
+                log(
+                    index, "down",
+                    "Werkzeug is not installed for \(app.python)"
+                        + (waiting ? "; waiting for a file change" : "; not restarting"))
             }
             return
         }
         let decision = process.tracker.decide(status, ranFor: ranFor, spec: process.spec)
         if process.tracker.stormBegan {
-            log(index, "restart-storm", "exit code \(status.shellStatus) asked for a restart "
-                + "\(RestartTracker.quickRestartLimit) times in a row, each within "
-                + "\(RestartTracker.quickRun.humanReadable) of starting: treating it as a failure until a run lasts longer")
+            log(
+                index, "restart-storm",
+                "exit code \(status.shellStatus) asked for a restart "
+                    + "\(RestartTracker.quickRestartLimit) times in a row, each within "
+                    + "\(RestartTracker.quickRun.humanReadable) of starting: treating it as a failure until a run lasts longer"
+            )
         }
         switch decision {
         case .restartNow:
@@ -457,7 +472,9 @@ public actor Supervisor {
             start(index, io: io)
             process = processes[index]
         case .restartAfter(let delay, let attempt):
-            log(index, "backoff", "restarting in \(delay.humanReadable) (restart \(attempt) of \(process.spec.maxRestarts), restart: \(process.spec.restart.rawValue))",
+            log(
+                index, "backoff",
+                "restarting in \(delay.humanReadable) (restart \(attempt) of \(process.spec.maxRestarts), restart: \(process.spec.restart.rawValue))",
                 [("delay_ms", .int(Int(delay.milliseconds))), ("attempt", .int(attempt))])
             process.phase = .backingOff
             nextToken += 1
@@ -497,15 +514,18 @@ public actor Supervisor {
         if let spare = spares.removeValue(forKey: index), wake(spare, changed: changed) {
             processes[index].runID = spare.runID
             processes[index].pid = spare.pid
-            log(index, "started", "started (pid \(spare.pid), a standby interpreter with its packages imported)"
-                + commandOnFirstStart(index), [("pid", .int(Int(spare.pid)))])
+            log(
+                index, "started",
+                "started (pid \(spare.pid), a standby interpreter with its packages imported)"
+                    + commandOnFirstStart(index), [("pid", .int(Int(spare.pid)))])
             return
         }
         processes[index].runID = runID
         do {
             let launched = try launch(index, runID: runID, changed: changed, io: io)
             processes[index].pid = launched.pid
-            log(index, "started", "started (pid \(launched.pid))" + commandOnFirstStart(index),
+            log(
+                index, "started", "started (pid \(launched.pid))" + commandOnFirstStart(index),
                 [("pid", .int(Int(launched.pid)))])
             io.add(launched.io)
         } catch {
@@ -529,16 +549,20 @@ public actor Supervisor {
         let spec = processes[index].spec
         let prefix = spec.env["PYTHONPYCACHEPREFIX"] ?? baseEnvironment["PYTHONPYCACHEPREFIX"]
         for failure in FreshBytecode.removeCachedBytecode(of: changed, root: spec.cwd, pycachePrefix: prefix) {
-            log(index, "notice", "cannot remove \(failure.path), which may hold bytecode of the changed code: "
-                + errnoDescription(failure.errno))
+            log(
+                index, "notice",
+                "cannot remove \(failure.path), which may hold bytecode of the changed code: "
+                    + errnoDescription(failure.errno))
         }
     }
 
     /// Starts one run of process `index`: its environment, held sockets, and for a `werkzeug:` process the
     /// bootstrap with its report pipe. With `standby`, the bootstrap imports `preloads` and waits for "go" on
     /// the pipe whose read end is `standby` (fd after the report pipe).
-    private func launch(_ index: Int, runID: UInt64, changed: [String], standby: (goRead: Int32, preloads: [String])? = nil,
-                        io: IOLoop) throws(SuperwatchError) -> (pid: pid_t, io: RunIO) {
+    private func launch(
+        _ index: Int, runID: UInt64, changed: [String], standby: (goRead: Int32, preloads: [String])? = nil,
+        io: IOLoop
+    ) throws(SuperwatchError) -> (pid: pid_t, io: RunIO) {
         let spec = processes[index].spec
         var environment = baseEnvironment
         environment.merge(spec.env) { $1 }
@@ -591,9 +615,13 @@ public actor Supervisor {
         do {
             let launched = try containment.launch(request, process: index, name: spec.name, runID: runID)
             // A program of its own under `listen:` that binds $PORT itself fails with "address in use".
-            return (launched.pid, RunIO(runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout,
-                                        stderr: launched.stderr, report: reportPipe?.read ?? -1,
-                                        scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil))
+            return (
+                launched.pid,
+                RunIO(
+                    runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout,
+                    stderr: launched.stderr, report: reportPipe?.read ?? -1,
+                    scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
+            )
         } catch {
             if let reportPipe { close(reportPipe.read) }
             throw error
@@ -632,8 +660,9 @@ public actor Supervisor {
     /// Starts a standby interpreter for process `index` once its app has reported what it imports.
     private func prepareSpare(_ index: Int, io: IOLoop) {
         guard processes[index].spec.werkzeug != nil, spares[index] == nil, !shuttingDown,
-              processes[index].phase == .running, let preloads = preloads[index], !preloads.isEmpty,
-              let go = try? Launcher.makePipe(size: nil) else { return }
+            processes[index].phase == .running, let preloads = preloads[index], !preloads.isEmpty,
+            let go = try? Launcher.makePipe(size: nil)
+        else { return }
         nextRunID += 1
         let runID = nextRunID
         defer { close(go.read) }
@@ -648,10 +677,13 @@ public actor Supervisor {
     /// Tells a standby interpreter to go on as a start; false when it is gone.
     private func wake(_ spare: Spare, changed: [String]) -> Bool {
         defer { close(spare.goFD) }
-        let environment: [String: String?] = ["SUPERWATCH_CHANGED": changed.isEmpty ? nil : changed.prefix(100).joined(separator: "\n")]
+        let environment: [String: String?] = [
+            "SUPERWATCH_CHANGED": changed.isEmpty ? nil : changed.prefix(100).joined(separator: "\n")
+        ]
         guard processGroupIsAlive(spare.pid),
-              let json = try? JSONSerialization.data(withJSONObject: environment.mapValues { $0 ?? NSNull() as Any }),
-              var line = String(data: json, encoding: .utf8) else { return false }
+            let json = try? JSONSerialization.data(withJSONObject: environment.mapValues { $0 ?? NSNull() as Any }),
+            var line = String(data: json, encoding: .utf8)
+        else { return false }
         line = "\(PythonProtocol.go) \(line)\n"
         var bytes = Array(line.utf8)
         return bytes.withUnsafeMutableBytes { writeAll(spare.goFD, $0) }
@@ -701,7 +733,8 @@ public actor Supervisor {
         }
     }
 
-    private func log(_ index: Int?, _ kind: String, _ message: String, _ fields: [(String, SupervisorEvent.Value)] = []) {
+    private func log(_ index: Int?, _ kind: String, _ message: String, _ fields: [(String, SupervisorEvent.Value)] = [])
+    {
         sink.write(formatter.event(process: index, SupervisorEvent(kind, message, fields)))
     }
 

@@ -1,7 +1,10 @@
 /// One of superwatch's own events, printed in the multiplexed stream: a human message plus, for
 /// `--log-format json`, a kind and typed fields.
 public struct SupervisorEvent: Sendable {
-    public enum Value: Sendable { case int(Int), string(String) }
+    public enum Value: Sendable {
+        case int(Int)
+        case string(String)
+    }
 
     public var kind: String
     public var message: String

@@ -1,7 +1,8 @@
 import CSuperwatchShim
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How other threads talk to a thread that sleeps in poll/epoll: messages go into a locked queue and an

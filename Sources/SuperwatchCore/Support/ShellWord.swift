@@ -65,7 +65,9 @@ public enum ShellWord {
     }
 
     /// Reads the body of a `$'…'` word up to its closing quote, resolving C escapes.
-    private static func decodeANSIC(_ scalars: inout ArraySlice<Unicode.Scalar>, into out: inout String.UnicodeScalarView) {
+    private static func decodeANSIC(
+        _ scalars: inout ArraySlice<Unicode.Scalar>, into out: inout String.UnicodeScalarView
+    ) {
         while let scalar = scalars.popFirst(), scalar != "'" {
             guard scalar == "\\", let escaped = scalars.popFirst() else {
                 out.append(scalar)
@@ -102,7 +104,8 @@ public enum ShellWord {
     /// Characters that mean nothing special to a shell anywhere in a word.
     private static func isBare(_ scalar: Unicode.Scalar) -> Bool {
         scalar.isASCII
-            && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "_@%+=:,./-".unicodeScalars.contains(scalar))
+            && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                || "_@%+=:,./-".unicodeScalars.contains(scalar))
     }
 
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {

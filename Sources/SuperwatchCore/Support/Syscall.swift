@@ -1,6 +1,7 @@
 import CSuperwatchShim
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a system call that returns -1 on failure, retrying on EINTR, and turns any other failure into a

@@ -120,7 +120,7 @@ struct GlobSet: Sendable {
             switch segments[i] {
             case .anyDirectories:
                 if isFinalAnyDirectories[i] { return true }
-                // A non-final `**` matching this component leaves the rest of the pattern to match nothing.
+            // A non-final `**` matching this component leaves the rest of the pattern to match nothing.
             case .literal(let bytes):
                 if isAccepting[i + 1] && bytes.elementsEqual(component) { return true }
             case .wildcard(let pattern):
@@ -270,7 +270,9 @@ extension GlobSet {
         var index = open + 1
         while index < text.endIndex {
             switch text[index] {
-            case "\\": index += 2; continue
+            case "\\":
+                index += 2
+                continue
             case "[": index = try bracketEnd(text, from: index, pattern: pattern)
             case "{": depth += 1
             case "}":
@@ -291,7 +293,10 @@ extension GlobSet {
         var tokens: [SegmentPattern.Token] = []
         var literal: [UInt8] = []
         func flush() {
-            if !literal.isEmpty { tokens.append(.literal(literal)); literal = [] }
+            if !literal.isEmpty {
+                tokens.append(.literal(literal))
+                literal = []
+            }
         }
         var index = 0
         while index < text.count {
@@ -329,7 +334,10 @@ extension GlobSet {
     ) throws(SuperwatchError) -> (SegmentPattern.Token, Int) {
         var index = open + 1
         var negated = false
-        if index < text.count && (text[index] == "!" || text[index] == "^") { negated = true; index += 1 }
+        if index < text.count && (text[index] == "!" || text[index] == "^") {
+            negated = true
+            index += 1
+        }
         var ranges: [ClosedRange<UInt32>] = []
         var first = true
         while index < text.count {
@@ -338,11 +346,17 @@ extension GlobSet {
                 return (.set(negated: negated, ranges: ranges), index + 1)
             }
             first = false
-            if scalar == "\\" && index + 1 < text.count { index += 1; scalar = text[index] }
+            if scalar == "\\" && index + 1 < text.count {
+                index += 1
+                scalar = text[index]
+            }
             var upper = scalar
             if index + 2 < text.count && text[index + 1] == "-" && text[index + 2] != "]" {
                 upper = text[index + 2]
-                if upper == "\\" && index + 3 < text.count { index += 1; upper = text[index + 2] }
+                if upper == "\\" && index + 3 < text.count {
+                    index += 1
+                    upper = text[index + 2]
+                }
                 index += 2
             }
             if upper.value < scalar.value {
@@ -388,7 +402,8 @@ struct SegmentPattern: Sendable, Equatable {
                     continue
                 case .literal(let bytes):
                     if position + bytes.count <= text.count
-                        && bytes.withUnsafeBufferPointer({ memoryEqual($0, text, at: position) }) {
+                        && bytes.withUnsafeBufferPointer({ memoryEqual($0, text, at: position) })
+                    {
                         position += bytes.count
                         token += 1
                         continue
@@ -420,7 +435,9 @@ struct SegmentPattern: Sendable, Equatable {
         }
     }
 
-    private func memoryEqual(_ bytes: UnsafeBufferPointer<UInt8>, _ text: UnsafeBufferPointer<UInt8>, at offset: Int) -> Bool {
+    private func memoryEqual(_ bytes: UnsafeBufferPointer<UInt8>, _ text: UnsafeBufferPointer<UInt8>, at offset: Int)
+        -> Bool
+    {
         for i in 0..<bytes.count where bytes[i] != text[offset + i] { return false }
         return true
     }

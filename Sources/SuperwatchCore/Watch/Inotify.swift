@@ -1,6 +1,7 @@
 import CSuperwatchShim
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An inotify instance (`inotify_init1(IN_NONBLOCK | IN_CLOEXEC)`), owned: the descriptor is closed when this
@@ -75,7 +76,11 @@ final class Inotify {
                 var name = ""
                 if length > 0 {
                     let bytes = base.advanced(by: headerSize).assumingMemoryBound(to: UInt8.self)
-                    name = String(decoding: UnsafeBufferPointer(start: bytes, count: strnlen(UnsafeRawPointer(bytes).assumingMemoryBound(to: CChar.self), length)), as: UTF8.self)
+                    name = String(
+                        decoding: UnsafeBufferPointer(
+                            start: bytes,
+                            count: strnlen(UnsafeRawPointer(bytes).assumingMemoryBound(to: CChar.self), length)),
+                        as: UTF8.self)
                 }
                 events.append(Event(wd: wd, mask: mask, name: name))
                 offset += headerSize + length

@@ -1,6 +1,7 @@
 import CSuperwatchShim
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Walks the part of a directory tree that a spec's rules can match, with `readdir` and the entry types it
@@ -20,7 +21,10 @@ struct TreeWalker {
     func walk(
         _ start: String, at cursor: WatchRules.Cursor,
         directory: (String, WatchRules.Cursor) -> Decision,
-        file: (_ directoryPath: String, _ cursor: WatchRules.Cursor, _ name: UnsafeBufferPointer<UInt8>, _ directoryFD: Int32) -> Void
+        file: (
+            _ directoryPath: String, _ cursor: WatchRules.Cursor, _ name: UnsafeBufferPointer<UInt8>,
+            _ directoryFD: Int32
+        ) -> Void
     ) -> Bool {
         var pending: [(String, WatchRules.Cursor)] = [(start, cursor)]
         while let (path, cursor) = pending.popLast() {
@@ -35,7 +39,9 @@ struct TreeWalker {
             let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
             while let entry = readdir(stream) {
                 let namePointer = UnsafeRawPointer(entry).advanced(by: nameOffset).assumingMemoryBound(to: UInt8.self)
-                let name = UnsafeBufferPointer(start: namePointer, count: strlen(UnsafeRawPointer(namePointer).assumingMemoryBound(to: CChar.self)))
+                let name = UnsafeBufferPointer(
+                    start: namePointer, count: strlen(UnsafeRawPointer(namePointer).assumingMemoryBound(to: CChar.self))
+                )
                 if name.count <= 2 && name.allSatisfy({ $0 == UInt8(ascii: ".") }) { continue }
                 var type = entry.pointee.d_type
                 if type == UInt8(DT_UNKNOWN) {

@@ -1,6 +1,7 @@
 import CSuperwatchShim
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// inotify: one watch per directory that can hold a match (shared by every spec that walks it), plus the
@@ -31,7 +32,10 @@ extension WatchLoop {
             directory: { directory, cursor in
                 switch inotify.addWatch(directory) {
                 case .success(let wd):
-                    register(wd, directory) { $0.trees.removeAll { $0.spec == index }; $0.trees.append((index, cursor)) }
+                    register(wd, directory) {
+                        $0.trees.removeAll { $0.spec == index }
+                        $0.trees.append((index, cursor))
+                    }
                     return .descend
                 case .failure(let error) where error.code == ENOSPC || error.code == ENOMEM:
                     failure = error.code
@@ -192,8 +196,10 @@ extension WatchLoop {
         }
         if event.has(IN_DELETE_SELF) || event.has(IN_MOVE_SELF) {
             for (index, cursor) in directory.trees where cursor.path.isEmpty {
-                notice(index, "watched directory \(directory.path) was \(event.has(IN_MOVE_SELF) ? "moved" : "deleted"); "
-                    + "its file changes are no longer noticed")
+                notice(
+                    index,
+                    "watched directory \(directory.path) was \(event.has(IN_MOVE_SELF) ? "moved" : "deleted"); "
+                        + "its file changes are no longer noticed")
             }
             if event.has(IN_MOVE_SELF) { forgetSubtree(directory.path) }
             return
@@ -226,7 +232,9 @@ extension WatchLoop {
             // A deleted tree's files were reported one by one; a moved-away tree's files vanished at once.
             if event.has(IN_MOVED_FROM) {
                 for (index, cursor) in directory.trees {
-                    if let child = watched[index].rules.enter(cursor, directory: event.name) { change(index, child.path) }
+                    if let child = watched[index].rules.enter(cursor, directory: event.name) {
+                        change(index, child.path)
+                    }
                 }
             }
             forgetSubtree(path)
@@ -234,7 +242,8 @@ extension WatchLoop {
         if event.has(IN_CREATE) || event.has(IN_MOVED_TO) {
             for (index, cursor) in directory.trees {
                 guard case .native = watched[index].mode,
-                      let child = watched[index].rules.enter(cursor, directory: event.name) else { continue }
+                    let child = watched[index].rules.enter(cursor, directory: event.name)
+                else { continue }
                 // Falling back only throws while `init` runs.
                 try? watchTree(index, path, at: child, reportFiles: true)
             }

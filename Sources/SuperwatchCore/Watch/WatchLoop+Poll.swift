@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What polling compares: a file's modification time (ns), size and inode. An editor's atomic save changes

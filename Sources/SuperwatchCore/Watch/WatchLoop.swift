@@ -1,8 +1,9 @@
 import CSuperwatchShim
 import Dispatch
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The state and thread of a `FileWatcher`: per spec its rules, mode (inotify or polling) and burst; the
@@ -92,10 +93,14 @@ final class WatchLoop: @unchecked Sendable {
         }
         for index in watched.indices {
             if watched[index].spec.kind == .auto, case .native = watched[index].mode,
-               let filesystem = remoteFilesystem(containing: watched[index].root) {
+                let filesystem = remoteFilesystem(containing: watched[index].root)
+            {
                 // inotify only sees changes made through this machine's kernel.
-                notice(index, "\(watched[index].root) is on \(filesystem), where changes made elsewhere raise no inotify "
-                    + "events; polling every \(watched[index].spec.interval.humanReadable) instead (`watcher: native` forces inotify)")
+                notice(
+                    index,
+                    "\(watched[index].root) is on \(filesystem), where changes made elsewhere raise no inotify "
+                        + "events; polling every \(watched[index].spec.interval.humanReadable) instead (`watcher: native` forces inotify)"
+                )
                 startPolling(index)
             } else if watched[index].spec.kind == .poll {
                 startPolling(index)
@@ -132,8 +137,10 @@ final class WatchLoop: @unchecked Sendable {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
         defer { buffer.deallocate() }
         while running {
-            var fds = [pollfd(fd: mailbox.fd, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: inotify?.fd ?? -1, events: Int16(POLLIN), revents: 0)]
+            var fds = [
+                pollfd(fd: mailbox.fd, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: inotify?.fd ?? -1, events: Int16(POLLIN), revents: 0),
+            ]
             let ready = poll(&fds, nfds_t(fds.count), timeoutUntilNextDeadline())
             if ready < 0 && errno != EINTR { break }
             if fds[0].revents != 0 { handleInbox() }
@@ -184,7 +191,8 @@ final class WatchLoop: @unchecked Sendable {
         for path in paths {
             let path = absolutePath(path, root: watched[index].root)
             guard !watched[index].rules.ignores(file: path, root: watched[index].root),
-                  watched[index].extraFiles.insert(path).inserted else { continue }
+                watched[index].extraFiles.insert(path).inserted
+            else { continue }
             switch watched[index].mode {
             case .native: try? watchExtraFile(index, path)  // falling back only throws while `init` runs
             case .polling(var state):
@@ -237,7 +245,8 @@ final class WatchLoop: @unchecked Sendable {
             reason = "inotify unavailable (\(syscall): \(errnoDescription(code)))"
         }
         if spec.kind == .native {
-            let message = "cannot watch the files of process \(spec.process) with inotify: \(reason)\(advice)"
+            let message =
+                "cannot watch the files of process \(spec.process) with inotify: \(reason)\(advice)"
                 + "; or set `watcher: poll`"
             if !threadStarted { throw SuperwatchError(.system(syscall: syscall, errno: code), message) }
             notice(index, message + " (changes in directories not yet watched are missed)")

@@ -66,7 +66,10 @@ struct WatchRules: Sendable {
         var state = ignoredPaths.initial
         for directory in components {
             if ignoredDirectoryNames.acceptsAfter(ignoredDirectoryNames.initial, directory)
-                || ignoredNames.acceptsAfter(ignoredNames.initial, directory) { return true }
+                || ignoredNames.acceptsAfter(ignoredNames.initial, directory)
+            {
+                return true
+            }
             state = ignoredPaths.advance(state, directory)
             if ignoredPaths.matchesEverythingBelow(state) { return true }
         }

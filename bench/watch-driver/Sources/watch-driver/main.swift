@@ -5,8 +5,8 @@
 //                   worst time from the end of the write to `burstStarted` (`latency_us_median=… latency_us_max=…`)
 //   quit        stop and exit
 import Foundation
-import Synchronization
 import SuperwatchCore
+import Synchronization
 
 let arguments = CommandLine.arguments.dropFirst()
 guard let root = arguments.first, arguments.count >= 2 else {
