@@ -723,8 +723,9 @@ public actor Supervisor {
         for index in processes.indices {
             switch processes[index].phase {
             case .running:
-                stop(index, intent: .shutdown)
+                // Said before the signal is sent, so that what the process prints on it comes after.
                 log(index, "stopping", "stopping (\(SignalName.describe(processes[index].spec.stopSignal)))")
+                stop(index, intent: .shutdown)
             case .stopping:
                 processes[index].phase = .stopping(.shutdown)
             case .backingOff, .stopped, .gaveUp, .idle, .awaitingChanges:
