@@ -168,6 +168,7 @@ import Testing
             ])
         #expect(foreman.status == 0, "\(foreman.stderr)")
         #expect(foreman.stdout == "web ok x-y_9\n")
+        #expect(try skipped(Self.mixedProcfile).names == ["web", "ok", "x-y_9"])
     }
 
     @Test func duplicateNameIsReportedAtTheSecondOne() {

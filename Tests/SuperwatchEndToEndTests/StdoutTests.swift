@@ -7,10 +7,6 @@ import Testing
 #endif
 
 /// The pid recorded in `file` by a process of the stack.
-private func recordedPID(_ dir: TemporaryDirectory, _ file: String) -> pid_t? {
-    dir.read(file).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-}
-
 /// Whether nothing is left of the processes (and their groups: each leader's pid is its group's id).
 private func allGone(_ pids: [pid_t]) -> Bool {
     !pids.contains(where: isAlive) && pids.allSatisfy { liveProcesses(inGroup: $0).isEmpty }
@@ -33,8 +29,8 @@ private func allGone(_ pids: [pid_t]) -> Bool {
         defer { dir.remove() }
         // The banner, `a * started (pid N): ...` and `a | ready-a`: the reader leaves once all three are there.
         let run = try SuperwatchRun(["up"], in: dir.path, stdout: .closedAfter(lines: 3))
-        #expect(eventually { recordedPID(dir, "a.leader") != nil && recordedPID(dir, "a.child") != nil })
-        let pids = [recordedPID(dir, "a.leader"), recordedPID(dir, "a.child")].compactMap { $0 }
+        #expect(eventually { readPID(dir, "a.leader") != nil && readPID(dir, "a.child") != nil })
+        let pids = [readPID(dir, "a.leader"), readPID(dir, "a.child")].compactMap { $0 }
         #expect(run.waitForExit() == 128 + SIGPIPE)
         #expect(run.stdout.contains("a          | ready-a\n"))
         #expect(run.stderr.contains("superwatch: stdout was closed; stopping all processes"), "\(run.stderr)")
@@ -53,9 +49,9 @@ private func allGone(_ pids: [pid_t]) -> Bool {
             """)
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path, stdout: .stalled)
-        #expect(eventually { recordedPID(dir, "producer.pid") != nil && recordedPID(dir, "idle.pid") != nil })
-        let producer = try #require(recordedPID(dir, "producer.pid"))
-        let pids = [producer, try #require(recordedPID(dir, "idle.pid"))]
+        #expect(eventually { readPID(dir, "producer.pid") != nil && readPID(dir, "idle.pid") != nil })
+        let producer = try #require(readPID(dir, "producer.pid"))
+        let pids = [producer, try #require(readPID(dir, "idle.pid"))]
         #expect(eventually { waitChannel(producer).contains("pipe_write") }, "back-pressure blocks the producer")
         run.signal(SIGTERM)
         #expect(run.waitForExit(timeout: .seconds(30)) == 0, "the shutdown does not wait for stdout")
@@ -83,8 +79,8 @@ private func allGone(_ pids: [pid_t]) -> Bool {
             """)
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path, stdout: .stalled)
-        #expect(eventually { recordedPID(dir, "p.pid") != nil })
-        let producer = try #require(recordedPID(dir, "p.pid"))
+        #expect(eventually { readPID(dir, "p.pid") != nil })
+        let producer = try #require(readPID(dir, "p.pid"))
         #expect(eventually { waitChannel(producer).contains("pipe_write") }, "back-pressure blocks the producer")
         #expect(isAlive(producer))
         run.resumeReading()
@@ -104,8 +100,8 @@ private func allGone(_ pids: [pid_t]) -> Bool {
             """)
         defer { dir.remove() }
         let run = try SuperwatchRun(["up"], in: dir.path, closing: [fd])
-        #expect(eventually { recordedPID(dir, "a.pid") != nil })
-        let pid = try #require(recordedPID(dir, "a.pid"))
+        #expect(eventually { readPID(dir, "a.pid") != nil })
+        let pid = try #require(readPID(dir, "a.pid"))
         let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(run.pid)/fd/\(fd)")
         #expect(target == "/dev/null")
         #expect(dir.read("a.stdin") == "/dev/null\n")

@@ -151,7 +151,7 @@ func settledStarts(of name: String, in run: SuperwatchRun, atLeast count: Int) -
         // Remove a watched directory and create it again: files in it still count.
         try FileManager.default.removeItem(atPath: "\(dir.path)/src/pkg")
         #expect(run.waitFor("app        * restarting: src/pkg/sub/mod.py changed"))
-        _ = eventually { starts(of: "app", in: run) >= 3 }
+        #expect(eventually { starts(of: "app", in: run) >= 3 })
         dir.write("src/pkg/sub/again.py", "1")
         #expect(run.waitFor("app        | up [src/pkg/sub/again.py]"))
     }

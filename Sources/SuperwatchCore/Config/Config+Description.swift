@@ -2,7 +2,7 @@ import Foundation
 
 /// The resolved config as `superwatch check` prints it: one block per process, every effective setting.
 public func describe(_ config: Config) -> String {
-    var out = "\(config.file): ok, \(config.processes.count) process\(config.processes.count == 1 ? "" : "es")\n"
+    var out = "\(config.file): ok, \(counted(config.processes.count, "process", plural: "processes"))\n"
     for spec in config.processes {
         out += "\n\(spec.name):\n"
         out += "  command: \(spec.command)\n"
@@ -40,8 +40,7 @@ public func describe(_ config: Config) -> String {
         }
         if spec.isWatched {
             let matches = FileWatcher.countMatches(WatchSpec(process: 0, spec: spec))
-            out +=
-                "  watch: \(spec.watch.joined(separator: ", ")) (\(matches) file\(matches == 1 ? "" : "s") match now)\n"
+            out += "  watch: \(spec.watch.joined(separator: ", ")) (\(counted(matches, "file")) match now)\n"
             if !spec.ignore.isEmpty { out += "  ignore: \(spec.ignore.joined(separator: ", "))\n" }
             if !spec.extraFiles.isEmpty {
                 let files = spec.extraFiles.map {

@@ -68,9 +68,9 @@ struct ConfigReader {
 
     /// How a message names what `node` is: `a mapping`, `the number `42``, ...
     func describe(_ node: Node) throws(SuperwatchError) -> String {
-        _ = try typed(node)  // a tag superwatch does not read says more than the kind it tags
+        let scalar = try typed(node)  // a tag superwatch does not read says more than the kind it tags
         switch node {
-        case .scalar(let scalar): return try typed(node)?.describe(scalar.string) ?? "a scalar"
+        case .scalar(let text): return scalar?.describe(text.string) ?? "a scalar"
         case .mapping: return "a mapping"
         case .sequence: return "a list"
         case .alias: return "an alias"

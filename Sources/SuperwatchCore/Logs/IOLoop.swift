@@ -275,8 +275,12 @@ final class IOLoop: @unchecked Sendable {
             bytesThisRound += n
             let chunk = UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n)
             streams[fd]!.splitter.consume(chunk, formatter: formatter, timestamp: timestamp, into: &batch)
-            if streams[fd]!.addressInUse != nil, streams[fd]!.addressInUse!.scan(chunk) {
-                hintAddressInUse(process: streams[fd]!.splitter.process)
+            if streams[fd]!.addressInUse != nil {
+                if streams[fd]!.addressInUse!.scan(chunk) {
+                    hintAddressInUse(process: streams[fd]!.splitter.process)
+                } else if streams[fd]!.addressInUse!.isSpent {
+                    streams[fd]!.addressInUse = nil
+                }
             }
             return n
         }
@@ -323,7 +327,7 @@ final class IOLoop: @unchecked Sendable {
         let text = String(decoding: streams[fd]!.pendingReport[...end], as: UTF8.self)
         streams[fd]!.pendingReport.removeSubrange(...end)
         let report = BootstrapReport(lines: text)
-        if !report.files.isEmpty || !report.preloads.isEmpty { onReport(streams[fd]!.splitter.process, report) }
+        if !report.isEmpty { onReport(streams[fd]!.splitter.process, report) }
     }
 
     private func reap(_ run: RunIO, timestamp: [UInt8]) {
@@ -343,7 +347,10 @@ final class IOLoop: @unchecked Sendable {
     private func flush() {
         guard !batch.isEmpty else { return }
         sink.write(batch)
-        // The sink holds on to this buffer until it is written: start a new one.
+        // The sink holds on to this buffer until it is written: start a new one, as large as this one was (up
+        // to the 1 MiB a round flushes at), so a busy stream does not regrow it by doubling every round.
+        let size = batch.count
         batch = []
+        batch.reserveCapacity(min(size, 1 << 20))
     }
 }

@@ -86,12 +86,9 @@ struct PythonFiles: Sendable {
             open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         }
         defer { close(fd) }
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let written = try retryingEINTR("write(\(path))") {
-                bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            }
-            bytes = bytes.dropFirst(written)
+        var bytes = Array(text.utf8)
+        guard bytes.withUnsafeMutableBytes({ writeAll(fd, $0) }) else {
+            throw SuperwatchError(.system(syscall: "write", errno: errno), "cannot write \(path)")
         }
     }
 }

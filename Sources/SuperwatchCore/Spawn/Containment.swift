@@ -222,8 +222,12 @@ final class Containment: Sendable {
         }
         if let cgroup = run?.cgroup, let tree { return tree.isPopulated(cgroup) }
         if escapes.isEmpty { return processGroupIsAlive(pgid) }
-        let groups = Set(escapes + [pgid])
-        return ProcessTable.read(under: selfPID).entries.values.contains { !$0.isZombie && groups.contains($0.group) }
+        return anyAlive(in: Set(escapes + [pgid]))
+    }
+
+    /// Whether a live process (not a zombie) of superwatch's own tree is in one of `groups`.
+    private func anyAlive(in groups: Set<pid_t>) -> Bool {
+        ProcessTable.read(under: selfPID).entries.values.contains { !$0.isZombie && groups.contains($0.group) }
     }
 
     /// Run `pgid` has ended (its group is gone): unregisters it from the keeper and removes its cgroup. What
@@ -274,11 +278,8 @@ final class Containment: Sendable {
         }
         if !groups.isEmpty {
             let deadline = ContinuousClock.now + .milliseconds(Int64(timeout))
-            func anyAlive() -> Bool {
-                ProcessTable.read(under: selfPID).entries.values.contains { !$0.isZombie && groups.contains($0.group) }
-            }
-            while anyAlive(), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
-            if anyAlive() {
+            while anyAlive(in: groups), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+            if anyAlive(in: groups) {
                 log(
                     nil,
                     SupervisorEvent(

@@ -35,15 +35,7 @@ struct DescriptorLimit: Sendable, Equatable {
 
     /// fs.nr_open: the most descriptors a process may ever have.
     private static func systemMaximum() -> rlim_t? {
-        let fd = open("/proc/sys/fs/nr_open", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 32)
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return nil }
-        return rlim_t(
-            String(decoding: buffer[0..<n].prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }, as: UTF8.self)
-        )
+        readSmallFile("/proc/sys/fs/nr_open").flatMap { rlim_t($0.prefix { $0.isASCII && $0.isNumber }) }
     }
 
     /// What a start that failed with EMFILE says: the limit is superwatch's, not the program's.

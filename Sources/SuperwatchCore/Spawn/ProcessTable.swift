@@ -63,7 +63,8 @@ struct ProcessTable: Sendable {
 
     private static let hasChildrenFiles = access("/proc/self/task/\(getpid())/children", R_OK) == 0
 
-    private static func pidName(_ entry: UnsafeMutablePointer<dirent>) -> pid_t? {
+    /// The pid a /proc entry names; nil for entries that are not processes.
+    static func pidName(_ entry: UnsafeMutablePointer<dirent>) -> pid_t? {
         withUnsafeBytes(of: entry.pointee.d_name) { raw in
             Int32(String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self))
         }

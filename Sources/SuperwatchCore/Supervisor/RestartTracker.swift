@@ -34,19 +34,18 @@ public struct RestartTracker: Sendable, Equatable {
     public private(set) var consecutiveRestarts = 0
     /// Restart-code exits in a row after quick runs.
     public private(set) var quickRestarts = 0
-    /// Whether the last decision was the first to treat a restart code as a failure (for a single log line).
-    public private(set) var stormBegan = false
+    /// Whether the last decision was the first to treat a restart code as a failure (for a single log line):
+    /// only that decision leaves the count just past the limit, every other one resets it or moves it on.
+    public var stormBegan: Bool { quickRestarts == Self.quickRestartLimit + 1 }
 
     public init() {}
 
     public mutating func decide(_ status: Termination, ranFor: Duration, spec: ProcessSpec) -> Decision {
         if ranFor >= Self.healthyRun { consecutiveRestarts = 0 }
-        stormBegan = false
         var failed = status != .exited(0)
         if case .exited(let code) = status, spec.restartCodes.contains(code) {
             quickRestarts = ranFor < Self.quickRun ? quickRestarts + 1 : 0
             if quickRestarts <= Self.quickRestartLimit { return .restartNow }
-            stormBegan = quickRestarts == Self.quickRestartLimit + 1
             failed = true
         } else {
             quickRestarts = 0

@@ -157,9 +157,7 @@ extension WatchLoop {
             directory.extraNames[index] = nil
             directory.awaited[index] = nil
             if directory.isUnused {
-                inotify?.removeWatch(wd)
-                directories[wd] = nil
-                descriptorByPath[directory.path] = nil
+                forgetWatch(wd)
             } else {
                 directories[wd] = directory
             }
