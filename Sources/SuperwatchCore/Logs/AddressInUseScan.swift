@@ -53,7 +53,7 @@ struct AddressInUseScan {
 
     /// Said once per process, after the output that matched.
     static let hint = SupervisorEvent(
-        "listen-hint",
+        .listenHint,
         "its output says the address is already in use: with `listen:`, superwatch binds the address itself and "
             + "passes the socket as fd 3 (with LISTEN_FDS; Werkzeug's app.run() takes it through WERKZEUG_SERVER_FD), "
             + "so the program must serve on that socket instead of binding $PORT; see SOCKETS in superwatch.yaml(5)")

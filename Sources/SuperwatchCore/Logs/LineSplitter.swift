@@ -50,7 +50,7 @@ struct LineSplitter {
                         contentsOf: formatter.event(
                             process: process,
                             SupervisorEvent(
-                                "line-split", "a line over \(Self.maximumLineLength >> 20) MiB was split",
+                                .lineSplit, "a line over \(Self.maximumLineLength >> 20) MiB was split",
                                 [("stream", .string(stream.rawValue))])))
                 }
             }

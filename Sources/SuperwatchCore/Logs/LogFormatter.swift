@@ -131,7 +131,7 @@ public struct LogFormatter: Sendable {
             out.append(contentsOf: "\",\"process\":".utf8)
             appendJSONString(Array((process.map { names[$0] } ?? Self.stackName).utf8), into: &out)
             out.append(contentsOf: ",\"event\":".utf8)
-            appendJSONString(Array(event.kind.utf8), into: &out)
+            appendJSONString(Array(event.kind.rawValue.utf8), into: &out)
             for (key, value) in event.fields {
                 out.append(contentsOf: ",\"\(key)\":".utf8)
                 switch value {

@@ -103,7 +103,7 @@ final class Containment: Sendable {
             log(
                 nil,
                 SupervisorEvent(
-                    "notice",
+                    .notice,
                     "cannot become a child subreaper (\(errnoDescription(err))): processes "
                         + "whose parent exits are re-parented to init, out of superwatch's reach"))
         }
@@ -123,7 +123,7 @@ final class Containment: Sendable {
             log(
                 nil,
                 SupervisorEvent(
-                    "notice",
+                    .notice,
                     "processes do not get cgroups (\(why)): a process that leaves its "
                         + "process group is found by a scan of /proc once a second and stopped with its process or the stack"
                 ))
@@ -283,14 +283,14 @@ final class Containment: Sendable {
                 log(
                     nil,
                     SupervisorEvent(
-                        "stop-timeout",
+                        .stopTimeout,
                         "processes that left their process group did not stop "
                             + "within \(Duration.milliseconds(Int64(timeout)).humanReadable); sending them SIGKILL"))
                 for group in groups { kill(-group, SIGKILL) }
             }
         }
         if let tree, case let err = await tree.removeAll(), err != 0 {
-            log(nil, SupervisorEvent("notice", "cannot remove the cgroup \(tree.parent): \(errnoDescription(err))"))
+            log(nil, SupervisorEvent(.notice, "cannot remove the cgroup \(tree.parent): \(errnoDescription(err))"))
         }
         state.withLock { state in
             for group in groups {
@@ -369,7 +369,7 @@ final class Containment: Sendable {
             } catch {
                 return (
                     SupervisorEvent(
-                        "keeper-lost",
+                        .keeperLost,
                         "the keeper process is gone (pid \(dead.pid)\(how)) and no new "
                             + "one could be started (\(error.message)): if superwatch is killed with SIGKILL, its "
                             + "processes will be left running"), nil
@@ -386,7 +386,7 @@ final class Containment: Sendable {
             let groups = state.runs.count + state.escapes.count
             return (
                 SupervisorEvent(
-                    "keeper-lost",
+                    .keeperLost,
                     "the keeper process is gone (pid \(dead.pid)\(how)); a new "
                         + "keeper (pid \(keeper.pid)) now holds the \(groups) running process group\(groups == 1 ? "" : "s")",
                     [("pid", .int(Int(keeper.pid)))]), keeper
@@ -455,7 +455,7 @@ final class Containment: Sendable {
                     (
                         record.process,
                         SupervisorEvent(
-                            "escaped",
+                            .escaped,
                             "pid \(entry.pid) (\(entry.name)) left its "
                                 + "process group; it is stopped with \(record.name)", fields)
                     ))
@@ -464,7 +464,7 @@ final class Containment: Sendable {
                     (
                         nil,
                         SupervisorEvent(
-                            "escaped",
+                            .escaped,
                             "pid \(entry.pid) (\(entry.name)) left its process "
                                 + "group and its parent exited; it is stopped with the stack", fields)
                     ))

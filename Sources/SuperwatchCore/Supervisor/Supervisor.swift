@@ -207,7 +207,7 @@ public actor Supervisor {
             from = " from \(processes[index].spec.name)"
             fields.append(("from", .string(processes[index].spec.name)))
         }
-        log(nil, "all-stopped", "all processes have stopped; exit status \(status)\(from)", fields)
+        log(nil, .allStopped, "all processes have stopped; exit status \(status)\(from)", fields)
         return status
     }
 
@@ -217,17 +217,17 @@ public actor Supervisor {
     private func announce() {
         let count = processes.count
         log(
-            nil, "banner", "\(configFile): \(counted(count, "process", plural: "processes")); Ctrl-C to stop",
+            nil, .banner, "\(configFile): \(counted(count, "process", plural: "processes")); Ctrl-C to stop",
             [("file", .string(configFile)), ("processes", .int(count))])
         var announced = Set<ObjectIdentifier>()
         for (index, process) in processes.enumerated() {
             let mine = sockets.indices.contains(index) ? sockets[index] : []
             for socket in mine where announced.insert(ObjectIdentifier(socket)).inserted {
-                log(index, "listening", socket.url, [("address", .string(socket.url))])
+                log(index, .listening, socket.url, [("address", .string(socket.url))])
             }
             if mine.isEmpty, let text = process.spec.env["PORT"], let port = Int(text), process.spec.command.usesPort {
                 let url = "http://127.0.0.1:\(port)"
-                log(index, "port", url, [("address", .string(url)), ("port", .int(port))])
+                log(index, .port, url, [("address", .string(url)), ("port", .int(port))])
             }
         }
     }
@@ -287,7 +287,7 @@ public actor Supervisor {
             guard processes[index].timerToken == token, case .stopping = processes[index].phase else { return }
             guard processes[index].pid > 0 else { return }
             log(
-                index, "stop-timeout",
+                index, .stopTimeout,
                 "did not stop within \(processes[index].spec.stopTimeout.humanReadable); sending SIGKILL to its process group"
             )
             containment.signal(processes[index].pid, SIGKILL)
@@ -309,7 +309,7 @@ public actor Supervisor {
         case .watch(.settled(let index, let paths)):
             changeSettled(index, paths: paths, io: io)
         case .watch(.notice(let index, let message)):
-            log(index, "notice", message)
+            log(index, .notice, message)
         case .stdoutClosed:
             // As SIGPIPE would, had superwatch not ignored it: stop the stack (its events go nowhere now).
             guard !shuttingDown else { return }
@@ -323,7 +323,7 @@ public actor Supervisor {
         guard !shuttingDown else { return }
         processes[index].burstOpen = true
         processes[index].announcedChange = path
-        log(index, "restarting", "restarting: \(path) changed", [("changed", .string(path))])
+        log(index, .restarting, "restarting: \(path) changed", [("changed", .string(path))])
         if processes[index].phase == .running {
             stop(index, intent: .restart)
         }
@@ -342,7 +342,7 @@ public actor Supervisor {
         if let first = others.first {
             let more = others.count > 1 ? " (+\(others.count - 1) more)" : ""
             log(
-                index, "changed", "also changed: \(first)\(more)",
+                index, .changed, "also changed: \(first)\(more)",
                 [("changed", .string(paths.prefix(100).joined(separator: "\n")))])
         }
         switch processes[index].phase {
@@ -415,10 +415,10 @@ public actor Supervisor {
         switch process.phase {
         case .stopping(.shutdown):
             process.phase = .stopped
-            log(index, "exited", "stopped (\(status))", status)
+            log(index, .exited, "stopped (\(status))", status)
             return
         case .stopping(.restart):
-            log(index, "exited", "stopped for restart (\(status))", status)
+            log(index, .exited, "stopped for restart (\(status))", status)
             if process.burstOpen {
                 process.phase = .awaitingChanges
             } else {
@@ -430,7 +430,7 @@ public actor Supervisor {
         default:
             break
         }
-        log(index, "exited", status.description, status)
+        log(index, .exited, status.description, status)
         if shuttingDown {
             process.phase = .stopped
             return
@@ -444,13 +444,13 @@ public actor Supervisor {
             let waiting = canBeRevived(index)
             if code == PythonProtocol.exitImportFailed {
                 log(
-                    index, "down",
+                    index, .down,
                     "the app failed to import"
                         + (waiting
                             ? "; waiting for a change to one of its files" : "; nothing to watch, not restarting"))
             } else {
                 log(
-                    index, "down",
+                    index, .down,
                     "Werkzeug is not installed for \(app.python)"
                         + (waiting ? "; waiting for a file change" : "; not restarting"))
             }
@@ -459,7 +459,7 @@ public actor Supervisor {
         let decision = process.tracker.decide(status, ranFor: ranFor, spec: process.spec)
         if process.tracker.stormBegan {
             log(
-                index, "restart-storm",
+                index, .restartStorm,
                 "exit code \(status.shellStatus) asked for a restart "
                     + "\(RestartTracker.quickRestartLimit) times in a row, each within "
                     + "\(RestartTracker.quickRun.humanReadable) of starting: treating it as a failure until a run lasts longer"
@@ -467,13 +467,13 @@ public actor Supervisor {
         }
         switch decision {
         case .restartNow:
-            log(index, "restarting", "restarting: exit code \(status.shellStatus) asks for a restart")
+            log(index, .restarting, "restarting: exit code \(status.shellStatus) asks for a restart")
             processes[index] = process
             start(index, io: io)
             process = processes[index]
         case .restartAfter(let delay, let attempt):
             log(
-                index, "backoff",
+                index, .backoff,
                 "restarting in \(delay.humanReadable) (restart \(attempt) of \(process.spec.maxRestarts), restart: \(process.spec.restart.rawValue))",
                 [("delay_ms", .int(Int(delay.milliseconds))), ("attempt", .int(attempt))])
             process.phase = .backingOff
@@ -484,13 +484,13 @@ public actor Supervisor {
             process.phase = .stopped
             if status != .exited(0) { recordFailure(index, status) }
             let why = canBeRevived(index) ? "; waiting for a file change" : ""
-            log(index, "down", "not restarting (restart: \(process.spec.restart.rawValue))\(why)")
+            log(index, .down, "not restarting (restart: \(process.spec.restart.rawValue))\(why)")
         case .giveUp:
             process.phase = .gaveUp
             // `restart: always` gives up on clean exits too; only a failure decides the exit status.
             if status != .exited(0) { recordFailure(index, status) }
             let why = canBeRevived(index) ? "; waiting for a file change" : ""
-            log(index, "gave-up", "gave up after \(counted(process.spec.maxRestarts, "restart")) in a row\(why)")
+            log(index, .gaveUp, "gave up after \(counted(process.spec.maxRestarts, "restart")) in a row\(why)")
         }
     }
 
@@ -515,7 +515,7 @@ public actor Supervisor {
             processes[index].runID = spare.runID
             processes[index].pid = spare.pid
             log(
-                index, "started",
+                index, .started,
                 "started (pid \(spare.pid), a standby interpreter with its packages imported)"
                     + commandOnFirstStart(index), [("pid", .int(Int(spare.pid)))])
             return
@@ -525,12 +525,12 @@ public actor Supervisor {
             let launched = try launch(index, runID: runID, changed: changed, io: io)
             processes[index].pid = launched.pid
             log(
-                index, "started", "started (pid \(launched.pid))" + commandOnFirstStart(index),
+                index, .started, "started (pid \(launched.pid))" + commandOnFirstStart(index),
                 [("pid", .int(Int(launched.pid)))])
             io.add(launched.io)
         } catch {
             processes[index].pid = 0
-            log(index, "start-failed", "cannot start: \(error.message)")
+            log(index, .startFailed, "cannot start: \(error.message)")
             // Reported like an exit with the shell's "cannot execute" status, so the policy applies.
             eventSink.yield(.groupGone(runID: runID, process: index, .exited(127)))
         }
@@ -550,7 +550,7 @@ public actor Supervisor {
         let prefix = spec.env["PYTHONPYCACHEPREFIX"] ?? baseEnvironment["PYTHONPYCACHEPREFIX"]
         for failure in FreshBytecode.removeCachedBytecode(of: changed, root: spec.cwd, pycachePrefix: prefix) {
             log(
-                index, "notice",
+                index, .notice,
                 "cannot remove \(failure.path), which may hold bytecode of the changed code: "
                     + errnoDescription(failure.errno))
         }
@@ -709,7 +709,7 @@ public actor Supervisor {
 
     private func requestShutdown(signal: Int32) {
         if shuttingDown {
-            log(nil, "kill", "\(SignalName.describe(signal)) again: killing every process group now")
+            log(nil, .kill, "\(SignalName.describe(signal)) again: killing every process group now")
             for process in processes where process.pid > 0 {
                 if case .stopping = process.phase { containment.signal(process.pid, SIGKILL) }
             }
@@ -719,12 +719,12 @@ public actor Supervisor {
         shuttingDown = true
         for index in spares.keys { discardSpare(index) }
         containment.stopStrays()
-        log(nil, "shutdown", "\(SignalName.describe(signal)) received: stopping all processes (again to kill at once)")
+        log(nil, .shutdown, "\(SignalName.describe(signal)) received: stopping all processes (again to kill at once)")
         for index in processes.indices {
             switch processes[index].phase {
             case .running:
                 // Said before the signal is sent, so that what the process prints on it comes after.
-                log(index, "stopping", "stopping (\(SignalName.describe(processes[index].spec.stopSignal)))")
+                log(index, .stopping, "stopping (\(SignalName.describe(processes[index].spec.stopSignal)))")
                 stop(index, intent: .shutdown)
             case .stopping:
                 processes[index].phase = .stopping(.shutdown)
@@ -734,12 +734,13 @@ public actor Supervisor {
         }
     }
 
-    private func log(_ index: Int?, _ kind: String, _ message: String, _ fields: [(String, SupervisorEvent.Value)] = [])
-    {
+    private func log(
+        _ index: Int?, _ kind: SupervisorEvent.Kind, _ message: String, _ fields: [(String, SupervisorEvent.Value)] = []
+    ) {
         sink.write(formatter.event(process: index, SupervisorEvent(kind, message, fields)))
     }
 
-    private func log(_ index: Int, _ kind: String, _ message: String, _ status: Termination) {
+    private func log(_ index: Int, _ kind: SupervisorEvent.Kind, _ message: String, _ status: Termination) {
         var fields: [(String, SupervisorEvent.Value)] = []
         switch status {
         case .exited(let code): fields.append(("code", .int(Int(code))))

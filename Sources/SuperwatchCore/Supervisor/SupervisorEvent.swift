@@ -6,11 +6,33 @@ public struct SupervisorEvent: Sendable {
         case string(String)
     }
 
-    public var kind: String
+    /// What happened, as `--log-format json` names it in its `event` field. The raw values are a public
+    /// interface (scripts read them): add kinds, never rename one.
+    public enum Kind: String, Sendable, CaseIterable {
+        case banner, listening, port
+        case started
+        case startFailed = "start-failed"
+        case stopping
+        case stopTimeout = "stop-timeout"
+        case exited
+        case restarting, changed, backoff
+        case restartStorm = "restart-storm"
+        case down
+        case gaveUp = "gave-up"
+        case shutdown, kill
+        case allStopped = "all-stopped"
+        case notice
+        case escaped
+        case keeperLost = "keeper-lost"
+        case lineSplit = "line-split"
+        case listenHint = "listen-hint"
+    }
+
+    public var kind: Kind
     public var message: String
     public var fields: [(String, Value)]
 
-    public init(_ kind: String, _ message: String, _ fields: [(String, Value)] = []) {
+    public init(_ kind: Kind, _ message: String, _ fields: [(String, Value)] = []) {
         self.kind = kind
         self.message = message
         self.fields = fields
