@@ -41,6 +41,10 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
         case alreadyRunning(pid: Int32?)
         /// The runtime directory is not a private directory of this user.
         case unsafeRuntimeDirectory
+        /// A control request named a process the stack does not have.
+        case unknownProcess(name: String)
+        /// No `up` is running for this config (no control socket answers).
+        case notRunning
     }
 
     public var code: Code
@@ -63,7 +67,8 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
     public var exitStatus: Int32 {
         switch code {
         case .invalidConfig, .configNotFound, .usage: return 2
-        case .addressInUse, .system, .spawn, .alreadyRunning, .unsafeRuntimeDirectory: return 1
+        case .addressInUse, .system, .spawn, .alreadyRunning, .unsafeRuntimeDirectory, .unknownProcess, .notRunning:
+            return 1
         }
     }
 }
