@@ -45,6 +45,8 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
         case unknownProcess(name: String)
         /// No `up` is running for this config (no control socket answers).
         case notRunning
+        /// The running `up` refused a control request with this HTTP status (a 4xx or 5xx other than 404).
+        case controlRefused(status: Int)
     }
 
     public var code: Code
@@ -67,7 +69,8 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
     public var exitStatus: Int32 {
         switch code {
         case .invalidConfig, .configNotFound, .usage: return 2
-        case .addressInUse, .system, .spawn, .alreadyRunning, .unsafeRuntimeDirectory, .unknownProcess, .notRunning:
+        case .addressInUse, .system, .spawn, .alreadyRunning, .unsafeRuntimeDirectory, .unknownProcess, .notRunning,
+            .controlRefused:
             return 1
         }
     }
