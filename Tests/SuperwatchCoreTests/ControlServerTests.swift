@@ -278,6 +278,67 @@ import Testing
         }
     }
 
+    @Test func garbageHugeRequestsAndManyClientsLeaveTheStackAsItWas() async throws {
+        try await serve { stack, endpoints, client, _ in
+            let socket = endpoints.socketPath
+            let garbage = try await onThread { try rawHTTP(unixPath: socket, "\u{1}\u{2} not HTTP at all\r\n\r\n") }
+            #expect(garbage.isEmpty || garbage.hasPrefix("HTTP/1.1 400 "), "\(garbage.prefix(60))")
+            let header = String(repeating: "a", count: 200_000)
+            let huge = try await onThread {
+                try rawHTTP(unixPath: socket, "GET /v1/processes HTTP/1.1\r\nHost: x\r\nX-Big: \(header)\r\n\r\n")
+            }
+            #expect(huge.isEmpty || huge.hasPrefix("HTTP/1.1 4"), "\(huge.prefix(60))")
+            let longPath = try await onThread {
+                try rawHTTP(unixPath: socket, "GET /v1/\(header) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            }
+            #expect(longPath.isEmpty || longPath.hasPrefix("HTTP/1.1 4"), "\(longPath.prefix(60))")
+            // A client that sends half a request and leaves.
+            _ = try await onThread { try rawHTTP(unixPath: socket, "POST /v1/shutdown HTTP/1.1\r\nContent-Le") }
+
+            let counts = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<50 { group.addTask { try await client.status().count } }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(counts == Array(repeating: 4, count: 50))
+            #expect(await stack.actions.isEmpty)
+            #expect(await !stack.shutdownRequested)
+        }
+    }
+
+    @Test func anotherMethodOnAResourceIs405WithAllow() async throws {
+        try await serve { _, endpoints, _, _ in
+            let socket = endpoints.socketPath
+            let answer = try await onThread {
+                try rawHTTP(unixPath: socket, "DELETE /v1/processes/web HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            }
+            #expect(answer.hasPrefix("HTTP/1.1 405 "), "\(answer.prefix(60))")
+            #expect(answer.lowercased().contains("\r\nallow: get\r\n"), "\(answer)")
+            #expect(answer.contains("{\"error\":{\"code\":\"method-not-allowed\",\"message\":\"/v1/processes/{name} takes GET\"}}"))
+        }
+    }
+
+    /// schemathesis (PyPI) generates requests from schema/control-api.yaml, valid and invalid, and checks every
+    /// answer against it: status codes, content types, bodies, 401 without the token, 405 for other methods, no
+    /// 5xx. The stream (`/v1/logs/follow`) is left out: it ends only with the stack.
+    @Test(.enabled(if: pythonCanImport("schemathesis"), "needs schemathesis (pip install schemathesis)"))
+    func theAPIAnswersAsItsOpenAPISpecificationSays() async throws {
+        try await serve(api: APIAddress(host: "127.0.0.1", port: 0)) { _, endpoints, _, dir in
+            let url = try #require(endpoints.apiURL)
+            let token = try #require(endpoints.token)
+            let spec = repositoryRoot.appendingPathComponent("schema/control-api.yaml").path
+            let result = try await onThread {
+                try runCommand(
+                    [
+                        "schemathesis", "run", spec, "--url", url, "--header", "Authorization: Bearer \(token)",
+                        "--checks", "all", "--exclude-path", "/v1/logs/follow", "--max-examples", "25", "--seed", "11",
+                        "--phases", "examples,coverage,fuzzing", "--request-timeout", "20", "--no-color",
+                        "--generation-database", "none",
+                    ], in: dir.path)
+            }
+            #expect(result.status == 0, "\(result.stdout.suffix(6000))\(result.stderr.suffix(2000))")
+        }
+    }
+
     @Test func apiAddressesMustBeLoopbackUnlessAllowed() throws {
         #expect(try APIAddress.parse("127.0.0.1:8123", allowRemote: false) == APIAddress(host: "127.0.0.1", port: 8123))
         #expect(try APIAddress.parse("[::1]:0", allowRemote: false) == APIAddress(host: "::1", port: 0))
@@ -336,26 +397,52 @@ func boundUnixSocket(_ path: String) -> Int32? {
 
 /// Sends `request` as written to 127.0.0.1:`port` and reads the answer until the server closes.
 func rawHTTP(port: Int, _ request: String) throws -> String {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw POSIXError(.EIO) }
-    defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
+    return try exchange(domain: AF_INET, address: &address, request)
+}
+
+/// Sends `request` as written to the Unix socket at `path` and reads the answer until the server closes.
+func rawHTTP(unixPath path: String, _ request: String) throws -> String {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        raw.copyBytes(from: Array(path.utf8))
+        raw[path.utf8.count] = 0
+    }
+    return try exchange(domain: AF_UNIX, address: &address, request)
+}
+
+/// Connects, sends (MSG_NOSIGNAL: a server that closes early is an answer, not a SIGPIPE), half-closes and
+/// reads to the end, giving up after 30 s of silence.
+private func exchange<Address>(domain: Int32, address: inout Address, _ request: String) throws -> String {
+    let fd = socket(domain, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw POSIXError(.EIO) }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 30, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
     }
     guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-    var bytes = Array(request.utf8)
-    guard bytes.withUnsafeMutableBytes({ writeAll(fd, $0) }) else { throw POSIXError(.EPIPE) }
+    let bytes = Array(request.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        offset += n
+    }
+    // Nothing more comes: a server waiting for the rest of a cut request sees the end of it.
+    shutdown(fd, Int32(SHUT_WR))
     var answer: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65536)
     while true {
         let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 && errno == EINTR { continue }
+        if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { throw POSIXError(.ETIMEDOUT) }
         if n <= 0 { break }
         answer += buffer[0..<n]
     }

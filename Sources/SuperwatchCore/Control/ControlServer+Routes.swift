@@ -26,9 +26,22 @@ extension ControlServer {
         router.add(middleware: JSONErrors<BasicRequestContext>())
         if let tcpGuard { router.add(middleware: tcpGuard) }
         let v1 = router.group("v1")
-        v1.get("stack") { _, _ in try json(stack) }
-        v1.get("processes") { _, _ in try json(ControlAPI.ProcessList(processes: await control.status())) }
-        v1.get("processes/:name") { _, context in
+        // Each path's methods, for the 405 answers below.
+        var methods: [(path: String, allowed: [HTTPRequest.Method])] = []
+        func on(
+            _ path: String, _ method: HTTPRequest.Method,
+            _ handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> Response
+        ) {
+            v1.on(RouterPath(stringLiteral: path), method: method, use: handler)
+            if let index = methods.firstIndex(where: { $0.path == path }) {
+                methods[index].allowed.append(method)
+            } else {
+                methods.append((path, [method]))
+            }
+        }
+        on("stack", .get) { _, _ in try json(stack) }
+        on("processes", .get) { _, _ in try json(ControlAPI.ProcessList(processes: await control.status())) }
+        on("processes/:name", .get) { _, context in
             let name = try context.parameters.require("name")
             let all = await control.status()
             guard let status = all.first(where: { $0.name == name }) else {
@@ -37,11 +50,11 @@ extension ControlServer {
             return try json(status)
         }
         for action in Action.allCases {
-            v1.post("processes/:name/\(action.rawValue)") { _, context in
+            on("processes/:name/\(action.rawValue)", .post) { _, context in
                 let name = try context.parameters.require("name")
                 return try await perform(action, [name], on: control)
             }
-            v1.post(RouterPath(stringLiteral: action.rawValue)) { request, _ in
+            on(action.rawValue, .post) { request, _ in
                 var request = request
                 let names = try await decodeBody(ControlAPI.Names.self, from: &request)
                 guard !names.processes.isEmpty else {
@@ -50,7 +63,7 @@ extension ControlServer {
                 return try await perform(action, names.processes, on: control)
             }
         }
-        v1.get("logs") { request, _ in
+        on("logs", .get) { request, _ in
             let names = request.uri.queryParameters.getAll("process")
             let count = try tail(request)
             let records = try await mapped { () async throws(SuperwatchError) in
@@ -58,14 +71,26 @@ extension ControlServer {
             }
             return try json(ControlAPI.Logs(records: records))
         }
-        v1.get("logs/follow") { request, _ in try await follow(request, control) }
-        v1.post("shutdown") { _, _ in
+        on("logs/follow", .get) { request, _ in try await follow(request, control) }
+        on("shutdown", .post) { _, _ in
             await control.shutdown()
             return try json(["status": "stopping"], status: .accepted)
         }
-        v1.post("reload") { _, _ -> Response in
+        on("reload", .post) { _, _ in
             throw ControlAPIError(
                 .notImplemented, code: "not-implemented", "live config reload is not available yet; restart `up`")
+        }
+        // Another method on a path that exists is a 405 with `Allow`, not a 404: the resource is there.
+        for (path, allowed) in methods {
+            let names = allowed.map(\.rawValue).joined(separator: ", ")
+            let shown = "/v1/" + path.replacingOccurrences(of: ":name", with: "{name}")
+            for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .options] where !allowed.contains(method) {
+                v1.on(RouterPath(stringLiteral: path), method: method) { _, _ -> Response in
+                    throw ControlAPIError(
+                        .methodNotAllowed, code: "method-not-allowed", "\(shown) takes \(names)",
+                        headers: [.allow: names])
+                }
+            }
         }
         return router
     }
