@@ -80,6 +80,12 @@ struct ChildLaunch: Sendable, Equatable {
         return environment.merging(stack) { $1 }
     }
 
+    /// `SUPERWATCH_CHANGED` for a start caused by `changed`: the first `changedPathLimit` paths, one per line; nil
+    /// when nothing changed. (A standby interpreter gets it with its "go" line.)
+    static func changedVariable(_ changed: [String]) -> String? {
+        changed.isEmpty ? nil : changed.prefix(changedPathLimit).joined(separator: "\n")
+    }
+
     /// What a process sees apart from its descriptors and interpreter: `base`, under its own env (env files
     /// included, `PORT` and `SUPERWATCH_REPLICA` from `StackPlan`), `SUPERWATCH_PROCESS`, the first
     /// `changedPathLimit` of `changed` as `SUPERWATCH_CHANGED`, and `PYTHONUNBUFFERED=1` unless something set it.
@@ -89,9 +95,7 @@ struct ChildLaunch: Sendable, Equatable {
     {
         var environment = base.merging(spec.env) { $1 }
         environment["SUPERWATCH_PROCESS"] = spec.name
-        if !changed.isEmpty {
-            environment["SUPERWATCH_CHANGED"] = changed.prefix(changedPathLimit).joined(separator: "\n")
-        }
+        if let value = changedVariable(changed) { environment["SUPERWATCH_CHANGED"] = value }
         // Python block-buffers output to a pipe: without this, a print() would show up kilobytes later.
         if environment["PYTHONUNBUFFERED"] == nil { environment["PYTHONUNBUFFERED"] = "1" }
         return environment
