@@ -61,10 +61,10 @@ extension Superwatch {
                     throw SuperwatchError(.usage, "--api: this build of superwatch does not serve the control API yet")
                 }
                 let server = ControlServer.Options(
-                    socketPath: try ControlSocket.path(configPath: loaded.file, environment: environment),
+                    socketPath: try ControlSocket.path(for: stack, environment: environment),
                     api: apiAddress,
                     stack: ControlAPI.Stack(
-                        pid: getpid(), config: try RuntimeDirectory.realPath(loaded.file), lock: lock.path,
+                        pid: getpid(), config: stack.realPath, lock: lock.path,
                         version: superwatchVersion))
                 let status = try await ControlServer.serving(control, options: server) { endpoints in
                     if let endpoints, let url = endpoints.apiURL, let token = endpoints.token {

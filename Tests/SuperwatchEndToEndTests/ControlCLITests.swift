@@ -47,12 +47,13 @@ import Testing
         defer { [dir, runtime].forEach { $0.remove() } }
         let config = dir.write("superwatch.yaml", "processes:\n  web: {command: x}\n")
         let environment = ["XDG_RUNTIME_DIR": runtime.path]
-        let socket = try ControlSocket.path(configPath: config, environment: environment)
+        let key = try StackKey(configPath: config)
+        let socket = try ControlSocket.path(for: key, environment: environment)
         #expect(socket.hasPrefix("\(runtime.path)/superwatch/") && socket.hasSuffix(".sock"))
         // Held by `served` alone, so that `release()` drops it.
         let served = Served(
             stack: FakeStack.sample(), dir: dir, environment: environment,
-            lock: try StackLock.acquire(configPath: config, in: try RuntimeDirectory.prepare(environment: environment)))
+            lock: try StackLock.acquire(key, in: try RuntimeDirectory.prepare(environment: environment)))
         let lockPath = try #require(served.lock.withLock { $0?.path })
         let options = ControlServer.Options(
             socketPath: socket,

@@ -10,7 +10,7 @@ extension ControlClient {
     public static func forConfig(_ configPath: String, environment: [String: String]) throws(SuperwatchError)
         -> ControlClient
     {
-        let socket = try ControlSocket.path(configPath: configPath, environment: environment)
+        let socket = try ControlSocket.path(for: try StackKey(configPath: configPath), environment: environment)
         return ControlClient(target: .unix(path: socket), stackName: configPath)
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// The resources of `/v1` (schema/control-api.yaml), each a call of one `StackControl` verb.
 extension ControlServer {
@@ -22,11 +23,12 @@ extension ControlServer {
         _ control: any StackControl, stack: ControlAPI.Stack, guard tcpGuard: TCPGuard<BasicRequestContext>?
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        let resources = Resources()
         // Outermost, so that every refusal below (the TCP guard's too) is a JSON error.
-        router.add(middleware: JSONErrors<BasicRequestContext>())
+        router.add(middleware: JSONErrors<BasicRequestContext>(resources: resources))
         if let tcpGuard { router.add(middleware: tcpGuard) }
         let v1 = router.group("v1")
-        // Each path's methods, for the 405 answers below.
+        // Each path's methods, for the 405 answers of `JSONErrors`.
         var methods: [(path: String, allowed: [HTTPRequest.Method])] = []
         func on(
             _ path: String, _ method: HTTPRequest.Method,
@@ -80,18 +82,7 @@ extension ControlServer {
             throw ControlAPIError(
                 .notImplemented, code: "not-implemented", "live config reload is not available yet; restart `up`")
         }
-        // Another method on a path that exists is a 405 with `Allow`, not a 404: the resource is there.
-        for (path, allowed) in methods {
-            let names = allowed.map(\.rawValue).joined(separator: ", ")
-            let shown = "/v1/" + path.replacingOccurrences(of: ":name", with: "{name}")
-            for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .options] where !allowed.contains(method) {
-                v1.on(RouterPath(stringLiteral: path), method: method) { _, _ -> Response in
-                    throw ControlAPIError(
-                        .methodNotAllowed, code: "method-not-allowed", "\(shown) takes \(names)",
-                        headers: [.allow: names])
-                }
-            }
-        }
+        resources.set(methods)
         return router
     }
 
@@ -217,9 +208,32 @@ struct ControlAPIError: Error {
     }
 }
 
+/// The paths of the API (`processes/:name` and the like, under `/v1/`) and their methods, known once the router
+/// is built.
+final class Resources: Sendable {
+    private let table = Mutex<[(segments: [Substring], allowed: [HTTPRequest.Method])]>([])
+
+    func set(_ routes: [(path: String, allowed: [HTTPRequest.Method])]) {
+        table.withLock { $0 = routes.map { (("v1/" + $0.path).split(separator: "/"), $0.allowed) } }
+    }
+
+    /// The methods of the resource at `path`, or nil when there is none.
+    func allowed(_ path: String) -> [HTTPRequest.Method]? {
+        let segments = path.split(separator: "/")
+        return table.withLock { routes in
+            routes.first { route in
+                route.segments.count == segments.count
+                    && zip(route.segments, segments).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+            }?.allowed
+        }
+    }
+}
+
 /// Turns every error of a request, Hummingbird's own (no such route, a body too large) included, into a JSON
 /// error body, so that a client never has to parse anything else.
 struct JSONErrors<Context: RequestContext>: RouterMiddleware {
+    let resources: Resources
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
@@ -228,13 +242,21 @@ struct JSONErrors<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as ControlAPIError {
             refusal = error
+        } catch let error as HTTPError where error.status == .notFound {
+            // The router has no route for this method and path: another method on a path that exists is a 405
+            // with `Allow` (whatever the method, QUERY and TRACE included), anything else a 404.
+            if let allowed = resources.allowed(request.uri.path) {
+                let names = allowed.map(\.rawValue).joined(separator: ", ")
+                refusal = ControlAPIError(
+                    .methodNotAllowed, code: "method-not-allowed", "\(request.uri.path) takes \(names)",
+                    headers: [.allow: names])
+            } else {
+                refusal = ControlAPIError(
+                    .notFound, code: "not-found",
+                    "no resource \(request.method) \(request.uri.path); see schema/control-api.yaml")
+            }
         } catch let error as HTTPError {
-            let message =
-                error.status == .notFound
-                ? "no resource \(request.method) \(request.uri.path); see schema/control-api.yaml"
-                : (error.body ?? error.status.reasonPhrase)
-            refusal = ControlAPIError(
-                error.status, code: error.status == .notFound ? "not-found" : "bad-request", message)
+            refusal = ControlAPIError(error.status, code: "bad-request", error.body ?? error.status.reasonPhrase)
         } catch {
             refusal = ControlAPIError(.internalServerError, code: "internal", "\(error)")
         }

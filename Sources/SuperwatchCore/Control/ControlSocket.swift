@@ -8,12 +8,12 @@ public enum ControlSocket {
     /// The variable that names the socket instead of the runtime directory's `KEY.sock`.
     public static let environmentVariable = "SUPERWATCH_SOCKET"
 
-    /// The socket of the stack whose config is at `configPath`: `$SUPERWATCH_SOCKET` when set, else `KEY.sock`
-    /// in the runtime directory, beside `KEY.lock`. The client side finds it without creating anything.
-    public static func path(configPath: String, environment: [String: String]) throws(SuperwatchError) -> String {
+    /// The socket of `stack`: `$SUPERWATCH_SOCKET` when set, else `KEY.sock` in the runtime directory, beside
+    /// `KEY.lock`. The client side finds it without creating anything.
+    public static func path(for stack: StackKey, environment: [String: String]) throws(SuperwatchError) -> String {
         if let path = environment[environmentVariable], !path.isEmpty { return try checkedLength(path) }
         let directory = RuntimeDirectory(checkedPath: RuntimeDirectory.location(environment: environment))
-        return try checkedLength(try directory.file(forConfig: configPath, extension: "sock"))
+        return try checkedLength(directory.file(for: stack, extension: "sock"))
     }
 
     /// The bearer token file of the TCP API (`--api`): beside the socket, `KEY.token`.
