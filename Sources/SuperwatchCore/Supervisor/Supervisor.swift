@@ -82,10 +82,15 @@ public actor Supervisor {
         case watch(WatchEvent)
         /// stdout's reader is gone (`up | head`, a pager that quit).
         case stdoutClosed
+        /// The I/O loop cannot go on (epoll failed): `up` ends with this error.
+        case ioFailed(SuperwatchError)
     }
 
-    private let formatter: LogFormatter
     private let sink: OutputSink
+    /// Every line and event: the terminal, the per-process ring buffers, subscribers.
+    let output: LogFanOut
+    /// Why the I/O loop ended, when it failed: `up` stops everything and throws it.
+    private var ioFailure: SuperwatchError?
     private var processes: [ProcessRuntime]
     private var shuttingDown = false
     private var firstFailure: Int32?
@@ -120,7 +125,9 @@ public actor Supervisor {
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) {
         self.sink = sink
         self.configFile = config.file
-        self.formatter = LogFormatter(names: config.processes.map(\.name), options: options.log)
+        let formatter = LogFormatter(names: config.processes.map(\.name), options: options.log)
+        let output = LogFanOut(formatter: formatter, sink: sink)
+        self.output = output
         self.processes = config.processes.enumerated().map { ProcessRuntime(index: $0, spec: $1) }
         self.pythonDirectory = options.pythonDirectory
         (events, eventSink) = AsyncStream<Event>.makeStream()
@@ -131,9 +138,8 @@ public actor Supervisor {
         }
         environment.merge(config.env) { $1 }
         baseEnvironment = environment
-        let formatter = self.formatter
         containment = Containment(environment: ProcessInfo.processInfo.environment) { index, event in
-            sink.write(formatter.event(process: index, event))
+            output.event(index.map(ProcessID.init), event)
         }
     }
 
@@ -171,9 +177,10 @@ public actor Supervisor {
         }
         try containment.start()
         let io = try IOLoop(
-            formatter: formatter, sink: sink,
-            onExit: { eventSink.yield(.exited(runID: $0, process: $1, $2)) },
-            onReport: { eventSink.yield(.reported(process: $0, $1)) })
+            output: output,
+            onExit: { eventSink.yield(.exited(runID: $0, process: $1.index, $2)) },
+            onReport: { eventSink.yield(.reported(process: $0.index, $1)) },
+            onFailure: { eventSink.yield(.ioFailed($0)) })
         io.start()
         let signalSources = SignalSources.install([SIGINT, SIGTERM, SIGHUP]) { eventSink.yield(.signal($0)) }
         watcher?.start()
@@ -190,7 +197,7 @@ public actor Supervisor {
             for await event in events {
                 handle(event, io: io)
                 scheduleTimers(in: &group)
-                if !isAlive { break }
+                if !isAlive || ioFailure != nil { break }
             }
             group.cancelAll()
         }
@@ -198,6 +205,7 @@ public actor Supervisor {
         await containment.finish()
         // Whatever is still in a pipe is printed before `up` returns.
         await io.stop()
+        if let ioFailure { throw ioFailure }
         if shuttingDown { return 0 }
         let status = firstFailure ?? 0
         // Ended on its own (nothing runs, nothing can come back): say so, and which process decided the status.
@@ -315,6 +323,13 @@ public actor Supervisor {
             guard !shuttingDown else { return }
             OutputSink.notice("stdout was closed; stopping all processes")
             requestShutdown(signal: SIGPIPE)
+        case .ioFailed(let error):
+            // No exit can be reaped, no pipe read any more: a graceful stop would wait forever.
+            ioFailure = error
+            shuttingDown = true
+            for index in spares.keys { discardSpare(index) }
+            for process in processes where process.pid > 0 { containment.signal(process.pid, SIGKILL) }
+            containment.stopStrays(with: SIGKILL)
         }
     }
 
@@ -618,8 +633,11 @@ public actor Supervisor {
             return (
                 launched.pid,
                 RunIO(
-                    runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout,
-                    stderr: launched.stderr, report: reportPipe?.read ?? -1,
+                    runID: runID, process: ProcessID(index), pidfd: launched.pidfd,
+                    channels: [Channel(kind: .report, fd: reportPipe?.read ?? -1)].filter { $0.fd >= 0 } + [
+                        Channel(kind: .output(.stdout), fd: launched.stdout),
+                        Channel(kind: .output(.stderr), fd: launched.stderr),
+                    ],
                     scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
             )
         } catch {
@@ -737,7 +755,7 @@ public actor Supervisor {
     private func log(
         _ index: Int?, _ kind: SupervisorEvent.Kind, _ message: String, _ fields: [(String, SupervisorEvent.Value)] = []
     ) {
-        sink.write(formatter.event(process: index, SupervisorEvent(kind, message, fields)))
+        output.event(index.map(ProcessID.init), SupervisorEvent(kind, message, fields))
     }
 
     private func log(_ index: Int, _ kind: SupervisorEvent.Kind, _ message: String, _ status: Termination) {
