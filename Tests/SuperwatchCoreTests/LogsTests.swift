@@ -351,7 +351,7 @@ private func withNullSinkAsync(_ body: (OutputSink) async throws -> Void) async 
             #expect(eventually { drained.withLock { $0 } }, "a request is answered even when the loop has ended")
             await loop.stop()
             let failure = try #require(failures.withLock { $0.first })
-            #expect(failure.code == .system(syscall: "epoll_wait", errno: EINVAL))
+            #expect(failure.code == .system(syscall: "epoll_wait", errno: .invalidArgument))
             #expect(failure.message.contains("epoll_wait: Invalid argument"))
             #expect(failure.message.contains("stopping all processes"))
             #expect(failures.withLock { $0.count } == 1)

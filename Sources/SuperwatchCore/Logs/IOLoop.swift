@@ -44,8 +44,9 @@ public enum Termination: Sendable, Equatable, CustomStringConvertible {
 /// once, ends its thread, and from then on answers every request at once (`stop` returns), so that the
 /// supervisor can end `up` with the error instead of waiting for exits nobody will report.
 final class IOLoop: @unchecked Sendable {
+    private let epoll: OwnedDescriptor
     /// The epoll descriptor (internal for the test that makes epoll_wait fail).
-    let epollFD: Int32
+    var epollFD: Int32 { epoll.rawValue }
     fileprivate let formatter: LogFormatter
     private let output: LogFanOut
     private let sink: OutputSink
@@ -55,7 +56,7 @@ final class IOLoop: @unchecked Sendable {
     private let confinement = ThreadConfinement("superwatch-io")
 
     private enum Message: Sendable {
-        case add(RunIO)
+        case add(Run)
         /// The run's process group is empty: read what is left in its pipes, then call back.
         case drain(runID: UInt64, then: @Sendable () -> Void)
         /// Read what is left in every pipe, flush, end the thread, then call back.
@@ -69,12 +70,24 @@ final class IOLoop: @unchecked Sendable {
 
     // Loop-thread state.
     private var channels: [Int32: any ChannelReader] = [:]
-    /// A run whose exit the loop waits for, by its pidfd.
-    private struct Run {
-        var runID: UInt64
-        var process: ProcessID
-        var pidfd: Int32
-        var channels: [Int32]
+    /// A run whose exit the loop waits for: what `add` took over from its `RunIO`. Its pidfd closes when the
+    /// loop drops it (reaped); its channels pass to their readers when the loop registers it, and close when
+    /// each reaches its end of file. Made by the sender, then touched by the loop thread only.
+    private final class Run: @unchecked Sendable {
+        let runID: UInt64
+        let process: ProcessID
+        let pidfd: OwnedDescriptor
+        /// Until registered.
+        var channels: [Channel]
+        let scansForAddressInUse: Bool
+
+        init(_ run: consuming RunIO) {
+            runID = run.runID
+            process = run.process
+            channels = run.channels
+            scansForAddressInUse = run.scansForAddressInUse
+            pidfd = run.pidfd
+        }
     }
     private var runs: [Int32: Run] = [:]
     /// The open channels of each run, until they reach end of file.
@@ -102,7 +115,8 @@ final class IOLoop: @unchecked Sendable {
         self.onExit = onExit
         self.onReport = onReport
         self.onFailure = onFailure
-        epollFD = try retryingEINTR("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+        epoll = OwnedDescriptor(
+            takingOwnershipOf: try retryingEINTR("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) })
         mailbox = try Mailbox()
         readBuffer = .allocate(byteCount: 1 << 20, alignment: 16)
         try epollControl(EPOLL_CTL_ADD, mailbox.fd, events: Self.readable)
@@ -116,10 +130,7 @@ final class IOLoop: @unchecked Sendable {
         }
     }
 
-    deinit {
-        readBuffer.deallocate()
-        close(epollFD)
-    }
+    deinit { readBuffer.deallocate() }
 
     /// Starts the loop thread.
     func start() {
@@ -132,7 +143,7 @@ final class IOLoop: @unchecked Sendable {
     }
 
     /// Hands a new run's descriptors to the loop, which from then on owns them (and closes them).
-    func add(_ run: RunIO) { send(.add(run)) }
+    func add(_ run: consuming RunIO) { send(.add(Run(run))) }
 
     /// Once the run's process group is empty, prints whatever is left in its pipes, then calls `then`: so
     /// nothing a process's group wrote appears after the run's end is reported.
@@ -154,11 +165,12 @@ final class IOLoop: @unchecked Sendable {
         if !delivered { answerWithoutLoop(message) }
     }
 
-    /// What a request gets once the loop thread is gone: its descriptors closed, its callback run.
+    /// What a request gets once the loop thread is gone: its callback run. (A run added meanwhile is dropped,
+    /// which closes its descriptors.)
     private func answerWithoutLoop(_ message: Message) {
         switch message {
-        case .add(let run):
-            for fd in [run.pidfd] + run.channels.map(\.fd) { closeReporting(fd) }
+        case .add:
+            break
         case .drain(_, let then), .stop(let then):
             then()
         case .resume:
@@ -174,13 +186,6 @@ final class IOLoop: @unchecked Sendable {
         event.events = events
         event.data.fd = fd
         try retryingEINTR("epoll_ctl") { epoll_ctl(epollFD, operation, fd, &event) }
-    }
-
-    /// Closes a descriptor the loop owned; a failure (EBADF: it was not the loop's to close) is a bug worth
-    /// hearing about in a debug build, and nothing to act on otherwise (Linux frees the descriptor anyway).
-    private func closeReporting(_ fd: Int32) {
-        let closed = close(fd)
-        assert(closed == 0 || errno == EINTR, "close(\(fd)): \(errnoDescription(errno))")
     }
 
     private func run() {
@@ -297,7 +302,7 @@ final class IOLoop: @unchecked Sendable {
         }
     }
 
-    private func register(_ run: RunIO) throws(SuperwatchError) {
+    private func register(_ run: Run) throws(SuperwatchError) {
         confinement.assertOnOwner()
         for channel in run.channels {
             let fd = channel.fd
@@ -308,19 +313,19 @@ final class IOLoop: @unchecked Sendable {
             case .output(let stream):
                 let scans = run.scansForAddressInUse && !hintedAddressInUse.contains(run.process)
                 reader = OutputReader(
-                    runID: run.runID, splitter: LineSplitter(process: run.process, stream: stream),
+                    channel, runID: run.runID, splitter: LineSplitter(process: run.process, stream: stream),
                     addressInUse: scans ? AddressInUseScan() : nil)
             case .report:
-                reader = ReportReader(runID: run.runID, process: run.process)
+                reader = ReportReader(channel, runID: run.runID, process: run.process)
             }
             channels[fd] = reader
             try epollControl(EPOLL_CTL_ADD, fd, events: Self.readable)
             reader.isWatched = true
         }
-        let fds = run.channels.map(\.fd)
-        runChannels[run.runID] = fds
-        runs[run.pidfd] = Run(runID: run.runID, process: run.process, pidfd: run.pidfd, channels: fds)
-        try epollControl(EPOLL_CTL_ADD, run.pidfd, events: Self.readable)
+        runChannels[run.runID] = run.channels.map(\.fd)
+        run.channels = []
+        runs[run.pidfd.rawValue] = run
+        try epollControl(EPOLL_CTL_ADD, run.pidfd.rawValue, events: Self.readable)
     }
 
     /// Reads one chunk (at most `limit` bytes) from a channel and lets it parse what came. Returns the bytes
@@ -340,9 +345,8 @@ final class IOLoop: @unchecked Sendable {
         channel.finish(loop: self, timestamp: timestamp)
         channels[fd] = nil
         // Taken out of the epoll set first: a copy of the descriptor in a child between fork and exec would
-        // keep it registered past close(2).
+        // keep it registered past close(2), which happens as the reader (the channel's owner) goes.
         if channel.isWatched { try epollControl(EPOLL_CTL_DEL, fd, events: 0) }
-        closeReporting(fd)
         runChannels[channel.runID]?.removeAll { $0 == fd }
         if runChannels[channel.runID]?.isEmpty == true { runChannels[channel.runID] = nil }
         return -1
@@ -379,14 +383,14 @@ final class IOLoop: @unchecked Sendable {
         confinement.assertOnOwner()
         var code: Int32 = 0
         var signal: Int32 = 0
-        let reaped = sw_pidfd_reap(run.pidfd, &code, &signal)
+        let reaped = sw_pidfd_reap(run.pidfd.rawValue, &code, &signal)
         if reaped == 0 { return }
         let status: Termination = reaped < 0 ? .exited(-1) : (signal != 0 ? .signaled(signal) : .exited(code))
-        runs[run.pidfd] = nil
-        try epollControl(EPOLL_CTL_DEL, run.pidfd, events: 0)
-        closeReporting(run.pidfd)
+        // Out of the epoll set, then closed as the loop drops the run.
+        try epollControl(EPOLL_CTL_DEL, run.pidfd.rawValue, events: 0)
+        runs[run.pidfd.rawValue] = nil
         // Everything the process wrote is in its pipes by now: print it, and end an unfinished last line.
-        try drainChannels(run.channels, timestamp: timestamp)
+        try drainChannels(runChannels[run.runID] ?? [], timestamp: timestamp)
         flush()
         onExit(run.runID, run.process, status)
     }
@@ -402,8 +406,10 @@ final class IOLoop: @unchecked Sendable {
     }
 }
 
-/// How the loop parses one channel: it reads every channel alike and hands the bytes to its reader.
+/// How the loop parses one channel: it reads every channel alike and hands the bytes to its reader. The reader
+/// holds the channel, so the descriptor closes when the loop drops the reader.
 private protocol ChannelReader: AnyObject {
+    var channel: Channel { get }
     var runID: UInt64 { get }
     /// Whether the descriptor is in the epoll set now (not while parked).
     var isWatched: Bool { get set }
@@ -415,13 +421,15 @@ private protocol ChannelReader: AnyObject {
 
 /// Process output: cut into lines for the fan-out, and searched for "address already in use" while asked to.
 private final class OutputReader: ChannelReader {
+    let channel: Channel
     let runID: UInt64
     var isWatched = false
     var splitter: LineSplitter
     /// Set while the output is searched for "address already in use".
     var addressInUse: AddressInUseScan?
 
-    init(runID: UInt64, splitter: LineSplitter, addressInUse: AddressInUseScan?) {
+    init(_ channel: Channel, runID: UInt64, splitter: LineSplitter, addressInUse: AddressInUseScan?) {
+        self.channel = channel
         self.runID = runID
         self.splitter = splitter
         self.addressInUse = addressInUse
@@ -445,12 +453,14 @@ private final class OutputReader: ChannelReader {
 
 /// A bootstrap's report pipe: complete lines go to the supervisor as they arrive.
 private final class ReportReader: ChannelReader {
+    let channel: Channel
     let runID: UInt64
     let process: ProcessID
     var isWatched = false
     private var parser = BootstrapReport.Parser()
 
-    init(runID: UInt64, process: ProcessID) {
+    init(_ channel: Channel, runID: UInt64, process: ProcessID) {
+        self.channel = channel
         self.runID = runID
         self.process = process
     }

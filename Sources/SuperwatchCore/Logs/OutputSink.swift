@@ -191,14 +191,24 @@ public final class OutputSink: Sendable {
                     if !settle(n) { return }
                     continue
                 }
-                let error = n < 0 ? errno : EIO
-                switch error {
-                case EINTR:
-                    continue
-                case EAGAIN:
-                    // Someone else made stdout non-blocking (the flag belongs to the shared open file): wait.
+                var error = n < 0 ? errno : EIO
+                if error == EAGAIN {
+                    // Someone else made stdout non-blocking (the flag belongs to the shared open file): wait. A
+                    // poll that fails (for want of memory) fails this chunk as a write would.
                     var pollFD = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                    _ = poll(&pollFD, 1, -1)
+                    do throws(SuperwatchError) {
+                        try retryingEINTR("poll") { poll(&pollFD, 1, -1) }
+                    } catch let failed {
+                        if case .system(_, let pollErrno) = failed.code {
+                            error = pollErrno.rawValue
+                        } else {
+                            error = EIO
+                        }
+                    }
+                }
+                switch error {
+                case EINTR, EAGAIN:
+                    continue
                 case EPIPE:
                     markClosed()
                     return

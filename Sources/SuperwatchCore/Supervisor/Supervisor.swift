@@ -542,7 +542,7 @@ public actor Supervisor {
             log(
                 index, .started, "started (pid \(launched.pid))" + commandOnFirstStart(index),
                 [("pid", .int(Int(launched.pid)))])
-            io.add(launched.io)
+            io.add(launched)
         } catch {
             processes[index].pid = 0
             log(index, .startFailed, "cannot start: \(error.message)")
@@ -577,7 +577,7 @@ public actor Supervisor {
     private func launch(
         _ index: Int, runID: UInt64, changed: [String], standby: (goRead: Int32, preloads: [String])? = nil,
         io: IOLoop
-    ) throws(SuperwatchError) -> (pid: pid_t, io: RunIO) {
+    ) throws(SuperwatchError) -> RunIO {
         let spec = processes[index].spec
         var environment = baseEnvironment
         environment.merge(spec.env) { $1 }
@@ -630,16 +630,14 @@ public actor Supervisor {
         do {
             let launched = try containment.launch(request, process: index, name: spec.name, runID: runID)
             // A program of its own under `listen:` that binds $PORT itself fails with "address in use".
-            return (
-                launched.pid,
-                RunIO(
-                    runID: runID, process: ProcessID(index), pidfd: launched.pidfd,
-                    channels: [Channel(kind: .report, fd: reportPipe?.read ?? -1)].filter { $0.fd >= 0 } + [
-                        Channel(kind: .output(.stdout), fd: launched.stdout),
-                        Channel(kind: .output(.stderr), fd: launched.stderr),
-                    ],
-                    scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
-            )
+            return RunIO(
+                runID: runID, process: ProcessID(index), pid: launched.pid,
+                pidfd: OwnedDescriptor(takingOwnershipOf: launched.pidfd),
+                channels: (reportPipe.map { [Channel(.report, OwnedDescriptor(takingOwnershipOf: $0.read))] } ?? []) + [
+                    Channel(.output(.stdout), OwnedDescriptor(takingOwnershipOf: launched.stdout)),
+                    Channel(.output(.stderr), OwnedDescriptor(takingOwnershipOf: launched.stderr)),
+                ],
+                scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
         } catch {
             if let reportPipe { close(reportPipe.read) }
             throw error
@@ -688,8 +686,8 @@ public actor Supervisor {
             close(go.write)
             return
         }
-        io.add(launched.io)
         spares[index] = Spare(runID: runID, pid: launched.pid, goFD: go.write)
+        io.add(launched)
     }
 
     /// Tells a standby interpreter to go on as a start; false when it is gone.
