@@ -40,18 +40,6 @@ private func records(_ batch: OutputBatch) -> [String] {
     }
 }
 
-/// A sink writing to /dev/null, for tests that look at the rings and subscribers.
-private func withNullSink<T>(_ body: (OutputSink) throws -> T) throws -> T {
-    let fd = open("/dev/null", O_WRONLY | O_CLOEXEC)
-    try #require(fd >= 0)
-    let sink = OutputSink(fd: fd)
-    defer {
-        sink.finish(within: .seconds(5))
-        close(fd)
-    }
-    return try body(sink)
-}
-
 /// One line of a process's output, as the I/O loop would batch it.
 private func line(_ process: ProcessID, _ text: String, stream: StreamKind = .stdout, into batch: inout OutputBatch) {
     var bytes = Array(text.utf8)
@@ -237,8 +225,8 @@ private func line(_ process: ProcessID, _ text: String, stream: StreamKind = .st
         #expect(text(got) == "web        | one\napi        | two\nweb        * started (pid 1)\n")
     }
 
-    @Test func recentMergesProcessesOldestFirstAndTakesTheTail() throws {
-        try withNullSink { sink in
+    @Test func recentMergesProcessesOldestFirstAndTakesTheTail() async throws {
+        try await withNullSink { sink in
             let output = LogFanOut(formatter: plain, sink: sink, capacity: 100)
             output.event(nil, SupervisorEvent(.banner, "superwatch.yaml: 2 processes"))
             var batch = OutputBatch()
@@ -262,8 +250,8 @@ private func line(_ process: ProcessID, _ text: String, stream: StreamKind = .st
         }
     }
 
-    @Test func eachProcessRingIsBoundedOnItsOwn() throws {
-        try withNullSink { sink in
+    @Test func eachProcessRingIsBoundedOnItsOwn() async throws {
+        try await withNullSink { sink in
             let output = LogFanOut(formatter: plain, sink: sink, capacity: 3)
             var batch = OutputBatch()
             for index in 0..<10 { line(web, "w\(index)", into: &batch) }
@@ -274,41 +262,36 @@ private func line(_ process: ProcessID, _ text: String, stream: StreamKind = .st
     }
 
     @Test func aSlowSubscriberLosesItsOldestRecordsAndHoldsUpNobody() async throws {
-        let fd = open("/dev/null", O_WRONLY | O_CLOEXEC)
-        try #require(fd >= 0)
-        let sink = OutputSink(fd: fd)
-        defer {
-            sink.finish(within: .seconds(5))
-            close(fd)
-        }
-        let output = LogFanOut(formatter: plain, sink: sink)
-        let slow = output.subscribe(buffering: 5)
-        let fast = output.subscribe(buffering: 1000)
-        let apiOnly = output.subscribe(processes: [api], buffering: 1000)
-        // Nobody reads while 100 lines go out: every write returns at once.
-        var batch = OutputBatch()
-        for index in 0..<100 {
-            line(index % 2 == 0 ? web : api, "line \(index)", into: &batch)
-            output.write(&batch)
-        }
-        output.event(api, SupervisorEvent(.exited, "exited with code 0"))
-        output.finishSubscribers()
+        try await withNullSink { sink in
+            let output = LogFanOut(formatter: plain, sink: sink)
+            let slow = output.subscribe(buffering: 5)
+            let fast = output.subscribe(buffering: 1000)
+            let apiOnly = output.subscribe(processes: [api], buffering: 1000)
+            // Nobody reads while 100 lines go out: every write returns at once.
+            var batch = OutputBatch()
+            for index in 0..<100 {
+                line(index % 2 == 0 ? web : api, "line \(index)", into: &batch)
+                output.write(&batch)
+            }
+            output.event(api, SupervisorEvent(.exited, "exited with code 0"))
+            output.finishSubscribers()
 
-        var fastTexts: [String] = []
-        for await record in fast { fastTexts.append(record.text) }
-        #expect(fastTexts == (0..<100).map { "line \($0)" } + ["exited with code 0"])
-        var slowTexts: [String] = []
-        for await record in slow { slowTexts.append(record.text) }
-        #expect(slowTexts == (96..<100).map { "line \($0)" } + ["exited with code 0"], "the newest 5 only")
-        var apiTexts: [String] = []
-        for await record in apiOnly { apiTexts.append(record.text) }
-        #expect(apiTexts == stride(from: 1, to: 100, by: 2).map { "line \($0)" } + ["exited with code 0"])
-        // The rings still hold everything, whatever the subscribers did.
-        #expect(output.recent(tail: 1000).count == 101)
+            var fastTexts: [String] = []
+            for await record in fast { fastTexts.append(record.text) }
+            #expect(fastTexts == (0..<100).map { "line \($0)" } + ["exited with code 0"])
+            var slowTexts: [String] = []
+            for await record in slow { slowTexts.append(record.text) }
+            #expect(slowTexts == (96..<100).map { "line \($0)" } + ["exited with code 0"], "the newest 5 only")
+            var apiTexts: [String] = []
+            for await record in apiOnly { apiTexts.append(record.text) }
+            #expect(apiTexts == stride(from: 1, to: 100, by: 2).map { "line \($0)" } + ["exited with code 0"])
+            // The rings still hold everything, whatever the subscribers did.
+            #expect(output.recent(tail: 1000).count == 101)
+        }
     }
 
     @Test func aDroppedSubscriptionIsForgotten() async throws {
-        try await withNullSinkAsync { sink in
+        try await withNullSink { sink in
             let output = LogFanOut(formatter: plain, sink: sink)
             var stream: AsyncStream<LogRecord>? = output.subscribe()
             #expect(output.subscriberCount == 1)
@@ -319,7 +302,8 @@ private func line(_ process: ProcessID, _ text: String, stream: StreamKind = .st
     }
 }
 
-private func withNullSinkAsync(_ body: (OutputSink) async throws -> Void) async throws {
+/// A sink writing to /dev/null, for tests that look at the rings, the subscribers or the loop.
+private func withNullSink(_ body: (OutputSink) async throws -> Void) async throws {
     let fd = open("/dev/null", O_WRONLY | O_CLOEXEC)
     try #require(fd >= 0)
     let sink = OutputSink(fd: fd)
@@ -333,7 +317,7 @@ private func withNullSinkAsync(_ body: (OutputSink) async throws -> Void) async 
     /// epoll instance, so the kernel answers EINVAL. The loop must say so through `onFailure`, not just stop,
     /// and must still answer requests (a `stop` returns) so that `up` can end with the error.
     @Test func anEpollWaitFailureIsReportedAndStopStillReturns() async throws {
-        try await withNullSinkAsync { sink in
+        try await withNullSink { sink in
             let failures = Mutex<[SuperwatchError]>([])
             let loop = try IOLoop(
                 output: LogFanOut(formatter: plain, sink: sink), onExit: { _, _, _ in }, onReport: { _, _ in },
