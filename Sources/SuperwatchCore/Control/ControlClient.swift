@@ -135,7 +135,7 @@ public struct ControlClient: Sendable {
     private func connect() async throws -> NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart> {
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         let initializer:
-            @Sendable (any Channel) -> EventLoopFuture<
+            @Sendable (any NIOCore.Channel) -> EventLoopFuture<
                 NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
             > = { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -20,7 +20,7 @@ struct PeerCheckedHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let base: HTTP1Channel
 
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+    func setup(channel: any NIOCore.Channel, logger: Logger) -> EventLoopFuture<Value> {
         guard let provider = channel as? any SocketOptionProvider else { return refuse(channel) }
         let credentials: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
             level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
@@ -30,7 +30,7 @@ struct PeerCheckedHTTP1Channel: ServerChildChannel {
         }
     }
 
-    private func refuse(_ channel: any Channel) -> EventLoopFuture<Value> {
+    private func refuse(_ channel: any NIOCore.Channel) -> EventLoopFuture<Value> {
         channel.close().flatMapThrowing { () throws -> Value in throw PeerRefused() }
     }
 
@@ -101,22 +101,20 @@ public enum BearerToken {
     /// replaced. O_EXCL and O_NOFOLLOW: never through a link someone else put there.
     static func write(_ token: String, to path: String) throws(SuperwatchError) {
         if unlink(path) != 0 && errno != ENOENT {
-            let err = errno
-            throw SuperwatchError(
-                .system(syscall: "unlink", errno: err), "cannot replace \(path): \(errnoDescription(err))")
+            let err = Errno.current
+            throw SuperwatchError(.system(syscall: "unlink", errno: err), "cannot replace \(path): \(err)")
         }
         let fd = try retryingEINTR("open") {
             open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         }
-        defer { close(fd) }
-        var bytes = Array("\(token)\n".utf8)
-        let written = bytes.withUnsafeMutableBytes { writeAll(fd, $0) }
-        guard written else {
-            let err = errno
-            throw SuperwatchError(
-                .system(syscall: "write", errno: err), "cannot write the API token to \(path): \(errnoDescription(err))"
-            )
+        do {
+            try writeFully(fd, Array("\(token)\n".utf8))
+        } catch {
+            // ignored: the write's error is the one to report; the descriptor goes either way.
+            close(fd)
+            throw SuperwatchError(error.code, "cannot write the API token to \(path): \(error.message)")
         }
+        try closeDescriptor(fd)
     }
 
     /// Whether an `Authorization` header carries `token`, compared in constant time.

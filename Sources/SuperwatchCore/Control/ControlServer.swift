@@ -54,6 +54,7 @@ public enum ControlServer {
         let token = try options.api.map { _ throws(SuperwatchError) in try BearerToken.generate() }
         let tokenPath = options.api.map { _ in ControlSocket.tokenPath(socketPath: options.socketPath) }
         if let token, let tokenPath { try BearerToken.write(token, to: tokenPath) }
+        // ignored: at exit there is no one left to tell; a file left behind is replaced by the next `up --api`.
         defer { if let tokenPath { unlink(tokenPath) } }
 
         let listeners = options.api == nil ? 1 : 2
@@ -82,7 +83,8 @@ public enum ControlServer {
                             .addressInUse, "cannot serve the control API on \(place): \(error)")
                     }
                     throw SuperwatchError(
-                        .system(syscall: "bind", errno: EIO), "cannot serve the control API on \(place)")
+                        .system(syscall: "bind", errno: Errno(rawValue: EIO)),
+                        "cannot serve the control API on \(place)")
                 }
             }
             defer {

@@ -28,15 +28,14 @@ public enum ControlSocket {
     public static func replaceStale(at path: String) throws(SuperwatchError) {
         var info = stat()
         if lstat(path, &info) != 0 {
-            let err = errno
-            if err == ENOENT { return }
+            let err = Errno.current
+            if err == .noSuchFileOrDirectory { return }
             throw SuperwatchError(
-                .system(syscall: "lstat", errno: err), "cannot use the control socket \(path): \(errnoDescription(err))"
-            )
+                .system(syscall: "lstat", errno: err), "cannot use the control socket \(path): \(err)")
         }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
             throw SuperwatchError(
-                .system(syscall: "bind", errno: EADDRINUSE),
+                .system(syscall: "bind", errno: .addressInUse),
                 "\(path) exists and is not a socket; remove it or set \(environmentVariable) to another path")
         }
         if answers(path) {
@@ -45,19 +44,19 @@ public enum ControlSocket {
                 "another superwatch serves its control API on \(path); give each stack its own \(environmentVariable)")
         }
         if unlink(path) != 0 && errno != ENOENT {
-            let err = errno
+            let err = Errno.current
             throw SuperwatchError(
-                .system(syscall: "unlink", errno: err),
-                "cannot remove the stale control socket \(path): \(errnoDescription(err))")
+                .system(syscall: "unlink", errno: err), "cannot remove the stale control socket \(path): \(err)")
         }
     }
 
     /// Whether a server accepts connections on the Unix socket at `path` (connect(2) succeeds).
     public static func answers(_ path: String) -> Bool {
-        guard
-            let fd = try? retryingEINTR(
-                "socket", { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) })
-        else { return false }
+        // A socket that cannot even be made answers nothing: the caller then treats the file as stale, and bind
+        // reports the real trouble.
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        // ignored: a probe that carried no data; its close has nothing to lose.
         defer { close(fd) }
         guard var address = socketAddress(path) else { return false }
         let result = withUnsafePointer(to: &address) {
@@ -80,6 +79,7 @@ public enum ControlSocket {
     static func remove(_ path: String, inode: ino_t) {
         var info = stat()
         guard lstat(path, &info) == 0, info.st_ino == inode, info.st_mode & S_IFMT == S_IFSOCK else { return }
+        // ignored: at exit there is no one left to tell; a file left behind is replaced by the next `up`.
         unlink(path)
     }
 

@@ -2,14 +2,14 @@
 /// `NAME * ` prefixes, padding and colours, through the same `LogFormatter`, or one JSON object per line.
 public struct LogRecordPrinter: Sendable {
     private let formatter: LogFormatter
-    private let index: [String: Int]
+    private let index: [String: ProcessID]
     private let json: Bool
 
     /// `names`: every process of the stack in its order (`superwatch status`), which decides each one's colour
     /// and the width of the name column, as in `up`.
     public init(names: [String], color: Bool, json: Bool) {
         formatter = LogFormatter(names: names, options: LogOptions(color: color && !json))
-        index = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        index = Dictionary(names.enumerated().map { ($1, ProcessID($0)) }, uniquingKeysWith: { first, _ in first })
         self.json = json
     }
 
