@@ -615,11 +615,14 @@ public actor Supervisor {
         do {
             let launched = try containment.launch(request, process: index, name: spec.name, runID: runID)
             // A program of its own under `listen:` that binds $PORT itself fails with "address in use".
+            // The I/O loop takes the descriptors over (RunIO still holds raw numbers).
+            let pid = launched.pid
+            let taken = launched.takeDescriptors()
             return (
-                launched.pid,
+                pid,
                 RunIO(
-                    runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout,
-                    stderr: launched.stderr, report: reportPipe?.read ?? -1,
+                    runID: runID, process: index, pidfd: taken.pidfd, stdout: taken.stdout,
+                    stderr: taken.stderr, report: reportPipe?.read ?? -1,
                     scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
             )
         } catch {
