@@ -141,7 +141,7 @@ __attribute__((noreturn)) static void sw_spawn_child(const sw_spawn_spec *spec, 
     // Register with the keeper while SIGPIPE is still ignored as in superwatch: a dead keeper must not
     // kill the child. A failed registration is not the child's failure (the keeper is replaced and
     // re-registers every live group), but with every signal blocked, even an ignored SIGPIPE stays pending;
-    // setting SIG_IGN discards it.
+    // setting SIG_IGN discards it. ignored: signal() cannot fail for SIGPIPE.
     if (spec->keeper_fd >= 0 && sw_keeper_send(spec->keeper_fd, SW_KEEPER_REGISTER, self, spec->stop_signal,
                                                spec->stop_timeout_ms, spec->cgroup_name) != 0) {
         signal(SIGPIPE, SIG_IGN);
@@ -208,7 +208,8 @@ pid_t sw_spawn(const sw_spawn_spec *spec, sw_spawn_result *result) {
     if (pipe2(errpipe, O_CLOEXEC) != 0) { result->step = SW_STEP_PIPE; return -errno; }
 
     // No signal handler of ours may run in the child between fork and exec: block everything around the
-    // fork; the child restores default dispositions before it unblocks.
+    // fork; the child restores default dispositions before it unblocks. ignored: pthread_sigmask cannot fail
+    // with SIG_SETMASK and valid sets.
     sigset_t all, saved;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &saved);
@@ -220,14 +221,14 @@ pid_t sw_spawn(const sw_spawn_spec *spec, sw_spawn_result *result) {
     // EBADF, impossible for them, or EINTR/EIO, which still release a pipe end that nothing was written to.
     close(errpipe[1]);
     if (pid < 0) {
-        close(errpipe[0]);
+        close(errpipe[0]);  // ignored: as above
         result->step = SW_STEP_FORK;
         return pid;
     }
     uint8_t msg[5];
     ssize_t n;
     do { n = read(errpipe[0], msg, sizeof msg); } while (n < 0 && errno == EINTR);
-    close(errpipe[0]);
+    close(errpipe[0]);  // ignored: as above
     if (n == (ssize_t)sizeof msg) {
         int child_err;
         memcpy(&child_err, msg, 4);
@@ -385,6 +386,7 @@ static int sw_remove_directory(const char *path, int depth) {
 int sw_cgroup_remove(const char *dir) { return sw_remove_directory(dir, -1); }
 
 int sw_cgroup_probe(int procs_fd) {
+    // ignored: pthread_sigmask cannot fail with SIG_SETMASK and valid sets (here and below).
     sigset_t all, saved;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &saved);
@@ -394,7 +396,7 @@ int sw_cgroup_probe(int procs_fd) {
         _exit(n == 1 ? 0 : (errno > 0 && errno < 256 ? errno : EIO));
     }
     int err = pid < 0 ? errno : 0;
-    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);  // ignored: as above
     if (pid < 0) return -err;
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
@@ -495,6 +497,7 @@ __attribute__((noreturn)) static void sw_keeper_finish(const sw_keeper_table *ta
     char path[SW_PATH_MAX];
     for (size_t i = 0; i < table->count; i++) {
         const sw_keeper_record *r = &table->items[i];
+        // ignored: see above (best effort, nobody to tell).
         (void)kill(-r->pgid, r->sig);
         // What left the group but not the run's cgroup gets the stop signal too.
         if (cgroup_parent && r->cgroup[0] && sw_join(path, cgroup_parent, r->cgroup) == 0)
@@ -512,6 +515,7 @@ __attribute__((noreturn)) static void sw_keeper_finish(const sw_keeper_table *ta
         if (!alive || sw_now_ms() - start >= deadline) break;
         sw_sleep_ms(20);
     }
+    // ignored: best effort, as above: what cannot be killed or removed here, nobody else can any more either.
     for (size_t i = 0; i < table->count; i++) (void)kill(-table->items[i].pgid, SIGKILL);
     if (cgroup_parent) {
         (void)sw_cgroup_kill(cgroup_parent);
@@ -520,7 +524,7 @@ __attribute__((noreturn)) static void sw_keeper_finish(const sw_keeper_table *ta
             if (sw_cgroup_populated(cgroup_parent) <= 0) break;
             sw_sleep_ms(20);
         }
-        (void)sw_cgroup_remove(cgroup_parent);
+        (void)sw_cgroup_remove(cgroup_parent);  // ignored: as above
     }
     _exit(0);
 }
@@ -552,6 +556,7 @@ __attribute__((noreturn)) static void sw_keeper_main(int read_fd, const char *_N
 pid_t sw_keeper_start(int *write_fd, int *pidfd, const char *_Nullable cgroup_parent, sw_spawn_mode mode) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return -errno;
+    // ignored: pthread_sigmask cannot fail with SIG_SETMASK and valid sets.
     sigset_t all, saved;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &saved);

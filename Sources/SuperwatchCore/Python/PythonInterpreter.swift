@@ -64,10 +64,11 @@ struct PythonInterpreter: Sendable, Equatable {
 
     /// Whether `path` starts with `#!`: a script the kernel runs through another program.
     static func isScript(_ path: String) -> Bool {
-        // A file that cannot be opened or read is no script: it is run as it is, and its start says what is wrong.
+        // ignored: a file that cannot be opened or read is no script: it is run as it is, and its start says why.
         guard case let fd = open(path, O_RDONLY | O_CLOEXEC), fd >= 0 else { return false }
         let file = OwnedDescriptor(takingOwnershipOf: fd)
         var magic: [UInt8] = [0, 0]
+        // ignored: as above.
         let count = try? retryingEINTR("read") { read(file.rawValue, &magic, 2) }
         return count == 2 && magic == [0x23, 0x21]
     }
@@ -83,14 +84,14 @@ struct PythonInterpreter: Sendable, Equatable {
         let request = LaunchRequest(
             arguments: [wrapper, "-c", question], cwd: cwd, environment: environment, stopSignal: SIGKILL,
             stopTimeoutMilliseconds: 0)
-        // A wrapper that cannot be started is run as the command itself, whose start then says why.
+        // ignored: a wrapper that cannot be started is run as the command itself, whose start then says why.
         guard let launched = try? runner.launch(request) else { return nil }
         let deadline = ContinuousClock.now + .milliseconds(Int(queryTimeoutMilliseconds))
         var output: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         var stdoutOpen = true
         while stdoutOpen, wait(for: launched.stdout.rawValue, until: deadline) {
-            // A read error ends the answer like end of file: the exit status decides below.
+            // ignored: a read error ends the answer like end of file; the exit status decides below.
             let count = (try? retryingEINTR("read") { read(launched.stdout.rawValue, &buffer, buffer.count) }) ?? 0
             if count == 0 { stdoutOpen = false } else { output += buffer[..<count] }
         }
