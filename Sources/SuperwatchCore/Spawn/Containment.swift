@@ -113,6 +113,9 @@ final class Containment: Sendable {
     /// starts the keeper.
     func start() throws(SuperwatchError) {
         let descriptors = DescriptorLimit.raise()
+        if spawnMode == .fork {
+            log(nil, SupervisorEvent(.notice, "processes are created with fork and pidfd_open (SUPERWATCH_SPAWN=fork)"))
+        }
         if case let result = sw_become_subreaper(), result != 0 {
             log(
                 nil,
