@@ -27,7 +27,7 @@ import Testing
             let launched = try Launcher.launch(
                 LaunchRequest(
                     arguments: ["sleep", "1000"], cwd: "/", environment: ["PATH": "/usr/bin:/bin"],
-                    keeperFD: keeper.writeFD, stopSignal: SIGTERM, stopTimeoutMilliseconds: 500, mode: mode))
+                    keeperFD: keeper.writeFD, stopSignal: .terminate, stopTimeoutMilliseconds: 500, mode: mode))
             pids.append(launched.pid)
             let taken = launched.takeDescriptors()
             descriptors += [taken.pidfd, taken.stdout, taken.stderr]

@@ -17,7 +17,7 @@ import Testing
     {
         LaunchRequest(
             arguments: ["/bin/sh", "-c", script], cwd: cwd, environment: ["PATH": "/usr/bin:/bin"], passFDs: fds,
-            stopSignal: SIGTERM, stopTimeoutMilliseconds: 1000, mode: mode)
+            stopSignal: .terminate, stopTimeoutMilliseconds: 1000, mode: mode)
     }
 
     /// Everything the child wrote to `fd` until end of file.

@@ -82,7 +82,7 @@ struct PythonInterpreter: Sendable, Equatable {
         // The question only ever ends by SIGKILL (below, or from the keeper if superwatch dies meanwhile): it is
         // not the user's process, and has no stop settings of its own.
         let request = LaunchRequest(
-            arguments: [wrapper, "-c", question], cwd: cwd, environment: environment, stopSignal: SIGKILL,
+            arguments: [wrapper, "-c", question], cwd: cwd, environment: environment, stopSignal: .kill,
             stopTimeoutMilliseconds: 0)
         // ignored: a wrapper that cannot be started is run as the command itself, whose start then says why.
         guard let launched = try? runner.launch(request) else { return nil }

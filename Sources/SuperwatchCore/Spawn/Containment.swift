@@ -209,7 +209,7 @@ final class Containment: Sendable {
                 throw error
             }
             state.runs[launched.pid] = Run(
-                process: process, name: name, stopSignal: request.stopSignal,
+                process: process, name: name, stopSignal: request.stopSignal.rawValue,
                 timeoutMilliseconds: request.stopTimeoutMilliseconds, cgroup: cgroup)
             return launched
         }
@@ -463,7 +463,7 @@ final class Containment: Sendable {
             let record = run.flatMap { state.runs[$0] }
             // One whose run is unknown is stopped as a process with the default stop settings would be.
             let escape = Escape(
-                run: run, stopSignal: record?.stopSignal ?? ProcessSpec.defaultStopSignal,
+                run: run, stopSignal: record?.stopSignal ?? ProcessSpec.defaultStopSignal.rawValue,
                 timeoutMilliseconds: record?.timeoutMilliseconds
                     ?? Int32(clamping: ProcessSpec.defaultStopTimeout.milliseconds))
             state.escapes[entry.group] = escape

@@ -34,7 +34,7 @@ struct LaunchRequest: Sendable {
     var keeperFD: Int32 = -1
     /// What the keeper sends the process group if superwatch dies, and how long it waits before SIGKILL: the
     /// process's own `stop_signal` and `stop_timeout`.
-    var stopSignal: Int32
+    var stopSignal: UnixSignal
     var stopTimeoutMilliseconds: Int32
     /// An open `cgroup.procs` the child moves itself into before anything else, or -1.
     var cgroupProcsFD: Int32 = -1
@@ -123,7 +123,8 @@ enum Launcher {
                                 stdin_fd: devNull.rawValue, stdout_fd: out.write.rawValue,
                                 stderr_fd: err.write.rawValue, pass_fds: fds.baseAddress,
                                 pass_fd_count: Int32(fds.count), keeper_fd: request.keeperFD,
-                                stop_signal: request.stopSignal, stop_timeout_ms: request.stopTimeoutMilliseconds,
+                                stop_signal: request.stopSignal.rawValue,
+                                stop_timeout_ms: request.stopTimeoutMilliseconds,
                                 cgroup_procs_fd: request.cgroupProcsFD, cgroup_name: nil,
                                 nofile_soft: request.descriptorLimit.map { Int64($0) } ?? -1, mode: request.mode.shim)
                             guard let cgroupName = request.cgroupName else { return sw_spawn(&spec, &result) }

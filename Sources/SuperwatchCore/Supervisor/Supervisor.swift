@@ -124,13 +124,7 @@ public actor Supervisor {
         self.processes = config.processes.enumerated().map { ProcessRuntime(index: $0, spec: $1) }
         self.pythonDirectory = options.pythonDirectory
         (events, eventSink) = AsyncStream<Event>.makeStream()
-        var environment = ProcessInfo.processInfo.environment
-        // Variables that describe superwatch's own activation must not leak into its children.
-        for key in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WERKZEUG_SERVER_FD", "WERKZEUG_RUN_MAIN"] {
-            environment.removeValue(forKey: key)
-        }
-        environment.merge(config.env) { $1 }
-        baseEnvironment = environment
+        baseEnvironment = ChildLaunch.baseEnvironment(inherited: ProcessInfo.processInfo.environment, stack: config.env)
         let formatter = self.formatter
         containment = Containment(environment: ProcessInfo.processInfo.environment) { index, event in
             sink.write(formatter.event(process: index, event))
@@ -396,7 +390,7 @@ public actor Supervisor {
         let containment = self.containment
         guard containment.isAlive(pgid) else { return ended() }
         let spec = processes[index].spec
-        if case .stopping = processes[index].phase {} else { containment.signal(pgid, spec.stopSignal) }
+        if case .stopping = processes[index].phase {} else { containment.signal(pgid, spec.stopSignal.rawValue) }
         let deadline = ContinuousClock.now + spec.stopTimeout
         // Polling is the only way to learn that a process group has emptied; it lasts at most stop_timeout.
         Task.detached {
@@ -564,53 +558,29 @@ public actor Supervisor {
         io: IOLoop
     ) throws(SuperwatchError) -> (pid: pid_t, io: RunIO) {
         let spec = processes[index].spec
-        var environment = baseEnvironment
-        environment.merge(spec.env) { $1 }
-        environment["SUPERWATCH_PROCESS"] = spec.name
-        if !changed.isEmpty { environment["SUPERWATCH_CHANGED"] = changed.prefix(100).joined(separator: "\n") }
-        // Python block-buffers output to a pipe: without this, a print() would show up kilobytes later.
-        if environment["PYTHONUNBUFFERED"] == nil { environment["PYTHONUNBUFFERED"] = "1" }
-        var arguments = spec.command.arguments
-        if let app = spec.werkzeug, let pythonFiles {
-            let python = interpreter(index, app: app, environment: environment)
-            python.apply(to: &environment)
-            arguments = [python.program, pythonFiles.bootstrap, app.target]
-        }
-        var passFDs: [Int32] = []
         let held = sockets.indices.contains(index) ? sockets[index] : []
-        if !held.isEmpty {
-            // systemd's socket-activation protocol; LISTEN_PID is filled in by the shim after fork.
-            passFDs = held.map(\.fd)
-            environment["LISTEN_FDS"] = String(held.count)
-            environment["LISTEN_FDNAMES"] = held.map { _ in spec.name }.joined(separator: ":")
-            if let port = held.first(where: { $0.port != nil })?.port { environment["PORT"] = String(port) }
-            if held[0].port != nil {
-                // Werkzeug serves on an inherited socket only with both set; never set one without the other.
-                environment["WERKZEUG_SERVER_FD"] = "3"
-                environment["WERKZEUG_RUN_MAIN"] = "true"
-                if let pythonFiles, spec.werkzeug == nil {
-                    environment["PYTHONPATH"] = [pythonFiles.siteDirectory, environment["PYTHONPATH"]].compactMap { $0 }
-                        .joined(separator: ":")
-                }
-            }
-        }
+        var python: PythonInterpreter?
         var reportPipe: (read: Int32, write: Int32)?
         if let app = spec.werkzeug, pythonFiles != nil {
-            environment[PythonProtocol.envDebug] = app.debug ? "1" : "0"
-            if let pipe = try? Launcher.makePipe(size: nil) {
-                reportPipe = pipe
-                environment[PythonProtocol.envReportFd] = String(3 + passFDs.count)
-                passFDs.append(pipe.write)
-            }
-            if let standby {
-                environment[PythonProtocol.envStandbyFd] = String(3 + passFDs.count)
-                environment[PythonProtocol.envPreload] = standby.preloads.joined(separator: ",")
-                passFDs.append(standby.goRead)
-            }
+            let environment = ChildLaunch.processEnvironment(spec, base: baseEnvironment, changed: changed)
+            python = interpreter(index, app: app, environment: environment)
+            reportPipe = try? Launcher.makePipe(size: nil)
         }
         defer { if let reportPipe { close(reportPipe.write) } }
+        let child = ChildLaunch.make(
+            spec, sockets: held.map { ChildLaunch.Socket(port: $0.port) }, base: baseEnvironment, changed: changed,
+            python: pythonFiles.map(ChildLaunch.PythonLocations.init), interpreter: python,
+            reportPipe: reportPipe != nil, standbyPreloads: standby?.preloads)
+        // `make` lists the report and "go" pipes only when they are given.
+        let passFDs = child.descriptors.map { descriptor -> Int32 in
+            switch descriptor {
+            case .listenSocket(let socket): return held[socket].fd
+            case .report: return reportPipe?.write ?? -1
+            case .standbyGo: return standby?.goRead ?? -1
+            }
+        }
         let request = LaunchRequest(
-            arguments: arguments, cwd: spec.cwd, environment: environment, passFDs: passFDs,
+            arguments: child.arguments, cwd: spec.cwd, environment: child.environment, passFDs: passFDs,
             stopSignal: spec.stopSignal, stopTimeoutMilliseconds: Int32(clamping: spec.stopTimeout.milliseconds))
         do {
             let launched = try containment.launch(request, process: index, name: spec.name, runID: runID)
@@ -704,7 +674,7 @@ public actor Supervisor {
         let spec = processes[index].spec
         processes[index].phase = .stopping(intent)
         guard processes[index].pid > 0 else { return }
-        containment.signal(processes[index].pid, spec.stopSignal)
+        containment.signal(processes[index].pid, spec.stopSignal.rawValue)
         nextToken += 1
         processes[index].timerToken = nextToken
         pendingTimers.append((spec.stopTimeout, .stopTimeout(process: index, token: nextToken)))
@@ -712,7 +682,7 @@ public actor Supervisor {
 
     private func requestShutdown(signal: Int32) {
         if shuttingDown {
-            log(nil, .kill, "\(SignalName.describe(signal)) again: killing every process group now")
+            log(nil, .kill, "\(UnixSignal(rawValue: signal)) again: killing every process group now")
             for process in processes where process.pid > 0 {
                 if case .stopping = process.phase { containment.signal(process.pid, SIGKILL) }
             }
@@ -722,12 +692,12 @@ public actor Supervisor {
         shuttingDown = true
         for index in spares.keys { discardSpare(index) }
         containment.stopStrays()
-        log(nil, .shutdown, "\(SignalName.describe(signal)) received: stopping all processes (again to kill at once)")
+        log(nil, .shutdown, "\(UnixSignal(rawValue: signal)) received: stopping all processes (again to kill at once)")
         for index in processes.indices {
             switch processes[index].phase {
             case .running:
                 // Said before the signal is sent, so that what the process prints on it comes after.
-                log(index, .stopping, "stopping (\(SignalName.describe(processes[index].spec.stopSignal)))")
+                log(index, .stopping, "stopping (\(processes[index].spec.stopSignal))")
                 stop(index, intent: .shutdown)
             case .stopping:
                 processes[index].phase = .stopping(.shutdown)
@@ -747,7 +717,7 @@ public actor Supervisor {
         var fields: [(String, SupervisorEvent.Value)] = []
         switch status {
         case .exited(let code): fields.append(("code", .int(Int(code))))
-        case .signaled(let signal): fields.append(("signal", .string(SignalName.describe(signal))))
+        case .signaled(let signal): fields.append(("signal", .string(UnixSignal(rawValue: signal).description)))
         }
         log(index, kind, message, fields)
     }
