@@ -113,6 +113,28 @@ func daemonStack() -> TemporaryDirectory {
         }
     }
 
+    /// The fork + pidfd_open fallback end to end (`SUPERWATCH_SPAWN=fork`, what superwatch does by itself where
+    /// clone3 is refused): a process that exits with code 3 is started again, and after superwatch is SIGKILLed
+    /// the keeper, created the same way, stops the process.
+    @Test func theForkFallbackStartsRestartsAndContains() throws {
+        let dir = stack(
+            """
+            processes:
+              once:
+                command: "if [ ! -e again ]; then touch again; exit 3; fi; echo $$ > pid; exec sleep 1000"
+            """)
+        defer { dir.remove() }
+        let run = try SuperwatchRun(["up"], in: dir.path, environment: ["SUPERWATCH_SPAWN": "fork"])
+        #expect(run.waitFor("exit code 3 asks for a restart"))
+        #expect(run.stdout.contains("processes are created with fork and pidfd_open (SUPERWATCH_SPAWN=fork)"))
+        #expect(eventually { readPID(dir, "pid") != nil })
+        let pid = try #require(readPID(dir, "pid"))
+        #expect(isAlive(pid))
+        run.signal(SIGKILL)
+        _ = run.waitForExit()
+        #expect(eventually(timeout: .seconds(30)) { !isAlive(pid) }, "the keeper stopped it: \(run.stdout)")
+    }
+
     /// With cgroups, a daemon is part of the run that started it: nothing outlives its process, even what
     /// left its process group.
     @Test(.enabled(if: ContainmentMode.cgroups.isAvailable, "needs a writable cgroup v2 hierarchy"))
