@@ -60,14 +60,12 @@ import Testing
     /// Spaces, quotes and newlines in values are printed as a shell reads them, on one line, and bash gets the
     /// exact values back from the printed line.
     @Test func checkPrintsEnvValuesShellQuoted() throws {
-        let dir = stack(
+        let check = try runStack(
             """
             env: {GREETING: "hello world", MULTI: "one\\ntwo", QUOTE: "it's", EMPTY: ""}
             processes:
               web: {command: x}
-            """)
-        defer { dir.remove() }
-        let check = try SuperwatchRun.run(["check", "--port", "7000"], in: dir.path)
+            """, arguments: ["check", "--port", "7000"])
         #expect(check.status == 0, "\(check.stderr)")
         let envLine = try #require(check.stdout.split(separator: "\n").first { $0.hasPrefix("  env: ") })
         #expect(

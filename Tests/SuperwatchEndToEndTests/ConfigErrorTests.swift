@@ -127,10 +127,9 @@ import Testing
     /// superwatch's own environment passed the kernel's limit, but what superwatch adds to it (the Werkzeug
     /// drain directory before PYTHONPATH) may not: the start fails naming the variable.
     @Test func aVariableSuperwatchMakesTooLongIsNamedWhenTheProcessStarts() throws {
-        let dir = stack("processes:\n  web: {command: \"echo hi\", listen: \"127.0.0.1:0\", restart: never}\n")
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(
-            ["up"], in: dir.path, environment: ["PYTHONPATH": String(repeating: "p", count: 131_055)])
+        let result = try runStack(
+            "processes:\n  web: {command: \"echo hi\", listen: \"127.0.0.1:0\", restart: never}\n",
+            environment: ["PYTHONPATH": String(repeating: "p", count: 131_055)])
         #expect(result.stdout.contains("web        * cannot start: PYTHONPATH=VALUE is "))
         #expect(
             result.stdout.contains(

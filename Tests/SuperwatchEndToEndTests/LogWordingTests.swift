@@ -99,13 +99,11 @@ import Testing
 
     /// "after 1 restart", the command on the first start only, and every `*`/`|` in one column.
     @Test func restartsAreCountedAndTheCommandIsShownOnceAndLinesAlign() throws {
-        let dir = stack(
+        let result = try runStack(
             """
             processes:
               a: {command: "echo run; exit 1", max_restarts: 1, backoff: 100ms}
             """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 1)
         #expect(result.stdout.contains("a          * gave up after 1 restart in a row\n"), "\(result.stdout)")
         #expect(result.stdout.contains("(restart 1 of 1, restart: on-failure)"))
@@ -132,7 +130,7 @@ import Testing
     /// start: superwatch says once what a `listen:` program must do instead. A process without `listen` that
     /// prints the same words gets no hint.
     @Test func aListenProgramThatBindsItsPortItselfGetsAHintOnce() throws {
-        let dir = stack(
+        let result = try runStack(
             """
             processes:
               selfbind:
@@ -144,8 +142,6 @@ import Testing
                 command: "echo 'bind: Address already in use'"
                 restart: never
             """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 1)
         let out = result.stdout.split(separator: "\n").map(String.init)
         #expect(
