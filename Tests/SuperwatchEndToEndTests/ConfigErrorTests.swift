@@ -95,33 +95,35 @@ import Testing
     }
 
     @Test func aNULIsAnErrorNotACutValue() throws {
-        let dir = stack("processes:\n  web:\n    command: \"echo $X > out\"\n    env: {X: \"a\\0b\"}\n")
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
-        #expect(result.status == 2)
-        #expect(
-            result.stderr
-                == "superwatch: superwatch.yaml:4:14: error: the value of X contains a NUL character, which cannot be passed to a process; remove it\n"
-        )
-        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/out"))
-        dir.write("superwatch.yaml", "processes:\n  web: {command: x}\n")
-        try Data("A=1\nX=a\0b\n".utf8).write(to: URL(fileURLWithPath: "\(dir.path)/.env"))
-        let envFile = try SuperwatchRun.run(["check"], in: dir.path)
-        #expect(envFile.status == 2)
-        #expect(
-            envFile.stderr == "superwatch: .env:2:4: error: a NUL character cannot be passed to a process; remove it\n")
+        try withStack("processes:\n  web:\n    command: \"echo $X > out\"\n    env: {X: \"a\\0b\"}\n") { run in
+            let result = run.finish()
+            #expect(result.status == 2)
+            #expect(
+                result.stderr
+                    == "superwatch: superwatch.yaml:4:14: error: the value of X contains a NUL character, which cannot be passed to a process; remove it\n"
+            )
+            #expect(!FileManager.default.fileExists(atPath: "\(run.path)/out"))
+            run.write("superwatch.yaml", "processes:\n  web: {command: x}\n")
+            try Data("A=1\nX=a\0b\n".utf8).write(to: URL(fileURLWithPath: "\(run.path)/.env"))
+            let envFile = try SuperwatchRun.run(["check"], in: run.path)
+            #expect(envFile.status == 2)
+            #expect(
+                envFile.stderr
+                    == "superwatch: .env:2:4: error: a NUL character cannot be passed to a process; remove it\n")
+        }
     }
 
     @Test func aVariableTooLongForTheKernelIsRefusedByCheck() throws {
-        let dir = stack(
-            "processes:\n  web:\n    command: x\n    env:\n      BIG: \(String(repeating: "v", count: 140_000))\n")
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["check"], in: dir.path)
-        #expect(result.status == 2)
-        #expect(
-            result.stderr
-                == "superwatch: superwatch.yaml:5:12: error: BIG=VALUE is 140004 bytes; the kernel passes at most 131071 bytes per environment variable (MAX_ARG_STRLEN), so no process could be started with it\n"
-        )
+        let yaml =
+            "processes:\n  web:\n    command: x\n    env:\n      BIG: \(String(repeating: "v", count: 140_000))\n"
+        try withStack(yaml, arguments: ["check"]) { run in
+            let result = run.finish()
+            #expect(result.status == 2)
+            #expect(
+                result.stderr
+                    == "superwatch: superwatch.yaml:5:12: error: BIG=VALUE is 140004 bytes; the kernel passes at most 131071 bytes per environment variable (MAX_ARG_STRLEN), so no process could be started with it\n"
+            )
+        }
     }
 
     /// superwatch's own environment passed the kernel's limit, but what superwatch adds to it (the Werkzeug

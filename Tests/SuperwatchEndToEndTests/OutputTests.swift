@@ -79,8 +79,7 @@ import Testing
     /// A `command: |` block of several lines: the "started" event is several lines, each with its prefix, so
     /// that every line of the stream says whose it is. The JSON log keeps it one object (its text escaped).
     @Test func everyLineOfAMultiLineEventCarriesThePrefix() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               multi:
                 command: |
@@ -88,26 +87,29 @@ import Testing
                   echo second
                 restart: never
               b: {command: echo hi, restart: never}
-            """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
-        #expect(result.status == 0)
-        #expect(result.stdout.contains("multi      * started (pid "))
-        #expect(result.stdout.contains("\nmulti      * echo second\n"))
-        let body = result.stdout.split(separator: "\n")
-        #expect(!body.isEmpty)
-        for line in body {
-            #expect(
-                line.hasPrefix("multi      | ") || line.hasPrefix("multi      * ") || line.hasPrefix("b          | ")
-                    || line.hasPrefix("b          * ") || line.hasPrefix("superwatch * "),
-                "a line without its prefix: \(line)")
+            """
+        try withStack(yaml) { run in
+            let result = run.finish()
+            #expect(result.status == 0)
+            #expect(result.stdout.contains("multi      * started (pid "))
+            #expect(result.stdout.contains("\nmulti      * echo second\n"))
+            let body = result.stdout.split(separator: "\n")
+            #expect(!body.isEmpty)
+            for line in body {
+                #expect(
+                    line.hasPrefix("multi      | ") || line.hasPrefix("multi      * ")
+                        || line.hasPrefix("b          | ")
+                        || line.hasPrefix("b          * ") || line.hasPrefix("superwatch * "),
+                    "a line without its prefix: \(line)")
+            }
+            let json = try SuperwatchRun.run(["up", "--log-format", "json"], in: run.path)
+            #expect(json.status == 0)
+            for line in json.stdout.split(separator: "\n") {
+                #expect(
+                    (try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "not one JSON object: \(line)")
+            }
+            #expect(json.stdout.contains(#"echo first\necho second"#))
         }
-        let json = try SuperwatchRun.run(["up", "--log-format", "json"], in: dir.path)
-        #expect(json.status == 0)
-        for line in json.stdout.split(separator: "\n") {
-            #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "not one JSON object: \(line)")
-        }
-        #expect(json.stdout.contains(#"echo first\necho second"#))
     }
 
     /// A line longer than the 64 MiB cap is printed in pieces, and an event says so, once for the line.

@@ -19,22 +19,21 @@ private func allGone(_ pids: [pid_t]) -> Bool {
     /// tell (epoll reports an error on it). Chatty: the next write fails with EPIPE.
     @Test(arguments: [false, true])
     func whenStdoutsReaderGoesAwayTheStackStopsAndSuperwatchExits141(chatty: Bool) throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               a:
                 command: "sleep 1000 & echo $! > a.child; echo $$ > a.leader; echo ready-a; \(chatty ? "while :; do echo more; sleep 0.01; done" : "wait")"
                 stop_timeout: 2s
-            """)
-        defer { dir.remove() }
+            """
         // The banner, `a * started (pid N): ...` and `a | ready-a`: the reader leaves once all three are there.
-        let run = try SuperwatchRun(["up"], in: dir.path, stdout: .closedAfter(lines: 3))
-        #expect(eventually { readPID(dir, "a.leader") != nil && readPID(dir, "a.child") != nil })
-        let pids = [readPID(dir, "a.leader"), readPID(dir, "a.child")].compactMap { $0 }
-        #expect(run.waitForExit() == 128 + SIGPIPE)
-        #expect(run.stdout.contains("a          | ready-a\n"))
-        #expect(run.stderr.contains("superwatch: stdout was closed; stopping all processes"), "\(run.stderr)")
-        #expect(eventually { allGone(pids) }, "no process of the stack survives")
+        try withStack(yaml, stdout: .closedAfter(lines: 3)) { run in
+            #expect(eventually { readPID(run.dir, "a.leader") != nil && readPID(run.dir, "a.child") != nil })
+            let pids = [readPID(run.dir, "a.leader"), readPID(run.dir, "a.child")].compactMap { $0 }
+            #expect(run.waitForExit() == 128 + SIGPIPE)
+            #expect(run.stdout.contains("a          | ready-a\n"))
+            #expect(run.stderr.contains("superwatch: stdout was closed; stopping all processes"), "\(run.stderr)")
+            #expect(eventually { allGone(pids) }, "no process of the stack survives")
+        }
     }
 
     /// A reader that stops reading (a paused pager, a hung log shipper) slows the processes down: superwatch

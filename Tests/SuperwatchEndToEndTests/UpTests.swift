@@ -61,22 +61,22 @@ func lines(of name: String, in output: String) -> [String] {
     }
 
     @Test func namedProcessesStartAlone() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               a: {command: echo from-a}
               b: {command: echo from-b}
               c: {command: echo from-c}
-            """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up", "b", "c"], in: dir.path)
-        #expect(result.status == 0)
-        #expect(!result.stdout.contains("from-a"))
-        #expect(lines(of: "b", in: result.stdout) == ["from-b"])
-        #expect(lines(of: "c", in: result.stdout) == ["from-c"])
-        let unknown = try SuperwatchRun.run(["up", "nope"], in: dir.path)
-        #expect(unknown.status == 2)
-        #expect(unknown.stderr.contains("no process named `nope`"))
+            """
+        try withStack(yaml, arguments: ["up", "b", "c"]) { run in
+            let result = run.finish()
+            #expect(result.status == 0)
+            #expect(!result.stdout.contains("from-a"))
+            #expect(lines(of: "b", in: result.stdout) == ["from-b"])
+            #expect(lines(of: "c", in: result.stdout) == ["from-c"])
+            let unknown = try SuperwatchRun.run(["up", "nope"], in: run.path)
+            #expect(unknown.status == 2)
+            #expect(unknown.stderr.contains("no process named `nope`"))
+        }
     }
 
     @Test func exitCodeThreeRestartsAtOnce() throws {

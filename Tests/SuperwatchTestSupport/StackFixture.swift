@@ -38,6 +38,13 @@ public struct StackRun: Sendable {
     /// Waits for superwatch to exit on its own (or after a signal the test sent); its exit status, nil on
     /// timeout (after which it is killed).
     public func waitForExit(timeout: Duration = .seconds(30)) -> Int32? { superwatch.waitForExit(timeout: timeout) }
+
+    /// Waits for superwatch to end by itself (killing it after `timeout`): how it ended and what it printed, as
+    /// `SuperwatchRun.run` returns them.
+    public func finish(timeout: Duration = .seconds(60)) -> (status: Int32?, stdout: String, stderr: String) {
+        let status = waitForExit(timeout: timeout)
+        return (status, superwatch.stdout, superwatch.stderr)
+    }
 }
 
 /// Runs `body` against a stack: a fresh directory holding `yaml` as `superwatch.yaml` (none when nil, for a
@@ -74,7 +81,6 @@ public func runStack(
     environment: [String: String] = [:], timeout: Duration = .seconds(60)
 ) throws -> (status: Int32?, stdout: String, stderr: String) {
     try withStack(yaml, files: files, prepare: prepare, arguments: arguments, environment: environment) { run in
-        let status = run.waitForExit(timeout: timeout)
-        return (status, run.stdout, run.stderr)
+        run.finish(timeout: timeout)
     }
 }
