@@ -10,33 +10,31 @@ import Testing
 /// files that are not configs, strings cut at a NUL, and variables too long for the kernel. Each is now an
 /// error at its position with exit status 2, and nothing starts.
 @Suite struct ConfigErrorTests {
-    @Test func aHugeDurationIsAPositionedErrorNotACrash() throws {
-        let dir = stack("processes:\n  web: {command: \"touch started\", backoff: 99999999999999999999h}\n")
+    /// `check` and then `up` refuse `yaml` with status 2 and exactly `error` on stderr, and nothing starts.
+    func expectCheckAndUpRefuse(
+        _ yaml: String, with error: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let dir = stack(yaml)
         defer { dir.remove() }
         for command in ["check", "up"] {
             let result = try SuperwatchRun.run([command], in: dir.path)
-            #expect(result.status == 2, "\(command)")
-            #expect(
-                result.stderr
-                    == "superwatch: superwatch.yaml:2:44: error: `backoff` must be at most 30s, found `99999999999999999999h`\n"
-            )
+            #expect(result.status == 2, "\(command)", sourceLocation: sourceLocation)
+            #expect(result.stderr == "superwatch: \(error)\n", sourceLocation: sourceLocation)
         }
-        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"), sourceLocation: sourceLocation)
+    }
+
+    @Test func aHugeDurationIsAPositionedErrorNotACrash() throws {
+        try expectCheckAndUpRefuse(
+            "processes:\n  web: {command: \"touch started\", backoff: 99999999999999999999h}\n",
+            with: "superwatch.yaml:2:44: error: `backoff` must be at most 30s, found `99999999999999999999h`")
     }
 
     @Test func aPollIntervalThatOverflowedUpIsRefusedByCheck() throws {
-        let dir = stack(
-            "processes:\n  web:\n    command: \"touch started\"\n    watch: [\"*.txt\"]\n    watcher: poll\n    interval: 2562048h\n"
-        )
-        defer { dir.remove() }
-        for command in ["check", "up"] {
-            let result = try SuperwatchRun.run([command], in: dir.path)
-            #expect(result.status == 2, "\(command)")
-            #expect(
-                result.stderr
-                    == "superwatch: superwatch.yaml:6:15: error: `interval` must be at most 1h, found `2562048h`\n")
-        }
-        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
+        try expectCheckAndUpRefuse(
+            "processes:\n  web:\n    command: \"touch started\"\n    watch: [\"*.txt\"]\n    watcher: poll\n"
+                + "    interval: 2562048h\n",
+            with: "superwatch.yaml:6:15: error: `interval` must be at most 1h, found `2562048h`")
     }
 
     /// The largest values `check` accepts are ones `up` runs with (and stops on SIGTERM).

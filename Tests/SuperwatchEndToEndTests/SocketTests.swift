@@ -71,6 +71,21 @@ let reloadClient = #"""
     print(json.dumps(stats))
     """#
 
+/// A Flask app that answers `v{VERSION}` and runs itself with Werkzeug's own (stat) reloader; `version` is the
+/// Python expression VERSION is set to.
+func flaskAppWithItsOwnReloader(version: String) -> String {
+    """
+    from flask import Flask
+    VERSION = \(version)
+    app = Flask(__name__)
+    @app.route("/")
+    def index():
+        return f"v{VERSION}"
+    if __name__ == "__main__":
+        app.run(debug=True, reloader_type="stat")
+    """
+}
+
 @Suite(.serialized) struct SocketTests {
     @Test func socketsArePassedWithTheSocketActivationVariables() throws {
         let yaml = """
@@ -134,16 +149,7 @@ let reloadClient = #"""
         try withStack(
             yaml,
             files: [
-                "app.py": """
-                from flask import Flask
-                VERSION = 1
-                app = Flask(__name__)
-                @app.route("/")
-                def index():
-                    return f"v{VERSION}"
-                if __name__ == "__main__":
-                    app.run(debug=True, reloader_type="stat")
-                """
+                "app.py": flaskAppWithItsOwnReloader(version: "1")
             ]
         ) { run in
             let port = try #require(listeningPort(run))
@@ -172,16 +178,7 @@ struct WerkzeugOwnReloaderTests {
             yaml,
             files: [
                 "version.txt": "VERSION = 1\n",
-                "app.py": """
-                from flask import Flask
-                VERSION = open("version.txt").read().split("=")[1].strip()
-                app = Flask(__name__)
-                @app.route("/")
-                def index():
-                    return f"v{VERSION}"
-                if __name__ == "__main__":
-                    app.run(debug=True, reloader_type="stat")
-                """,
+                "app.py": flaskAppWithItsOwnReloader(version: #"open("version.txt").read().split("=")[1].strip()"#),
             ]
         ) { run in
             let port = try #require(listeningPort(run))
