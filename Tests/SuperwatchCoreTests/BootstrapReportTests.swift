@@ -2,12 +2,31 @@ import Testing
 
 @testable import SuperwatchCore
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
-/// The Swift side of the bootstrap's report pipe (the Python side is tested in Tests/Python).
+/// The report a `werkzeug:` bootstrap writes (`superwatch-werkzeug.py`), read as the I/O loop reads it: in
+/// chunks cut anywhere.
 @Suite struct BootstrapReportTests {
+    private func feed(_ parser: inout BootstrapReport.Parser, _ text: String) -> BootstrapReport? {
+        var bytes = Array(text.utf8)
+        return bytes.withUnsafeMutableBytes { parser.consume(UnsafeRawBufferPointer($0)) }
+    }
+
+    @Test func aLineCutBetweenReadsIsReportedWholeOnceItEnds() {
+        var parser = BootstrapReport.Parser()
+        #expect(feed(&parser, "\(PythonProtocol.reportFile) /app/mod") == nil)
+        let first = feed(&parser, "els.py\n\(PythonProtocol.reportPreload) fla")
+        #expect(first?.files == ["/app/models.py"])
+        #expect(first?.preloads == [])
+        let second = feed(&parser, "sk\n\(PythonProtocol.reportFile) /app/a b.py\n")
+        #expect(second?.preloads == ["flask"])
+        #expect(second?.files == ["/app/a b.py"], "a path keeps its spaces")
+    }
+
+    @Test func linesOfOtherKindsReportNothing() {
+        var parser = BootstrapReport.Parser()
+        #expect(feed(&parser, "hello world\n\(PythonProtocol.reportFile)\nfile\n") == nil)
+        #expect(BootstrapReport(lines: "filex /a\npreloadx b\n").isEmpty)
+    }
+
     @Test func filesAndPreloadsAreReadInOrder() {
         let report = BootstrapReport(
             lines: "file /app/app.py\npreload flask\nfile /app/helpers.py\npreload werkzeug\n")
@@ -16,74 +35,8 @@ import Testing
         #expect(!report.isEmpty)
     }
 
-    @Test func aPathKeepsItsSpacesAndOnlyTheKindIsCut() {
-        let report = BootstrapReport(lines: "file /my app/file preload.py\n")
-        #expect(report.files == ["/my app/file preload.py"])
-        #expect(report.preloads.isEmpty)
-    }
-
     @Test func linesOfOtherKindsAndKindsWithoutASpaceAreSkipped() {
         let report = BootstrapReport(lines: "\nfile\nfiles /x\npreloadflask\ngo {}\nFILE /y\n")
         #expect(report.isEmpty)
-    }
-
-    @Test func theKindsAreTheProtocolsOwn() {
-        let report = BootstrapReport(
-            lines: "\(PythonProtocol.reportFile) /a.py\n\(PythonProtocol.reportPreload) jinja2\n")
-        #expect(report.files == ["/a.py"] && report.preloads == ["jinja2"])
-    }
-}
-
-@Suite struct UnixSignalTests {
-    @Test(arguments: ["TERM", "SIGTERM", "term", "sigTerm"])
-    func namesFoldCaseAndTakeAnOptionalSIGPrefix(name: String) {
-        #expect(UnixSignal(name: name) == .terminate)
-    }
-
-    @Test(arguments: ["", "SIG", "SIGSIGTERM", "ſigterm", "WINCH", "9", "TERM "])
-    func otherNamesAreNoConfigurableSignal(name: String) {
-        #expect(UnixSignal(name: name) == nil)
-    }
-
-    @Test func everyConfigurableNameRoundTripsThroughItsDescription() {
-        for (name, signal) in UnixSignal.configurable {
-            #expect(UnixSignal(name: name) == signal)
-            #expect(signal.description == "SIG\(name)")
-        }
-    }
-
-    @Test func descriptionsOfOtherSignals() {
-        #expect(UnixSignal(rawValue: SIGSEGV).description == "SIGSEGV")
-        #expect(UnixSignal.pipe.description == "SIGPIPE")
-        #expect(UnixSignal(rawValue: 42).description == "signal 42")
-    }
-}
-
-@Suite struct ProcessIDTests {
-    @Test func ordersByConfigPositionAndSaysWhichProcess() {
-        #expect(ProcessID(0) < ProcessID(1))
-        #expect([ProcessID(2), ProcessID(0), ProcessID(1)].sorted() == [ProcessID(0), ProcessID(1), ProcessID(2)])
-        #expect(ProcessID(3).description == "process #3")
-    }
-}
-
-/// The inbox of the I/O and watcher threads, with a real eventfd.
-@Suite struct MailboxTests {
-    func isReadable(_ fd: Int32) -> Bool {
-        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        return poll(&poller, 1, 0) == 1
-    }
-
-    @Test func messagesArriveInOrderAndTheWakeUpIsReset() throws {
-        let mailbox = try Mailbox<Int>()
-        #expect(!isReadable(mailbox.fd), "nothing queued")
-        mailbox.send(1)
-        mailbox.send(2)
-        #expect(isReadable(mailbox.fd))
-        #expect(mailbox.receive() == [1, 2])
-        #expect(!isReadable(mailbox.fd), "receiving resets the eventfd")
-        #expect(mailbox.receive().isEmpty)
-        mailbox.send(3)
-        #expect(mailbox.receive() == [3])
     }
 }

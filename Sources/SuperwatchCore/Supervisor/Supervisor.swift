@@ -82,10 +82,15 @@ public actor Supervisor {
         case watch(WatchEvent)
         /// stdout's reader is gone (`up | head`, a pager that quit).
         case stdoutClosed
+        /// The I/O loop cannot go on (epoll failed): `up` ends with this error.
+        case ioFailed(SuperwatchError)
     }
 
-    private let formatter: LogFormatter
     private let sink: OutputSink
+    /// Every line and event: the terminal, the per-process ring buffers, subscribers.
+    let output: LogFanOut
+    /// Why the I/O loop ended, when it failed: `up` stops everything and throws it.
+    private var ioFailure: SuperwatchError?
     private var processes: [ProcessRuntime]
     private var shuttingDown = false
     private var firstFailure: Int32?
@@ -120,14 +125,15 @@ public actor Supervisor {
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) {
         self.sink = sink
         self.configFile = config.file
-        self.formatter = LogFormatter(names: config.processes.map(\.name), options: options.log)
+        let formatter = LogFormatter(names: config.processes.map(\.name), options: options.log)
+        let output = LogFanOut(formatter: formatter, sink: sink)
+        self.output = output
         self.processes = config.processes.enumerated().map { ProcessRuntime(index: $0, spec: $1) }
         self.pythonDirectory = options.pythonDirectory
         (events, eventSink) = AsyncStream<Event>.makeStream()
         baseEnvironment = ChildLaunch.baseEnvironment(inherited: ProcessInfo.processInfo.environment, stack: config.env)
-        let formatter = self.formatter
         containment = Containment(environment: ProcessInfo.processInfo.environment) { index, event in
-            sink.write(formatter.event(process: index, event))
+            output.event(index.map(ProcessID.init), event)
         }
     }
 
@@ -165,9 +171,10 @@ public actor Supervisor {
         }
         try containment.start()
         let io = try IOLoop(
-            formatter: formatter, sink: sink,
-            onExit: { eventSink.yield(.exited(runID: $0, process: $1, $2)) },
-            onReport: { eventSink.yield(.reported(process: $0, $1)) })
+            output: output,
+            onExit: { eventSink.yield(.exited(runID: $0, process: $1.index, $2)) },
+            onReport: { eventSink.yield(.reported(process: $0.index, $1)) },
+            onFailure: { eventSink.yield(.ioFailed($0)) })
         io.start()
         let signalSources = SignalSources.install([SIGINT, SIGTERM, SIGHUP]) { eventSink.yield(.signal($0)) }
         watcher?.start()
@@ -184,7 +191,7 @@ public actor Supervisor {
             for await event in events {
                 handle(event, io: io)
                 scheduleTimers(in: &group)
-                if !isAlive { break }
+                if !isAlive || ioFailure != nil { break }
             }
             group.cancelAll()
         }
@@ -192,6 +199,7 @@ public actor Supervisor {
         await containment.finish()
         // Whatever is still in a pipe is printed before `up` returns.
         await io.stop()
+        if let ioFailure { throw ioFailure }
         if shuttingDown { return 0 }
         let status = firstFailure ?? 0
         // Ended on its own (nothing runs, nothing can come back): say so, and which process decided the status.
@@ -309,6 +317,13 @@ public actor Supervisor {
             guard !shuttingDown else { return }
             OutputSink.notice("stdout was closed; stopping all processes")
             requestShutdown(signal: SIGPIPE)
+        case .ioFailed(let error):
+            // No exit can be reaped, no pipe read any more: a graceful stop would wait forever.
+            ioFailure = error
+            shuttingDown = true
+            for index in spares.keys { discardSpare(index) }
+            for process in processes where process.pid > 0 { containment.signal(process.pid, SIGKILL) }
+            containment.stopStrays(with: SIGKILL)
         }
     }
 
@@ -521,7 +536,7 @@ public actor Supervisor {
             log(
                 index, .started, "started (pid \(launched.pid))" + commandOnFirstStart(index),
                 [("pid", .int(Int(launched.pid)))])
-            io.add(launched.io)
+            io.add(launched)
         } catch {
             processes[index].pid = 0
             log(index, .startFailed, "cannot start: \(error.message)")
@@ -556,7 +571,7 @@ public actor Supervisor {
     private func launch(
         _ index: Int, runID: UInt64, changed: [String], standby: (goRead: Int32, preloads: [String])? = nil,
         io: IOLoop
-    ) throws(SuperwatchError) -> (pid: pid_t, io: RunIO) {
+    ) throws(SuperwatchError) -> RunIO {
         let spec = processes[index].spec
         let held = sockets.indices.contains(index) ? sockets[index] : []
         var python: PythonInterpreter?
@@ -585,13 +600,14 @@ public actor Supervisor {
         do {
             let launched = try containment.launch(request, process: index, name: spec.name, runID: runID)
             // A program of its own under `listen:` that binds $PORT itself fails with "address in use".
-            return (
-                launched.pid,
-                RunIO(
-                    runID: runID, process: index, pidfd: launched.pidfd, stdout: launched.stdout,
-                    stderr: launched.stderr, report: reportPipe?.read ?? -1,
-                    scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
-            )
+            return RunIO(
+                runID: runID, process: ProcessID(index), pid: launched.pid,
+                pidfd: OwnedDescriptor(takingOwnershipOf: launched.pidfd),
+                channels: (reportPipe.map { [Channel(.report, OwnedDescriptor(takingOwnershipOf: $0.read))] } ?? []) + [
+                    Channel(.output(.stdout), OwnedDescriptor(takingOwnershipOf: launched.stdout)),
+                    Channel(.output(.stderr), OwnedDescriptor(takingOwnershipOf: launched.stderr)),
+                ],
+                scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
         } catch {
             if let reportPipe { close(reportPipe.read) }
             throw error
@@ -640,8 +656,8 @@ public actor Supervisor {
             close(go.write)
             return
         }
-        io.add(launched.io)
         spares[index] = Spare(runID: runID, pid: launched.pid, goFD: go.write)
+        io.add(launched)
     }
 
     /// Tells a standby interpreter to go on as a start; false when it is gone.
@@ -707,7 +723,7 @@ public actor Supervisor {
     private func log(
         _ index: Int?, _ kind: SupervisorEvent.Kind, _ message: String, _ fields: [(String, SupervisorEvent.Value)] = []
     ) {
-        sink.write(formatter.event(process: index, SupervisorEvent(kind, message, fields)))
+        output.event(index.map(ProcessID.init), SupervisorEvent(kind, message, fields))
     }
 
     private func log(_ index: Int, _ kind: SupervisorEvent.Kind, _ message: String, _ status: Termination) {
