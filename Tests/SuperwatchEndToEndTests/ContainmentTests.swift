@@ -45,8 +45,8 @@ func readPID(_ dir: TemporaryDirectory, _ name: String) -> pid_t? {
     dir.read(name).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
 }
 
-/// The config of a stack whose processes start daemons that leave their process group: one with setsid (its parent stays),
-/// one double-forked (its parents exit, so it is re-parented).
+/// The config of a stack whose processes start daemons that leave their process group: one with setsid (its
+/// parent stays), one double-forked (its parents exit, so it is re-parented).
 let daemonConfig = """
     processes:
       setsid:
