@@ -600,12 +600,15 @@ public actor Supervisor {
         do {
             let launched = try containment.launch(request, process: index, name: spec.name, runID: runID)
             // A program of its own under `listen:` that binds $PORT itself fails with "address in use".
+            // The I/O loop takes the descriptors over.
+            let pid = launched.pid
+            let taken = launched.takeDescriptors()
             return RunIO(
-                runID: runID, process: ProcessID(index), pid: launched.pid,
-                pidfd: OwnedDescriptor(takingOwnershipOf: launched.pidfd),
+                runID: runID, process: ProcessID(index), pid: pid,
+                pidfd: OwnedDescriptor(takingOwnershipOf: taken.pidfd),
                 channels: (reportPipe.map { [Channel(.report, OwnedDescriptor(takingOwnershipOf: $0.read))] } ?? []) + [
-                    Channel(.output(.stdout), OwnedDescriptor(takingOwnershipOf: launched.stdout)),
-                    Channel(.output(.stderr), OwnedDescriptor(takingOwnershipOf: launched.stderr)),
+                    Channel(.output(.stdout), OwnedDescriptor(takingOwnershipOf: taken.stdout)),
+                    Channel(.output(.stderr), OwnedDescriptor(takingOwnershipOf: taken.stderr)),
                 ],
                 scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
         } catch {
