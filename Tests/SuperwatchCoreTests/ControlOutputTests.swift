@@ -52,7 +52,8 @@ import Testing
             String(
                 decoding: try json.format(LogRecord(process: "web", stream: .stderr, time: time, text: "é\"")),
                 as: UTF8.self)
-                == "{\"process\":\"web\",\"stream\":\"stderr\",\"text\":\"é\\\"\",\"time\":\"2027-01-15T08:00:00.250Z\"}\n"
+                == "{\"process\":\"web\",\"stream\":\"stderr\",\"text\":\"é\\\"\","
+                + "\"time\":\"2027-01-15T08:00:00.250Z\"}\n"
         )
     }
 

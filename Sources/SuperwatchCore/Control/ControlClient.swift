@@ -161,7 +161,7 @@ public struct ControlClient: Sendable {
         if let error = error as? IOError { reason = errnoDescription(error.errnoCode) }
         return SuperwatchError(
             .notRunning,
-            "superwatch is not running \(stackName) (nothing answers on \(place): \(reason)); start it with `superwatch up`"
-        )
+            "superwatch is not running \(stackName) (nothing answers on \(place): \(reason)); "
+                + "start it with `superwatch up`")
     }
 }
