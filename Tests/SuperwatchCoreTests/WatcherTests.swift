@@ -57,7 +57,9 @@ final class WatcherRecorder: Sendable {
     }
 
     func started(_ process: Int) -> [String] {
-        events.compactMap { if case .burstStarted(ProcessID(process), let path) = $0 { return path } else { return nil } }
+        events.compactMap {
+            if case .burstStarted(ProcessID(process), let path) = $0 { return path } else { return nil }
+        }
     }
 
     func notices() -> [String] {
@@ -311,7 +313,8 @@ struct WatcherTests {
         let specs = [
             watcherSpec(tree, process: 0, globs: ["**/*.py"]),
             WatchSpec(
-                process: ProcessID(1), root: tree.path("shared"), globs: ["*.py"], kind: .native, debounce: .milliseconds(50)),
+                process: ProcessID(1), root: tree.path("shared"), globs: ["*.py"], kind: .native,
+                debounce: .milliseconds(50)),
         ]
         let watcher = try FileWatcher(specs: specs, onEvent: recorder.handler)
         watcher.start()

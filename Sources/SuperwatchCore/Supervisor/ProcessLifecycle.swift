@@ -247,7 +247,9 @@ struct ProcessLifecycle: Sendable {
             lastReload = now - changeBegan
             self.changeBegan = nil
         }
-        let how = viaStandby ? "started (pid \(pid), a standby interpreter with its packages imported)" : "started (pid \(pid))"
+        let how =
+            viaStandby
+            ? "started (pid \(pid), a standby interpreter with its packages imported)" : "started (pid \(pid))"
         // The command the first time only: a process restarting every few seconds would repeat it each time.
         let command = startedBefore ? "" : ": \(spec.command)"
         startedBefore = true
@@ -258,7 +260,9 @@ struct ProcessLifecycle: Sendable {
         phase = .stopping(intent)
         guard pid > 0 else { return [] }
         timerToken += 1
-        return [.signalGroup(pid, stopSignal), .scheduleTimer(.stopTimeout, after: spec.stopTimeout, token: timerToken)]
+        return [
+            .signalGroup(pid, stopSignal), .scheduleTimer(.stopTimeout, after: spec.stopTimeout, token: timerToken),
+        ]
     }
 
     /// The run's group is gone: what comes next depends on why it ended.
@@ -293,7 +297,8 @@ struct ProcessLifecycle: Sendable {
             phase = .exited
             actions.append(.recordFailure(status))
             if code == PythonProtocol.exitImportFailed {
-                let why = watchesFiles ? "; waiting for a change to one of its files" : "; nothing to watch, not restarting"
+                let why =
+                    watchesFiles ? "; waiting for a change to one of its files" : "; nothing to watch, not restarting"
                 actions.append(.log(SupervisorEvent(.down, "the app failed to import" + why)))
             } else {
                 let why = watchesFiles ? "; waiting for a file change" : "; not restarting"
@@ -359,7 +364,8 @@ struct ProcessLifecycle: Sendable {
         }
         announcedChange = path
         changeBegan = changeBegan ?? now
-        let said = LifecycleAction.log(SupervisorEvent(.restarting, "restarting: \(path) changed", [("changed", .string(path))]))
+        let said = LifecycleAction.log(
+            SupervisorEvent(.restarting, "restarting: \(path) changed", [("changed", .string(path))]))
         return phase == .running ? [said] + stop(.restart) : [said]
     }
 
@@ -376,7 +382,8 @@ struct ProcessLifecycle: Sendable {
         var others = paths
         if announcedChange == nil, let first = paths.first {
             // The burst began while the user had the process stopped, and the user has started it since.
-            actions.append(.log(SupervisorEvent(.restarting, "restarting: \(first) changed", [("changed", .string(first))])))
+            actions.append(
+                .log(SupervisorEvent(.restarting, "restarting: \(first) changed", [("changed", .string(first))])))
             announcedChange = first
         }
         // The restart was announced with the burst's first path; the others are named now that all are known.
@@ -432,7 +439,9 @@ struct ProcessLifecycle: Sendable {
         guard !shuttingDown else { return [] }
         switch phase {
         case .running:
-            return [.discardStandby, .log(SupervisorEvent(.stopping, "stopping (\(stopSignal)) at the user's request"))]
+            return [
+                .discardStandby, .log(SupervisorEvent(.stopping, "stopping (\(stopSignal)) at the user's request")),
+            ]
                 + stop(.user)
         case .stopping(.restart):
             phase = .stopping(.user)

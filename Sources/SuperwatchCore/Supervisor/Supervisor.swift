@@ -99,7 +99,9 @@ public actor Supervisor {
         let names = config.processes.map(\.name)
         containment = Containment(environment: ProcessInfo.processInfo.environment) { process, event in
             sink.write(formatter.event(process: process?.index, event))
-            broadcast.publish { StackEvent(process: process, name: Self.name(process, in: names), time: Date(), event: event) }
+            broadcast.publish {
+                StackEvent(process: process, name: Self.name(process, in: names), time: Date(), event: event)
+            }
         }
     }
 
@@ -364,7 +366,9 @@ public actor Supervisor {
     func log(_ id: ProcessID?, _ event: SupervisorEvent) {
         sink.write(formatter.event(process: id?.index, event))
         broadcast.publish {
-            StackEvent(process: id, name: id.map { lifecycles[$0.index].spec.name } ?? "superwatch", time: Date(), event: event)
+            StackEvent(
+                process: id, name: id.map { lifecycles[$0.index].spec.name } ?? "superwatch", time: Date(), event: event
+            )
         }
     }
 
