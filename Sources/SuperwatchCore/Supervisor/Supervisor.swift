@@ -1,4 +1,3 @@
-import CSuperwatchShim
 import Dispatch
 import Foundation
 import Synchronization
@@ -48,6 +47,8 @@ public actor Supervisor {
     }
 
     private let formatter: LogFormatter
+    /// The processes' names, in the config's order.
+    private let names: [String]
     private let sink: OutputSink
     /// One per process of the config, in its order: `lifecycles[id.index]`.
     var lifecycles: [ProcessLifecycle]
@@ -57,23 +58,23 @@ public actor Supervisor {
     private var firstFailureProcess: ProcessID?
     /// The config file, as the user named it, for the start banner.
     private let configFile: String
-    private var nextRunID: UInt64 = 0
+    var nextRunID: UInt64 = 0
     /// The keeper, cgroups and the scan for escaped processes: every start and signal goes through it.
-    private let containment: Containment
+    let containment: Containment
     private let queue: AsyncStream<Event>
     let eventSink: AsyncStream<Event>.Continuation
     private let broadcast: EventBroadcast
     private var pendingTimers: [(Duration, Event)] = []
-    private var baseEnvironment: [String: String]
+    private(set) var baseEnvironment: [String: String]
     private(set) var sockets = HeldSockets()
     /// The Python superwatch runs, written out when a process has a TCP socket (for the injected
     /// `sitecustomize.py`) or is a `werkzeug:` process (for the bootstrap).
-    private var pythonFiles: PythonFiles?
+    private(set) var pythonFiles: PythonFiles?
     private let pythonDirectory: String?
     /// Per `werkzeug:` process: the interpreter to start (`PythonInterpreter`), found before the first start.
-    private var interpreters: [ProcessID: PythonInterpreter] = [:]
+    var interpreters: [ProcessID: PythonInterpreter] = [:]
     private var watcher: FileWatcher?
-    private var standbys = StandbyPool()
+    var standbys = StandbyPool()
     /// The I/O loop, while `run()` runs: a start hands it the run's pipes.
     private(set) var io: IOLoop?
 
@@ -97,6 +98,7 @@ public actor Supervisor {
         let broadcast = EventBroadcast()
         self.broadcast = broadcast
         let names = config.processes.map(\.name)
+        self.names = names
         containment = Containment(environment: ProcessInfo.processInfo.environment) { process, event in
             sink.write(formatter.event(process: process?.index, event))
             broadcast.publish {
@@ -365,203 +367,6 @@ public actor Supervisor {
     /// event stream's subscribers.
     func log(_ id: ProcessID?, _ event: SupervisorEvent) {
         sink.write(formatter.event(process: id?.index, event))
-        broadcast.publish {
-            StackEvent(
-                process: id, name: id.map { lifecycles[$0.index].spec.name } ?? "superwatch", time: Date(), event: event
-            )
-        }
-    }
-
-    // MARK: - Starting runs
-
-    /// Starts a run of process `id`: wakes its standby interpreter when it has one, else launches it, and
-    /// tells its lifecycle how that went.
-    private func spawn(_ id: ProcessID, changed: [String]) {
-        if !changed.isEmpty { removeStaleBytecode(id, changed: changed) }
-        if let standby = standbys.wake(id, changed: changed, containment: containment) {
-            deliver(.spawned(runID: standby.runID, pid: standby.pid, viaStandby: true, at: .now), to: id)
-            return
-        }
-        nextRunID += 1
-        let runID = nextRunID
-        let now = ContinuousClock.now
-        do {
-            let launched = try launch(id, runID: runID, changed: changed)
-            deliver(.spawned(runID: runID, pid: launched.pid, viaStandby: false, at: now), to: id)
-            io?.add(launched.io)
-        } catch {
-            deliver(.spawnFailed(runID: runID, message: error.message, at: now), to: id)
-        }
-    }
-
-    /// Before a start after a change: Python must compile the changed files, not load bytecode cached for the
-    /// version before (see `FreshBytecode`).
-    private func removeStaleBytecode(_ id: ProcessID, changed: [String]) {
-        let spec = lifecycles[id.index].spec
-        let prefix = spec.env["PYTHONPYCACHEPREFIX"] ?? baseEnvironment["PYTHONPYCACHEPREFIX"]
-        for failure in FreshBytecode.removeCachedBytecode(of: changed, root: spec.cwd, pycachePrefix: prefix) {
-            log(
-                id,
-                SupervisorEvent(
-                    .notice,
-                    "cannot remove \(failure.path), which may hold bytecode of the changed code: "
-                        + errnoDescription(failure.errno)))
-        }
-    }
-
-    /// Starts one run of process `id`: its environment, held sockets, and for a `werkzeug:` process the
-    /// bootstrap with its report pipe. With `standby`, the bootstrap imports `preloads` and waits for "go" on
-    /// the pipe whose read end is `standby` (fd after the report pipe).
-    private func launch(
-        _ id: ProcessID, runID: UInt64, changed: [String], standby: (goRead: Int32, preloads: [String])? = nil
-    ) throws(SuperwatchError) -> (pid: pid_t, io: RunIO) {
-        let spec = lifecycles[id.index].spec
-        var environment = self.environment(of: id)
-        if !changed.isEmpty { environment["SUPERWATCH_CHANGED"] = changed.prefix(100).joined(separator: "\n") }
-        var arguments = spec.command.arguments
-        if let app = spec.werkzeug, let pythonFiles {
-            let python = interpreter(id, app: app, environment: environment)
-            python.apply(to: &environment)
-            arguments = [python.program, pythonFiles.bootstrap, app.target]
-        }
-        var passFDs: [Int32] = []
-        let held = sockets[id]
-        if !held.isEmpty {
-            // systemd's socket-activation protocol; LISTEN_PID is filled in by the shim after fork.
-            passFDs = held.map(\.fd)
-            environment["LISTEN_FDS"] = String(held.count)
-            environment["LISTEN_FDNAMES"] = held.map { _ in spec.name }.joined(separator: ":")
-            if let port = held.first(where: { $0.port != nil })?.port { environment["PORT"] = String(port) }
-            if held[0].port != nil {
-                // Werkzeug serves on an inherited socket only with both set; never set one without the other.
-                environment["WERKZEUG_SERVER_FD"] = "3"
-                environment["WERKZEUG_RUN_MAIN"] = "true"
-                if let pythonFiles, spec.werkzeug == nil {
-                    environment["PYTHONPATH"] = [pythonFiles.siteDirectory, environment["PYTHONPATH"]].compactMap { $0 }
-                        .joined(separator: ":")
-                }
-            }
-        }
-        var reportPipe: (read: Int32, write: Int32)?
-        // The read end goes to the I/O loop with the run; until then, and on failure, it is ours to close.
-        var reportReadHandedOver = false
-        defer {
-            if let reportPipe {
-                close(reportPipe.write)
-                if !reportReadHandedOver { close(reportPipe.read) }
-            }
-        }
-        if let app = spec.werkzeug, pythonFiles != nil {
-            environment[PythonProtocol.envDebug] = app.debug ? "1" : "0"
-            if let pipe = try? Launcher.makePipe(size: nil) {
-                reportPipe = pipe
-                environment[PythonProtocol.envReportFd] = String(3 + passFDs.count)
-                passFDs.append(pipe.write)
-            }
-            if let standby {
-                environment[PythonProtocol.envStandbyFd] = String(3 + passFDs.count)
-                environment[PythonProtocol.envPreload] = standby.preloads.joined(separator: ",")
-                passFDs.append(standby.goRead)
-            }
-        }
-        let request = LaunchRequest(
-            arguments: arguments, cwd: spec.cwd, environment: environment, passFDs: passFDs,
-            stopSignal: spec.stopSignal, stopTimeoutMilliseconds: Int32(clamping: spec.stopTimeout.milliseconds))
-        let launched = try containment.launch(request, process: id, name: spec.name, runID: runID)
-        reportReadHandedOver = true
-        // A program of its own under `listen:` that binds $PORT itself fails with "address in use".
-        return (
-            launched.pid,
-            RunIO(
-                runID: runID, process: id.index, pidfd: launched.pidfd, stdout: launched.stdout,
-                stderr: launched.stderr, report: reportPipe?.read ?? -1,
-                scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
-        )
-    }
-
-    /// What every run of process `id` gets in its environment before what a run adds (SUPERWATCH_CHANGED,
-    /// held sockets, the bootstrap's variables).
-    private func environment(of id: ProcessID) -> [String: String] {
-        let spec = lifecycles[id.index].spec
-        var environment = baseEnvironment
-        environment.merge(spec.env) { $1 }
-        environment["SUPERWATCH_PROCESS"] = spec.name
-        // Python block-buffers output to a pipe: without this, a print() would show up kilobytes later.
-        if environment["PYTHONUNBUFFERED"] == nil { environment["PYTHONUNBUFFERED"] = "1" }
-        return environment
-    }
-
-    /// The interpreter that runs process `id`'s bootstrap: found before the first start (`findInterpreters`),
-    /// and looked for again at a start while it is not found at all, so that a virtualenv created later counts.
-    private func interpreter(_ id: ProcessID, app: WerkzeugApp, environment: [String: String]) -> PythonInterpreter {
-        if let known = interpreters[id] { return known }
-        nextRunID += 1
-        guard
-            let found = PythonInterpreter.resolve(
-                app.python, cwd: lifecycles[id.index].spec.cwd, environment: environment,
-                runner: interpreterRunner(id, runID: nextRunID))
-        else { return PythonInterpreter(program: app.python) }  // the start reports it as a command not found
-        interpreters[id] = found
-        return found
-    }
-
-    /// Finds the interpreter of every `werkzeug:` process before anything starts, all at once and off the
-    /// actor: asking a wrapper script which interpreter it runs takes one run of it (up to 10 s).
-    private func findInterpreters() async {
-        var questions: [(id: ProcessID, python: String, cwd: String, environment: [String: String], runID: UInt64)] =
-            []
-        for id in processIDs {
-            guard let app = lifecycles[id.index].spec.werkzeug else { continue }
-            nextRunID += 1
-            questions.append((id, app.python, lifecycles[id.index].spec.cwd, environment(of: id), nextRunID))
-        }
-        guard !questions.isEmpty else { return }
-        let runners = questions.map { interpreterRunner($0.id, runID: $0.runID) }
-        let asked = questions
-        let found: [PythonInterpreter?] = await withCheckedContinuation { done in
-            // Blocking work, on threads of their own rather than Swift's cooperative pool.
-            DispatchQueue.global().async {
-                let found = Mutex([PythonInterpreter?](repeating: nil, count: asked.count))
-                DispatchQueue.concurrentPerform(iterations: asked.count) { index in
-                    let question = asked[index]
-                    let answer = PythonInterpreter.resolve(
-                        question.python, cwd: question.cwd, environment: question.environment, runner: runners[index])
-                    found.withLock { $0[index] = answer }
-                }
-                done.resume(returning: found.withLock { $0 })
-            }
-        }
-        for (question, interpreter) in zip(questions, found) where interpreter != nil {
-            interpreters[question.id] = interpreter
-        }
-    }
-
-    /// How `PythonInterpreter` runs a wrapper for process `id`: through containment, so nothing of it outlives
-    /// superwatch.
-    private func interpreterRunner(_ id: ProcessID, runID: UInt64) -> PythonInterpreter.Runner {
-        let containment = self.containment
-        let name = lifecycles[id.index].spec.name
-        return PythonInterpreter.Runner(
-            launch: { request throws(SuperwatchError) in
-                try containment.launch(request, process: id, name: name, runID: runID)
-            },
-            kill: { containment.signal($0, SIGKILL) }, release: { containment.release($0) })
-    }
-
-    /// Starts a standby interpreter for process `id` once its app has reported what it imports.
-    private func prepareStandby(_ id: ProcessID) {
-        guard let io, lifecycles[id.index].spec.werkzeug != nil, !standbys.hasStandby(id),
-            lifecycles[id.index].acceptsStandby, let preloads = standbys.preloads(for: id),
-            let go = try? Launcher.makePipe(size: nil)
-        else { return }
-        defer { close(go.read) }
-        var goHandedOver = false
-        defer { if !goHandedOver { close(go.write) } }
-        nextRunID += 1
-        let runID = nextRunID
-        guard let launched = try? launch(id, runID: runID, changed: [], standby: (go.read, preloads)) else { return }
-        io.add(launched.io)
-        standbys.add(Standby(runID: runID, pid: launched.pid, goFD: go.write), for: id)
-        goHandedOver = true
+        broadcast.publish { StackEvent(process: id, name: Self.name(id, in: names), time: Date(), event: event) }
     }
 }
