@@ -118,7 +118,7 @@ struct ProcessLifecycle: Sendable {
     /// The path the open burst's `restarting` event named.
     private var announcedChange: String?
     /// When the change that the next start answers began, for `lastReload`.
-    private var changeBegan: ContinuousClock.Instant?
+    private var changeNoticedAt: ContinuousClock.Instant?
     /// Whether a start was logged: the first shows the command, later ones only the pid.
     private var startedBefore = false
     private(set) var shuttingDown = false
@@ -243,9 +243,9 @@ struct ProcessLifecycle: Sendable {
         self.pid = pid
         startedAt = now
         starts += 1
-        if let changeBegan {
-            lastReload = now - changeBegan
-            self.changeBegan = nil
+        if let changeNoticedAt {
+            lastReload = now - changeNoticedAt
+            self.changeNoticedAt = nil
         }
         let how =
             viaStandby
@@ -363,7 +363,7 @@ struct ProcessLifecycle: Sendable {
             return []
         }
         announcedChange = path
-        changeBegan = changeBegan ?? now
+        changeNoticedAt = changeNoticedAt ?? now
         let said = LifecycleAction.log(
             SupervisorEvent(.restarting, "restarting: \(path) changed", [("changed", .string(path))]))
         return phase == .running ? [said] + stop(.restart) : [said]
