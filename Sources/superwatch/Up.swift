@@ -37,9 +37,10 @@ extension Superwatch {
                 let planned = try plan.plan(loaded, only: names)
                 // One `up` per config: held until this process exits (the kernel drops it even after SIGKILL).
                 let runtime = try RuntimeDirectory.prepare(environment: environment)
-                let lock = try StackLock.acquire(configPath: loaded.file, in: runtime)
+                let stack = try StackKey(configPath: loaded.file)
+                let lock = try StackLock.acquire(stack, in: runtime)
                 // Beside the lock, so only this `up` uses it, and a leftover of a killed one is replaced.
-                let python = try runtime.file(forConfig: loaded.file, extension: "python")
+                let python = runtime.file(for: stack, extension: "python")
                 let supervisor = Supervisor(config: planned, options: UpOptions(log: log, pythonDirectory: python))
                 let status = try await supervisor.run()
                 withExtendedLifetime(lock) {}

@@ -46,7 +46,7 @@ func configError(_ yaml: String) -> String? {
         #expect(web.restart == .always)
         #expect(web.maxRestarts == 2)
         #expect(web.backoff == .milliseconds(250))
-        #expect(web.stopSignal == 2)
+        #expect(web.stopSignal == .interrupt)
         #expect(web.stopTimeout == .milliseconds(1500))
         let worker = config.processes[1]
         #expect(worker.command == .argv(["python3", "worker.py"]))
@@ -54,7 +54,7 @@ func configError(_ yaml: String) -> String? {
         #expect(worker.restart == .onFailure)
         #expect(worker.maxRestarts == 5)
         #expect(worker.backoff == .seconds(1))
-        #expect(worker.stopSignal == 15)
+        #expect(worker.stopSignal == .terminate)
         #expect(worker.stopTimeout == .seconds(5))
     }
 
@@ -240,10 +240,10 @@ func configError(_ yaml: String) -> String? {
     }
 
     @Test func signalsAcceptTheSIGPrefixAndAnyCase() {
-        #expect(SignalName.number("SIGTERM") == 15)
-        #expect(SignalName.number("hup") == 1)
-        #expect(SignalName.number("USR2") == 12)
-        #expect(SignalName.number("WINCH") == nil)
+        #expect(UnixSignal(name: "SIGTERM") == .terminate)
+        #expect(UnixSignal(name: "hup") == .hangup)
+        #expect(UnixSignal(name: "USR2") == .user2)
+        #expect(UnixSignal(name: "WINCH") == nil)
     }
 
     @Test(arguments: [

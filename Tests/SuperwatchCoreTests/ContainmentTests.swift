@@ -25,7 +25,7 @@ import Testing
                 try Launcher.launch(
                     LaunchRequest(
                         arguments: ["sleep", "1000"], cwd: "/", environment: ["PATH": "/usr/bin:/bin"],
-                        keeperFD: keeper.writeFD, stopSignal: SIGTERM, stopTimeoutMilliseconds: 500)))
+                        keeperFD: keeper.writeFD, stopSignal: .terminate, stopTimeoutMilliseconds: 500)))
         }
         #expect(launched.allSatisfy { isAlive($0.pid) })
         close(keeper.writeFD)

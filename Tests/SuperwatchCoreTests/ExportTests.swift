@@ -78,6 +78,7 @@ import Testing
                 WorkingDirectory=/srv/shop
                 Environment="GREETING=say \\"hi\\" 100%%"
                 Environment="PORT=8000"
+                Environment="PYTHONUNBUFFERED=1"
                 Environment="SUPERWATCH_PROCESS=web"
                 Environment="SUPERWATCH_REPLICA=1"
                 Environment="WERKZEUG_RUN_MAIN=true"
@@ -104,6 +105,7 @@ import Testing
                 Environment="GREETING=say \\"hi\\" 100%%"
                 Environment="MODE=fast"
                 Environment="PORT=5101"
+                Environment="PYTHONUNBUFFERED=1"
                 Environment="SUPERWATCH_PROCESS=worker.2"
                 Environment="SUPERWATCH_REPLICA=2"
                 ExecStart=/bin/sh -c 'echo "$$SUPERWATCH_PROCESS" at 50%% it\\'s $$PORT'

@@ -84,11 +84,9 @@ private func spec(
     restart: RestartPolicy = .onFailure, maxRestarts: Int = 5, backoff: Duration = .seconds(1),
     werkzeug: WerkzeugApp? = nil
 ) -> ProcessSpec {
-    var spec = ProcessSpec(
-        name: "web", command: .shell("serve"), cwd: "/srv", restart: restart, maxRestarts: maxRestarts,
-        backoff: backoff)
-    spec.werkzeug = werkzeug
-    return spec
+    ProcessSpec(
+        name: "web", command: werkzeug.map(Command.werkzeug) ?? .shell("serve"), cwd: "/srv", restart: restart,
+        maxRestarts: maxRestarts, backoff: backoff)
 }
 
 @Suite("Process lifecycle")

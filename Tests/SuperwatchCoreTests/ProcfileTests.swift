@@ -35,7 +35,7 @@ import Testing
         #expect(spec.restartCodes == [3])
         #expect(spec.restart == .onFailure)
         #expect(spec.maxRestarts == 5)
-        #expect(spec.stopSignal == 15)
+        #expect(spec.stopSignal == .terminate)
         #expect(spec.env.isEmpty)
         #expect(!spec.isWatched)
     }

@@ -82,7 +82,7 @@ import Testing
         dir.write("other/superwatch.yaml", "processes: {}\n")
         #expect(try RuntimeDirectory.stackKey(configPath: "\(dir.path)/other/superwatch.yaml") != key)
         let runtime = RuntimeDirectory(checkedPath: "/run/x")
-        #expect(try runtime.file(forConfig: config, extension: "sock") == "/run/x/\(key).sock")
+        #expect(runtime.file(for: try StackKey(configPath: config), extension: "sock") == "/run/x/\(key).sock")
     }
 
     @Test func aLockIsHeldByOneHolderAtATime() throws {
@@ -90,7 +90,7 @@ import Testing
         defer { dir.remove() }
         let config = dir.write("superwatch.yaml", "processes: {}\n")
         let runtime = try RuntimeDirectory.prepare(environment: ["XDG_RUNTIME_DIR": dir.path])
-        var first: StackLock? = try StackLock.acquire(configPath: config, in: runtime)
+        var first: StackLock? = try StackLock.acquire(StackKey(configPath: config), in: runtime)
         let path = try #require(first?.path)
         #expect(path == "\(runtime.path)/\(try RuntimeDirectory.stackKey(configPath: config)).lock")
         #expect(
@@ -99,7 +99,7 @@ import Testing
         #expect(try mode(path) == 0o600)
         // flock(2) locks belong to an open file description, so a second open in this process is refused too.
         #expect {
-            try StackLock.acquire(configPath: config, in: runtime)
+            try StackLock.acquire(StackKey(configPath: config), in: runtime)
         } throws: { error in
             let error = error as? SuperwatchError
             return error?.code == .alreadyRunning(pid: getpid()) && error?.message.contains("(pid \(getpid()))") == true
@@ -110,7 +110,7 @@ import Testing
         var second: StackLock?
         #expect(
             eventually {
-                second = try? StackLock.acquire(configPath: config, in: runtime)
+                second = try? StackLock.acquire(StackKey(configPath: config), in: runtime)
                 return second != nil
             })
         #expect(second?.path == path, "released when its holder is gone")

@@ -72,7 +72,7 @@ enum RepositoryFile {
         #expect(value("restart") as? String == spec.restart.rawValue)
         #expect(value("max_restarts") as? Int == spec.maxRestarts)
         #expect(duration("backoff") == spec.backoff)
-        #expect((value("stop_signal") as? String).flatMap(SignalName.number) == spec.stopSignal)
+        #expect((value("stop_signal") as? String).flatMap(UnixSignal.init(name:)) == spec.stopSignal)
         #expect(duration("stop_timeout") == spec.stopTimeout)
         #expect(value("watch") as? [String] == spec.watch)
         #expect(value("ignore") as? [String] == spec.ignore)
@@ -88,7 +88,7 @@ enum RepositoryFile {
         #expect(values("watcher") == WatcherKind.allCases.map(\.rawValue))
         let signals =
             ((process["stop_signal"] as? [String: Any])?["anyOf"] as? [[String: Any]])?.first?["enum"] as? [String]
-        let names = SignalName.all.map(\.name)
+        let names = UnixSignal.configurable.map(\.name)
         #expect(signals.map(Set.init) == Set(names + names.map { "SIG\($0)" }))
     }
 }

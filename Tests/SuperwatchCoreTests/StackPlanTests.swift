@@ -55,7 +55,7 @@ import Testing
 
     @Test func aWerkzeugProcessListensOnItsAssignedPort() throws {
         var config = self.config
-        config.processes[1].werkzeug = WerkzeugApp(target: "app:app")
+        config.processes[1].command = .werkzeug(WerkzeugApp(target: "app:app"))
         let planned = try StackPlan.make(config, basePort: 6000)
         #expect(planned.processes[1].listen == [ListenSpec(.tcp(host: "127.0.0.1", port: 6100))])
         #expect(planned.processes[1].env["PORT"] == nil, "the supervisor sets PORT from the socket")
@@ -159,7 +159,7 @@ import Testing
         config.processes[2].env["PORT"] = "8000"
         #expect(summary(try StackPlan.make(config, basePort: 65400)).last == "clock PORT=8000 R=1")
         var werkzeug = ProcessSpec(name: "api", command: .argv(["python3"]), cwd: "/srv")
-        werkzeug.werkzeug = WerkzeugApp(target: "app")
+        werkzeug.command = .werkzeug(WerkzeugApp(target: "app"))
         #expect(throws: SuperwatchError.self) {
             try StackPlan.make(
                 Config(file: "superwatch.yaml", directory: "/srv", processes: [werkzeug]), basePort: 65536)

@@ -23,18 +23,23 @@ public struct Config: Sendable, Equatable {
     }
 }
 
-/// How to run a process: through `/bin/sh -c` (a string in the config) or as an argv (a list).
+/// How to run a process: through `/bin/sh -c` (a string in the config), as an argv (a list), or as a WSGI app
+/// that superwatch's bootstrap serves (`werkzeug:`).
 public enum Command: Sendable, Equatable, CustomStringConvertible {
     case shell(String)
     case argv([String])
+    /// The bootstrap, a file written when `up` starts, run by the app's interpreter (`ChildLaunch` puts in the
+    /// interpreter as resolved and the file's path).
+    case werkzeug(WerkzeugApp)
 
     /// The argv to execute. A shell line that is one simple command runs as `exec LINE`, so the program
     /// replaces the shell: its pid is the one superwatch started (which `LISTEN_PID` must name) and signals
-    /// reach it directly.
+    /// reach it directly. A `werkzeug:` app's shows where the bootstrap will be (`ChildLaunch` has the real one).
     public var arguments: [String] {
         switch self {
         case .shell(let line): return ["/bin/sh", "-c", Self.isSimpleCommand(line) ? "exec \(line)" : line]
         case .argv(let argv): return argv
+        case .werkzeug(let app): return [app.python, ChildLaunch.PythonLocations.placeholder.bootstrap, app.target]
         }
     }
 
@@ -55,8 +60,13 @@ public enum Command: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .shell(let line): return line
-        case .argv(let argv): return argv.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+        case .argv(let argv): return Self.describe(argv)
+        case .werkzeug: return Self.describe(arguments)
         }
+    }
+
+    private static func describe(_ argv: [String]) -> String {
+        argv.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
     }
 }
 
@@ -87,7 +97,7 @@ public struct ProcessSpec: Sendable, Equatable {
     public var restart: RestartPolicy
     public var maxRestarts: Int
     public var backoff: Duration
-    public var stopSignal: Int32
+    public var stopSignal: UnixSignal
     public var stopTimeout: Duration
     /// Globs relative to `cwd`; empty: not watched.
     public var watch: [String]
@@ -100,7 +110,10 @@ public struct ProcessSpec: Sendable, Equatable {
     /// Sockets superwatch binds before the first start and hands to every start (fds 3, 4, ...).
     public var listen: [ListenSpec] = []
     /// Set for a `werkzeug:` process: superwatch serves this WSGI app itself through its bootstrap.
-    public var werkzeug: WerkzeugApp?
+    public var werkzeug: WerkzeugApp? {
+        if case .werkzeug(let app) = command { return app }
+        return nil
+    }
     /// How many copies `up` runs (`replicas:`); `StackPlan` turns them into one spec each.
     public var replicas: Int = 1
     /// For an instance `StackPlan` made of a process with several replicas, that process's name. Replicas
@@ -113,7 +126,7 @@ public struct ProcessSpec: Sendable, Equatable {
     public init(
         name: String, command: Command, cwd: String, env: [String: String] = [:],
         restartCodes: Set<Int32> = [3], restart: RestartPolicy = .onFailure, maxRestarts: Int = 5,
-        backoff: Duration = .seconds(1), stopSignal: Int32 = 15, stopTimeout: Duration = .seconds(5),
+        backoff: Duration = .seconds(1), stopSignal: UnixSignal = .terminate, stopTimeout: Duration = .seconds(5),
         watch: [String] = [], ignore: [String] = [], extraFiles: [String] = [], watcher: WatcherKind = .auto,
         interval: Duration = .seconds(1), debounce: Duration = .milliseconds(20)
     ) {
@@ -185,26 +198,4 @@ public enum ConfigKeys {
         "stop_timeout", "watch", "ignore", "extra_files", "watcher", "interval", "debounce", "listen", "werkzeug",
         "python", "debug",
     ]
-}
-
-/// Stop signals a config may name, with their numbers on Linux.
-public enum SignalName {
-    public static let all: [(name: String, number: Int32)] = [
-        ("TERM", 15), ("INT", 2), ("HUP", 1), ("QUIT", 3), ("KILL", 9), ("USR1", 10), ("USR2", 12),
-    ]
-
-    /// `TERM`, `SIGTERM`, `term`: the number, or nil. Only ASCII letters fold (`ſigterm` is no signal).
-    public static func number(_ text: String) -> Int32? {
-        guard text.unicodeScalars.allSatisfy(\.isASCII) else { return nil }
-        var name = text.uppercased()
-        if name.hasPrefix("SIG") { name.removeFirst(3) }
-        return all.first { $0.name == name }?.number
-    }
-
-    /// `SIGTERM` for 15; `signal 42` for what has no name here.
-    public static func describe(_ number: Int32) -> String {
-        let extra: [Int32: String] = [6: "ABRT", 11: "SEGV", 13: "PIPE", 14: "ALRM", 8: "FPE", 4: "ILL", 7: "BUS"]
-        if let name = all.first(where: { $0.number == number })?.name ?? extra[number] { return "SIG\(name)" }
-        return "signal \(number)"
-    }
 }

@@ -72,13 +72,13 @@ extension ConfigReader {
             case "backoff": spec.backoff = try duration(value, key: .backoff)
             case "stop_signal":
                 let text = try string(value, what: what)
-                guard let number = SignalName.number(text) else {
+                guard let signal = UnixSignal(name: text) else {
                     throw error(
                         value,
-                        "unknown signal `\(shown(text))`; use one of \(SignalName.all.map(\.name).joined(separator: ", "))"
-                    )
+                        "unknown signal `\(shown(text))`; use one of "
+                            + UnixSignal.configurable.map(\.name).joined(separator: ", "))
                 }
-                spec.stopSignal = number
+                spec.stopSignal = signal
             case "stop_timeout": spec.stopTimeout = try duration(value, key: .stopTimeout)
             case "watch":
                 let items = try stringItems(value, what: what)
@@ -156,11 +156,11 @@ extension ConfigReader {
         if let werkzeugTarget {
             var interpreter = python?.0 ?? "python3"
             if interpreter.contains("/") { interpreter = resolvePath(interpreter, against: spec.cwd) }
-            spec.werkzeug = WerkzeugApp(target: werkzeugTarget, python: interpreter, debug: debug?.0 ?? false)
-            spec.command = .argv([interpreter, "<superwatch-werkzeug.py>", werkzeugTarget])
+            spec.command = .werkzeug(
+                WerkzeugApp(target: werkzeugTarget, python: interpreter, debug: debug?.0 ?? false))
             // Without `listen`, StackPlan binds 127.0.0.1 on the port it assigns, or on the PORT the config sets.
             if spec.listen.isEmpty, let port = ownEnv["PORT"] ?? fileEnv["PORT"],
-                Self.portNumber(port.value) == nil
+                ListenAddress.port(port.value) == nil
             {
                 throw SuperwatchError(
                     .invalidConfig,
@@ -179,16 +179,6 @@ extension ConfigReader {
         // The process's own files, then its own `env` over them; both go over the global env when it starts.
         spec.env = fileEnv.merging(ownEnv) { $1 }.mapValues(\.value)
         return spec
-    }
-
-    /// `text` as a TCP port (`0` to `65535`, digits only), or nil.
-    static func portNumber(_ text: String) -> UInt16? {
-        guard !text.isEmpty, text.utf8.count <= 5,
-            text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
-        else {
-            return nil
-        }
-        return UInt16(text)
     }
 }
 

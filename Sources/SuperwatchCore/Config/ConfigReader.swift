@@ -371,13 +371,19 @@ struct ConfigReader {
     func defaultEnvFile() throws(SuperwatchError) -> [String: EnvValue] {
         let name = ConfigLoader.defaultEnvFileName
         let path = resolvePath(name, against: directory)
-        var info = stat()
-        guard stat(path, &info) == 0 else { return [:] }
         let shown = shownPath(name)
-        return try readEnvFile(path, shownAs: shown) { failure in
-            SuperwatchError(
-                .invalidConfig, "env file \(path) \(failure.reason); superwatch reads .env beside the config",
-                at: SourceLocation(file: shown))
+        // Read at once rather than stat first: the file may go between the two, and a missing one is no error.
+        var missing = false
+        do {
+            return try readEnvFile(path, shownAs: shown) { failure in
+                if case .notFound = failure { missing = true }
+                return SuperwatchError(
+                    .invalidConfig, "env file \(path) \(failure.reason); superwatch reads .env beside the config",
+                    at: SourceLocation(file: shown))
+            }
+        } catch {
+            if missing { return [:] }
+            throw error
         }
     }
 

@@ -47,7 +47,7 @@ public enum StackPlan {
 
     /// `text` as a port from 1 to 65535, or nil.
     static func portNumber(_ text: String) -> Int? {
-        guard let port = ConfigReader.portNumber(text), port > 0 else { return nil }
+        guard let port = ListenAddress.port(text), port > 0 else { return nil }
         return Int(port)
     }
 
@@ -124,15 +124,9 @@ public enum StackPlan {
         }
         if spec.werkzeug != nil && spec.listen.isEmpty {
             // One address for all replicas (they share its socket): the first replica's port.
+            // The reader has refused a PORT of its own that is not a port (at its line).
             let chosen: UInt16
-            if let configuredPort {
-                guard let number = ConfigReader.portNumber(configuredPort) else {
-                    throw SuperwatchError(
-                        .invalidConfig,
-                        "PORT=\(shown(configuredPort)) is not a port number (0 to 65535); the `werkzeug:` process "
-                            + "`\(spec.name)` serves on it",
-                        at: spec.location)
-                }
+            if let configuredPort, let number = ListenAddress.port(configuredPort) {
                 chosen = number
             } else {
                 chosen = UInt16(try checked(first))

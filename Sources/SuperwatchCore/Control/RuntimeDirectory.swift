@@ -64,7 +64,7 @@ public struct RuntimeDirectory: Sendable, Equatable {
     /// the config file's real path, so that `-f ./a.yaml`, `-f ../x/a.yaml` and a symlink to it are one stack,
     /// any path fits in a socket's 108-byte name, and nothing of the path needs escaping.
     public static func stackKey(configPath: String) throws(SuperwatchError) -> String {
-        String(SHA256.hexDigest(try realPath(configPath)).prefix(16))
+        try StackKey(configPath: configPath).key
     }
 
     /// `path` absolute, with every symlink, `.` and `..` resolved (realpath(3)).
@@ -79,13 +79,27 @@ public struct RuntimeDirectory: Sendable, Equatable {
         return String(cString: resolved)
     }
 
-    /// The path of the runtime file `KEY.EXTENSION` (`lock`, `sock`) for the config at `configPath`.
-    public func file(forConfig configPath: String, extension fileExtension: String) throws(SuperwatchError) -> String {
-        "\(path)/\(try Self.stackKey(configPath: configPath)).\(fileExtension)"
+    /// The path of the runtime file `KEY.EXTENSION` (`lock`, `sock`, `python`) of `stack`.
+    public func file(for stack: StackKey, extension fileExtension: String) -> String {
+        "\(path)/\(stack.key).\(fileExtension)"
     }
 
     private static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+    }
+}
+
+/// A config file as its runtime files know it, resolved once per command: the path as the user named it (for
+/// messages), its real path (recorded in the lock) and `KEY` (`RuntimeDirectory.stackKey(configPath:)`).
+public struct StackKey: Sendable, Equatable {
+    public let configPath: String
+    public let realPath: String
+    public let key: String
+
+    public init(configPath: String) throws(SuperwatchError) {
+        self.configPath = configPath
+        realPath = try RuntimeDirectory.realPath(configPath)
+        key = String(SHA256.hexDigest(realPath).prefix(16))
     }
 }

@@ -23,21 +23,20 @@ public final class StackLock: Sendable {
 
     deinit { close(descriptor) }
 
-    /// Takes the lock for the config at `configPath` in `directory`, writing this process's pid into it.
+    /// Takes the lock of `stack` in `directory`, writing this process's pid into it.
     /// - Throws: `.alreadyRunning` naming the holder's pid when another process holds it.
-    public static func acquire(configPath: String, in directory: RuntimeDirectory) throws(SuperwatchError) -> StackLock
-    {
-        let path = try directory.file(forConfig: configPath, extension: "lock")
+    public static func acquire(_ stack: StackKey, in directory: RuntimeDirectory) throws(SuperwatchError) -> StackLock {
+        let path = directory.file(for: stack, extension: "lock")
         let fd = try retryingEINTR("open") { open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600) }
         let lock = StackLock(path: path, descriptor: fd)
         do throws(SuperwatchError) {
             try retryingEINTR("flock") { flock(fd, LOCK_EX | LOCK_NB) }
         } catch {
             guard error.code == .system(syscall: "flock", errno: EWOULDBLOCK) else { throw error }
-            throw alreadyRunning(holder: lock.read(), configPath: configPath)
+            throw alreadyRunning(holder: lock.read(), configPath: stack.configPath)
         }
         try retryingEINTR("ftruncate") { ftruncate(fd, 0) }
-        let record = Array("\(getpid())\n\(try RuntimeDirectory.realPath(configPath))\n".utf8)
+        let record = Array("\(getpid())\n\(stack.realPath)\n".utf8)
         let written = try retryingEINTR("pwrite") { record.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
         guard written == record.count else {
             throw SuperwatchError(.system(syscall: "pwrite", errno: EIO), "cannot write the pid into \(path)")

@@ -76,24 +76,20 @@ public enum SystemdExport {
 
     static func serviceUnit(_ spec: ProcessSpec, config: Config, app: String, socket: String?, target: String) -> String
     {
-        var environment = config.env.merging(spec.env) { $1 }
-        environment["SUPERWATCH_PROCESS"] = spec.name
-        // As the supervisor sets them for a process with sockets (systemd itself sets LISTEN_*).
-        if let port = spec.firstTCPPort { environment["PORT"] = String(port) }
-        if case .tcp = spec.listen.first?.address {
-            environment["WERKZEUG_SERVER_FD"] = "3"
-            environment["WERKZEUG_RUN_MAIN"] = "true"
-        }
+        // What `up` gives the process, without superwatch's Python (a `werkzeug:` process is refused above);
+        // systemd passes the sockets in the same order and sets LISTEN_* itself.
+        let child = ChildLaunch.planned(spec, stackEnvironment: config.env, python: nil)
+        let environment = child.environment.filter { !ChildLaunch.socketActivationVariables.contains($0.key) }
         var lines = ["[Unit]", "Description=\(escapeSpecifiers(app)): \(spec.name)", "PartOf=\(target)"]
         if let socket { lines += ["Requires=\(socket)", "After=\(socket)"] }
         lines += ["", "[Service]", "Type=simple", "WorkingDirectory=\(escapeSpecifiers(spec.cwd))"]
         for (key, value) in environment.sorted(by: { $0.key < $1.key }) {
             lines.append("Environment=\(quoteEnvironment("\(key)=\(value)"))")
         }
-        lines.append("ExecStart=\(spec.command.arguments.map(quoteArgument).joined(separator: " "))")
+        lines.append("ExecStart=\(child.arguments.map(quoteArgument).joined(separator: " "))")
         lines += [
             "KillMode=control-group",
-            "KillSignal=\(SignalName.describe(spec.stopSignal))",
+            "KillSignal=\(spec.stopSignal)",
             "TimeoutStopSec=\(timeSpan(spec.stopTimeout))",
             "Restart=\(restartValue(spec.restart))",
             "RestartSec=\(timeSpan(spec.backoff))",

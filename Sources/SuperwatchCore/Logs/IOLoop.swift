@@ -22,7 +22,7 @@ public enum Termination: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .exited(let code): return "exited with code \(code)"
-        case .signaled(let signal): return "killed by \(SignalName.describe(signal))"
+        case .signaled(let signal): return "killed by \(UnixSignal(rawValue: signal))"
         }
     }
 }

@@ -51,14 +51,19 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
                 )
             }
         }
-        // Digits only: UInt16("+80") would take a sign that no address syntax has.
-        guard (1...5).contains(portText.utf8.count),
-            portText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-            let port = UInt16(portText)
-        else {
+        guard let port = port(portText) else {
             return .failure(.init("`\(shown(portText))` is not a port number (0 to 65535; 0 picks a free one)"))
         }
         return .success(.tcp(host: String(host), port: port))
+    }
+
+    /// `text` as a TCP port, `0` to `65535` in digits only (UInt16("+80") would take a sign that no address
+    /// syntax has), or nil: for a `listen` address and for a `PORT` a `werkzeug:` process serves on.
+    static func port(_ text: some StringProtocol) -> UInt16? {
+        guard (1...5).contains(text.utf8.count),
+            text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+        else { return nil }
+        return UInt16(text)
     }
 
     /// What a host name (or an IPv6 zone) may contain.

@@ -189,7 +189,7 @@ final class Containment: Sendable {
                 throw error
             }
             state.runs[launched.pid] = Run(
-                process: process, name: name, stopSignal: request.stopSignal,
+                process: process, name: name, stopSignal: request.stopSignal.rawValue,
                 timeoutMilliseconds: request.stopTimeoutMilliseconds, cgroup: cgroup)
             return launched
         }

@@ -22,7 +22,7 @@ struct LaunchRequest: Sendable {
     /// Descriptors that become 3, 4, ... in the child (held sockets).
     var passFDs: [Int32] = []
     var keeperFD: Int32 = -1
-    var stopSignal: Int32 = SIGTERM
+    var stopSignal: UnixSignal = .terminate
     var stopTimeoutMilliseconds: Int32 = 5000
     /// An open `cgroup.procs` the child moves itself into before anything else, or -1.
     var cgroupProcsFD: Int32 = -1
@@ -90,7 +90,7 @@ enum Launcher {
                                 path: cPath, argv: argv.baseAddress, envp: envp.baseAddress, cwd: cCwd,
                                 stdin_fd: devNull, stdout_fd: out.write, stderr_fd: err.write,
                                 pass_fds: fds.baseAddress, pass_fd_count: Int32(fds.count),
-                                keeper_fd: request.keeperFD, stop_signal: request.stopSignal,
+                                keeper_fd: request.keeperFD, stop_signal: request.stopSignal.rawValue,
                                 stop_timeout_ms: request.stopTimeoutMilliseconds,
                                 cgroup_procs_fd: request.cgroupProcsFD, cgroup_name: nil,
                                 nofile_soft: request.descriptorLimit.map { Int64($0) } ?? -1)

@@ -164,8 +164,6 @@ struct ProcessLifecycle: Sendable {
         }
     }
 
-    private var stopSignal: UnixSignal { UnixSignal(rawValue: spec.stopSignal) }
-
     mutating func handle(_ event: LifecycleEvent) -> [LifecycleAction] {
         switch event {
         case .start:
@@ -190,7 +188,7 @@ struct ProcessLifecycle: Sendable {
             if case .stopping = phase { stopping = true } else { stopping = false }
             return [
                 .awaitGroupGone(
-                    runID: runID, pid: pid, status: status, stopWith: stopping ? nil : stopSignal,
+                    runID: runID, pid: pid, status: status, stopWith: stopping ? nil : spec.stopSignal,
                     within: spec.stopTimeout)
             ]
         case .groupGone(let runID, let status, let now):
@@ -261,7 +259,8 @@ struct ProcessLifecycle: Sendable {
         guard pid > 0 else { return [] }
         timerToken += 1
         return [
-            .signalGroup(pid, stopSignal), .scheduleTimer(.stopTimeout, after: spec.stopTimeout, token: timerToken),
+            .signalGroup(pid, spec.stopSignal),
+            .scheduleTimer(.stopTimeout, after: spec.stopTimeout, token: timerToken),
         ]
     }
 
@@ -426,7 +425,7 @@ struct ProcessLifecycle: Sendable {
         switch phase {
         case .running:
             // Said before the signal is sent, so that what the process prints on it comes after.
-            return [.log(SupervisorEvent(.stopping, "stopping (\(stopSignal))"))] + stop(.shutdown)
+            return [.log(SupervisorEvent(.stopping, "stopping (\(spec.stopSignal))"))] + stop(.shutdown)
         case .stopping:
             phase = .stopping(.shutdown)
         case .backingOff, .exited, .gaveUp, .idle, .awaitingChanges, .stoppedByUser, .stopped:
@@ -440,7 +439,8 @@ struct ProcessLifecycle: Sendable {
         switch phase {
         case .running:
             return [
-                .discardStandby, .log(SupervisorEvent(.stopping, "stopping (\(stopSignal)) at the user's request")),
+                .discardStandby,
+                .log(SupervisorEvent(.stopping, "stopping (\(spec.stopSignal)) at the user's request")),
             ]
                 + stop(.user)
         case .stopping(.restart):

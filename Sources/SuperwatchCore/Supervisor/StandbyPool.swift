@@ -67,9 +67,7 @@ struct StandbyPool: Sendable {
 
     /// Tells a standby interpreter to go on as a start; false when it is gone.
     private static func sendGo(_ standby: Standby, changed: [String]) -> Bool {
-        let environment: [String: String?] = [
-            "SUPERWATCH_CHANGED": changed.isEmpty ? nil : changed.prefix(100).joined(separator: "\n")
-        ]
+        let environment: [String: String?] = ["SUPERWATCH_CHANGED": ChildLaunch.changedVariable(changed)]
         guard processGroupIsAlive(standby.pid),
             let json = try? JSONSerialization.data(withJSONObject: environment.mapValues { $0 ?? NSNull() as Any }),
             var line = String(data: json, encoding: .utf8)

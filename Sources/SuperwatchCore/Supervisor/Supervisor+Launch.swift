@@ -51,32 +51,8 @@ extension Supervisor {
         _ id: ProcessID, runID: UInt64, changed: [String], standby: (goRead: Int32, preloads: [String])? = nil
     ) throws(SuperwatchError) -> (pid: pid_t, io: RunIO) {
         let spec = lifecycles[id.index].spec
-        var environment = self.environment(of: id)
-        if !changed.isEmpty { environment["SUPERWATCH_CHANGED"] = changed.prefix(100).joined(separator: "\n") }
-        var arguments = spec.command.arguments
-        if let app = spec.werkzeug, let pythonFiles {
-            let python = interpreter(id, app: app, environment: environment)
-            python.apply(to: &environment)
-            arguments = [python.program, pythonFiles.bootstrap, app.target]
-        }
-        var passFDs: [Int32] = []
         let held = sockets[id]
-        if !held.isEmpty {
-            // systemd's socket-activation protocol; LISTEN_PID is filled in by the shim after fork.
-            passFDs = held.map(\.fd)
-            environment["LISTEN_FDS"] = String(held.count)
-            environment["LISTEN_FDNAMES"] = held.map { _ in spec.name }.joined(separator: ":")
-            if let port = held.first(where: { $0.port != nil })?.port { environment["PORT"] = String(port) }
-            if held[0].port != nil {
-                // Werkzeug serves on an inherited socket only with both set; never set one without the other.
-                environment["WERKZEUG_SERVER_FD"] = "3"
-                environment["WERKZEUG_RUN_MAIN"] = "true"
-                if let pythonFiles, spec.werkzeug == nil {
-                    environment["PYTHONPATH"] = [pythonFiles.siteDirectory, environment["PYTHONPATH"]].compactMap { $0 }
-                        .joined(separator: ":")
-                }
-            }
-        }
+        var python: PythonInterpreter?
         var reportPipe: (read: Int32, write: Int32)?
         // The read end goes to the I/O loop with the run; until then, and on failure, it is ours to close.
         var reportReadHandedOver = false
@@ -87,20 +63,24 @@ extension Supervisor {
             }
         }
         if let app = spec.werkzeug, pythonFiles != nil {
-            environment[PythonProtocol.envDebug] = app.debug ? "1" : "0"
-            if let pipe = try? Launcher.makePipe(size: nil) {
-                reportPipe = pipe
-                environment[PythonProtocol.envReportFd] = String(3 + passFDs.count)
-                passFDs.append(pipe.write)
-            }
-            if let standby {
-                environment[PythonProtocol.envStandbyFd] = String(3 + passFDs.count)
-                environment[PythonProtocol.envPreload] = standby.preloads.joined(separator: ",")
-                passFDs.append(standby.goRead)
+            let environment = ChildLaunch.processEnvironment(spec, base: baseEnvironment, changed: changed)
+            python = interpreter(id, app: app, environment: environment)
+            reportPipe = try? Launcher.makePipe(size: nil)
+        }
+        let child = ChildLaunch.make(
+            spec, sockets: held.map { ChildLaunch.Socket(port: $0.port) }, base: baseEnvironment, changed: changed,
+            python: pythonFiles.map(ChildLaunch.PythonLocations.init), interpreter: python,
+            reportPipe: reportPipe != nil, standbyPreloads: standby?.preloads)
+        // `make` lists the report and "go" pipes only when they are given.
+        let passFDs = child.descriptors.map { descriptor -> Int32 in
+            switch descriptor {
+            case .listenSocket(let socket): return held[socket].fd
+            case .report: return reportPipe?.write ?? -1
+            case .standbyGo: return standby?.goRead ?? -1
             }
         }
         let request = LaunchRequest(
-            arguments: arguments, cwd: spec.cwd, environment: environment, passFDs: passFDs,
+            arguments: child.arguments, cwd: spec.cwd, environment: child.environment, passFDs: passFDs,
             stopSignal: spec.stopSignal, stopTimeoutMilliseconds: Int32(clamping: spec.stopTimeout.milliseconds))
         let launched = try containment.launch(request, process: id, name: spec.name, runID: runID)
         reportReadHandedOver = true
@@ -112,18 +92,6 @@ extension Supervisor {
                 stderr: launched.stderr, report: reportPipe?.read ?? -1,
                 scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
         )
-    }
-
-    /// What every run of process `id` gets in its environment before what a run adds (SUPERWATCH_CHANGED,
-    /// held sockets, the bootstrap's variables).
-    private func environment(of id: ProcessID) -> [String: String] {
-        let spec = lifecycles[id.index].spec
-        var environment = baseEnvironment
-        environment.merge(spec.env) { $1 }
-        environment["SUPERWATCH_PROCESS"] = spec.name
-        // Python block-buffers output to a pipe: without this, a print() would show up kilobytes later.
-        if environment["PYTHONUNBUFFERED"] == nil { environment["PYTHONUNBUFFERED"] = "1" }
-        return environment
     }
 
     /// The interpreter that runs process `id`'s bootstrap: found before the first start (`findInterpreters`),
@@ -148,7 +116,9 @@ extension Supervisor {
         for id in processIDs {
             guard let app = lifecycles[id.index].spec.werkzeug else { continue }
             nextRunID += 1
-            questions.append((id, app.python, lifecycles[id.index].spec.cwd, environment(of: id), nextRunID))
+            let spec = lifecycles[id.index].spec
+            questions.append(
+                (id, app.python, spec.cwd, ChildLaunch.processEnvironment(spec, base: baseEnvironment), nextRunID))
         }
         guard !questions.isEmpty else { return }
         let runners = questions.map { interpreterRunner($0.id, runID: $0.runID) }

@@ -88,13 +88,7 @@ public actor Supervisor {
         }
         self.pythonDirectory = options.pythonDirectory
         (queue, eventSink) = AsyncStream<Event>.makeStream()
-        var environment = ProcessInfo.processInfo.environment
-        // Variables that describe superwatch's own activation must not leak into its children.
-        for key in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WERKZEUG_SERVER_FD", "WERKZEUG_RUN_MAIN"] {
-            environment.removeValue(forKey: key)
-        }
-        environment.merge(config.env) { $1 }
-        baseEnvironment = environment
+        baseEnvironment = ChildLaunch.baseEnvironment(inherited: ProcessInfo.processInfo.environment, stack: config.env)
         let broadcast = EventBroadcast()
         self.broadcast = broadcast
         let names = config.processes.map(\.name)
