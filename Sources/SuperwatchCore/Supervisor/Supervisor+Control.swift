@@ -59,7 +59,7 @@ extension Supervisor: StackControl {
     /// names of those it changed.
     private func request(_ event: LifecycleEvent, for names: [String]) throws(SuperwatchError) -> [String] {
         let selected = try select(names)
-        guard io != nil else { throw SuperwatchError(.notRunning, "the stack is not running") }
+        guard acceptsRequests else { throw SuperwatchError(.notRunning, "the stack is not running") }
         var acted: [String] = []
         for id in selected {
             let before = lifecycles[id.index].phase

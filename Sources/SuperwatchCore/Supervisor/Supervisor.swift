@@ -77,6 +77,8 @@ public actor Supervisor {
     var standbys = StandbyPool()
     /// The I/O loop, while `run()` runs: a start hands it the run's pipes.
     private(set) var io: IOLoop?
+    /// Whether the event loop runs, so that the control API's requests are carried out.
+    private(set) var acceptsRequests = false
 
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) {
         self.sink = sink
@@ -154,6 +156,7 @@ public actor Supervisor {
         defer { watcher?.stop() }
         await findInterpreters()
         for id in processIDs { deliver(.start, to: id) }
+        acceptsRequests = true
         // A discarding group frees each timer as it finishes; a plain one would keep them all until `up` ends.
         await withDiscardingTaskGroup { group in
             scheduleTimers(in: &group)
@@ -165,6 +168,7 @@ public actor Supervisor {
             }
             group.cancelAll()
         }
+        acceptsRequests = false
         // What left its process group and is still running goes with the stack.
         await containment.finish()
         // Whatever is still in a pipe is printed before `up` returns.
