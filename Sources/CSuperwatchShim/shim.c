@@ -503,14 +503,17 @@ int sw_pidfd_reap(int pidfd, int *code, int *signal_out) {
     return 1;
 }
 
-int sw_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+int sw_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno; }
 
 int sw_bytes_available(int fd) {
     int n = 0;
     return ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
 }
 
-int sw_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+int sw_set_pipe_size(int fd, int size) {
+    int rc = fcntl(fd, F_SETPIPE_SZ, size);
+    return rc >= 0 ? rc : -errno;
+}
 
 int sw_contains_bytes(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length) {
     if (haystack == NULL) return 0;

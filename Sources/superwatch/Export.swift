@@ -39,13 +39,13 @@ extension Superwatch.Export {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
                 throw SuperwatchError(
-                    .system(syscall: "mkdir", errno: EIO), "cannot create \(directory): \(error.localizedDescription)")
+                    .fileNotWritten(path: directory), "cannot create \(directory): \(error.localizedDescription)")
             }
             for unit in units {
                 let path = (directory as NSString).appendingPathComponent(unit.name)
                 guard FileManager.default.createFile(atPath: path, contents: Data(unit.contents.utf8)) else {
                     throw SuperwatchError(
-                        .system(syscall: "open", errno: EACCES),
+                        .fileNotWritten(path: path),
                         "cannot write \(path); check that the directory is writable")
                 }
                 print(path)

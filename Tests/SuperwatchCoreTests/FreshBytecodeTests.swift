@@ -12,7 +12,7 @@ import Testing
 func setMtime(_ path: String, seconds: Int, nanoseconds: Int) throws {
     var times = [timespec(tv_sec: seconds, tv_nsec: nanoseconds), timespec(tv_sec: seconds, tv_nsec: nanoseconds)]
     guard utimensat(AT_FDCWD, path, &times, 0) == 0 else {
-        throw SuperwatchError(.system(syscall: "utimensat", errno: errno), "utimensat \(path)")
+        throw SuperwatchError(.system(syscall: "utimensat", errno: .current), "utimensat \(path)")
     }
 }
 

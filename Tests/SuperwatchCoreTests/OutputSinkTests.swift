@@ -93,7 +93,8 @@ private func readBytes(_ fd: Int32, count: Int) -> [UInt8] {
 @Suite struct LogFormatterTests {
     @Test func eachLineOfAMultiLineEventHasThePrefix() {
         let formatter = LogFormatter(names: ["web", "b"], options: LogOptions())
-        let text = formatter.event(process: 0, SupervisorEvent(.started, "started (pid 1): echo a\necho b\n"))
+        let text = formatter.event(
+            process: ProcessID(0), SupervisorEvent(.started, "started (pid 1): echo a\necho b\n"))
         // The name column is as wide as `superwatch`, the name of the stack's own events.
         #expect(String(decoding: text, as: UTF8.self) == "web        * started (pid 1): echo a\nweb        * echo b\n")
         let global = formatter.event(process: nil, SupervisorEvent(.notice, "one\n\ntwo"))
@@ -102,7 +103,8 @@ private func readBytes(_ fd: Int32, count: Int) -> [UInt8] {
 
     @Test func aMultiLineEventIsOneJSONObject() throws {
         let formatter = LogFormatter(names: ["web"], options: LogOptions(format: .json))
-        let text = String(decoding: formatter.event(process: 0, SupervisorEvent(.started, "a\nb")), as: UTF8.self)
+        let text = String(
+            decoding: formatter.event(process: ProcessID(0), SupervisorEvent(.started, "a\nb")), as: UTF8.self)
         #expect(text.hasSuffix("\"text\":\"a\\nb\"}\n"))
         #expect(text.dropLast().contains("\n") == false)
     }

@@ -108,7 +108,7 @@ struct WatcherFallbackTests {
                 specs: [watcherSpec(tree, globs: ["**/*.py"], kind: .native)], watchLimit: 2, onEvent: { _ in })
         } throws: { error in
             guard let error = error as? SuperwatchError else { return false }
-            return error.code == .system(syscall: "inotify_add_watch", errno: ENOSPC)
+            return error.code == .system(syscall: "inotify_add_watch", errno: .noSpace)
                 && error.message.contains("max_user_watches") && error.message.contains("watcher: poll")
         }
     }

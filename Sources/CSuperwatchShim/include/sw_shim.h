@@ -91,7 +91,7 @@ int sw_pidfd_reap(int pidfd, int *code, int *signal);
 /// ioctl(FIONREAD): how many bytes a pipe holds now, or -1.
 int sw_bytes_available(int fd);
 
-/// fcntl(F_SETPIPE_SZ). Returns the new size or -1.
+/// fcntl(F_SETPIPE_SZ). Returns the new size or -errno.
 int sw_set_pipe_size(int fd, int size);
 
 /// memmem(3), a GNU extension Glibc's Swift module does not expose: whether `needle` occurs in `haystack`.
@@ -99,7 +99,7 @@ int sw_set_pipe_size(int fd, int size);
 int sw_contains_bytes(const void *haystack, size_t haystack_length, const void *needle,
                       size_t needle_length);
 
-/// pipe2(fds, O_CLOEXEC). Returns 0 or -1 (errno set).
+/// pipe2(fds, O_CLOEXEC). Returns 0 or -errno.
 int sw_pipe_cloexec(int fds[2]);
 
 #endif

@@ -32,10 +32,9 @@ public struct RuntimeDirectory: Sendable, Equatable {
     public static func prepare(environment: [String: String]) throws(SuperwatchError) -> RuntimeDirectory {
         let path = location(environment: environment)
         if mkdir(path, 0o700) != 0 && errno != EEXIST {
-            let err = errno
+            let err = Errno.current
             throw SuperwatchError(
-                .system(syscall: "mkdir", errno: err),
-                "cannot create the runtime directory \(path): \(errnoDescription(err))")
+                .system(syscall: "mkdir", errno: err), "cannot create the runtime directory \(path): \(err)")
         }
         var info = stat()
         try retryingEINTR("lstat") { lstat(path, &info) }
@@ -70,10 +69,8 @@ public struct RuntimeDirectory: Sendable, Equatable {
     /// `path` absolute, with every symlink, `.` and `..` resolved (realpath(3)).
     public static func realPath(_ path: String) throws(SuperwatchError) -> String {
         guard let resolved = realpath(path, nil) else {
-            let err = errno
-            throw SuperwatchError(
-                .system(syscall: "realpath", errno: err),
-                "cannot resolve \(path): \(errnoDescription(err))")
+            let err = Errno.current
+            throw SuperwatchError(.system(syscall: "realpath", errno: err), "cannot resolve \(path): \(err)")
         }
         defer { free(resolved) }
         return String(cString: resolved)

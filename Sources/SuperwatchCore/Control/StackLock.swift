@@ -14,32 +14,32 @@
 public final class StackLock: Sendable {
     /// The lock file.
     public let path: String
-    private let descriptor: Int32
+    /// Held (and with it the lock) until this object ends; closing it is what releases the lock.
+    private let descriptor: OwnedDescriptor
 
-    private init(path: String, descriptor: Int32) {
+    private init(path: String, descriptor: consuming OwnedDescriptor) {
         self.path = path
         self.descriptor = descriptor
     }
-
-    deinit { close(descriptor) }
 
     /// Takes the lock of `stack` in `directory`, writing this process's pid into it.
     /// - Throws: `.alreadyRunning` naming the holder's pid when another process holds it.
     public static func acquire(_ stack: StackKey, in directory: RuntimeDirectory) throws(SuperwatchError) -> StackLock {
         let path = directory.file(for: stack, extension: "lock")
         let fd = try retryingEINTR("open") { open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600) }
-        let lock = StackLock(path: path, descriptor: fd)
+        let lock = StackLock(path: path, descriptor: OwnedDescriptor(takingOwnershipOf: fd))
         do throws(SuperwatchError) {
             try retryingEINTR("flock") { flock(fd, LOCK_EX | LOCK_NB) }
         } catch {
-            guard error.code == .system(syscall: "flock", errno: EWOULDBLOCK) else { throw error }
-            throw alreadyRunning(holder: lock.read(), configPath: stack.configPath)
+            guard error.code == .system(syscall: "flock", errno: .wouldBlock) else { throw error }
+            throw alreadyRunning(holder: try lock.read(), configPath: stack.configPath)
         }
         try retryingEINTR("ftruncate") { ftruncate(fd, 0) }
         let record = Array("\(getpid())\n\(stack.realPath)\n".utf8)
         let written = try retryingEINTR("pwrite") { record.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
         guard written == record.count else {
-            throw SuperwatchError(.system(syscall: "pwrite", errno: EIO), "cannot write the pid into \(path)")
+            // A short write to a fresh local file has no errno to report.
+            throw SuperwatchError(.fileNotWritten(path: path), "cannot write the pid into \(path) (a short write)")
         }
         return lock
     }
@@ -49,10 +49,12 @@ public final class StackLock: Sendable {
         contents.split(separator: "\n", maxSplits: 1).first.flatMap { pid_t($0) }.flatMap { $0 > 0 ? $0 : nil }
     }
 
-    private func read() -> String {
+    private func read() throws(SuperwatchError) -> String {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
-        return String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self)
+        let count = try retryingEINTR("pread") {
+            buffer.withUnsafeMutableBytes { pread(descriptor.rawValue, $0.baseAddress, $0.count, 0) }
+        }
+        return String(decoding: buffer.prefix(count), as: UTF8.self)
     }
 
     private static func alreadyRunning(holder contents: String, configPath: String) -> SuperwatchError {

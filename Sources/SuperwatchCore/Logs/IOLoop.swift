@@ -27,39 +27,36 @@ public enum Termination: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// The output pipes and exit of one run of a process, handed to the I/O loop when it starts.
-struct RunIO: Sendable {
-    var runID: UInt64
-    var process: Int
-    var pidfd: Int32
-    var stdout: Int32
-    var stderr: Int32
-    /// The read end of the pipe a `werkzeug:` bootstrap reports its module files on, or -1.
-    var report: Int32 = -1
-    /// Look for "address already in use" in the output (a `listen:` process; see `AddressInUseScan`).
-    var scansForAddressInUse = false
-}
-
-/// The multiplexer: one thread that waits (epoll) on every running process's stdout and stderr pipes and on
-/// its pidfd. It reads in large chunks, cuts lines, formats them and writes them to the sink in batches.
-/// When a process exits, whatever it wrote is drained and printed before the exit is passed on, so no line
-/// is ever reported after its process's exit.
+/// The multiplexer: one thread that waits (epoll) on every running process's channels — its output (stdout and
+/// stderr pipes, later a PTY) and a `werkzeug:` bootstrap's report pipe — and on its pidfd. It reads in large
+/// chunks, lets each channel parse what it read (output is cut into lines, formatted and handed to the fan-out
+/// in batches; a report goes to the supervisor), and when a process exits, drains whatever it wrote before
+/// passing the exit on, so no line is ever reported after its process's exit.
 ///
 /// Back-pressure: while the sink's queue is full (stdout is slow or not read), the loop reads no process
 /// output — the pipes stay out of the epoll set — but still reaps exits, drains the pipes of ended runs and
 /// handles its inbox, so a stalled stdout never holds up a stop or a shutdown.
 ///
-/// Thread confinement: everything but `mailbox` is touched only by the loop thread; other threads talk to
-/// it through `mailbox`. That is why it is `@unchecked Sendable`.
+/// Thread confinement: everything but `mailbox` and `ended` is touched only by the loop thread (asserted in
+/// debug builds); other threads talk to it through `mailbox`. That is why it is `@unchecked Sendable`.
+///
+/// Failure: if epoll itself fails (anything but EINTR), the loop cannot go on; it says so through `onFailure`
+/// once, ends its thread, and from then on answers every request at once (`stop` returns), so that the
+/// supervisor can end `up` with the error instead of waiting for exits nobody will report.
 final class IOLoop: @unchecked Sendable {
-    private let epollFD: Int32
-    private let formatter: LogFormatter
+    private let epoll: OwnedDescriptor
+    /// The epoll descriptor (internal for the test that makes epoll_wait fail).
+    var epollFD: Int32 { epoll.rawValue }
+    fileprivate let formatter: LogFormatter
+    private let output: LogFanOut
     private let sink: OutputSink
-    private let onExit: @Sendable (UInt64, Int, Termination) -> Void
-    private let onReport: @Sendable (Int, BootstrapReport) -> Void
+    private let onExit: @Sendable (UInt64, ProcessID, Termination) -> Void
+    fileprivate let onReport: @Sendable (ProcessID, BootstrapReport) -> Void
+    private let onFailure: @Sendable (SuperwatchError) -> Void
+    private let confinement = ThreadConfinement("superwatch-io")
 
     private enum Message: Sendable {
-        case add(RunIO)
+        case add(Run)
         /// The run's process group is empty: read what is left in its pipes, then call back.
         case drain(runID: UInt64, then: @Sendable () -> Void)
         /// Read what is left in every pipe, flush, end the thread, then call back.
@@ -68,24 +65,35 @@ final class IOLoop: @unchecked Sendable {
         case resume
     }
     private let mailbox: Mailbox<Message>
+    /// The loop thread has ended: messages are answered by `send` itself from then on.
+    private let ended = Mutex(false)
 
     // Loop-thread state.
-    /// A pipe the loop reads: process output, cut into lines for the log, or a bootstrap's file report
-    /// (`file PATH` lines, passed on to the supervisor).
-    private struct Stream {
-        var runID: UInt64
-        var splitter: LineSplitter
-        var isReport = false
-        var pendingReport: [UInt8] = []
-        /// Set while the output is searched for "address already in use".
-        var addressInUse: AddressInUseScan?
+    private var channels: [Int32: any ChannelReader] = [:]
+    /// A run whose exit the loop waits for: what `add` took over from its `RunIO`. Its pidfd closes when the
+    /// loop drops it (reaped); its channels pass to their readers when the loop registers it, and close when
+    /// each reaches its end of file. Made by the sender, then touched by the loop thread only.
+    private final class Run: @unchecked Sendable {
+        let runID: UInt64
+        let process: ProcessID
+        let pidfd: OwnedDescriptor
+        /// Until registered.
+        var channels: [Channel]
+        let scansForAddressInUse: Bool
+
+        init(_ run: consuming RunIO) {
+            runID = run.runID
+            process = run.process
+            channels = run.channels
+            scansForAddressInUse = run.scansForAddressInUse
+            pidfd = run.pidfd
+        }
     }
-    private var streams: [Int32: Stream] = [:]
-    private var runs: [Int32: RunIO] = [:]
-    /// The open pipes of each run, until they reach end of file.
-    private var runPipes: [UInt64: [Int32]] = [:]
+    private var runs: [Int32: Run] = [:]
+    /// The open channels of each run, until they reach end of file.
+    private var runChannels: [UInt64: [Int32]] = [:]
     private var stopped: (@Sendable () -> Void)?
-    private var batch: [UInt8] = []
+    fileprivate var batch = OutputBatch()
     private var readBuffer: UnsafeMutableRawBufferPointer
     private var running = true
     /// The sink's queue is full: process output is not read until it has room (`resume`).
@@ -93,165 +101,199 @@ final class IOLoop: @unchecked Sendable {
     /// stdout, watched for its reader going away when it is a pipe or a socket; -1 otherwise.
     private var stdoutFD: Int32 = -1
     /// Processes the "address already in use" hint was given for: it is said once per process, not per run.
-    private var hintedAddressInUse = Set<Int>()
-    private let finished = Mutex<Bool>(false)
+    private var hintedAddressInUse = Set<ProcessID>()
 
     init(
-        formatter: LogFormatter, sink: OutputSink,
-        onExit: @escaping @Sendable (UInt64, Int, Termination) -> Void,
-        onReport: @escaping @Sendable (Int, BootstrapReport) -> Void
+        output: LogFanOut,
+        onExit: @escaping @Sendable (UInt64, ProcessID, Termination) -> Void,
+        onReport: @escaping @Sendable (ProcessID, BootstrapReport) -> Void,
+        onFailure: @escaping @Sendable (SuperwatchError) -> Void
     ) throws(SuperwatchError) {
-        self.formatter = formatter
-        self.sink = sink
+        self.output = output
+        self.formatter = output.formatter
+        self.sink = output.sink
         self.onExit = onExit
         self.onReport = onReport
-        epollFD = try retryingEINTR("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+        self.onFailure = onFailure
+        epoll = OwnedDescriptor(
+            takingOwnershipOf: try retryingEINTR("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) })
         mailbox = try Mailbox()
         readBuffer = .allocate(byteCount: 1 << 20, alignment: 16)
-        watch(mailbox.fd)
+        try epollControl(EPOLL_CTL_ADD, mailbox.fd, events: Self.readable)
         let mailbox = self.mailbox
         sink.onRoom { mailbox.send(.resume) }
         if sink.reportsReaderClosing {
             // No events asked for: epoll always reports EPOLLERR (a pipe whose reader closed) and EPOLLHUP (a
             // socket whose peer closed), so a closed stdout is noticed even when nothing is being written.
-            var event = epoll_event()
-            event.data.fd = sink.fd
-            if epoll_ctl(epollFD, EPOLL_CTL_ADD, sink.fd, &event) == 0 { stdoutFD = sink.fd }
+            try epollControl(EPOLL_CTL_ADD, sink.fd, events: 0)
+            stdoutFD = sink.fd
         }
     }
 
-    deinit {
-        readBuffer.deallocate()
-        close(epollFD)
-    }
+    deinit { readBuffer.deallocate() }
 
     /// Starts the loop thread.
     func start() {
-        let thread = Thread { [self] in self.run() }
+        let thread = Thread { [self] in
+            confinement.claim()
+            run()
+        }
         thread.name = "superwatch-io"
         thread.start()
     }
 
     /// Hands a new run's descriptors to the loop, which from then on owns them (and closes them).
-    func add(_ run: RunIO) { send(.add(run)) }
+    func add(_ run: consuming RunIO) { send(.add(Run(run))) }
 
     /// Once the run's process group is empty, prints whatever is left in its pipes, then calls `then`: so
     /// nothing a process's group wrote appears after the run's end is reported.
     func drain(runID: UInt64, then: @escaping @Sendable () -> Void) { send(.drain(runID: runID, then: then)) }
 
-    /// Prints whatever is left in every pipe and ends the loop thread; returns when that is done.
+    /// Prints whatever is left in every pipe and ends the loop thread; returns when that is done (at once when
+    /// the loop has failed).
     func stop() async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             send(.stop(then: { done.resume() }))
         }
     }
 
-    private func send(_ message: Message) { mailbox.send(message) }
-
-    private func watch(_ fd: Int32) {
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
-        event.data.fd = fd
-        _ = epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
+    private func send(_ message: Message) {
+        let delivered = ended.withLock { ended in
+            if !ended { mailbox.send(message) }
+            return !ended
+        }
+        if !delivered { answerWithoutLoop(message) }
     }
 
-    private func unwatch(_ fd: Int32) {
-        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
-        close(fd)
+    /// What a request gets once the loop thread is gone: its callback run. (A run added meanwhile is dropped,
+    /// which closes its descriptors.)
+    private func answerWithoutLoop(_ message: Message) {
+        switch message {
+        case .add:
+            break
+        case .drain(_, let then), .stop(let then):
+            then()
+        case .resume:
+            break
+        }
+    }
+
+    private static let readable = EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
+
+    /// epoll_ctl, whose failure is the loop's: a descriptor it cannot watch is output it cannot read.
+    private func epollControl(_ operation: Int32, _ fd: Int32, events: UInt32) throws(SuperwatchError) {
+        var event = epoll_event()
+        event.events = events
+        event.data.fd = fd
+        try retryingEINTR("epoll_ctl") { epoll_ctl(epollFD, operation, fd, &event) }
     }
 
     private func run() {
+        confinement.assertOnOwner()
         var events = [epoll_event](repeating: epoll_event(), count: 64)
-        while running {
-            let count = epoll_wait(epollFD, &events, Int32(events.count), -1)
-            if count < 0 { if errno == EINTR { continue } else { break } }
-            let timestamp = formatter.timestampPrefix()
-            bytesThisRound = 0
-            for index in 0..<Int(count) {
-                let fd = events[index].data.fd
-                if fd == mailbox.fd {
-                    handleInbox()
-                } else if fd == stdoutFD {
-                    _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
-                    stdoutFD = -1
-                    sink.readerClosed()
-                } else if streams[fd] != nil {
-                    if !paused { readOnce(fd, timestamp: timestamp) }
-                    park(fd)
-                } else if let run = runs[fd] {
-                    reap(run, timestamp: timestamp)
+        do throws(SuperwatchError) {
+            while running {
+                let count = try retryingEINTR("epoll_wait") {
+                    epoll_wait(epollFD, &events, Int32(events.count), -1)
                 }
-                if batch.count >= 1 << 20 {
-                    flush()
-                    paused = sink.shouldPause()
+                let timestamp = formatter.timestampPrefix()
+                bytesThisRound = 0
+                for index in 0..<Int(count) {
+                    let fd = events[index].data.fd
+                    if fd == mailbox.fd {
+                        try handleInbox()
+                    } else if fd == stdoutFD {
+                        try epollControl(EPOLL_CTL_DEL, fd, events: 0)
+                        stdoutFD = -1
+                        sink.readerClosed()
+                    } else if let channel = channels[fd] {
+                        if !paused { try readOnce(fd, timestamp: timestamp) }
+                        try park(fd, channel)
+                    } else if let run = runs[fd] {
+                        try reap(run, timestamp: timestamp)
+                    }
+                    if batch.terminal.count >= 1 << 20 {
+                        flush()
+                        paused = sink.shouldPause()
+                    }
                 }
+                flush()
+                // Coalescing: a chatty process that writes small chunks would otherwise wake this thread (and
+                // pay a context switch on both sides) for every write. When a round read only a little, wait a
+                // moment so the next read is large. Costs at most `coalescingDelay` of latency per line.
+                if bytesThisRound > 0 && bytesThisRound < Self.coalescingThreshold {
+                    var pause = timespec(tv_sec: 0, tv_nsec: Self.coalescingDelayNanoseconds)
+                    nanosleep(&pause, nil)
+                }
+                paused = sink.shouldPause()
+                if !paused { try unpark() }
             }
+        } catch {
+            // epoll failed: nothing can be waited for any more. Print what was read, then say why the loop ends.
             flush()
-            // Coalescing: a chatty process that writes small chunks would otherwise wake this thread (and
-            // pay a context switch on both sides) for every write. When a round read only a little, wait a
-            // moment so the next read is large. Costs at most `coalescingDelay` of latency per line.
-            if bytesThisRound > 0 && bytesThisRound < Self.coalescingThreshold {
-                var pause = timespec(tv_sec: 0, tv_nsec: Self.coalescingDelayNanoseconds)
-                nanosleep(&pause, nil)
-            }
-            paused = sink.shouldPause()
-            if !paused { unpark() }
+            end()
+            onFailure(
+                SuperwatchError(
+                    error.code,
+                    "cannot wait for process output and exits any more (\(error.message)); stopping all processes"))
+            return
         }
         flush()
+        end()
         stopped?()
+    }
+
+    /// Marks the loop thread as ended and answers what was sent meanwhile.
+    private func end() {
+        confinement.assertOnOwner()
+        ended.withLock { $0 = true }
+        for message in mailbox.receive() { answerWithoutLoop(message) }
     }
 
     private static let coalescingThreshold = 256 << 10
     private static let coalescingDelayNanoseconds = 2_000_000
-    private var bytesThisRound = 0
-    /// Pipes taken out of the epoll set until the end of this round (see `park`).
+    fileprivate var bytesThisRound = 0
+    /// Channels taken out of the epoll set until the end of this round (see `park`).
     private var parked: [Int32] = []
 
     /// Takes a pipe that was just read out of the epoll set until the round ends. A pipe that epoll watches
     /// makes *every* write to it call into epoll (Linux's pipe_write wakes pollers on each write once the pipe
     /// has ever been polled); a pipe nobody waits on costs its writer nothing extra. While this thread
     /// formats, writes and pauses, chatty writers should not pay for wake-ups nobody needs.
-    private func park(_ fd: Int32) {
-        guard streams[fd] != nil else { return }
-        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+    private func park(_ fd: Int32, _ channel: any ChannelReader) throws(SuperwatchError) {
+        confinement.assertOnOwner()
+        // A channel that reached its end of file in the read is closed and gone already.
+        guard channels[fd] === channel, channel.isWatched else { return }
+        try epollControl(EPOLL_CTL_DEL, fd, events: 0)
+        channel.isWatched = false
         parked.append(fd)
     }
 
     /// Puts the parked pipes back; one that has data is reported by the next epoll_wait at once. While the
     /// sink is full they stay parked, and so does every other pipe once it has data (back-pressure).
-    private func unpark() {
-        for fd in parked where streams[fd] != nil { watch(fd) }
+    private func unpark() throws(SuperwatchError) {
+        confinement.assertOnOwner()
+        for fd in parked {
+            guard let channel = channels[fd], !channel.isWatched else { continue }
+            try epollControl(EPOLL_CTL_ADD, fd, events: Self.readable)
+            channel.isWatched = true
+        }
         parked.removeAll(keepingCapacity: true)
     }
 
-    private func handleInbox() {
+    private func handleInbox() throws(SuperwatchError) {
+        confinement.assertOnOwner()
         for message in mailbox.receive() {
             switch message {
             case .add(let run):
-                for (fd, kind) in [(run.stdout, StreamKind.stdout), (run.stderr, .stderr)] {
-                    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-                    let scans = run.scansForAddressInUse && !hintedAddressInUse.contains(run.process)
-                    streams[fd] = Stream(
-                        runID: run.runID, splitter: LineSplitter(process: run.process, stream: kind),
-                        addressInUse: scans ? AddressInUseScan() : nil)
-                    watch(fd)
-                }
-                if run.report >= 0 {
-                    _ = fcntl(run.report, F_SETFL, fcntl(run.report, F_GETFL) | O_NONBLOCK)
-                    streams[run.report] = Stream(
-                        runID: run.runID, splitter: LineSplitter(process: run.process, stream: .stdout), isReport: true)
-                    watch(run.report)
-                }
-                runPipes[run.runID] = [run.report, run.stdout, run.stderr].filter { $0 >= 0 }
-                runs[run.pidfd] = run
-                watch(run.pidfd)
+                try register(run)
             case .drain(let runID, let then):
                 let timestamp = formatter.timestampPrefix()
-                drainPipes(runPipes[runID] ?? [], timestamp: timestamp)
+                try drainChannels(runChannels[runID] ?? [], timestamp: timestamp)
                 flush()
                 then()
             case .stop(let then):
-                drainPipes(Array(streams.keys), timestamp: formatter.timestampPrefix())
+                try drainChannels(Array(channels.keys), timestamp: formatter.timestampPrefix())
                 running = false
                 stopped = then
             case .resume:
@@ -260,97 +302,173 @@ final class IOLoop: @unchecked Sendable {
         }
     }
 
-    /// Reads one chunk (at most `limit` bytes) from a pipe. Returns the bytes read; 0 when it is empty now;
-    /// -1 once it is at end of file (and closed).
-    @discardableResult
-    private func readOnce(_ fd: Int32, limit: Int = Int.max, timestamp: [UInt8]) -> Int {
-        let n = read(fd, readBuffer.baseAddress, min(limit, readBuffer.count))
-        if n > 0, streams[fd]!.isReport {
-            streams[fd]!.pendingReport.append(
-                contentsOf: UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n))
-            deliverReport(fd)
-            return n
-        }
-        if n > 0 {
-            bytesThisRound += n
-            let chunk = UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n)
-            streams[fd]!.splitter.consume(chunk, formatter: formatter, timestamp: timestamp, into: &batch)
-            if streams[fd]!.addressInUse != nil {
-                if streams[fd]!.addressInUse!.scan(chunk) {
-                    hintAddressInUse(process: streams[fd]!.splitter.process)
-                } else if streams[fd]!.addressInUse!.isSpent {
-                    streams[fd]!.addressInUse = nil
-                }
+    private func register(_ run: Run) throws(SuperwatchError) {
+        confinement.assertOnOwner()
+        for channel in run.channels {
+            let fd = channel.fd
+            let flags = try retryingEINTR("fcntl") { fcntl(fd, F_GETFL) }
+            try retryingEINTR("fcntl") { fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
+            let reader: any ChannelReader
+            switch channel.kind {
+            case .output(let stream):
+                let scans = run.scansForAddressInUse && !hintedAddressInUse.contains(run.process)
+                reader = OutputReader(
+                    channel, runID: run.runID, splitter: LineSplitter(process: run.process, stream: stream),
+                    addressInUse: scans ? AddressInUseScan() : nil)
+            case .report:
+                reader = ReportReader(channel, runID: run.runID, process: run.process)
             }
+            channels[fd] = reader
+            try epollControl(EPOLL_CTL_ADD, fd, events: Self.readable)
+            reader.isWatched = true
+        }
+        runChannels[run.runID] = run.channels.map(\.fd)
+        run.channels = []
+        runs[run.pidfd.rawValue] = run
+        try epollControl(EPOLL_CTL_ADD, run.pidfd.rawValue, events: Self.readable)
+    }
+
+    /// Reads one chunk (at most `limit` bytes) from a channel and lets it parse what came. Returns the bytes
+    /// read; 0 when it is empty now; -1 once it is at end of file (and closed).
+    @discardableResult
+    private func readOnce(_ fd: Int32, limit: Int = Int.max, timestamp: [UInt8]) throws(SuperwatchError) -> Int {
+        confinement.assertOnOwner()
+        guard let channel = channels[fd] else { return -1 }
+        let n = read(fd, readBuffer.baseAddress, min(limit, readBuffer.count))
+        if n > 0 {
+            let chunk = UnsafeRawBufferPointer(start: readBuffer.baseAddress, count: n)
+            channel.consume(chunk, loop: self, timestamp: timestamp)
             return n
         }
         if n < 0 && (errno == EAGAIN || errno == EINTR) { return 0 }
-        if !streams[fd]!.isReport {
-            streams[fd]!.splitter.finish(formatter: formatter, timestamp: timestamp, into: &batch)
-        }
-        let runID = streams[fd]!.runID
-        streams[fd] = nil
-        unwatch(fd)
-        runPipes[runID]?.removeAll { $0 == fd }
-        if runPipes[runID]?.isEmpty == true { runPipes[runID] = nil }
+        // End of file, or an error that ends the stream the same way (the writer is gone either way).
+        channel.finish(loop: self, timestamp: timestamp)
+        channels[fd] = nil
+        // Taken out of the epoll set first: a copy of the descriptor in a child between fork and exec would
+        // keep it registered past close(2), which happens as the reader (the channel's owner) goes.
+        if channel.isWatched { try epollControl(EPOLL_CTL_DEL, fd, events: 0) }
+        runChannels[channel.runID]?.removeAll { $0 == fd }
+        if runChannels[channel.runID]?.isEmpty == true { runChannels[channel.runID] = nil }
         return -1
     }
 
-    /// Reads what the pipes hold now — no more, so a writer that keeps writing cannot hold the loop — and
+    /// Reads what the channels hold now — no more, so a writer that keeps writing cannot hold the loop — and
     /// ends an unfinished last line of each.
-    private func drainPipes(_ fds: [Int32], timestamp: [UInt8]) {
-        for fd in fds where streams[fd] != nil {
+    private func drainChannels(_ fds: [Int32], timestamp: [UInt8]) throws(SuperwatchError) {
+        confinement.assertOnOwner()
+        for fd in fds where channels[fd] != nil {
             var remaining = Int(sw_bytes_available(fd))
             repeat {
-                let n = readOnce(fd, limit: remaining > 0 ? remaining : Int.max, timestamp: timestamp)
+                let n = try readOnce(fd, limit: remaining > 0 ? remaining : Int.max, timestamp: timestamp)
                 if n <= 0 { break }
                 remaining -= n
-                if batch.count >= 1 << 20 { flush() }
+                if batch.terminal.count >= 1 << 20 { flush() }
             } while remaining > 0
-            if streams[fd]?.isReport == false {
-                streams[fd]?.splitter.finish(formatter: formatter, timestamp: timestamp, into: &batch)
-            }
+            channels[fd]?.finish(loop: self, timestamp: timestamp)
         }
     }
 
     /// Gives the "address already in use" hint for `process`, after the output that holds it, and stops
-    /// looking in all of the process's streams.
-    private func hintAddressInUse(process: Int) {
+    /// looking in all of the process's channels.
+    fileprivate func hintAddressInUse(process: ProcessID) {
+        confinement.assertOnOwner()
         guard hintedAddressInUse.insert(process).inserted else { return }
-        batch.append(contentsOf: formatter.event(process: process, AddressInUseScan.hint))
-        for fd in streams.keys where streams[fd]!.splitter.process == process { streams[fd]!.addressInUse = nil }
+        batch.appendEvent(process: process, AddressInUseScan.hint, formatter: formatter)
+        for case let reader as OutputReader in channels.values where reader.splitter.process == process {
+            reader.addressInUse = nil
+        }
     }
 
-    /// Passes on every complete `file PATH` and `preload NAME` line of a bootstrap's report.
-    private func deliverReport(_ fd: Int32) {
-        guard let end = streams[fd]!.pendingReport.lastIndex(of: 0x0A) else { return }
-        let text = String(decoding: streams[fd]!.pendingReport[...end], as: UTF8.self)
-        streams[fd]!.pendingReport.removeSubrange(...end)
-        let report = BootstrapReport(lines: text)
-        if !report.isEmpty { onReport(streams[fd]!.splitter.process, report) }
-    }
-
-    private func reap(_ run: RunIO, timestamp: [UInt8]) {
+    private func reap(_ run: Run, timestamp: [UInt8]) throws(SuperwatchError) {
+        confinement.assertOnOwner()
         var code: Int32 = 0
         var signal: Int32 = 0
-        let reaped = sw_pidfd_reap(run.pidfd, &code, &signal)
+        let reaped = sw_pidfd_reap(run.pidfd.rawValue, &code, &signal)
         if reaped == 0 { return }
         let status: Termination = reaped < 0 ? .exited(-1) : (signal != 0 ? .signaled(signal) : .exited(code))
-        runs[run.pidfd] = nil
-        unwatch(run.pidfd)
+        // Out of the epoll set, then closed as the loop drops the run.
+        try epollControl(EPOLL_CTL_DEL, run.pidfd.rawValue, events: 0)
+        runs[run.pidfd.rawValue] = nil
         // Everything the process wrote is in its pipes by now: print it, and end an unfinished last line.
-        drainPipes([run.report, run.stdout, run.stderr].filter { $0 >= 0 }, timestamp: timestamp)
+        try drainChannels(runChannels[run.runID] ?? [], timestamp: timestamp)
         flush()
         onExit(run.runID, run.process, status)
     }
 
     private func flush() {
+        confinement.assertOnOwner()
         guard !batch.isEmpty else { return }
-        sink.write(batch)
-        // The sink holds on to this buffer until it is written: start a new one, as large as this one was (up
-        // to the 1 MiB a round flushes at), so a busy stream does not regrow it by doubling every round.
-        let size = batch.count
-        batch = []
-        batch.reserveCapacity(min(size, 1 << 20))
+        // The sink holds on to the terminal bytes until they are written: start a new buffer, as large as this
+        // one was (up to the 1 MiB a round flushes at), so a busy stream does not regrow it by doubling.
+        let size = batch.terminal.count
+        output.write(&batch)
+        batch.terminal.reserveCapacity(min(size, 1 << 20))
     }
+}
+
+/// How the loop parses one channel: it reads every channel alike and hands the bytes to its reader. The reader
+/// holds the channel, so the descriptor closes when the loop drops the reader.
+private protocol ChannelReader: AnyObject {
+    var channel: Channel { get }
+    var runID: UInt64 { get }
+    /// Whether the descriptor is in the epoll set now (not while parked).
+    var isWatched: Bool { get set }
+    /// Parses bytes just read.
+    func consume(_ chunk: UnsafeRawBufferPointer, loop: IOLoop, timestamp: [UInt8])
+    /// The channel ended, or the run's channels were drained: nothing more is coming for now.
+    func finish(loop: IOLoop, timestamp: [UInt8])
+}
+
+/// Process output: cut into lines for the fan-out, and searched for "address already in use" while asked to.
+private final class OutputReader: ChannelReader {
+    let channel: Channel
+    let runID: UInt64
+    var isWatched = false
+    var splitter: LineSplitter
+    /// Set while the output is searched for "address already in use".
+    var addressInUse: AddressInUseScan?
+
+    init(_ channel: Channel, runID: UInt64, splitter: LineSplitter, addressInUse: AddressInUseScan?) {
+        self.channel = channel
+        self.runID = runID
+        self.splitter = splitter
+        self.addressInUse = addressInUse
+    }
+
+    func consume(_ chunk: UnsafeRawBufferPointer, loop: IOLoop, timestamp: [UInt8]) {
+        loop.bytesThisRound += chunk.count
+        splitter.consume(chunk, formatter: loop.formatter, timestamp: timestamp, into: &loop.batch)
+        guard addressInUse != nil else { return }
+        if addressInUse!.scan(chunk) {
+            loop.hintAddressInUse(process: splitter.process)
+        } else if addressInUse!.isSpent {
+            addressInUse = nil
+        }
+    }
+
+    func finish(loop: IOLoop, timestamp: [UInt8]) {
+        splitter.finish(formatter: loop.formatter, timestamp: timestamp, into: &loop.batch)
+    }
+}
+
+/// A bootstrap's report pipe: complete lines go to the supervisor as they arrive.
+private final class ReportReader: ChannelReader {
+    let channel: Channel
+    let runID: UInt64
+    let process: ProcessID
+    var isWatched = false
+    private var parser = BootstrapReport.Parser()
+
+    init(_ channel: Channel, runID: UInt64, process: ProcessID) {
+        self.channel = channel
+        self.runID = runID
+        self.process = process
+    }
+
+    func consume(_ chunk: UnsafeRawBufferPointer, loop: IOLoop, timestamp: [UInt8]) {
+        if let report = parser.consume(chunk) { loop.onReport(process, report) }
+    }
+
+    /// A report line is only ever acted on whole: an unfinished one is dropped with the pipe.
+    func finish(loop: IOLoop, timestamp: [UInt8]) {}
 }

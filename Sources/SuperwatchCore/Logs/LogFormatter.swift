@@ -30,18 +30,20 @@ public struct LogOptions: Sendable, Equatable {
     }
 }
 
-/// Which of a process's streams a line came from.
-public enum StreamKind: String, Sendable { case stdout, stderr }
+/// Which of a process's streams a line came from: a pipe for each of stdout and stderr, or one pseudo-terminal
+/// for both (the PTY channel the I/O loop is ready for; nothing starts one yet).
+public enum StreamKind: String, Sendable { case stdout, stderr, pty }
 
 /// Turns process output and superwatch's events into the bytes of the multiplexed stream. Prefixes are
 /// built once per process; the hot path only copies bytes.
 public struct LogFormatter: Sendable {
     public let options: LogOptions
-    /// Per process index: the ready-made `NAME | ` prefix (with colour codes when colouring).
+    /// Per process (`ProcessID.index`): the ready-made `NAME | ` prefix (with colour codes when colouring).
     private let outputPrefixes: [[UInt8]]
-    /// Per process index: the prefix of superwatch's own events about it, `NAME * `.
+    /// Per process: the prefix of superwatch's own events about it, `NAME * `.
     private let eventPrefixes: [[UInt8]]
-    private let names: [String]
+    /// Per process: its name (`web`, `web.2`).
+    let names: [String]
     private let globalEventPrefix: [UInt8]
 
     static let palette = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"]
@@ -89,19 +91,20 @@ public struct LogFormatter: Sendable {
     /// Appends one line of a process's output (without its newline) to `out`.
     @inline(__always)
     public func appendLine(
-        process: Int, stream: StreamKind, line: UnsafeRawBufferPointer, timestamp: [UInt8], into out: inout [UInt8]
+        process: ProcessID, stream: StreamKind, line: UnsafeRawBufferPointer, timestamp: [UInt8],
+        into out: inout [UInt8]
     ) {
         switch options.format {
         case .text:
             out.append(contentsOf: timestamp)
-            out.append(contentsOf: outputPrefixes[process])
+            out.append(contentsOf: outputPrefixes[process.index])
             out.append(contentsOf: line)
             out.append(0x0A)
         case .json:
             out.append(contentsOf: "{\"time\":\"".utf8)
             out.append(contentsOf: timestamp)
             out.append(contentsOf: "\",\"process\":".utf8)
-            appendJSONString(Array(names[process].utf8), into: &out)
+            appendJSONString(Array(names[process.index].utf8), into: &out)
             out.append(contentsOf: ",\"stream\":\"\(stream.rawValue)\",\"text\":".utf8)
             appendJSONString(line, into: &out)
             out.append(contentsOf: "}\n".utf8)
@@ -111,12 +114,12 @@ public struct LogFormatter: Sendable {
     /// One of superwatch's own events, about process `process` (nil: about the whole stack). A message of
     /// several lines (a `command: |` block in "started") is several lines, each with the prefix, so that every
     /// line of the stream says whose it is.
-    public func event(process: Int?, _ event: SupervisorEvent) -> [UInt8] {
+    public func event(process: ProcessID?, _ event: SupervisorEvent) -> [UInt8] {
         let timestamp = timestampPrefix()
         var out: [UInt8] = []
         switch options.format {
         case .text:
-            let prefix = process.map { eventPrefixes[$0] } ?? globalEventPrefix
+            let prefix = process.map { eventPrefixes[$0.index] } ?? globalEventPrefix
             var lines = event.message.split(separator: "\n", omittingEmptySubsequences: false)
             while lines.count > 1 && lines.last!.isEmpty { lines.removeLast() }
             for line in lines {
@@ -129,7 +132,7 @@ public struct LogFormatter: Sendable {
             out.append(contentsOf: "{\"time\":\"".utf8)
             out.append(contentsOf: timestamp)
             out.append(contentsOf: "\",\"process\":".utf8)
-            appendJSONString(Array((process.map { names[$0] } ?? Self.stackName).utf8), into: &out)
+            appendJSONString(Array((process.map { names[$0.index] } ?? Self.stackName).utf8), into: &out)
             out.append(contentsOf: ",\"event\":".utf8)
             appendJSONString(Array(event.kind.rawValue.utf8), into: &out)
             for (key, value) in event.fields {

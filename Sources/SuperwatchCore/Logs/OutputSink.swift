@@ -60,11 +60,16 @@ public final class OutputSink: Sendable {
     private let state = Mutex(State())
     private let wake = DispatchSemaphore(value: 0)
     private let drained = DispatchSemaphore(value: 0)
+    /// The writer thread's: `runWriter`, `writeOut` and `settle` run on it alone (asserted in debug builds).
+    private let writer = ThreadConfinement("superwatch-stdout")
 
     /// Starts the writer thread. The sink lives until `finish(within:)` (the thread holds it until then).
     public init(fd: Int32 = 1) {
         self.fd = fd
-        let thread = Thread { [self] in self.runWriter() }
+        let thread = Thread { [self] in
+            writer.claim()
+            runWriter()
+        }
         thread.name = "superwatch-stdout"
         thread.start()
     }
@@ -148,6 +153,7 @@ public final class OutputSink: Sendable {
     // MARK: - Writer thread
 
     private func runWriter() {
+        writer.assertOnOwner()
         // A write to a pipe without a reader raises SIGPIPE at this thread; blocked, it stays pending and the
         // write fails with EPIPE, whatever the process's disposition (superwatch ignores it anyway).
         var pipeSignal = sigset_t()
@@ -175,6 +181,7 @@ public final class OutputSink: Sendable {
 
     /// Writes one chunk in pieces of at most `writeSize`, counting each piece as written.
     private func writeOut(_ chunk: [UInt8]) {
+        writer.assertOnOwner()
         chunk.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
@@ -184,14 +191,24 @@ public final class OutputSink: Sendable {
                     if !settle(n) { return }
                     continue
                 }
-                let error = n < 0 ? errno : EIO
-                switch error {
-                case EINTR:
-                    continue
-                case EAGAIN:
-                    // Someone else made stdout non-blocking (the flag belongs to the shared open file): wait.
+                var error = n < 0 ? errno : EIO
+                if error == EAGAIN {
+                    // Someone else made stdout non-blocking (the flag belongs to the shared open file): wait. A
+                    // poll that fails (for want of memory) fails this chunk as a write would.
                     var pollFD = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                    _ = poll(&pollFD, 1, -1)
+                    do throws(SuperwatchError) {
+                        try retryingEINTR("poll") { poll(&pollFD, 1, -1) }
+                    } catch let failed {
+                        if case .system(_, let pollErrno) = failed.code {
+                            error = pollErrno.rawValue
+                        } else {
+                            error = EIO
+                        }
+                    }
+                }
+                switch error {
+                case EINTR, EAGAIN:
+                    continue
                 case EPIPE:
                     markClosed()
                     return
@@ -215,6 +232,7 @@ public final class OutputSink: Sendable {
 
     /// Counts `count` bytes as done (written, or lost to an error). Returns false once stdout is closed.
     private func settle(_ count: Int) -> Bool {
+        writer.assertOnOwner()
         let (open, room) = state.withLock { state -> (Bool, (@Sendable () -> Void)?) in
             guard !state.closed else { return (false, nil) }
             state.pending -= count

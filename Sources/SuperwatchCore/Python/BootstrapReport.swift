@@ -1,7 +1,8 @@
 /// What a `werkzeug:` bootstrap reported on its report pipe: files to watch (the modules its app loaded, and
 /// after a failed import the files its traceback names and where a missing module would be found, which may not
 /// exist yet) and installed packages it imported (for a standby interpreter to import ahead of time). The line
-/// format is `superwatch-werkzeug.py`'s, whose protocol block `PythonProtocol` is generated from.
+/// format is `superwatch-werkzeug.py`'s (beside this file), whose protocol block `PythonProtocol` is generated
+/// from: `REPORT_FILE` and `REPORT_PRELOAD`, each followed by a space and the rest of the line.
 struct BootstrapReport: Sendable, Equatable {
     var files: [String] = []
     var preloads: [String] = []
@@ -17,4 +18,22 @@ struct BootstrapReport: Sendable, Equatable {
     }
 
     var isEmpty: Bool { files.isEmpty && preloads.isEmpty }
+
+    /// Reads a report pipe as it arrives, in chunks cut anywhere: holds an unfinished last line until the rest
+    /// of it comes, so that a path split between two reads is never reported in pieces.
+    struct Parser {
+        private var pending: [UInt8] = []
+
+        init() {}
+
+        /// The report in the complete lines received so far (with `chunk`); nil when they report nothing.
+        mutating func consume(_ chunk: UnsafeRawBufferPointer) -> BootstrapReport? {
+            pending.append(contentsOf: chunk)
+            guard let end = pending.lastIndex(of: 0x0A) else { return nil }
+            let text = String(decoding: pending[...end], as: UTF8.self)
+            pending.removeSubrange(...end)
+            let report = BootstrapReport(lines: text)
+            return report.isEmpty ? nil : report
+        }
+    }
 }

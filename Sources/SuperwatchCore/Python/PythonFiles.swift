@@ -58,10 +58,10 @@ struct PythonFiles: Sendable {
         var template = Array("\(temporary)\(separator)superwatch-python-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard let made else {
-            let err = errno
+            let err = Errno.current
             throw SuperwatchError(
                 .system(syscall: "mkdtemp", errno: err),
-                "cannot create a directory for superwatch's Python files: \(errnoDescription(err))")
+                "cannot create a directory for superwatch's Python files: \(err)")
         }
         return try fill(PythonFiles(directory: String(cString: made)))
     }
@@ -82,13 +82,12 @@ struct PythonFiles: Sendable {
     }
 
     private static func write(_ text: String, to path: String) throws(SuperwatchError) {
-        let fd = try retryingEINTR("open(\(path))") {
-            open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        }
-        defer { close(fd) }
-        var bytes = Array(text.utf8)
-        guard bytes.withUnsafeMutableBytes({ writeAll(fd, $0) }) else {
-            throw SuperwatchError(.system(syscall: "write", errno: errno), "cannot write \(path)")
-        }
+        let file = OwnedDescriptor(
+            takingOwnershipOf: try retryingEINTR("open(\(path))") {
+                open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            })
+        try writeFully(file.rawValue, Array(text.utf8), name: "write(\(path))")
+        // A written file: its close is checked (a deferred write error shows there).
+        try file.close()
     }
 }

@@ -149,10 +149,10 @@ final class HeldSocket: Sendable {
             directory = (directory as NSString).deletingLastPathComponent
         }
         for directory in missing.reversed() where mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            let err = errno
+            let err = Errno.current
             throw SuperwatchError(
                 .system(syscall: "mkdir", errno: err),
-                "cannot create directory \(directory) for unix:\(socketPath): \(errnoDescription(err))")
+                "cannot create directory \(directory) for unix:\(socketPath): \(err)")
         }
     }
 

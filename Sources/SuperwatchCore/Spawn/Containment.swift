@@ -325,7 +325,7 @@ final class Containment: Sendable {
             ?? sw_keeper_start(&writeFD, nil)
         guard pid > 0 else {
             throw SuperwatchError(
-                .system(syscall: "fork", errno: errno),
+                .system(syscall: "fork", errno: .current),
                 "cannot start the keeper process: \(errnoDescription(errno))")
         }
         let pidfd = sw_pidfd_open(pid)
@@ -335,7 +335,7 @@ final class Containment: Sendable {
             var status: Int32 = 0
             _ = waitpid(pid, &status, 0)
             throw SuperwatchError(
-                .system(syscall: "pidfd_open", errno: code),
+                .system(syscall: "pidfd_open", errno: Errno(rawValue: code)),
                 "cannot watch the keeper process: \(errnoDescription(code))")
         }
         _ = fcntl(pidfd, F_SETFD, FD_CLOEXEC)

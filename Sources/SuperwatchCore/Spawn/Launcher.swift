@@ -46,7 +46,7 @@ enum Launcher {
     /// A start that ran out of descriptors says whose limit it is: superwatch's own (each running process
     /// costs it three), not the program's.
     static func explain(_ error: SuperwatchError) -> SuperwatchError {
-        guard case .system(_, EMFILE) = error.code else { return error }
+        guard case .system(_, .tooManyOpenFiles) = error.code else { return error }
         return SuperwatchError(.spawn, DescriptorLimit.exhaustedMessage())
     }
 
@@ -113,7 +113,7 @@ enum Launcher {
             close(err.read)
             let step = failedStep.map { String(cString: $0) } ?? "spawn"
             if failedErrno == EMFILE {
-                throw SuperwatchError(.system(syscall: step, errno: EMFILE), "\(step): \(errnoDescription(EMFILE))")
+                throw SuperwatchError.system(step, .tooManyOpenFiles)
             }
             let what = step == "chdir" ? "cannot enter \(request.cwd)" : "cannot start \(program) (\(step))"
             throw SuperwatchError(.spawn, "\(what): \(errnoDescription(failedErrno))")
@@ -127,7 +127,7 @@ enum Launcher {
             if request.keeperFD >= 0 { _ = sw_keeper_send(request.keeperFD, 2, pid, 0, 0, nil) }
             close(out.read)
             close(err.read)
-            throw SuperwatchError(.system(syscall: "pidfd_open", errno: code), "pidfd_open: \(errnoDescription(code))")
+            throw SuperwatchError.system("pidfd_open", Errno(rawValue: code))
         }
         _ = fcntl(pidfd, F_SETFD, FD_CLOEXEC)
         return LaunchedProcess(pid: pid, pidfd: pidfd, stdout: out.read, stderr: err.read)
@@ -136,10 +136,8 @@ enum Launcher {
     /// A close-on-exec pipe; `size` enlarges it (a larger pipe means fewer wake-ups for chatty processes;
     /// failing to enlarge only costs speed).
     static func makePipe(size: Int32? = 1 << 20) throws(SuperwatchError) -> (read: Int32, write: Int32) {
-        var fds: [Int32] = [0, 0]
-        try retryingEINTR("pipe2") { sw_pipe_cloexec(&fds) }
-        if let size { _ = sw_set_pipe_size(fds[0], size) }
-        return (fds[0], fds[1])
+        let pipe = try OwnedPipe(size: size)
+        return (pipe.read.take(), pipe.write.take())
     }
 
     /// The file `execve` should run: a name with a slash as given (relative to `cwd`), else the first

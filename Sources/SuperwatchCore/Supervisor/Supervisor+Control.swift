@@ -41,18 +41,12 @@ extension Supervisor: StackControl {
         eventSink.yield(.shutdownRequested)
     }
 
-    // FIXME(integration): out10's per-process ring buffer (Logs/) answers this; until it is wired, no records.
     public func logs(_ names: [String], tail: Int) throws(SuperwatchError) -> [LogRecord] {
-        _ = try select(names.isEmpty ? processIDs.map { lifecycles[$0.index].spec.name } : names)
-        return []
+        output.recent(processes: try names.isEmpty ? nil : Set(select(names)), tail: tail)
     }
 
-    // FIXME(integration): out10's output fan-out feeds this; until it is wired, a stream that has ended.
     public func follow(_ names: [String]) throws(SuperwatchError) -> AsyncStream<LogRecord> {
-        _ = try select(names.isEmpty ? processIDs.map { lifecycles[$0.index].spec.name } : names)
-        let (stream, continuation) = AsyncStream<LogRecord>.makeStream()
-        continuation.finish()
-        return stream
+        output.subscribe(processes: try names.isEmpty ? nil : Set(select(names)))
     }
 
     /// Feeds `event` to the lifecycle of every process `names` selects, once all names are known; returns the

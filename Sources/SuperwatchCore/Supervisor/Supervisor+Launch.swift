@@ -20,10 +20,13 @@ extension Supervisor {
         nextRunID += 1
         let runID = nextRunID
         let now = ContinuousClock.now
+        guard let io else {
+            return deliver(.spawnFailed(runID: runID, message: "the stack is not running", at: now), to: id)
+        }
         do {
-            let launched = try launch(id, runID: runID, changed: changed)
-            deliver(.spawned(runID: runID, pid: launched.pid, viaStandby: false, at: now), to: id)
-            io?.add(launched.io)
+            let run = try launch(id, runID: runID, changed: changed)
+            deliver(.spawned(runID: runID, pid: run.pid, viaStandby: false, at: now), to: id)
+            io.add(run)
         } catch {
             deliver(.spawnFailed(runID: runID, message: error.message, at: now), to: id)
         }
@@ -49,7 +52,7 @@ extension Supervisor {
     /// the pipe whose read end is `standby` (fd after the report pipe).
     private func launch(
         _ id: ProcessID, runID: UInt64, changed: [String], standby: (goRead: Int32, preloads: [String])? = nil
-    ) throws(SuperwatchError) -> (pid: pid_t, io: RunIO) {
+    ) throws(SuperwatchError) -> RunIO {
         let spec = lifecycles[id.index].spec
         let held = sockets[id]
         var python: PythonInterpreter?
@@ -85,13 +88,13 @@ extension Supervisor {
         let launched = try containment.launch(request, process: id, name: spec.name, runID: runID)
         reportReadHandedOver = true
         // A program of its own under `listen:` that binds $PORT itself fails with "address in use".
-        return (
-            launched.pid,
-            RunIO(
-                runID: runID, process: id.index, pidfd: launched.pidfd, stdout: launched.stdout,
-                stderr: launched.stderr, report: reportPipe?.read ?? -1,
-                scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
-        )
+        return RunIO(
+            runID: runID, process: id, pid: launched.pid, pidfd: OwnedDescriptor(takingOwnershipOf: launched.pidfd),
+            channels: (reportPipe.map { [Channel(.report, OwnedDescriptor(takingOwnershipOf: $0.read))] } ?? []) + [
+                Channel(.output(.stdout), OwnedDescriptor(takingOwnershipOf: launched.stdout)),
+                Channel(.output(.stderr), OwnedDescriptor(takingOwnershipOf: launched.stderr)),
+            ],
+            scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
     }
 
     /// The interpreter that runs process `id`'s bootstrap: found before the first start (`findInterpreters`),
@@ -164,9 +167,9 @@ extension Supervisor {
         defer { if !goHandedOver { close(go.write) } }
         nextRunID += 1
         let runID = nextRunID
-        guard let launched = try? launch(id, runID: runID, changed: [], standby: (go.read, preloads)) else { return }
-        io.add(launched.io)
-        standbys.add(Standby(runID: runID, pid: launched.pid, goFD: go.write), for: id)
+        guard let run = try? launch(id, runID: runID, changed: [], standby: (go.read, preloads)) else { return }
+        standbys.add(Standby(runID: runID, pid: run.pid, goFD: go.write), for: id)
         goHandedOver = true
+        io.add(run)
     }
 }

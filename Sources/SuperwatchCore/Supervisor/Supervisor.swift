@@ -39,6 +39,8 @@ public actor Supervisor {
         case watch(WatchEvent)
         /// stdout's reader is gone (`up | head`, a pager that quit).
         case stdoutClosed
+        /// The I/O loop cannot go on (epoll failed): `up` ends with this error.
+        case ioFailed(SuperwatchError)
         /// The control API asked for a shutdown.
         case shutdownRequested
         /// A control request scheduled timers outside the event loop: schedule them, and check whether
@@ -46,7 +48,10 @@ public actor Supervisor {
         case wake
     }
 
-    private let formatter: LogFormatter
+    /// Every line and event: the terminal, the per-process ring buffers, subscribers.
+    let output: LogFanOut
+    /// Why the I/O loop ended, when it failed: `up` stops everything and throws it.
+    private var ioFailure: SuperwatchError?
     /// The processes' names, in the config's order.
     private let names: [String]
     private let sink: OutputSink
@@ -83,8 +88,9 @@ public actor Supervisor {
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) {
         self.sink = sink
         self.configFile = config.file
-        let formatter = LogFormatter(names: config.processes.map(\.name), options: options.log)
-        self.formatter = formatter
+        let output = LogFanOut(
+            formatter: LogFormatter(names: config.processes.map(\.name), options: options.log), sink: sink)
+        self.output = output
         self.lifecycles = config.processes.enumerated().map { index, spec in
             ProcessLifecycle(spec: spec, watchesFiles: WatchSpec(process: ProcessID(index), spec: spec).namesFiles)
         }
@@ -96,7 +102,7 @@ public actor Supervisor {
         let names = config.processes.map(\.name)
         self.names = names
         containment = Containment(environment: ProcessInfo.processInfo.environment) { process, event in
-            sink.write(formatter.event(process: process?.index, event))
+            output.event(process, event)
             broadcast.publish {
                 StackEvent(process: process, name: Self.name(process, in: names), time: Date(), event: event)
             }
@@ -113,7 +119,10 @@ public actor Supervisor {
     public func run() async throws(SuperwatchError) -> Int32 {
         let eventSink = self.eventSink
         sink.onClosed { eventSink.yield(.stdoutClosed) }
-        defer { broadcast.finish() }
+        defer {
+            broadcast.finish()
+            output.finishSubscribers()
+        }
         let status: Int32
         do {
             status = try await supervise()
@@ -143,9 +152,10 @@ public actor Supervisor {
         try containment.start()
         defer { containment.close() }
         let io = try IOLoop(
-            formatter: formatter, sink: sink,
-            onExit: { eventSink.yield(.exited(runID: $0, process: ProcessID($1), $2)) },
-            onReport: { eventSink.yield(.reported(process: ProcessID($0), $1)) })
+            output: output,
+            onExit: { eventSink.yield(.exited(runID: $0, process: $1, $2)) },
+            onReport: { eventSink.yield(.reported(process: $0, $1)) },
+            onFailure: { eventSink.yield(.ioFailed($0)) })
         io.start()
         self.io = io
         let signalSources = SignalSources.install([SIGINT, SIGTERM, SIGHUP]) {
@@ -164,7 +174,7 @@ public actor Supervisor {
             for await event in queue {
                 handle(event)
                 scheduleTimers(in: &group)
-                if !isAlive { break }
+                if !isAlive || ioFailure != nil { break }
             }
             group.cancelAll()
         }
@@ -173,6 +183,7 @@ public actor Supervisor {
         await containment.finish()
         // Whatever is still in a pipe is printed before `up` returns.
         await io.stop()
+        if let ioFailure { throw ioFailure }
         self.io = nil
         if shuttingDown { return 0 }
         let status = firstFailure ?? 0
@@ -281,6 +292,14 @@ public actor Supervisor {
             requestShutdown(by: nil)
         case .wake:
             break
+        case .ioFailed(let error):
+            // No exit can be reaped, no pipe read any more: a graceful stop would wait forever. The loop ends
+            // after this event, so the lifecycles are left as they are.
+            ioFailure = error
+            shuttingDown = true
+            standbys.discardAll(containment: containment)
+            for lifecycle in lifecycles where lifecycle.pid > 0 { containment.signal(lifecycle.pid, SIGKILL) }
+            containment.stopStrays(with: SIGKILL)
         }
     }
 
@@ -364,7 +383,7 @@ public actor Supervisor {
     /// Logs `event` about process `id` (nil: the stack) now, in the terminal or JSON log, and sends it to the
     /// event stream's subscribers.
     func log(_ id: ProcessID?, _ event: SupervisorEvent) {
-        sink.write(formatter.event(process: id?.index, event))
+        output.event(id, event)
         broadcast.publish { StackEvent(process: id, name: Self.name(id, in: names), time: Date(), event: event) }
     }
 }

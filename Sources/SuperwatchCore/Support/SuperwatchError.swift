@@ -33,8 +33,8 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
         case usage
         /// An address in `listen` cannot be bound.
         case addressInUse
-        /// A system call failed; `syscall` names it.
-        case system(syscall: String, errno: Int32)
+        /// A system call failed; `syscall` names it, `errno` is what it said.
+        case system(syscall: String, errno: Errno)
         /// A process could not be started (no such program, bad cwd...).
         case spawn
         /// Another `up` of the same config holds its lock; `pid` is that superwatch's, when it has written it.
@@ -45,6 +45,9 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
         case unknownProcess(name: String)
         /// No `up` is running for this config (no control socket answers).
         case notRunning
+        /// A file superwatch writes (an exported unit, the pid in its lock) was not written in full, for a reason
+        /// that is no errno (Foundation's own error, a short write); the message says which.
+        case fileNotWritten(path: String)
     }
 
     public var code: Code
@@ -67,7 +70,8 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
     public var exitStatus: Int32 {
         switch code {
         case .invalidConfig, .configNotFound, .usage: return 2
-        case .addressInUse, .system, .spawn, .alreadyRunning, .unsafeRuntimeDirectory, .unknownProcess, .notRunning:
+        case .addressInUse, .system, .spawn, .alreadyRunning, .unsafeRuntimeDirectory, .unknownProcess, .notRunning,
+            .fileNotWritten:
             return 1
         }
     }

@@ -4,18 +4,68 @@ import CSuperwatchShim
     import Glibc
 #endif
 
-/// Runs a system call that returns -1 on failure, retrying on EINTR, and turns any other failure into a
-/// `SuperwatchError` that names the call. Every direct system call in superwatch goes through here.
+/// Runs a system call that returns -1 and sets `errno` on failure, retrying on EINTR, and turns any other failure
+/// into a `SuperwatchError` that names the call and carries the errno. Every direct system call whose result can
+/// fail goes through here (or `shimCall` for the C shim); close(2) through `closeDescriptor`, which must not retry.
+///
+/// EBADF stops superwatch (as swift-nio's wrapper does): superwatch never probes descriptors it does not own, so a
+/// bad descriptor means one was closed twice or used after its close, and a later `open` may already have reused
+/// the number; going on would read or write somebody else's file.
 @discardableResult
-func retryingEINTR<T: BinaryInteger>(_ name: String, _ call: () -> T) throws(SuperwatchError) -> T {
+func retryingEINTR<T: FixedWidthInteger>(_ name: String, _ call: () -> T) throws(SuperwatchError) -> T {
     while true {
         let result = call()
         if result != -1 { return result }
-        let err = errno
-        if err == EINTR { continue }
-        throw SuperwatchError(.system(syscall: name, errno: err), "\(name): \(String(cString: strerror(err)))")
+        let err = Errno.current
+        if err == .interrupted { continue }
+        throw SuperwatchError.system(name, err)
+    }
+}
+
+/// Runs a C shim function, which returns a value `>= 0` on success and a negated errno on failure (the shim's one
+/// convention, see sw_shim.h), retrying on EINTR; otherwise as `retryingEINTR`.
+@discardableResult
+func shimCall<T: FixedWidthInteger & SignedInteger>(_ name: String, _ call: () -> T) throws(SuperwatchError) -> T {
+    while true {
+        let result = call()
+        if result >= 0 { return result }
+        let err = Errno(rawValue: Int32(truncatingIfNeeded: -result))
+        if err == .interrupted { continue }
+        throw SuperwatchError.system(name, err)
+    }
+}
+
+/// close(2) of a descriptor superwatch owns. Never retried: on Linux the descriptor is released even when close
+/// reports EINTR, and a retry could close a number another thread has just been given. EBADF stops superwatch
+/// (a double close); any other error (EIO from a file's deferred write) is thrown.
+func closeDescriptor(_ fd: Int32) throws(SuperwatchError) {
+    guard close(fd) != 0 else { return }
+    let err = Errno.current
+    if err == .interrupted { return }
+    throw SuperwatchError.system("close", err)
+}
+
+extension SuperwatchError {
+    /// A failed system call `name` with `errno`, worded as `NAME: STRERROR`. EBADF never becomes an error: it
+    /// stops superwatch, see `retryingEINTR`.
+    static func system(_ name: String, _ errno: Errno) -> SuperwatchError {
+        precondition(errno != .badDescriptor, "\(name): a descriptor was used after its close (EBADF)")
+        return SuperwatchError(.system(syscall: name, errno: errno), "\(name): \(errno)")
     }
 }
 
 /// A description of an errno value, as `strerror` words it.
-func errnoDescription(_ err: Int32) -> String { String(cString: strerror(err)) }
+func errnoDescription(_ err: Int32) -> String { Errno(rawValue: err).description }
+
+/// write(2) of all of `bytes`, retrying short writes and EINTR. A write that makes no progress (returns 0, which a
+/// regular file only does at a size limit) is reported as ENOSPC rather than looped on.
+func writeFully(_ fd: Int32, _ bytes: [UInt8], name: String = "write") throws(SuperwatchError) {
+    var offset = 0
+    while offset < bytes.count {
+        let n = try retryingEINTR(name) {
+            bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+        }
+        guard n > 0 else { throw SuperwatchError.system(name, .noSpace) }
+        offset += n
+    }
+}

@@ -16,7 +16,9 @@ final class Inotify {
         IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_DELETE_SELF
             | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
 
-    let fd: Int32
+    /// The instance; closing it drops every watch.
+    private let descriptor: OwnedDescriptor
+    var fd: Int32 { descriptor.rawValue }
     /// For tests: the number of watches after which `addWatch` fails with ENOSPC, as the kernel does at
     /// `fs.inotify.max_user_watches`.
     private let watchLimit: Int?
@@ -33,20 +35,19 @@ final class Inotify {
 
     init(watchLimit: Int? = nil) throws(SuperwatchError) {
         self.watchLimit = watchLimit
-        fd = try retryingEINTR("inotify_init1") { inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC)) }
+        descriptor = OwnedDescriptor(
+            takingOwnershipOf: try retryingEINTR("inotify_init1") { inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC)) })
     }
-
-    deinit { close(fd) }
 
     /// `inotify_add_watch` for a directory: the watch descriptor (the same one again for a directory already
     /// watched), or the errno.
     func addWatch(_ path: String) -> Result<Int32, Errno> {
         let wd = inotify_add_watch(fd, path, Inotify.directoryMask)
-        guard wd >= 0 else { return .failure(Errno(code: errno)) }
+        guard wd >= 0 else { return .failure(.current) }
         if let watchLimit {
             if !watches.contains(wd) && watches.count >= watchLimit {
-                _ = inotify_rm_watch(fd, wd)
-                return .failure(Errno(code: ENOSPC))
+                removeWatch(wd)
+                return .failure(.noSpace)
             }
             watches.insert(wd)
         }
@@ -55,7 +56,12 @@ final class Inotify {
 
     /// `inotify_rm_watch`; a watch the kernel already dropped (its directory was deleted) is fine.
     func removeWatch(_ wd: Int32) {
-        _ = inotify_rm_watch(fd, wd)
+        do {
+            try retryingEINTR("inotify_rm_watch") { inotify_rm_watch(fd, wd) }
+        } catch {
+            // ignored: EINVAL, the only failure left (EBADF stops superwatch): the kernel dropped the watch already.
+            _ = error
+        }
         watches.remove(wd)
     }
 
@@ -63,9 +69,16 @@ final class Inotify {
     func read(into events: inout [Event], buffer: UnsafeMutableRawBufferPointer) {
         events.removeAll(keepingCapacity: true)
         while true {
-            let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { return }
+            let count: Int
+            do {
+                count = try retryingEINTR("read(inotify)") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+            } catch {
+                // EAGAIN: nothing more is queued. Anything else (EINVAL for a buffer smaller than one event, EFAULT)
+                // is a bug in this function, not a condition of the system.
+                precondition(error.code == .system(syscall: "read(inotify)", errno: .wouldBlock), error.message)
+                return
+            }
+            if count == 0 { return }
             var offset = 0
             let headerSize = MemoryLayout<inotify_event>.size
             while offset + headerSize <= count {
@@ -87,9 +100,4 @@ final class Inotify {
             }
         }
     }
-}
-
-/// An errno value, as a Swift error payload.
-struct Errno: Error, Equatable {
-    var code: Int32
 }

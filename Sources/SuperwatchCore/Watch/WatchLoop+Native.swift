@@ -26,7 +26,7 @@ extension WatchLoop {
         _ index: Int, _ path: String, at cursor: WatchRules.Cursor, reportFiles: Bool
     ) throws(SuperwatchError) {
         guard let inotify else { return }
-        var failure: Int32?
+        var failure: Errno?
         TreeWalker(rules: watched[index].rules).walk(
             path, at: cursor,
             directory: { directory, cursor in
@@ -37,8 +37,8 @@ extension WatchLoop {
                         $0.trees.append((index, cursor))
                     }
                     return .descend
-                case .failure(let error) where error.code == ENOSPC || error.code == ENOMEM:
-                    failure = error.code
+                case .failure(let error) where error == .noSpace || error == .outOfMemory:
+                    failure = error
                     return .stop
                 case .failure:
                     return .skip  // gone already, not a directory, or not readable
@@ -60,9 +60,9 @@ extension WatchLoop {
         switch inotify.addWatch(directory) {
         case .success(let wd):
             register(wd, directory) { $0.extraNames[index, default: []].insert(name) }
-        case .failure(let error) where error.code == ENOSPC || error.code == ENOMEM:
-            try fallBack(index, syscall: "inotify_add_watch", errno: error.code)
-        case .failure(let error) where error.code == ENOENT || error.code == ENOTDIR:
+        case .failure(let error) where error == .noSpace || error == .outOfMemory:
+            try fallBack(index, syscall: "inotify_add_watch", errno: error)
+        case .failure(let error) where error == .noSuchFileOrDirectory || error == .notADirectory:
             try awaitDirectory(index, path, below: directory)
         case .failure:
             break  // not readable: nothing to watch
@@ -86,10 +86,10 @@ extension WatchLoop {
                     try awaitedDirectoryAppeared(in: wd, name: next)
                 }
                 return
-            case .failure(let error) where error.code == ENOSPC || error.code == ENOMEM:
-                try fallBack(index, syscall: "inotify_add_watch", errno: error.code)
+            case .failure(let error) where error == .noSpace || error == .outOfMemory:
+                try fallBack(index, syscall: "inotify_add_watch", errno: error)
                 return
-            case .failure(let error) where error.code == ENOENT || error.code == ENOTDIR:
+            case .failure(let error) where error == .noSuchFileOrDirectory || error == .notADirectory:
                 continue
             case .failure:
                 return  // not readable: nothing to watch

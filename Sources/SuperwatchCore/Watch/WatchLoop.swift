@@ -85,7 +85,7 @@ final class WatchLoop: @unchecked Sendable {
             do {
                 inotify = try Inotify(watchLimit: watchLimit)
             } catch {
-                let code = error.errnoCode ?? 0
+                guard let code = error.errno else { throw error }
                 for index in watched.indices where watched[index].spec.kind != .poll {
                     try fallBack(index, syscall: "inotify_init1", errno: code)
                 }
@@ -230,19 +230,19 @@ final class WatchLoop: @unchecked Sendable {
 
     /// inotify cannot watch spec `index` (any more) because `syscall` failed with `code`: an `.auto` spec polls
     /// from now on, with a notice; for a `.native` one that is an error during `init` and a notice later.
-    func fallBack(_ index: Int, syscall: String, errno code: Int32) throws(SuperwatchError) {
+    func fallBack(_ index: Int, syscall: String, errno code: Errno) throws(SuperwatchError) {
         let spec = watched[index].spec
         let reason: String
         var advice = ""
         switch code {
-        case ENOSPC:
+        case .noSpace:
             reason = "inotify watch limit reached (ENOSPC)"
             advice = " — raise it with: sudo sysctl fs.inotify.max_user_watches=524288"
-        case EMFILE:
-            reason = "inotify instance limit reached (\(syscall): \(errnoDescription(code)))"
+        case .tooManyOpenFiles:
+            reason = "inotify instance limit reached (\(syscall): \(code))"
             advice = " — raise it with: sudo sysctl fs.inotify.max_user_instances=1024"
         default:
-            reason = "inotify unavailable (\(syscall): \(errnoDescription(code)))"
+            reason = "inotify unavailable (\(syscall): \(code))"
         }
         if spec.kind == .native {
             let message =
@@ -279,7 +279,7 @@ extension WatchLoop.Watched {
 
 extension SuperwatchError {
     /// The errno of a failed system call, if that is what this is.
-    var errnoCode: Int32? {
+    var errno: Errno? {
         if case .system(_, let code) = self.code { return code }
         return nil
     }

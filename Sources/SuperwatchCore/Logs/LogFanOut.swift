@@ -1,0 +1,189 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where every line and event goes: the terminal (text or JSON, through the `OutputSink` and its back-pressure),
+/// a bounded ring buffer per process (`recent`, for `superwatch logs`), and subscribers that follow the logs
+/// (`subscribe`). Nothing here waits: the sink queues, a ring drops its oldest line, and a subscriber that does
+/// not keep up loses its oldest records, so no reader can slow the I/O loop, the supervisor or another reader.
+///
+/// One lock orders all three: a batch or an event reaches the terminal, the rings and the subscribers in the
+/// same order. It is held for a round's worth of copying, never across a write(2) (the sink's writer thread
+/// does those).
+public final class LogFanOut: Sendable {
+    /// Lines a process's ring keeps unless told otherwise (`log_buffer:` will set it per process).
+    public static let defaultCapacity = 10_000
+    /// Bytes of text a process's ring keeps at most (see `LogRing`).
+    public static let defaultByteLimit = 16 << 20
+
+    let formatter: LogFormatter
+    let sink: OutputSink
+
+    private struct Subscriber {
+        /// nil: every process and the stack's own events.
+        var processes: Set<ProcessID>?
+        var continuation: AsyncStream<LogRecord>.Continuation
+    }
+
+    private struct State {
+        /// Per process index.
+        var rings: [LogRing]
+        /// The stack's own events (`superwatch * …`).
+        var stackRing: LogRing
+        var nextSequence: UInt64 = 0
+        var subscribers: [UInt64: Subscriber] = [:]
+        var nextSubscriber: UInt64 = 0
+    }
+    private let state: Mutex<State>
+
+    /// `capacity` lines (and at most `byteLimit` bytes) per process.
+    init(
+        formatter: LogFormatter, sink: OutputSink, capacity: Int = LogFanOut.defaultCapacity,
+        byteLimit: Int = LogFanOut.defaultByteLimit
+    ) {
+        self.formatter = formatter
+        self.sink = sink
+        let ring = LogRing(capacity: capacity, byteLimit: byteLimit)
+        state = Mutex(State(rings: Array(repeating: ring, count: formatter.names.count), stackRing: ring))
+    }
+
+    // MARK: - Writing
+
+    /// A round of the I/O loop: its terminal bytes to the sink, its lines to the rings and subscribers. Leaves
+    /// `batch` empty, its line storage kept for the next round.
+    func write(_ batch: inout OutputBatch) {
+        guard !batch.isEmpty else { return }
+        let terminal = batch.terminal
+        batch.terminal = []
+        let time = Self.now()
+        state.withLock { state in
+            sink.write(terminal)
+            batch.lineBytes.withUnsafeBytes { bytes in
+                for line in batch.lines {
+                    let text = UnsafeRawBufferPointer(rebasing: bytes[line.offset..<(line.offset + line.length)])
+                    record(text, process: line.process, stream: line.stream, kind: line.kind, time: time, &state)
+                }
+            }
+        }
+        batch.removeLines()
+    }
+
+    /// One of superwatch's own events, about `process` (nil: the whole stack): to the terminal, into that
+    /// process's ring and to its subscribers. What the supervisor calls for every event it logs.
+    public func event(_ process: ProcessID?, _ event: SupervisorEvent) {
+        let formatted = formatter.event(process: process, event)
+        state.withLock { state in
+            sink.write(formatted)
+            recordEvent(process, event, &state)
+        }
+    }
+
+    /// Keeps an event in the ring of `process` (nil: the stack's) and passes it to subscribers, without writing
+    /// it to the terminal: for an event whose terminal line was written by other means.
+    public func record(_ process: ProcessID?, _ event: SupervisorEvent) {
+        state.withLock { recordEvent(process, event, &$0) }
+    }
+
+    private func recordEvent(_ process: ProcessID?, _ event: SupervisorEvent, _ state: inout State) {
+        var text = Array(event.message.utf8)
+        text.withUnsafeMutableBytes { bytes in
+            record(
+                UnsafeRawBufferPointer(bytes), process: process, stream: .event, kind: event.kind, time: Self.now(),
+                &state)
+        }
+    }
+
+    private func record(
+        _ text: UnsafeRawBufferPointer, process: ProcessID?, stream: LogRecord.Stream, kind: SupervisorEvent.Kind?,
+        time: Int64, _ state: inout State
+    ) {
+        let sequence = state.nextSequence
+        state.nextSequence += 1
+        if let process {
+            state.rings[process.index].append(text, time: time, sequence: sequence, stream: stream, kind: kind)
+        } else {
+            state.stackRing.append(text, time: time, sequence: sequence, stream: stream, kind: kind)
+        }
+        guard !state.subscribers.isEmpty else { return }
+        var made: LogRecord?
+        for subscriber in state.subscribers.values
+        where process.map({ subscriber.processes?.contains($0) ?? true })
+            ?? (subscriber.processes == nil)
+        {
+            if made == nil {
+                made = makeRecord(
+                    process: process, stream: stream, kind: kind, time: time,
+                    text: String(decoding: text, as: UTF8.self))
+            }
+            // Never waits: a full buffer drops its oldest record (`bufferingNewest`).
+            subscriber.continuation.yield(made!)
+        }
+    }
+
+    // MARK: - Reading
+
+    /// The newest `tail` lines and events of `processes` (nil: every process and the stack's own events),
+    /// merged across processes in the order they were written, oldest first.
+    public func recent(processes: Set<ProcessID>? = nil, tail: Int) -> [LogRecord] {
+        guard tail > 0 else { return [] }
+        var picked: [(ProcessID?, LogRing.Entry, String)] = []
+        state.withLock { state in
+            for index in state.rings.indices where processes?.contains(ProcessID(index)) ?? true {
+                picked += state.rings[index].newest(tail).map { (ProcessID(index), $0.entry, $0.text) }
+            }
+            if processes == nil { picked += state.stackRing.newest(tail).map { (nil, $0.entry, $0.text) } }
+        }
+        picked.sort { $0.1.sequence < $1.1.sequence }
+        return picked.suffix(tail).map { process, entry, text in
+            makeRecord(process: process, stream: entry.stream, kind: entry.kind, time: entry.time, text: text)
+        }
+    }
+
+    /// Every line and event of `processes` (nil: all, the stack's own events included) from now on, until the
+    /// stream is dropped or `finishSubscribers()`. At most `buffering` records wait for the reader; past that
+    /// the oldest are dropped, so a reader that stalls loses lines instead of slowing anything down.
+    public func subscribe(processes: Set<ProcessID>? = nil, buffering: Int = LogFanOut.defaultCapacity)
+        -> AsyncStream<LogRecord>
+    {
+        let (stream, continuation) = AsyncStream<LogRecord>.makeStream(bufferingPolicy: .bufferingNewest(buffering))
+        let id = state.withLock { state in
+            defer { state.nextSubscriber += 1 }
+            state.subscribers[state.nextSubscriber] = Subscriber(processes: processes, continuation: continuation)
+            return state.nextSubscriber
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// How many subscriptions are open.
+    var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+
+    /// Ends every subscriber's stream (the stack has ended): a follower sees its end instead of waiting.
+    public func finishSubscribers() {
+        let continuations = state.withLock { state in
+            defer { state.subscribers.removeAll() }
+            return state.subscribers.values.map(\.continuation)
+        }
+        for continuation in continuations { continuation.finish() }
+    }
+
+    private func makeRecord(
+        process: ProcessID?, stream: LogRecord.Stream, kind: SupervisorEvent.Kind?, time: Int64, text: String
+    ) -> LogRecord {
+        LogRecord(
+            process: process.map { formatter.names[$0.index] } ?? LogFormatter.stackName, stream: stream,
+            time: Date(timeIntervalSince1970: Double(time) / 1e9), text: text, kind: kind?.rawValue)
+    }
+
+    /// Wall clock, nanoseconds since 1970.
+    private static func now() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+}

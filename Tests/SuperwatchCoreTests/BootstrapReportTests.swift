@@ -1,0 +1,29 @@
+import Testing
+
+@testable import SuperwatchCore
+
+/// The report a `werkzeug:` bootstrap writes (`superwatch-werkzeug.py`), read as the I/O loop reads it: in
+/// chunks cut anywhere.
+@Suite struct BootstrapReportTests {
+    private func feed(_ parser: inout BootstrapReport.Parser, _ text: String) -> BootstrapReport? {
+        var bytes = Array(text.utf8)
+        return bytes.withUnsafeMutableBytes { parser.consume(UnsafeRawBufferPointer($0)) }
+    }
+
+    @Test func aLineCutBetweenReadsIsReportedWholeOnceItEnds() {
+        var parser = BootstrapReport.Parser()
+        #expect(feed(&parser, "\(PythonProtocol.reportFile) /app/mod") == nil)
+        let first = feed(&parser, "els.py\n\(PythonProtocol.reportPreload) fla")
+        #expect(first?.files == ["/app/models.py"])
+        #expect(first?.preloads == [])
+        let second = feed(&parser, "sk\n\(PythonProtocol.reportFile) /app/a b.py\n")
+        #expect(second?.preloads == ["flask"])
+        #expect(second?.files == ["/app/a b.py"], "a path keeps its spaces")
+    }
+
+    @Test func linesOfOtherKindsReportNothing() {
+        var parser = BootstrapReport.Parser()
+        #expect(feed(&parser, "hello world\n\(PythonProtocol.reportFile)\nfile\n") == nil)
+        #expect(BootstrapReport(lines: "filex /a\npreloadx b\n").isEmpty)
+    }
+}
