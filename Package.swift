@@ -1,9 +1,11 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+// superwatch runs on Linux only: it is built on pidfds, clone3, epoll, inotify, prctl and cgroup v2, which other
+// systems do not have (the C shim stops the build elsewhere with #error). SwiftPM has no way to declare "Linux
+// only", so no `platforms:` are listed rather than an Apple platform it cannot run on.
 let package = Package(
     name: "superwatch",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "superwatch", targets: ["superwatch"]),
         .library(name: "SuperwatchCore", targets: ["SuperwatchCore"]),
@@ -13,7 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
-        // The only C in the project: what Glibc does not expose to Swift (fork/exec with
+        // The only C in the project: what Glibc does not expose to Swift (clone3/fork and exec with
         // setsid and inherited sockets, prctl, pidfd, pipe sizing). Every symbol is prefixed `sw_`.
         .target(name: "CSuperwatchShim"),
         .target(

@@ -6,7 +6,8 @@ A site is a call of a system call or a C shim function (the names below) whose r
   - `try?` in front of a call that wraps a system call (`retryingEINTR`, `shimCall`, `closeDescriptor`, a
     syscall name, `Launcher.makePipe`, `OwnedPipe(`);
   - a call in statement position: at the start of a line, after `{`, `;` or `else`, e.g. `defer { close(fd) }`.
-A site counts as justified when its line or the line above says why in a comment containing "ignored:".
+Calls of the shim's own functions that return nothing are not sites. A site counts as justified when a comment
+containing "ignored:" says why: on its line, or above it in the same paragraph (no blank line in between).
 Usage: bench/ignored-syscalls.py [DIR] (default Sources). Prints the sites, then `total N, justified J`.
 """
 import pathlib
@@ -17,7 +18,8 @@ CALLS = (
     "close|fcntl|epoll_ctl|setsockopt|write|pwrite|kill|killpg|waitpid|waitid|unlink|rmdir|mkdir|dup2|ftruncate|"
     "flock|inotify_rm_watch|inotify_add_watch|shutdown|sigaction|signal|sigprocmask|pthread_sigmask|prctl|"
     "setrlimit|chmod|listen|bind|utimensat|eventfd_write|read|pread|nanosleep|closedir|"
-    r"sw_(?!contains_bytes)\w+"
+    r"sw_(?!contains_bytes|child_fail|reset_signals|closefrom|wait_child|sleep_ms|keeper_finish|keeper_main|"
+    r"keeper_report_unregistered|utoa|spawn_child)\w+"
 )
 IGNORED = [
     re.compile(rf"\b_\s*=\s*(?:Glibc\.)?(?:{CALLS})\s*\("),
@@ -30,11 +32,19 @@ STATEMENT = re.compile(rf"(?:^|[{{;]|\belse)\s*(?:Glibc\.)?(?:{CALLS})\s*\(")
 USED = re.compile(r"(?<![=!<>])=(?!=)|\breturn\b|retryingEINTR|shimCall|\bwith\w*\s*[({]|\.map\s*\{")
 
 
-def ignored(code):
+# The result compared right after the call (`{ sw_x(...) > 0 }`).
+COMPARED = re.compile(r"\)\s*(?:[<>]=?|[!=]=)")
+# The line above opens the closure the wrapper runs (`try retryingEINTR("x") {`).
+WRAPPER_OPENS = re.compile(r"(?:retryingEINTR|shimCall)\(.*\{\s*$")
+
+
+def ignored(code, previous):
     if any(p.search(code) for p in IGNORED):
         return True
     match = STATEMENT.search(code)
-    return bool(match) and not USED.search(code[: match.end()])
+    if not match or USED.search(code[: match.end()]) or COMPARED.search(code[match.end():]):
+        return False
+    return not WRAPPER_OPENS.search(previous)
 
 
 def sites(root):
@@ -42,14 +52,19 @@ def sites(root):
         if path.suffix not in (".swift", ".c", ".h"):
             continue
         lines = path.read_text().splitlines()
+        justifying = False
         for number, line in enumerate(lines, 1):
+            if not line.strip():
+                justifying = False
+            if "ignored:" in line:
+                justifying = True
             code = line.split("//", 1)[0]
             if code.lstrip().startswith(("///", "*", "/*")) or not code.strip():
                 continue
             if path.suffix == ".h":
                 continue  # declarations only
-            if ignored(code):
-                justified = "ignored:" in line or (number > 1 and "ignored:" in lines[number - 2])
+            if ignored(code, lines[number - 2].split("//", 1)[0] if number > 1 else ""):
+                justified = justifying
                 yield path, number, line.strip(), justified
 
 

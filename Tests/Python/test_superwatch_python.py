@@ -74,8 +74,8 @@ class TakeEnvironmentTests(unittest.TestCase):
         self.assertEqual(settings, {"spec": "", "debug": False, "server_fd": 3, "report_fd": -1})
 
 
-class ModuleFilterTests(unittest.TestCase):
-    """Which loaded files are the app's (watched) and which are not."""
+class AppDirectoryTestCase(unittest.TestCase):
+    """A reporter that reports nowhere and an app directory (its real path), removed after each test."""
 
     def setUp(self):
         self.reporter = bootstrap.FileReporter(-1)
@@ -84,6 +84,10 @@ class ModuleFilterTests(unittest.TestCase):
 
     def tearDown(self):
         self.directory.cleanup()
+
+
+class ModuleFilterTests(AppDirectoryTestCase):
+    """Which loaded files are the app's (watched) and which are not."""
 
     def test_the_standard_library_and_installed_packages_are_not_the_apps(self):
         self.assertTrue(self.reporter.is_library(os.__file__))
@@ -127,16 +131,8 @@ class ModuleFilterTests(unittest.TestCase):
             del sys.modules["superwatch_fake_installed"]
 
 
-class MissingModuleTests(unittest.TestCase):
+class MissingModuleTests(AppDirectoryTestCase):
     """Where a module that was not found would be found once it exists."""
-
-    def setUp(self):
-        self.reporter = bootstrap.FileReporter(-1)
-        self.directory = tempfile.TemporaryDirectory()
-        self.app = os.path.realpath(self.directory.name)
-
-    def tearDown(self):
-        self.directory.cleanup()
 
     def error(self, name):
         return ModuleNotFoundError(f"No module named {name!r}", name=name)
@@ -172,15 +168,7 @@ class MissingModuleTests(unittest.TestCase):
                          [])
 
 
-class TracebackFilesTests(unittest.TestCase):
-    def setUp(self):
-        self.reporter = bootstrap.FileReporter(-1)
-        self.directory = tempfile.TemporaryDirectory()
-        self.app = os.path.realpath(self.directory.name)
-
-    def tearDown(self):
-        self.directory.cleanup()
-
+class TracebackFilesTests(AppDirectoryTestCase):
     def test_a_syntax_error_names_its_file_and_the_frames_that_led_there(self):
         broken = os.path.join(self.app, "broken.py")
         source = "def f(:\n"

@@ -26,4 +26,17 @@ import Testing
         #expect(feed(&parser, "hello world\n\(PythonProtocol.reportFile)\nfile\n") == nil)
         #expect(BootstrapReport(lines: "filex /a\npreloadx b\n").isEmpty)
     }
+
+    @Test func filesAndPreloadsAreReadInOrder() {
+        let report = BootstrapReport(
+            lines: "file /app/app.py\npreload flask\nfile /app/helpers.py\npreload werkzeug\n")
+        #expect(report.files == ["/app/app.py", "/app/helpers.py"])
+        #expect(report.preloads == ["flask", "werkzeug"])
+        #expect(!report.isEmpty)
+    }
+
+    @Test func linesOfOtherKindsAndKindsWithoutASpaceAreSkipped() {
+        let report = BootstrapReport(lines: "\nfile\nfiles /x\npreloadflask\ngo {}\nFILE /y\n")
+        #expect(report.isEmpty)
+    }
 }

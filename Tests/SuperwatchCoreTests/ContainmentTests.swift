@@ -11,29 +11,32 @@ import Testing
 @Suite struct KeeperTests {
     /// The keeper used to hold 4,096 groups and silently drop the rest. Process group ids above Linux's
     /// PID_MAX_LIMIT (2^22) cannot exist, so thousands of them fill the table without a kill reaching anything;
-    /// the real groups registered after them must still be stopped when the keeper's pipe closes.
-    @Test func stopsGroupsRegisteredAfterThousandsOfOthers() throws {
-        let keeper = try Containment.startKeeper(cgroupParent: nil)
+    /// the real groups registered after them must still be stopped when the keeper's pipe closes. The keeper and
+    /// the children are created both ways: clone3(CLONE_PIDFD) and the fork + pidfd_open fallback.
+    @Test(arguments: [SpawnMode.automatic, .fork])
+    func stopsGroupsRegisteredAfterThousandsOfOthers(mode: SpawnMode) throws {
+        let keeper = try Containment.startKeeper(cgroupParent: nil, mode: mode)
         defer { waitForExit(keeper.pid) }
         for index in 0..<5_000 {
             keeper.register(pid_t(5_000_000 + index), signal: SIGTERM, timeoutMilliseconds: 100)
         }
-        var launched: [LaunchedProcess] = []
+        var pids: [pid_t] = []
+        var descriptors: [Int32] = []
         for _ in 0..<3 {
             // The child registers its own group with the keeper between fork and exec, as every run does.
-            launched.append(
-                try Launcher.launch(
-                    LaunchRequest(
-                        arguments: ["sleep", "1000"], cwd: "/", environment: ["PATH": "/usr/bin:/bin"],
-                        keeperFD: keeper.writeFD, stopSignal: .terminate, stopTimeoutMilliseconds: 500)))
+            let launched = try Launcher.launch(
+                LaunchRequest(
+                    arguments: ["sleep", "1000"], cwd: "/", environment: ["PATH": "/usr/bin:/bin"],
+                    keeperFD: keeper.writeFD, stopSignal: .terminate, stopTimeoutMilliseconds: 500, mode: mode))
+            pids.append(launched.pid)
+            let taken = launched.takeDescriptors()
+            descriptors += [taken.pidfd, taken.stdout, taken.stderr]
         }
-        #expect(launched.allSatisfy { isAlive($0.pid) })
+        #expect(pids.allSatisfy { isAlive($0) })
         close(keeper.writeFD)
-        #expect(eventually { !launched.contains { isAlive($0.pid) } }, "the keeper stopped the groups past 4,096")
-        for process in launched {
-            waitForExit(process.pid)
-            [process.pidfd, process.stdout, process.stderr].forEach { close($0) }
-        }
+        #expect(eventually { !pids.contains { isAlive($0) } }, "the keeper stopped the groups past 4,096")
+        for pid in pids { waitForExit(pid) }
+        descriptors.forEach { close($0) }
         close(keeper.pidfd)
     }
 

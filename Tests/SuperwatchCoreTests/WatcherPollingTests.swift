@@ -14,19 +14,16 @@ struct WatcherPollingTests {
         tree.write("src/a.py", "1")
         tree.write("src/b.py", "1")
         tree.write("src/keep.py", "1")
-        let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(
-            specs: [watcherSpec(tree, globs: ["src/**/*.py"], kind: .poll)], onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        tree.write("src/a.py", "22")
-        tree.write("src/new/c.py")
-        tree.remove("src/b.py")
-        tree.write("src/ignored.txt")
-        let all = { (recorder: WatcherRecorder) in Set(recorder.settled(0).flatMap { $0 }) }
-        #expect(await recorder.wait { all($0) == ["src/a.py", "src/new/c.py", "src/b.py"] })
-        await recorder.quietPeriod()
-        #expect(all(recorder) == ["src/a.py", "src/new/c.py", "src/b.py"])
+        try await withWatcher([watcherSpec(tree, globs: ["src/**/*.py"], kind: .poll)]) { _, recorder in
+            tree.write("src/a.py", "22")
+            tree.write("src/new/c.py")
+            tree.remove("src/b.py")
+            tree.write("src/ignored.txt")
+            let all = { (recorder: WatcherRecorder) in Set(recorder.settled(0).flatMap { $0 }) }
+            #expect(await recorder.wait { all($0) == ["src/a.py", "src/new/c.py", "src/b.py"] })
+            await recorder.quietPeriod()
+            #expect(all(recorder) == ["src/a.py", "src/new/c.py", "src/b.py"])
+        }
     }
 
     @Test func pollingSeesAnAtomicSaveOfTheSameSize() async throws {
@@ -34,30 +31,26 @@ struct WatcherPollingTests {
         tree.write("app.py", "aaaa")
         let elsewhere = WatcherTempTree()
         elsewhere.write("app.env", "X=1")
-        let recorder = WatcherRecorder()
         let spec = watcherSpec(tree, globs: ["*.py"], extraFiles: [elsewhere.path("app.env")], kind: .poll)
-        let watcher = try FileWatcher(specs: [spec], onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        tree.write("tmp", "bbbb")
-        tree.rename("tmp", "app.py")
-        #expect(await recorder.wait { $0.settled(0).count == 1 })
-        #expect(recorder.settled(0) == [["app.py"]])
-        elsewhere.write("app.env", "X=2")
-        #expect(await recorder.wait { $0.settled(0).count == 2 })
-        #expect(recorder.settled(0).last == [elsewhere.path("app.env")])
+        try await withWatcher([spec]) { _, recorder in
+            tree.write("tmp", "bbbb")
+            tree.rename("tmp", "app.py")
+            #expect(await recorder.wait { $0.settled(0).count == 1 })
+            #expect(recorder.settled(0) == [["app.py"]])
+            elsewhere.write("app.env", "X=2")
+            #expect(await recorder.wait { $0.settled(0).count == 2 })
+            #expect(recorder.settled(0).last == [elsewhere.path("app.env")])
+        }
     }
 
     @Test func pollingMakesNoEventsWhenNothingChanges() async throws {
         let tree = WatcherTempTree()
         tree.write("a.py")
-        let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(
-            specs: [watcherSpec(tree, globs: ["*.py"], kind: .poll)], onEvent: recorder.handler)
-        watcher.start()
-        await recorder.quietPeriod()
-        watcher.stop()
-        #expect(recorder.events.isEmpty)
+        try await withWatcher([watcherSpec(tree, globs: ["*.py"], kind: .poll)]) { watcher, recorder in
+            await recorder.quietPeriod()
+            watcher.stop()
+            #expect(recorder.events.isEmpty)
+        }
     }
 }
 
@@ -68,36 +61,32 @@ struct WatcherFallbackTests {
     @Test func autoFallsBackToPollingAtTheWatchLimit() async throws {
         let tree = WatcherTempTree()
         for directory in ["a", "b", "c/d"] { tree.write("\(directory)/m.py") }
-        let recorder = WatcherRecorder()
         let spec = watcherSpec(tree, globs: ["**/*.py"], kind: .auto)
-        let watcher = try FileWatcher(specs: [spec], watchLimit: 2, onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        #expect(await recorder.wait { !$0.notices().isEmpty })
-        #expect(
-            recorder.notices() == [
-                "inotify watch limit reached (ENOSPC); polling every 200ms instead — raise it with: "
-                    + "sudo sysctl fs.inotify.max_user_watches=524288"
-            ])
-        tree.write("c/d/m.py", "changed")
-        #expect(await recorder.wait { $0.settled(0).count == 1 })
-        #expect(recorder.settled(0) == [["c/d/m.py"]])
-        #expect(recorder.notices().count == 1)
+        try await withWatcher([spec], watchLimit: 2) { _, recorder in
+            #expect(await recorder.wait { !$0.notices().isEmpty })
+            #expect(
+                recorder.notices() == [
+                    "inotify watch limit reached (ENOSPC); polling every 200ms instead — raise it with: "
+                        + "sudo sysctl fs.inotify.max_user_watches=524288"
+                ])
+            tree.write("c/d/m.py", "changed")
+            #expect(await recorder.wait { $0.settled(0).count == 1 })
+            #expect(recorder.settled(0) == [["c/d/m.py"]])
+            #expect(recorder.notices().count == 1)
+        }
     }
 
     /// A directory created later that goes over the limit also switches the spec to polling.
     @Test func autoFallsBackWhenANewDirectoryGoesOverTheLimit() async throws {
         let tree = WatcherTempTree()
         tree.write("a/m.py")
-        let recorder = WatcherRecorder()
         let spec = watcherSpec(tree, globs: ["**/*.py"], kind: .auto)
-        let watcher = try FileWatcher(specs: [spec], watchLimit: 2, onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        tree.mkdir("b")
-        #expect(await recorder.wait { !$0.notices().isEmpty })
-        tree.write("b/new.py")
-        #expect(await recorder.wait { $0.settled(0).flatMap { $0 }.contains("b/new.py") })
+        try await withWatcher([spec], watchLimit: 2) { _, recorder in
+            tree.mkdir("b")
+            #expect(await recorder.wait { !$0.notices().isEmpty })
+            tree.write("b/new.py")
+            #expect(await recorder.wait { $0.settled(0).flatMap { $0 }.contains("b/new.py") })
+        }
     }
 
     @Test func nativeAtTheWatchLimitIsAnError() throws {

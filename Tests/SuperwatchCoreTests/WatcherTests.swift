@@ -81,6 +81,23 @@ final class WatcherRecorder: Sendable {
     func quietPeriod() async { try? await Task.sleep(for: .milliseconds(700)) }
 }
 
+/// Runs `body` with a started watcher on `specs` (as if `fs.inotify.max_user_watches` were `watchLimit`, when
+/// given) and a recorder of its events; stops the watcher afterwards, also when `body` throws.
+func withWatcher(
+    _ specs: [WatchSpec], watchLimit: Int? = nil, _ body: (FileWatcher, WatcherRecorder) async throws -> Void
+) async throws {
+    let recorder = WatcherRecorder()
+    let watcher =
+        if let watchLimit {
+            try FileWatcher(specs: specs, watchLimit: watchLimit, onEvent: recorder.handler)
+        } else {
+            try FileWatcher(specs: specs, onEvent: recorder.handler)
+        }
+    watcher.start()
+    defer { watcher.stop() }
+    try await body(watcher, recorder)
+}
+
 func watcherSpec(
     _ tree: WatcherTempTree, process: Int = 0, globs: [String], ignore: [String] = [], extraFiles: [String] = [],
     kind: WatcherKind = .native, interval: Duration = .milliseconds(200)
@@ -97,87 +114,77 @@ struct WatcherTests {
         tree.mkdir("node_modules/pkg")
         tree.mkdir("__pycache__")
         tree.mkdir(".git")
-        let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: ["**"])], onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        tree.write("node_modules/pkg/index.js")
-        tree.write("node_modules/new/index.js")
-        tree.write("__pycache__/app.cpython-312.pyc")
-        tree.write("x.pyc")
-        tree.write(".git/HEAD")
-        tree.write("4913")
-        tree.write(".app.py.swp")
-        tree.write("app.py~")
-        tree.write("app.py")
-        #expect(await recorder.wait { $0.settled(0).count == 1 })
-        #expect(recorder.started(0) == ["app.py"])
-        #expect(recorder.settled(0) == [["app.py"]])
+        try await withWatcher([watcherSpec(tree, globs: ["**"])]) { _, recorder in
+            tree.write("node_modules/pkg/index.js")
+            tree.write("node_modules/new/index.js")
+            tree.write("__pycache__/app.cpython-312.pyc")
+            tree.write("x.pyc")
+            tree.write(".git/HEAD")
+            tree.write("4913")
+            tree.write(".app.py.swp")
+            tree.write("app.py~")
+            tree.write("app.py")
+            #expect(await recorder.wait { $0.settled(0).count == 1 })
+            #expect(recorder.started(0) == ["app.py"])
+            #expect(recorder.settled(0) == [["app.py"]])
+        }
     }
 
     @Test func userIgnoresAddToTheDefaults() async throws {
         let tree = WatcherTempTree()
         tree.mkdir("build")
-        let recorder = WatcherRecorder()
         let spec = watcherSpec(tree, globs: ["**/*.py"], ignore: ["build/", "*_test.py"])
-        let watcher = try FileWatcher(specs: [spec], onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        tree.write("build/gen.py")
-        tree.write("a_test.py")
-        tree.write("venv/lib/site.py")
-        tree.write("main.py")
-        #expect(await recorder.wait { $0.settled(0).count == 1 })
-        #expect(recorder.settled(0) == [["main.py"]])
+        try await withWatcher([spec]) { _, recorder in
+            tree.write("build/gen.py")
+            tree.write("a_test.py")
+            tree.write("venv/lib/site.py")
+            tree.write("main.py")
+            #expect(await recorder.wait { $0.settled(0).count == 1 })
+            #expect(recorder.settled(0) == [["main.py"]])
+        }
     }
 
     @Test func newSubdirectoryIsWatched() async throws {
         let tree = WatcherTempTree()
-        let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: ["**/*.py"])], onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        // Created before the watcher can have added a watch for the new directories: found by scanning them.
-        tree.write("a/b/c/early.py")
-        #expect(await recorder.wait { $0.settled(0).count == 1 })
-        #expect(recorder.settled(0).first?.contains("a/b/c/early.py") == true)
-        tree.write("a/b/c/later.py")
-        #expect(await recorder.wait { $0.settled(0).count == 2 })
-        #expect(recorder.settled(0).last == ["a/b/c/later.py"])
+        try await withWatcher([watcherSpec(tree, globs: ["**/*.py"])]) { watcher, recorder in
+            // Created before the watcher can have added a watch for the new directories: found by scanning them.
+            tree.write("a/b/c/early.py")
+            #expect(await recorder.wait { $0.settled(0).count == 1 })
+            #expect(recorder.settled(0).first?.contains("a/b/c/early.py") == true)
+            tree.write("a/b/c/later.py")
+            #expect(await recorder.wait { $0.settled(0).count == 2 })
+            #expect(recorder.settled(0).last == ["a/b/c/later.py"])
+        }
     }
 
     @Test func removedAndRecreatedDirectoryIsWatchedAgain() async throws {
         let tree = WatcherTempTree()
         tree.write("pkg/mod.py")
-        let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: ["**/*.py"])], onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        tree.remove("pkg")
-        #expect(await recorder.wait { $0.settled(0).count == 1 })
-        #expect(recorder.settled(0)[0] == ["pkg/mod.py"])
-        tree.mkdir("pkg")
-        #expect(await recorder.wait(upTo: .seconds(1)) { $0.settled(0).count > 1 } == false)
-        tree.write("pkg/mod.py", "again")
-        #expect(await recorder.wait { $0.settled(0).count == 2 })
-        #expect(recorder.settled(0)[1] == ["pkg/mod.py"])
-        tree.write("pkg/mod.py", "and again")
-        #expect(await recorder.wait { $0.settled(0).count == 3 })
+        try await withWatcher([watcherSpec(tree, globs: ["**/*.py"])]) { _, recorder in
+            tree.remove("pkg")
+            #expect(await recorder.wait { $0.settled(0).count == 1 })
+            #expect(recorder.settled(0)[0] == ["pkg/mod.py"])
+            tree.mkdir("pkg")
+            #expect(await recorder.wait(upTo: .seconds(1)) { $0.settled(0).count > 1 } == false)
+            tree.write("pkg/mod.py", "again")
+            #expect(await recorder.wait { $0.settled(0).count == 2 })
+            #expect(recorder.settled(0)[1] == ["pkg/mod.py"])
+            tree.write("pkg/mod.py", "and again")
+            #expect(await recorder.wait { $0.settled(0).count == 3 })
+        }
     }
 
     @Test func atomicRenameSaveIsOneBurst() async throws {
         let tree = WatcherTempTree()
         tree.write("app.py", "old")
-        let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: ["*.py"])], onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        tree.write(".app.py.tmp1234", "new")
-        tree.rename(".app.py.tmp1234", "app.py")
-        #expect(await recorder.wait { $0.settled(0).count == 1 })
-        await recorder.quietPeriod()
-        #expect(recorder.started(0) == ["app.py"])
-        #expect(recorder.settled(0) == [["app.py"]])
+        try await withWatcher([watcherSpec(tree, globs: ["*.py"])]) { _, recorder in
+            tree.write(".app.py.tmp1234", "new")
+            tree.rename(".app.py.tmp1234", "app.py")
+            #expect(await recorder.wait { $0.settled(0).count == 1 })
+            await recorder.quietPeriod()
+            #expect(recorder.started(0) == ["app.py"])
+            #expect(recorder.settled(0) == [["app.py"]])
+        }
     }
 
     /// Foundation's atomic write: a temporary `.dat.nosync…` file, renamed over the real one. The temporary
@@ -185,63 +192,55 @@ struct WatcherTests {
     @Test func temporaryFilesOfAnAtomicSaveAreNotReported() async throws {
         let tree = WatcherTempTree()
         tree.write("app.py", "old")
-        let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: ["**"])], onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        try tree.writeAtomically("app.py", "new")
-        #expect(await recorder.wait { $0.settled(0).count == 1 })
-        await recorder.quietPeriod()
-        #expect(recorder.started(0).count == 1)
-        #expect(recorder.settled(0) == [["app.py"]])
+        try await withWatcher([watcherSpec(tree, globs: ["**"])]) { _, recorder in
+            try tree.writeAtomically("app.py", "new")
+            #expect(await recorder.wait { $0.settled(0).count == 1 })
+            await recorder.quietPeriod()
+            #expect(recorder.started(0).count == 1)
+            #expect(recorder.settled(0) == [["app.py"]])
+        }
     }
 
     /// vim's default save: probe with 4913, move the original to a backup, write anew, drop the backup.
     @Test func vimStyleSaveIsOneBurst() async throws {
         let tree = WatcherTempTree()
         tree.write("app.py", "old")
-        let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: ["**"])], onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        tree.write("4913")
-        tree.remove("4913")
-        tree.rename("app.py", "app.py~")
-        tree.write("app.py", "new")
-        chmod(tree.path("app.py"), 0o644)
-        tree.remove("app.py~")
-        #expect(await recorder.wait { $0.settled(0).count == 1 })
-        await recorder.quietPeriod()
-        #expect(recorder.settled(0) == [["app.py"]])
+        try await withWatcher([watcherSpec(tree, globs: ["**"])]) { _, recorder in
+            tree.write("4913")
+            tree.remove("4913")
+            tree.rename("app.py", "app.py~")
+            tree.write("app.py", "new")
+            chmod(tree.path("app.py"), 0o644)
+            tree.remove("app.py~")
+            #expect(await recorder.wait { $0.settled(0).count == 1 })
+            await recorder.quietPeriod()
+            #expect(recorder.settled(0) == [["app.py"]])
+        }
     }
 
     @Test func sedInPlaceIsOneBurst() async throws {
         let tree = WatcherTempTree()
         tree.write("app.py", "old\n")
-        let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: ["*.py"])], onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        let sed = try Process.run(
-            URL(fileURLWithPath: "/bin/sed"), arguments: ["-i", "s/old/new/", tree.path("app.py")])
-        sed.waitUntilExit()
-        #expect(await recorder.wait { $0.settled(0).count == 1 })
-        await recorder.quietPeriod()
-        #expect(recorder.settled(0) == [["app.py"]])
+        try await withWatcher([watcherSpec(tree, globs: ["*.py"])]) { _, recorder in
+            let sed = try Process.run(
+                URL(fileURLWithPath: "/bin/sed"), arguments: ["-i", "s/old/new/", tree.path("app.py")])
+            sed.waitUntilExit()
+            #expect(await recorder.wait { $0.settled(0).count == 1 })
+            await recorder.quietPeriod()
+            #expect(recorder.settled(0) == [["app.py"]])
+        }
     }
 
     @Test func burstOfWritesSettlesOnce() async throws {
         let tree = WatcherTempTree()
         tree.mkdir("src")
-        let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: ["src/"])], onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        for index in 0..<200 { tree.write("src/file\(index % 150).txt", "\(index)") }
-        #expect(await recorder.wait { $0.settled(0).count == 1 })
-        await recorder.quietPeriod()
-        #expect(recorder.started(0) == ["src/file0.txt"])
-        #expect(recorder.settled(0) == [(0..<150).map { "src/file\($0).txt" }])
+        try await withWatcher([watcherSpec(tree, globs: ["src/"])]) { _, recorder in
+            for index in 0..<200 { tree.write("src/file\(index % 150).txt", "\(index)") }
+            #expect(await recorder.wait { $0.settled(0).count == 1 })
+            await recorder.quietPeriod()
+            #expect(recorder.started(0) == ["src/file0.txt"])
+            #expect(recorder.settled(0) == [(0..<150).map { "src/file\($0).txt" }])
+        }
     }
 
     @Test func extraFilesOutsideTheRoot() async throws {
@@ -249,20 +248,18 @@ struct WatcherTests {
         let elsewhere = WatcherTempTree()
         elsewhere.write("settings.env", "A=1")
         elsewhere.write("other.env", "B=1")
-        let recorder = WatcherRecorder()
         let spec = watcherSpec(tree, globs: ["*.py"], extraFiles: [elsewhere.path("settings.env")])
-        let watcher = try FileWatcher(specs: [spec], onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        elsewhere.write("other.env", "B=2")
-        elsewhere.write("settings.env", "A=2")
-        #expect(await recorder.wait { $0.settled(0).count == 1 })
-        #expect(recorder.settled(0) == [[elsewhere.path("settings.env")]])
-        // An editor's atomic save over it counts too.
-        elsewhere.write("settings.env.tmp", "A=3")
-        elsewhere.rename("settings.env.tmp", "settings.env")
-        #expect(await recorder.wait { $0.settled(0).count == 2 })
-        #expect(recorder.settled(0).last == [elsewhere.path("settings.env")])
+        try await withWatcher([spec]) { _, recorder in
+            elsewhere.write("other.env", "B=2")
+            elsewhere.write("settings.env", "A=2")
+            #expect(await recorder.wait { $0.settled(0).count == 1 })
+            #expect(recorder.settled(0) == [[elsewhere.path("settings.env")]])
+            // An editor's atomic save over it counts too.
+            elsewhere.write("settings.env.tmp", "A=3")
+            elsewhere.rename("settings.env.tmp", "settings.env")
+            #expect(await recorder.wait { $0.settled(0).count == 2 })
+            #expect(recorder.settled(0).last == [elsewhere.path("settings.env")])
+        }
     }
 
     @Test func filesAddedAtRunTime() async throws {
@@ -270,70 +267,63 @@ struct WatcherTests {
         let site = WatcherTempTree()
         site.write("lib/module.py")
         tree.write("notes.txt")
-        let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: ["*.py"])], onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        watcher.addFiles(process: ProcessID(0), paths: [site.path("lib/module.py"), tree.path("notes.txt")])
-        watcher.addFiles(process: ProcessID(0), paths: [site.path("lib/module.py")])
-        watcher.addFiles(process: ProcessID(7), paths: [site.path("lib/other.py")])
-        // The request is handled on the watcher thread; write again until it has been.
-        for attempt in 0..<10 {
-            site.write("lib/module.py", "changed \(attempt)")
-            if await recorder.wait(upTo: .seconds(1), { $0.settled(0).count >= 1 }) { break }
+        try await withWatcher([watcherSpec(tree, globs: ["*.py"])]) { watcher, recorder in
+            watcher.addFiles(process: ProcessID(0), paths: [site.path("lib/module.py"), tree.path("notes.txt")])
+            watcher.addFiles(process: ProcessID(0), paths: [site.path("lib/module.py")])
+            watcher.addFiles(process: ProcessID(7), paths: [site.path("lib/other.py")])
+            // The request is handled on the watcher thread; write again until it has been.
+            for attempt in 0..<10 {
+                site.write("lib/module.py", "changed \(attempt)")
+                if await recorder.wait(upTo: .seconds(1), { $0.settled(0).count >= 1 }) { break }
+            }
+            tree.write("notes.txt", "changed")
+            #expect(await recorder.wait { $0.settled(0).contains(["notes.txt"]) })
+            #expect(recorder.settled(0).first == [site.path("lib/module.py")])
         }
-        tree.write("notes.txt", "changed")
-        #expect(await recorder.wait { $0.settled(0).contains(["notes.txt"]) })
-        #expect(recorder.settled(0).first == [site.path("lib/module.py")])
     }
 
     @Test func disjointSpecsOnlyNotifyTheirProcess() async throws {
         let tree = WatcherTempTree()
         tree.mkdir("a")
         tree.mkdir("b")
-        let recorder = WatcherRecorder()
         let specs = [watcherSpec(tree, process: 0, globs: ["a/**"]), watcherSpec(tree, process: 1, globs: ["b/**"])]
-        let watcher = try FileWatcher(specs: specs, onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        tree.write("a/x.txt")
-        #expect(await recorder.wait { $0.settled(0).count == 1 })
-        await recorder.quietPeriod()
-        #expect(recorder.settled(0) == [["a/x.txt"]])
-        #expect(recorder.started(1).isEmpty && recorder.settled(1).isEmpty)
-        tree.write("b/y.txt")
-        #expect(await recorder.wait { $0.settled(1).count == 1 })
-        #expect(recorder.settled(0).count == 1)
+        try await withWatcher(specs) { _, recorder in
+            tree.write("a/x.txt")
+            #expect(await recorder.wait { $0.settled(0).count == 1 })
+            await recorder.quietPeriod()
+            #expect(recorder.settled(0) == [["a/x.txt"]])
+            #expect(recorder.started(1).isEmpty && recorder.settled(1).isEmpty)
+            tree.write("b/y.txt")
+            #expect(await recorder.wait { $0.settled(1).count == 1 })
+            #expect(recorder.settled(0).count == 1)
+        }
     }
 
     @Test func oneChangeCanConcernSeveralProcesses() async throws {
         let tree = WatcherTempTree()
         tree.mkdir("shared")
-        let recorder = WatcherRecorder()
         let specs = [
             watcherSpec(tree, process: 0, globs: ["**/*.py"]),
             WatchSpec(
                 process: ProcessID(1), root: tree.path("shared"), globs: ["*.py"], kind: .native,
                 debounce: .milliseconds(50)),
         ]
-        let watcher = try FileWatcher(specs: specs, onEvent: recorder.handler)
-        watcher.start()
-        defer { watcher.stop() }
-        tree.write("shared/lib.py")
-        #expect(await recorder.wait { $0.settled(0).count == 1 && $0.settled(1).count == 1 })
-        #expect(recorder.settled(0) == [["shared/lib.py"]])
-        #expect(recorder.settled(1) == [["lib.py"]])
+        try await withWatcher(specs) { _, recorder in
+            tree.write("shared/lib.py")
+            #expect(await recorder.wait { $0.settled(0).count == 1 && $0.settled(1).count == 1 })
+            #expect(recorder.settled(0) == [["shared/lib.py"]])
+            #expect(recorder.settled(1) == [["lib.py"]])
+        }
     }
 
     @Test func specsWithNothingToWatchAreIgnored() async throws {
         let tree = WatcherTempTree()
-        let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: [])], onEvent: recorder.handler)
-        watcher.start()
-        tree.write("app.py")
-        await recorder.quietPeriod()
-        watcher.stop()
-        #expect(recorder.events.isEmpty)
+        try await withWatcher([watcherSpec(tree, globs: [])]) { watcher, recorder in
+            tree.write("app.py")
+            await recorder.quietPeriod()
+            watcher.stop()
+            #expect(recorder.events.isEmpty)
+        }
     }
 
     @Test func badGlobIsAConfigError() {
@@ -345,13 +335,12 @@ struct WatcherTests {
 
     @Test func noEventAfterStop() async throws {
         let tree = WatcherTempTree()
-        let recorder = WatcherRecorder()
-        let watcher = try FileWatcher(specs: [watcherSpec(tree, globs: ["*"])], onEvent: recorder.handler)
-        watcher.start()
-        watcher.stop()
-        tree.write("x")
-        await recorder.quietPeriod()
-        #expect(recorder.events.isEmpty)
+        try await withWatcher([watcherSpec(tree, globs: ["*"])]) { watcher, recorder in
+            watcher.stop()
+            tree.write("x")
+            await recorder.quietPeriod()
+            #expect(recorder.events.isEmpty)
+        }
     }
 
     @Test func countMatches() throws {

@@ -60,14 +60,12 @@ import Testing
     /// Spaces, quotes and newlines in values are printed as a shell reads them, on one line, and bash gets the
     /// exact values back from the printed line.
     @Test func checkPrintsEnvValuesShellQuoted() throws {
-        let dir = stack(
+        let check = try runStack(
             """
             env: {GREETING: "hello world", MULTI: "one\\ntwo", QUOTE: "it's", EMPTY: ""}
             processes:
               web: {command: x}
-            """)
-        defer { dir.remove() }
-        let check = try SuperwatchRun.run(["check", "--port", "7000"], in: dir.path)
+            """, arguments: ["check", "--port", "7000"])
         #expect(check.status == 0, "\(check.stderr)")
         let envLine = try #require(check.stdout.split(separator: "\n").first { $0.hasPrefix("  env: ") })
         #expect(
@@ -88,70 +86,71 @@ import Testing
         close(occupied.fd)
         // On one line, whatever the values hold.
         let printEnvironment = "'env -0 | base64 -w0; echo'"
-        let dir = stack(
-            """
+        let yaml = """
             env: {GREETING: hello}
             processes:
               tcp: {command: \(printEnvironment), listen: "127.0.0.1:\(occupied.port)", restart: never, env: {OWN: "1"}}
               sock: {command: \(printEnvironment), listen: "unix:s.sock", restart: never}
               plain: {command: \(printEnvironment), restart: never, env: {PYTHONUNBUFFERED: "0"}}
-            """)
-        defer { dir.remove() }
-        let check = try SuperwatchRun.run(["check"], in: dir.path)
-        #expect(check.status == 0, "\(check.stderr)")
-        var shown: [String: [String: String]] = [:]
-        var name = ""
-        for line in check.stdout.split(separator: "\n") {
-            if !line.hasPrefix(" "), line.hasSuffix(":") { name = String(line.dropLast()) }
-            guard line.hasPrefix("  env: ") else { continue }
-            for word in line.dropFirst("  env: ".count).split(separator: " ") {
-                let parts = word.split(separator: "=", maxSplits: 1)
-                // The values here are plain words, but for the quoted placeholder of PYTHONPATH.
-                shown[name, default: [:]][String(parts[0])] = String(parts[1])
+            """
+        try withStack(yaml, arguments: ["check"]) { run in
+            let check = run.finish()
+            #expect(check.status == 0, "\(check.stderr)")
+            var shown: [String: [String: String]] = [:]
+            var name = ""
+            for line in check.stdout.split(separator: "\n") {
+                if !line.hasPrefix(" "), line.hasSuffix(":") { name = String(line.dropLast()) }
+                guard line.hasPrefix("  env: ") else { continue }
+                for word in line.dropFirst("  env: ".count).split(separator: " ") {
+                    let parts = word.split(separator: "=", maxSplits: 1)
+                    // The values here are plain words, but for the quoted placeholder of PYTHONPATH.
+                    shown[name, default: [:]][String(parts[0])] = String(parts[1])
+                }
             }
-        }
-        let up = try SuperwatchRun.run(["up"], in: dir.path)
-        #expect(up.status == 0, "\(up.stderr)")
-        let inherited = ProcessInfo.processInfo.environment
-        for process in ["tcp", "sock", "plain"] {
-            let printed = try #require(lines(of: process, in: up.stdout).first, "\(up.stdout)")
-            let bytes = try #require(Data(base64Encoded: printed), "\(printed)")
-            var seen: [String: String] = [:]
-            for entry in bytes.split(separator: 0) {
-                let parts = String(decoding: entry, as: UTF8.self).split(separator: "=", maxSplits: 1)
-                seen[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+            let up = try SuperwatchRun.run(["up"], in: run.path)
+            #expect(up.status == 0, "\(up.stderr)")
+            let inherited = ProcessInfo.processInfo.environment
+            for process in ["tcp", "sock", "plain"] {
+                let printed = try #require(lines(of: process, in: up.stdout).first, "\(up.stdout)")
+                let bytes = try #require(Data(base64Encoded: printed), "\(printed)")
+                var seen: [String: String] = [:]
+                for entry in bytes.split(separator: 0) {
+                    let parts = String(decoding: entry, as: UTF8.self).split(separator: "=", maxSplits: 1)
+                    seen[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+                }
+                let checked = try #require(shown[process], "\(check.stdout)")
+                for (key, value) in checked where key != "PYTHONPATH" {
+                    #expect(seen[key] == value, "\(process): \(key)")
+                }
+                // What check leaves out is superwatch's own environment and the pid (and the shell's own variables).
+                for key in seen.keys where checked[key] == nil {
+                    #expect(
+                        inherited[key] != nil || ["LISTEN_PID", "PWD", "SHLVL", "_"].contains(key), "\(process): \(key)"
+                    )
+                }
             }
-            let checked = try #require(shown[process], "\(check.stdout)")
-            for (key, value) in checked where key != "PYTHONPATH" {
-                #expect(seen[key] == value, "\(process): \(key)")
-            }
-            // What check leaves out is superwatch's own environment and the pid (and the shell's own variables).
-            for key in seen.keys where checked[key] == nil {
-                #expect(
-                    inherited[key] != nil || ["LISTEN_PID", "PWD", "SHLVL", "_"].contains(key), "\(process): \(key)")
-            }
-        }
-        #expect(shown["tcp"]?["WERKZEUG_SERVER_FD"] == "3" && shown["tcp"]?["PYTHONPATH"] != nil)
-        #expect(shown["sock"]?["LISTEN_FDS"] == "1" && shown["sock"]?["WERKZEUG_SERVER_FD"] == nil)
-        #expect(shown["plain"]?["PYTHONUNBUFFERED"] == "0" && shown["plain"]?["LISTEN_FDS"] == nil)
+            #expect(shown["tcp"]?["WERKZEUG_SERVER_FD"] == "3" && shown["tcp"]?["PYTHONPATH"] != nil)
+            #expect(shown["sock"]?["LISTEN_FDS"] == "1" && shown["sock"]?["WERKZEUG_SERVER_FD"] == nil)
+            #expect(shown["plain"]?["PYTHONUNBUFFERED"] == "0" && shown["plain"]?["LISTEN_FDS"] == nil)
 
-        let units = TemporaryDirectory()
-        defer { units.remove() }
-        let export = try SuperwatchRun.run(["export", "systemd", units.path], in: dir.path)
-        #expect(export.status == 0, "\(export.stderr)")
-        for process in ["tcp", "sock", "plain"] {
-            let names = try FileManager.default.contentsOfDirectory(atPath: units.path)
-            let unit = try #require(names.first { $0.hasSuffix("-\(process).service") }, "\(names)")
-            let service = try #require(units.read(unit))
-            var written: [String: String] = [:]
-            for line in service.split(separator: "\n") where line.hasPrefix("Environment=\"") {
-                let parts = line.dropFirst("Environment=\"".count).dropLast().split(separator: "=", maxSplits: 1)
-                written[String(parts[0])] = String(parts[1])
+            let units = TemporaryDirectory()
+            defer { units.remove() }
+            let export = try SuperwatchRun.run(["export", "systemd", units.path], in: run.path)
+            #expect(export.status == 0, "\(export.stderr)")
+            for process in ["tcp", "sock", "plain"] {
+                let names = try FileManager.default.contentsOfDirectory(atPath: units.path)
+                let unit = try #require(names.first { $0.hasSuffix("-\(process).service") }, "\(names)")
+                let service = try #require(units.read(unit))
+                var written: [String: String] = [:]
+                for line in service.split(separator: "\n") where line.hasPrefix("Environment=\"") {
+                    let parts = line.dropFirst("Environment=\"".count).dropLast().split(separator: "=", maxSplits: 1)
+                    written[String(parts[0])] = String(parts[1])
+                }
+                let expected = (shown[process] ?? [:]).filter {
+                    !["LISTEN_FDS", "LISTEN_FDNAMES", "PYTHONPATH"].contains($0.key)
+                }
+                #expect(written == expected, "\(process)")
             }
-            let expected = (shown[process] ?? [:]).filter {
-                !["LISTEN_FDS", "LISTEN_FDNAMES", "PYTHONPATH"].contains($0.key)
-            }
-            #expect(written == expected, "\(process)")
         }
     }
 }

@@ -10,33 +10,31 @@ import Testing
 /// files that are not configs, strings cut at a NUL, and variables too long for the kernel. Each is now an
 /// error at its position with exit status 2, and nothing starts.
 @Suite struct ConfigErrorTests {
-    @Test func aHugeDurationIsAPositionedErrorNotACrash() throws {
-        let dir = stack("processes:\n  web: {command: \"touch started\", backoff: 99999999999999999999h}\n")
+    /// `check` and then `up` refuse `yaml` with status 2 and exactly `error` on stderr, and nothing starts.
+    func expectCheckAndUpRefuse(
+        _ yaml: String, with error: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let dir = stack(yaml)
         defer { dir.remove() }
         for command in ["check", "up"] {
             let result = try SuperwatchRun.run([command], in: dir.path)
-            #expect(result.status == 2, "\(command)")
-            #expect(
-                result.stderr
-                    == "superwatch: superwatch.yaml:2:44: error: `backoff` must be at most 30s, found `99999999999999999999h`\n"
-            )
+            #expect(result.status == 2, "\(command)", sourceLocation: sourceLocation)
+            #expect(result.stderr == "superwatch: \(error)\n", sourceLocation: sourceLocation)
         }
-        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"), sourceLocation: sourceLocation)
+    }
+
+    @Test func aHugeDurationIsAPositionedErrorNotACrash() throws {
+        try expectCheckAndUpRefuse(
+            "processes:\n  web: {command: \"touch started\", backoff: 99999999999999999999h}\n",
+            with: "superwatch.yaml:2:44: error: `backoff` must be at most 30s, found `99999999999999999999h`")
     }
 
     @Test func aPollIntervalThatOverflowedUpIsRefusedByCheck() throws {
-        let dir = stack(
-            "processes:\n  web:\n    command: \"touch started\"\n    watch: [\"*.txt\"]\n    watcher: poll\n    interval: 2562048h\n"
-        )
-        defer { dir.remove() }
-        for command in ["check", "up"] {
-            let result = try SuperwatchRun.run([command], in: dir.path)
-            #expect(result.status == 2, "\(command)")
-            #expect(
-                result.stderr
-                    == "superwatch: superwatch.yaml:6:15: error: `interval` must be at most 1h, found `2562048h`\n")
-        }
-        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
+        try expectCheckAndUpRefuse(
+            "processes:\n  web:\n    command: \"touch started\"\n    watch: [\"*.txt\"]\n    watcher: poll\n"
+                + "    interval: 2562048h\n",
+            with: "superwatch.yaml:6:15: error: `interval` must be at most 1h, found `2562048h`")
     }
 
     /// The largest values `check` accepts are ones `up` runs with (and stops on SIGTERM).
@@ -95,42 +93,43 @@ import Testing
     }
 
     @Test func aNULIsAnErrorNotACutValue() throws {
-        let dir = stack("processes:\n  web:\n    command: \"echo $X > out\"\n    env: {X: \"a\\0b\"}\n")
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
-        #expect(result.status == 2)
-        #expect(
-            result.stderr
-                == "superwatch: superwatch.yaml:4:14: error: the value of X contains a NUL character, which cannot be passed to a process; remove it\n"
-        )
-        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/out"))
-        dir.write("superwatch.yaml", "processes:\n  web: {command: x}\n")
-        try Data("A=1\nX=a\0b\n".utf8).write(to: URL(fileURLWithPath: "\(dir.path)/.env"))
-        let envFile = try SuperwatchRun.run(["check"], in: dir.path)
-        #expect(envFile.status == 2)
-        #expect(
-            envFile.stderr == "superwatch: .env:2:4: error: a NUL character cannot be passed to a process; remove it\n")
+        try withStack("processes:\n  web:\n    command: \"echo $X > out\"\n    env: {X: \"a\\0b\"}\n") { run in
+            let result = run.finish()
+            #expect(result.status == 2)
+            #expect(
+                result.stderr
+                    == "superwatch: superwatch.yaml:4:14: error: the value of X contains a NUL character, which cannot be passed to a process; remove it\n"
+            )
+            #expect(!FileManager.default.fileExists(atPath: "\(run.path)/out"))
+            run.write("superwatch.yaml", "processes:\n  web: {command: x}\n")
+            try Data("A=1\nX=a\0b\n".utf8).write(to: URL(fileURLWithPath: "\(run.path)/.env"))
+            let envFile = try SuperwatchRun.run(["check"], in: run.path)
+            #expect(envFile.status == 2)
+            #expect(
+                envFile.stderr
+                    == "superwatch: .env:2:4: error: a NUL character cannot be passed to a process; remove it\n")
+        }
     }
 
     @Test func aVariableTooLongForTheKernelIsRefusedByCheck() throws {
-        let dir = stack(
-            "processes:\n  web:\n    command: x\n    env:\n      BIG: \(String(repeating: "v", count: 140_000))\n")
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["check"], in: dir.path)
-        #expect(result.status == 2)
-        #expect(
-            result.stderr
-                == "superwatch: superwatch.yaml:5:12: error: BIG=VALUE is 140004 bytes; the kernel passes at most 131071 bytes per environment variable (MAX_ARG_STRLEN), so no process could be started with it\n"
-        )
+        let yaml =
+            "processes:\n  web:\n    command: x\n    env:\n      BIG: \(String(repeating: "v", count: 140_000))\n"
+        try withStack(yaml, arguments: ["check"]) { run in
+            let result = run.finish()
+            #expect(result.status == 2)
+            #expect(
+                result.stderr
+                    == "superwatch: superwatch.yaml:5:12: error: BIG=VALUE is 140004 bytes; the kernel passes at most 131071 bytes per environment variable (MAX_ARG_STRLEN), so no process could be started with it\n"
+            )
+        }
     }
 
     /// superwatch's own environment passed the kernel's limit, but what superwatch adds to it (the Werkzeug
     /// drain directory before PYTHONPATH) may not: the start fails naming the variable.
     @Test func aVariableSuperwatchMakesTooLongIsNamedWhenTheProcessStarts() throws {
-        let dir = stack("processes:\n  web: {command: \"echo hi\", listen: \"127.0.0.1:0\", restart: never}\n")
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(
-            ["up"], in: dir.path, environment: ["PYTHONPATH": String(repeating: "p", count: 131_055)])
+        let result = try runStack(
+            "processes:\n  web: {command: \"echo hi\", listen: \"127.0.0.1:0\", restart: never}\n",
+            environment: ["PYTHONPATH": String(repeating: "p", count: 131_055)])
         #expect(result.stdout.contains("web        * cannot start: PYTHONPATH=VALUE is "))
         #expect(
             result.stdout.contains(

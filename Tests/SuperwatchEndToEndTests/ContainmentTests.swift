@@ -45,112 +45,130 @@ func readPID(_ dir: TemporaryDirectory, _ name: String) -> pid_t? {
     dir.read(name).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
 }
 
-/// A stack whose processes start daemons that leave their process group: one with setsid (its parent stays),
-/// one double-forked (its parents exit, so it is re-parented).
-func daemonStack() -> TemporaryDirectory {
-    let dir = stack(
-        """
-        processes:
-          setsid:
-            command: "setsid sleep 1000 & echo $! > setsid.pid; echo ready; wait"
-            stop_timeout: 2s
-          daemon:
-            command: "python3 daemonize.py"
-            stop_timeout: 2s
-        """)
-    dir.write(
-        "daemonize.py",
-        """
-        import os
+/// The config of a stack whose processes start daemons that leave their process group: one with setsid (its
+/// parent stays), one double-forked (its parents exit, so it is re-parented).
+let daemonConfig = """
+    processes:
+      setsid:
+        command: "setsid sleep 1000 & echo $! > setsid.pid; echo ready; wait"
+        stop_timeout: 2s
+      daemon:
+        command: "python3 daemonize.py"
+        stop_timeout: 2s
+    """
+
+/// What the `daemon` process of `daemonConfig` runs, as `daemonize.py`.
+let daemonizeScript = """
+    import os
+    if os.fork() == 0:
+        os.setsid()
         if os.fork() == 0:
-            os.setsid()
-            if os.fork() == 0:
-                with open("daemon.tmp", "w") as f:
-                    f.write(str(os.getpid()))
-                os.rename("daemon.tmp", "daemon.pid")
-                os.execvp("sleep", ["sleep", "1000"])
-            os._exit(0)
-        os.wait()
-        print("ready", flush=True)
-        os.execvp("sleep", ["sleep", "1000"])
-        """)
-    return dir
-}
+            with open("daemon.tmp", "w") as f:
+                f.write(str(os.getpid()))
+            os.rename("daemon.tmp", "daemon.pid")
+            os.execvp("sleep", ["sleep", "1000"])
+        os._exit(0)
+    os.wait()
+    print("ready", flush=True)
+    os.execvp("sleep", ["sleep", "1000"])
+    """
 
 @Suite(.serialized) struct EscapedProcessTests {
     /// setsid'd and double-forked daemons: stopped with the stack after SIGINT, and by the keeper after
     /// SIGKILL, with cgroups and without.
     @Test(arguments: ContainmentMode.available, [SIGINT, SIGKILL])
     func daemonsThatLeaveTheirGroupAreStoppedWithTheStack(containment: ContainmentMode, signal: Int32) throws {
-        let dir = daemonStack()
+        try withStack(daemonConfig, files: ["daemonize.py": daemonizeScript], environment: containment.environment) {
+            run in
+            #expect(run.waitFor("ready", count: 2))
+            #expect(eventually { readPID(run.dir, "setsid.pid") != nil && readPID(run.dir, "daemon.pid") != nil })
+            let daemons = [readPID(run.dir, "setsid.pid"), readPID(run.dir, "daemon.pid")].compactMap { $0 }
+            #expect(daemons.count == 2 && daemons.allSatisfy(isAlive))
+            let cgroup = cgroupV2Directory.map { "\($0)/superwatch-\(run.pid)" }
+            switch containment {
+            case .cgroups:
+                #expect(!run.stdout.contains("do not get cgroups"))
+                let cgroupPath = try #require(cgroup)
+                #expect(FileManager.default.fileExists(atPath: cgroupPath))
+            case .scan:
+                #expect(run.stdout.contains("do not get cgroups (SUPERWATCH_NO_CGROUP is set)"))
+                // Without cgroups an escape is only known once a scan has seen it; after SIGKILL, only the keeper
+                // is left to stop what superwatch found.
+                // (The name in parentheses is the program's at that moment: it may not have run `sleep` yet.)
+                #expect(run.waitFor("setsid     * pid \(daemons[0]) ("))
+                #expect(run.stdout.contains("left its process group; it is stopped with setsid"))
+                #expect(run.waitFor("superwatch * pid \(daemons[1]) ("))
+                #expect(
+                    run.stdout.contains("left its process group and its parent exited; it is stopped with the stack"))
+            }
+            run.signal(signal)
+            let status = run.waitForExit()
+            if signal == SIGINT { #expect(status == 0) }
+            #expect(eventually(timeout: .seconds(30)) { !daemons.contains(where: isAlive) }, "\(run.stdout)")
+            if containment == .cgroups, let cgroup {
+                #expect(eventually { !FileManager.default.fileExists(atPath: cgroup) }, "the cgroups are removed")
+            }
+        }
+    }
+
+    /// The fork + pidfd_open fallback end to end (`SUPERWATCH_SPAWN=fork`, what superwatch does by itself where
+    /// clone3 is refused): a process that exits with code 3 is started again, and after superwatch is SIGKILLed
+    /// the keeper, created the same way, stops the process.
+    @Test func theForkFallbackStartsRestartsAndContains() throws {
+        let dir = stack(
+            """
+            processes:
+              once:
+                command: "if [ ! -e again ]; then touch again; exit 3; fi; echo $$ > pid; exec sleep 1000"
+            """)
         defer { dir.remove() }
-        let run = try SuperwatchRun(["up"], in: dir.path, environment: containment.environment)
-        #expect(run.waitFor("ready", count: 2))
-        #expect(eventually { readPID(dir, "setsid.pid") != nil && readPID(dir, "daemon.pid") != nil })
-        let daemons = [readPID(dir, "setsid.pid"), readPID(dir, "daemon.pid")].compactMap { $0 }
-        #expect(daemons.count == 2 && daemons.allSatisfy(isAlive))
-        let cgroup = cgroupV2Directory.map { "\($0)/superwatch-\(run.pid)" }
-        switch containment {
-        case .cgroups:
-            #expect(!run.stdout.contains("do not get cgroups"))
-            #expect(FileManager.default.fileExists(atPath: try #require(cgroup)))
-        case .scan:
-            #expect(run.stdout.contains("do not get cgroups (SUPERWATCH_NO_CGROUP is set)"))
-            // Without cgroups an escape is only known once a scan has seen it; after SIGKILL, only the keeper
-            // is left to stop what superwatch found.
-            // (The name in parentheses is the program's at that moment: it may not have run `sleep` yet.)
-            #expect(run.waitFor("setsid     * pid \(daemons[0]) ("))
-            #expect(run.stdout.contains("left its process group; it is stopped with setsid"))
-            #expect(run.waitFor("superwatch * pid \(daemons[1]) ("))
-            #expect(run.stdout.contains("left its process group and its parent exited; it is stopped with the stack"))
-        }
-        run.signal(signal)
-        let status = run.waitForExit()
-        if signal == SIGINT { #expect(status == 0) }
-        #expect(eventually(timeout: .seconds(30)) { !daemons.contains(where: isAlive) }, "\(run.stdout)")
-        if containment == .cgroups, let cgroup {
-            #expect(eventually { !FileManager.default.fileExists(atPath: cgroup) }, "the cgroups are removed")
-        }
+        let run = try SuperwatchRun(["up"], in: dir.path, environment: ["SUPERWATCH_SPAWN": "fork"])
+        #expect(run.waitFor("exit code 3 asks for a restart"))
+        #expect(run.stdout.contains("processes are created with fork and pidfd_open (SUPERWATCH_SPAWN=fork)"))
+        #expect(eventually { readPID(dir, "pid") != nil })
+        let pid = try #require(readPID(dir, "pid"))
+        #expect(isAlive(pid))
+        run.signal(SIGKILL)
+        _ = run.waitForExit()
+        #expect(eventually(timeout: .seconds(30)) { !isAlive(pid) }, "the keeper stopped it: \(run.stdout)")
     }
 
     /// With cgroups, a daemon is part of the run that started it: nothing outlives its process, even what
     /// left its process group.
     @Test(.enabled(if: ContainmentMode.cgroups.isAvailable, "needs a writable cgroup v2 hierarchy"))
     func aDaemonDoesNotOutliveTheProcessThatStartedIt() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               leaver: {command: "setsid sleep 1000 & echo $! > d; echo bye", restart: never, stop_timeout: 1s}
               stay: {command: "sleep 1000"}
-            """)
-        defer { dir.remove() }
-        let run = try SuperwatchRun(["up"], in: dir.path)
-        #expect(run.waitFor("leaver     * exited with code 0"))
-        let daemon = try #require(readPID(dir, "d"))
-        #expect(eventually { !isAlive(daemon) })
-        #expect(run.process.isRunning)
-        run.signal(SIGTERM)
-        #expect(run.waitForExit() == 0)
+            """
+        try withStack(yaml) { run in
+            #expect(run.waitFor("leaver     * exited with code 0"))
+            let daemon = try #require(readPID(run.dir, "d"))
+            #expect(eventually { !isAlive(daemon) })
+            #expect(run.process.isRunning)
+            run.signal(SIGTERM)
+            #expect(run.waitForExit() == 0)
+        }
     }
 
     /// Without cgroups, a daemon whose parent exited before a scan saw it cannot be traced to its process:
     /// it is logged and stopped with the stack.
     @Test func withoutCgroupsAnOrphanedDaemonIsStoppedWithTheStack() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               leaver: {command: "setsid sleep 1000 & echo $! > d; echo bye", restart: never, stop_timeout: 1s}
               stay: {command: "sleep 1000"}
-            """)
-        defer { dir.remove() }
-        let run = try SuperwatchRun(["up"], in: dir.path, environment: ContainmentMode.scan.environment)
-        #expect(run.waitFor("leaver     * exited with code 0"))
-        let daemon = try #require(readPID(dir, "d"))
-        #expect(run.waitFor("pid \(daemon) ("))
-        #expect(run.stdout.contains("left its process group"))
-        run.signal(SIGTERM)
-        #expect(run.waitForExit() == 0)
-        #expect(eventually { !isAlive(daemon) })
+            """
+        try withStack(yaml, environment: ContainmentMode.scan.environment) { run in
+            #expect(run.waitFor("leaver     * exited with code 0"))
+            let daemon = try #require(readPID(run.dir, "d"))
+            #expect(run.waitFor("pid \(daemon) ("))
+            #expect(run.stdout.contains("left its process group"))
+            run.signal(SIGTERM)
+            #expect(run.waitForExit() == 0)
+            #expect(eventually { !isAlive(daemon) })
+        }
     }
 }
 
@@ -188,23 +206,22 @@ func daemonStack() -> TemporaryDirectory {
     /// still leaves nothing running.
     @Test(arguments: ContainmentMode.available)
     func aKilledKeeperIsReplacedAndTheGuaranteeHolds(containment: ContainmentMode) throws {
-        let dir = pidRecordingStack()
-        defer { dir.remove() }
-        let run = try SuperwatchRun(["up"], in: dir.path, environment: containment.environment)
-        #expect(run.waitFor("ready-a") && run.waitFor("ready-b"))
-        #expect(eventually { recordedPIDs(dir).count == 4 })
-        let pids = recordedPIDs(dir)
-        let keeper = try #require(childProcesses(of: run.pid).first { processName($0) == "superwatch-keep" })
-        kill(keeper, SIGKILL)
-        #expect(run.waitFor("the keeper process is gone (pid \(keeper), killed by SIGKILL); a new keeper (pid "))
-        #expect(run.stdout.contains("now holds the 2 running process groups"))
-        let replacement = try #require(childProcesses(of: run.pid).first { processName($0) == "superwatch-keep" })
-        #expect(replacement != keeper)
-        run.signal(SIGKILL)
-        _ = run.waitForExit()
-        #expect(
-            eventually(timeout: .seconds(30)) { !(pids + [replacement]).contains(where: isAlive) },
-            "no process of the stack remains")
+        try withStack(pidRecordingConfig(), environment: containment.environment) { run in
+            #expect(run.waitFor("ready-a") && run.waitFor("ready-b"))
+            #expect(eventually { recordedPIDs(run.dir).count == 4 })
+            let pids = recordedPIDs(run.dir)
+            let keeper = try #require(childProcesses(of: run.pid).first { processName($0) == "superwatch-keep" })
+            kill(keeper, SIGKILL)
+            #expect(run.waitFor("the keeper process is gone (pid \(keeper), killed by SIGKILL); a new keeper (pid "))
+            #expect(run.stdout.contains("now holds the 2 running process groups"))
+            let replacement = try #require(childProcesses(of: run.pid).first { processName($0) == "superwatch-keep" })
+            #expect(replacement != keeper)
+            run.signal(SIGKILL)
+            _ = run.waitForExit()
+            #expect(
+                eventually(timeout: .seconds(30)) { !(pids + [replacement]).contains(where: isAlive) },
+                "no process of the stack remains")
+        }
     }
 }
 
@@ -212,13 +229,11 @@ func daemonStack() -> TemporaryDirectory {
     /// `exit 3` forever used to restart hundreds of times a second: after 10 quick restarts in a row the
     /// restart code counts as a failure, so the policy's backoff and max_restarts apply.
     @Test func aRestartCodeStormBacksOffAndGivesUp() throws {
-        let dir = stack(
+        let result = try runStack(
             """
             processes:
               storm: {command: [sh, -c, "exit 3"], backoff: 100ms, max_restarts: 2}
             """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 3, "a restart code that gave up is a failure")
         #expect(
             result.stdout.contains(
@@ -264,15 +279,14 @@ struct ManyProcessesTests {
         for index in 0..<5 {
             yaml += "  p\(index): {command: [sleep, '100\(index)'], replicas: 830, stop_timeout: 2s}\n"
         }
-        let dir = stack(yaml)
-        defer { dir.remove() }
         // Without cgroups the keeper's table is all there is.
-        let run = try SuperwatchRun(["up"], in: dir.path, environment: ContainmentMode.scan.environment)
-        #expect(run.waitFor(" * started (pid ", count: 4_150, timeout: .seconds(600)))
-        let children = childProcesses(of: run.pid).filter { processName($0) == "sleep" }
-        #expect(children.count == 4_150)
-        run.signal(SIGKILL)
-        _ = run.waitForExit()
-        #expect(eventually(timeout: .seconds(60)) { !children.contains(where: isAlive) })
+        try withStack(yaml, environment: ContainmentMode.scan.environment) { run in
+            #expect(run.waitFor(" * started (pid ", count: 4_150, timeout: .seconds(600)))
+            let children = childProcesses(of: run.pid).filter { processName($0) == "sleep" }
+            #expect(children.count == 4_150)
+            run.signal(SIGKILL)
+            _ = run.waitForExit()
+            #expect(eventually(timeout: .seconds(60)) { !children.contains(where: isAlive) })
+        }
     }
 }

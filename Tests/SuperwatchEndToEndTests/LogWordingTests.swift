@@ -14,48 +14,50 @@ import Testing
     /// (with the host of its `listen` address) and the PORT of a process whose command uses it; none for a
     /// process that does not name PORT (its PORT may not be where it serves).
     @Test func theBannerNamesTheFileTheCountAndEachAddress() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               web: {command: "echo serving on $PORT", restart: never}
               sock: {command: "echo held", listen: "127.0.0.2:0", restart: never}
               quiet: {command: "echo quiet", restart: never}
-            """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up", "--port", "7000"], in: dir.path)
-        #expect(result.status == 0)
-        let out = result.stdout.split(separator: "\n").map(String.init)
-        #expect(out.first == "superwatch * superwatch.yaml: 3 processes; Ctrl-C to stop", "\(result.stdout)")
-        #expect(out.contains("web        * http://127.0.0.1:7000"))
-        #expect(
-            out.contains { $0.wholeMatch(of: /sock       \* http:\/\/127\.0\.0\.2:[1-9]\d*/) != nil },
-            "\(result.stdout)")
-        #expect(!out.contains { $0.hasPrefix("quiet      * http") }, "quiet never names $PORT: \(result.stdout)")
-        // Before anything starts.
-        let firstStart = try #require(out.firstIndex { $0.contains(" * started (pid ") })
-        let addresses = out.indices.filter { out[$0].contains(" * http://") }
-        #expect(addresses.count == 2 && addresses.allSatisfy { $0 < firstStart }, "\(result.stdout)")
+            """
+        try withStack(yaml, arguments: ["up", "--port", "7000"]) { run in
+            let result = run.finish()
+            #expect(result.status == 0)
+            let out = result.stdout.split(separator: "\n").map(String.init)
+            #expect(out.first == "superwatch * superwatch.yaml: 3 processes; Ctrl-C to stop", "\(result.stdout)")
+            #expect(out.contains("web        * http://127.0.0.1:7000"))
+            #expect(
+                out.contains { $0.wholeMatch(of: /sock       \* http:\/\/127\.0\.0\.2:[1-9]\d*/) != nil },
+                "\(result.stdout)")
+            #expect(!out.contains { $0.hasPrefix("quiet      * http") }, "quiet never names $PORT: \(result.stdout)")
+            // Before anything starts.
+            let firstStart = try #require(out.firstIndex { $0.contains(" * started (pid ") })
+            let addresses = out.indices.filter { out[$0].contains(" * http://") }
+            #expect(addresses.count == 2 && addresses.allSatisfy { $0 < firstStart }, "\(result.stdout)")
 
-        let json = try SuperwatchRun.run(["up", "--port", "7000", "--log-format", "json"], in: dir.path)
-        let objects = json.stdout.split(separator: "\n").compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            let json = try SuperwatchRun.run(["up", "--port", "7000", "--log-format", "json"], in: run.path)
+            let objects = json.stdout.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            let banner = try #require(objects.first)
+            #expect(banner["event"] as? String == "banner" && banner["process"] as? String == "superwatch")
+            #expect(banner["file"] as? String == "superwatch.yaml" && banner["processes"] as? Int == 3)
+            let port = try #require(objects.first { $0["event"] as? String == "port" })
+            #expect(port["process"] as? String == "web" && port["port"] as? Int == 7000)
+            #expect(port["address"] as? String == "http://127.0.0.1:7000")
+            #expect(objects.contains { $0["event"] as? String == "listening" && $0["process"] as? String == "sock" })
         }
-        let banner = try #require(objects.first)
-        #expect(banner["event"] as? String == "banner" && banner["process"] as? String == "superwatch")
-        #expect(banner["file"] as? String == "superwatch.yaml" && banner["processes"] as? Int == 3)
-        let port = try #require(objects.first { $0["event"] as? String == "port" })
-        #expect(port["process"] as? String == "web" && port["port"] as? Int == 7000)
-        #expect(port["address"] as? String == "http://127.0.0.1:7000")
-        #expect(objects.contains { $0["event"] as? String == "listening" && $0["process"] as? String == "sock" })
     }
 
     /// `-f` shows the file as named, and one process is "1 process".
     @Test func theBannerCountsInTheSingular() throws {
-        let dir = TemporaryDirectory()
-        defer { dir.remove() }
-        dir.write("stack.yml", "processes:\n  one: {command: echo hi, restart: never}\n")
-        let result = try SuperwatchRun.run(["up", "-f", "stack.yml"], in: dir.path)
-        #expect(result.stdout.hasPrefix("superwatch * stack.yml: 1 process; Ctrl-C to stop\n"), "\(result.stdout)")
+        try withStack(
+            nil, files: ["stack.yml": "processes:\n  one: {command: echo hi, restart: never}\n"],
+            arguments: ["up", "-f", "stack.yml"]
+        ) { run in
+            let result = run.finish()
+            #expect(result.stdout.hasPrefix("superwatch * stack.yml: 1 process; Ctrl-C to stop\n"), "\(result.stdout)")
+        }
     }
 
     /// When the stack ends on its own, the last line says so with the exit status and the process it came
@@ -99,13 +101,11 @@ import Testing
 
     /// "after 1 restart", the command on the first start only, and every `*`/`|` in one column.
     @Test func restartsAreCountedAndTheCommandIsShownOnceAndLinesAlign() throws {
-        let dir = stack(
+        let result = try runStack(
             """
             processes:
               a: {command: "echo run; exit 1", max_restarts: 1, backoff: 100ms}
             """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 1)
         #expect(result.stdout.contains("a          * gave up after 1 restart in a row\n"), "\(result.stdout)")
         #expect(result.stdout.contains("(restart 1 of 1, restart: on-failure)"))
@@ -132,7 +132,7 @@ import Testing
     /// start: superwatch says once what a `listen:` program must do instead. A process without `listen` that
     /// prints the same words gets no hint.
     @Test func aListenProgramThatBindsItsPortItselfGetsAHintOnce() throws {
-        let dir = stack(
+        let result = try runStack(
             """
             processes:
               selfbind:
@@ -144,8 +144,6 @@ import Testing
                 command: "echo 'bind: Address already in use'"
                 restart: never
             """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 1)
         let out = result.stdout.split(separator: "\n").map(String.init)
         #expect(

@@ -33,8 +33,7 @@ func permissions(of path: String) -> mode_t? {
     /// The README's own examples: `cwd: services/api` with `extra_files: [../../shared/settings.toml]`, and
     /// `cwd: services/web` with `env_file: web.env` and `listen: unix:run/web.sock` (no `run/` yet).
     @Test func theReadmeExamplesPointAtTheirFiles() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               api:
                 command: 'echo "api up [$SUPERWATCH_CHANGED]"; exec sleep 1000'
@@ -46,71 +45,64 @@ func permissions(of path: String) -> mode_t? {
                 cwd: services/web
                 env_file: web.env
                 listen: unix:run/web.sock
-            """)
-        defer { dir.remove() }
-        dir.write("services/api/app.py", "1")
-        let settings = dir.write("shared/settings.toml", "a = 1")
-        dir.write("services/web/web.env", "GREETING=hello-from-web-env\n")
-        let socketPath = "\(dir.path)/services/web/run/web.sock"
-
-        let check = try SuperwatchRun.run(["check"], in: dir.path)
-        #expect(check.status == 0, "\(check.stderr)")
-        #expect(check.stdout.contains("  listen: unix:\(socketPath) (its directory is created when `up` starts)\n"))
-        #expect(permissions(of: "\(dir.path)/services/web/run") == nil, "check creates nothing")
-
-        let run = try SuperwatchRun(["up"], in: dir.path)
-        defer {
-            run.signal(SIGINT)
-            _ = run.waitForExit()
+            """
+        let files: KeyValuePairs = [
+            "services/api/app.py": "1", "shared/settings.toml": "a = 1",
+            "services/web/web.env": "GREETING=hello-from-web-env\n",
+        ]
+        try withStack(yaml, files: files, arguments: ["check"]) { check in
+            let socketPath = "\(check.path)/services/web/run/web.sock"
+            #expect(check.waitForExit(timeout: .seconds(60)) == 0, "\(check.stderr)")
+            #expect(
+                check.stdout.contains("  listen: unix:\(socketPath) (its directory is created when `up` starts)\n"))
+            #expect(permissions(of: "\(check.path)/services/web/run") == nil, "check creates nothing")
         }
-        #expect(run.waitFor("| web hello-from-web-env"))
-        #expect(run.waitFor("* unix:\(socketPath)"))
-        #expect(permissions(of: "\(dir.path)/services/web/run") == 0o700)
-        #expect(canConnect(toUnixSocket: socketPath))
-        #expect(run.waitFor("| api up []"))
-        dir.write("shared/settings.toml", "a = 2")
-        #expect(run.waitFor("| api up [\(settings)]"))
+        try withStack(yaml, files: files) { run in
+            let socketPath = "\(run.path)/services/web/run/web.sock"
+            #expect(run.waitFor("| web hello-from-web-env"))
+            #expect(run.waitFor("* unix:\(socketPath)"))
+            #expect(permissions(of: "\(run.path)/services/web/run") == 0o700)
+            #expect(canConnect(toUnixSocket: socketPath))
+            #expect(run.waitFor("| api up []"))
+            let settings = run.write("shared/settings.toml", "a = 2")
+            #expect(run.waitFor("| api up [\(settings)]"))
+        }
     }
 
     /// An extra file that does not exist yet, in a directory that does not exist either: said at start, and
     /// creating it (directories first, then the file) restarts the process.
     @Test func aMissingExtraFileIsAnnouncedAndRestartsTheProcessOnceCreated() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               api:
                 command: 'echo "up [$SUPERWATCH_CHANGED]"; exec sleep 1000'
                 extra_files: [config/local/settings.toml]
               other:
                 command: exec sleep 1000
-            """)
-        defer { dir.remove() }
-        let settings = "\(dir.path)/config/local/settings.toml"
-        let run = try SuperwatchRun(["up"], in: dir.path)
-        defer {
-            run.signal(SIGINT)
-            _ = run.waitForExit()
+            """
+        try withStack(yaml) { run in
+            let settings = "\(run.path)/config/local/settings.toml"
+            let notice = "extra file \(settings) does not exist yet; creating it will restart the process"
+            #expect(run.waitFor(notice))
+            #expect(run.stdout.split(separator: "\n").contains { $0.hasPrefix("api") && $0.hasSuffix(notice) })
+            #expect(eventually { lines(of: "api", in: run.stdout).contains("up []") })
+            try FileManager.default.createDirectory(atPath: "\(run.path)/config", withIntermediateDirectories: false)
+            try FileManager.default.createDirectory(
+                atPath: "\(run.path)/config/local", withIntermediateDirectories: false)
+            run.write("config/local/settings.toml", "a = 1")
+            #expect(eventually { lines(of: "api", in: run.stdout).contains("up [config/local/settings.toml]") })
+            #expect(settledStarts(of: "api", in: run, atLeast: 2) == 2)
+            #expect(starts(of: "other", in: run) == 1)
         }
-        let notice = "extra file \(settings) does not exist yet; creating it will restart the process"
-        #expect(run.waitFor(notice))
-        #expect(run.stdout.split(separator: "\n").contains { $0.hasPrefix("api") && $0.hasSuffix(notice) })
-        #expect(eventually { lines(of: "api", in: run.stdout).contains("up []") })
-        try FileManager.default.createDirectory(atPath: "\(dir.path)/config", withIntermediateDirectories: false)
-        try FileManager.default.createDirectory(atPath: "\(dir.path)/config/local", withIntermediateDirectories: false)
-        dir.write("config/local/settings.toml", "a = 1")
-        #expect(eventually { lines(of: "api", in: run.stdout).contains("up [config/local/settings.toml]") })
-        #expect(settledStarts(of: "api", in: run, atLeast: 2) == 2)
-        #expect(starts(of: "other", in: run) == 1)
     }
 
     @Test func superwatchIsAReservedProcessName() throws {
-        let dir = stack("processes:\n  superwatch:\n    command: touch started\n")
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
-        #expect(result.status == 2)
-        #expect(
-            result.stderr == "superwatch: superwatch.yaml:2:3: error: `superwatch` is a reserved process name: the log "
-                + "shows the stack's own events as `superwatch * ...`; rename the process\n")
-        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
+        try withStack("processes:\n  superwatch:\n    command: touch started\n") { run in
+            #expect(run.waitForExit(timeout: .seconds(60)) == 2)
+            #expect(
+                run.stderr == "superwatch: superwatch.yaml:2:3: error: `superwatch` is a reserved process name: the "
+                    + "log shows the stack's own events as `superwatch * ...`; rename the process\n")
+            #expect(!FileManager.default.fileExists(atPath: "\(run.path)/started"))
+        }
     }
 }

@@ -41,11 +41,7 @@ struct FreshCodeTests {
         case .plainApp:
             process = "command: python3 app.py\n    listen: 127.0.0.1:0\n    watch: [\"**/*.py\"]"
         }
-        let dir = stack("processes:\n  api:\n    \(process)\n")
-        defer { dir.remove() }
-        dir.write(
-            "app.py",
-            """
+        let app = """
             from flask import Flask
             import helpers
             app = Flask(__name__)
@@ -54,43 +50,44 @@ struct FreshCodeTests {
                 return helpers.VERSION
             if __name__ == "__main__":
                 app.run(debug=True)
-            """)
+            """
         let second = Int(time(nil))
         let version = { (n: Int) in String(format: "v%02d", n) }
-        saveWithMtime(dir, "helpers.py", "VERSION = \"\(version(0))\"\n", seconds: second, nanoseconds: 0)
-        let run = try SuperwatchRun(["up"], in: dir.path, unsetting: variablesThatHidePythonBytecode)
-        defer {
-            run.signal(SIGTERM)
-            _ = run.waitForExit()
-        }
-        let port = try #require(listeningPort(run))
-        #expect(eventually { httpGet(port) == version(0) }, "\(run.stdout)")
-        let cache = "\(dir.path)/__pycache__"
-        let bytecodeWritten = {
-            ((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? [])
-                .contains { $0.hasPrefix("helpers.") && $0.hasSuffix(".pyc") }
-        }
-        try #require(bytecodeWritten(), "Python wrote helpers.py's bytecode (else this test proves nothing)")
-
-        var answers: [String?] = []
-        let restarting = "api        * restarting: helpers.py changed"
-        for edit in 1...20 {
-            let restarts = run.stdout.components(separatedBy: restarting).count - 1
-            // Same size, same whole second as every earlier version: only the sub-second part differs.
-            saveWithMtime(
-                dir, "helpers.py", "VERSION = \"\(version(edit))\"\n", seconds: second,
-                nanoseconds: edit * 10_000_000)
-            // A start logged after this edit's restart began (Werkzeug's own reloader may restart the plain app
-            // once more, but never before the edit): the process that answers has read the new file.
-            let restarted = eventually {
-                let parts = run.stdout.components(separatedBy: restarting)
-                return parts.count - 1 > restarts && parts.last!.contains("api        * started (pid")
+        try withStack(
+            "processes:\n  api:\n    \(process)\n", files: ["app.py": app],
+            prepare: { dir in
+                saveWithMtime(dir, "helpers.py", "VERSION = \"\(version(0))\"\n", seconds: second, nanoseconds: 0)
+            }, unsetting: variablesThatHidePythonBytecode
+        ) { run in
+            let port = try #require(listeningPort(run))
+            #expect(eventually { httpGet(port) == version(0) }, "\(run.stdout)")
+            let cache = "\(run.path)/__pycache__"
+            let bytecodeWritten = {
+                ((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? [])
+                    .contains { $0.hasPrefix("helpers.") && $0.hasSuffix(".pyc") }
             }
-            #expect(restarted, "edit \(edit) restarts the process")
-            answers.append(httpGet(port))
-            #expect(bytecodeWritten(), "the new process wrote helpers.py's bytecode")
+            try #require(bytecodeWritten(), "Python wrote helpers.py's bytecode (else this test proves nothing)")
+
+            var answers: [String?] = []
+            let restarting = "api        * restarting: helpers.py changed"
+            for edit in 1...20 {
+                let restarts = run.stdout.components(separatedBy: restarting).count - 1
+                // Same size, same whole second as every earlier version: only the sub-second part differs.
+                saveWithMtime(
+                    run.dir, "helpers.py", "VERSION = \"\(version(edit))\"\n", seconds: second,
+                    nanoseconds: edit * 10_000_000)
+                // A start logged after this edit's restart began (Werkzeug's own reloader may restart the plain app
+                // once more, but never before the edit): the process that answers has read the new file.
+                let restarted = eventually {
+                    let parts = run.stdout.components(separatedBy: restarting)
+                    return parts.count - 1 > restarts && parts.last!.contains("api        * started (pid")
+                }
+                #expect(restarted, "edit \(edit) restarts the process")
+                answers.append(httpGet(port))
+                #expect(bytecodeWritten(), "the new process wrote helpers.py's bytecode")
+            }
+            #expect(answers == (1...20).map(version), "\(run.stdout)")
         }
-        #expect(answers == (1...20).map(version), "\(run.stdout)")
     }
 }
 
@@ -98,45 +95,43 @@ struct FreshCodeTests {
 struct WerkzeugIgnoreTests {
     /// `ignore:` applies to the modules a `werkzeug:` app reports, as Werkzeug's `exclude_patterns` does.
     @Test func anIgnoredImportedModuleDoesNotRestartTheApp() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               api:
                 werkzeug: app:app
                 listen: 127.0.0.1:0
                 ignore: ["local_*.py"]
-            """)
-        defer { dir.remove() }
-        dir.write("local_settings.py", "GREETING = 'hi'\n")
-        dir.write("helpers.py", "VERSION = 1\n")
-        dir.write(
-            "app.py",
             """
-            from flask import Flask
-            import helpers, local_settings
-            app = Flask(__name__)
-            @app.route("/")
-            def index():
-                return f"{local_settings.GREETING} v{helpers.VERSION}"
-            """)
-        let run = try SuperwatchRun(["up"], in: dir.path)
-        defer {
-            run.signal(SIGTERM)
-            _ = run.waitForExit()
+        try withStack(
+            yaml,
+            files: [
+                "local_settings.py": "GREETING = 'hi'\n", "helpers.py": "VERSION = 1\n",
+                "app.py": """
+                from flask import Flask
+                import helpers, local_settings
+                app = Flask(__name__)
+                @app.route("/")
+                def index():
+                    return f"{local_settings.GREETING} v{helpers.VERSION}"
+                """,
+            ]
+        ) { run in
+            let port = try #require(listeningPort(run))
+            #expect(eventually { httpGet(port) == "hi v1" })
+            // The first report (both modules) has been taken in once an edit of one of them restarts the app.
+            run.write("helpers.py", "VERSION = 2\n")
+            #expect(eventually { httpGet(port) == "hi v2" })
+            // inotify reports changes in order: had the ignored module been watched, its change would be part of
+            // the restart that the next edit causes, or a restart of its own before it.
+            run.write("local_settings.py", "GREETING = 'hello'\n")
+            run.write("helpers.py", "VERSION = 3\n")
+            #expect(eventually { httpGet(port) == "hello v3" })
+            let restarts = run.stdoutLines.filter { $0.contains(" * restarting") }
+            #expect(
+                restarts == [
+                    "api        * restarting: helpers.py changed", "api        * restarting: helpers.py changed",
+                ],
+                "\(run.stdout)")
         }
-        let port = try #require(listeningPort(run))
-        #expect(eventually { httpGet(port) == "hi v1" })
-        // The first report (both modules) has been taken in once an edit of one of them restarts the app.
-        dir.write("helpers.py", "VERSION = 2\n")
-        #expect(eventually { httpGet(port) == "hi v2" })
-        // inotify reports changes in order: had the ignored module been watched, its change would be part of
-        // the restart that the next edit causes, or a restart of its own before it.
-        dir.write("local_settings.py", "GREETING = 'hello'\n")
-        dir.write("helpers.py", "VERSION = 3\n")
-        #expect(eventually { httpGet(port) == "hello v3" })
-        let restarts = run.stdoutLines.filter { $0.contains(" * restarting") }
-        #expect(
-            restarts == ["api        * restarting: helpers.py changed", "api        * restarting: helpers.py changed"],
-            "\(run.stdout)")
     }
 }

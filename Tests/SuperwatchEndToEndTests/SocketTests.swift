@@ -71,19 +71,31 @@ let reloadClient = #"""
     print(json.dumps(stats))
     """#
 
+/// A Flask app that answers `v{VERSION}` and runs itself with Werkzeug's own (stat) reloader; `version` is the
+/// Python expression VERSION is set to.
+func flaskAppWithItsOwnReloader(version: String) -> String {
+    """
+    from flask import Flask
+    VERSION = \(version)
+    app = Flask(__name__)
+    @app.route("/")
+    def index():
+        return f"v{VERSION}"
+    if __name__ == "__main__":
+        app.run(debug=True, reloader_type="stat")
+    """
+}
+
 @Suite(.serialized) struct SocketTests {
     @Test func socketsArePassedWithTheSocketActivationVariables() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               child:
                 command: python3 check.py
                 listen: ["127.0.0.1:0", "unix:child.sock"]
                 restart: never
-            """)
-        dir.write(
-            "check.py",
             """
+        let check = """
             import os, socket
             tcp, unix = socket.socket(fileno=3), socket.socket(fileno=4)
             print("fds", os.environ["LISTEN_FDS"], os.environ["LISTEN_PID"] == str(os.getpid()), os.environ["LISTEN_FDNAMES"])
@@ -93,73 +105,60 @@ let reloadClient = #"""
                 os.fstat(5); print("fd 5 leaked")
             except OSError:
                 print("no other fds")
-            """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
-        #expect(result.status == 0)
-        let output = lines(of: "child", in: result.stdout)
-        #expect(output.first == "fds 2 True child:child")
-        let listening = try #require(result.stdout.firstMatch(of: /\* http:\/\/127\.0\.0\.1:(\d+)\n/))
-        #expect(listening.1 != "0", "port 0 picks a free port and shows it")
-        #expect(output.contains("port \(listening.1) \(listening.1) True"))
-        #expect(output.contains("werkzeug 3 true"))
-        #expect(output.contains("no other fds"))
-        #expect(result.stdout.contains("child      * unix:\(dir.path)/child.sock\n"))
+            """
+        try withStack(yaml, files: ["check.py": check]) { run in
+            #expect(run.waitForExit(timeout: .seconds(60)) == 0)
+            let output = lines(of: "child", in: run.stdout)
+            #expect(output.first == "fds 2 True child:child")
+            let listening = try #require(run.stdout.firstMatch(of: /\* http:\/\/127\.0\.0\.1:(\d+)\n/))
+            #expect(listening.1 != "0", "port 0 picks a free port and shows it")
+            #expect(output.contains("port \(listening.1) \(listening.1) True"))
+            #expect(output.contains("werkzeug 3 true"))
+            #expect(output.contains("no other fds"))
+            #expect(run.stdout.contains("child      * unix:\(run.path)/child.sock\n"))
+        }
     }
 
     @Test func aPortInUseIsAPositionedErrorNamingTheHolderAndNothingStarts() throws {
         let (fd, port) = occupyLoopbackPort()
         defer { close(fd) }
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               first: {command: touch started}
               web:
                 command: touch started
                 listen: 127.0.0.1:\(port)
-            """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
-        #expect(result.status == 1)
-        #expect(
-            result.stderr.hasPrefix(
-                "superwatch: superwatch.yaml:5:13: error: port \(port) is already in use by pid \(getpid())"))
-        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/started"))
+            """
+        try withStack(yaml) { run in
+            #expect(run.waitForExit(timeout: .seconds(60)) == 1)
+            #expect(
+                run.stderr.hasPrefix(
+                    "superwatch: superwatch.yaml:5:13: error: port \(port) is already in use by pid \(getpid())"))
+            #expect(!FileManager.default.fileExists(atPath: "\(run.path)/started"))
+        }
     }
 
     @Test(.enabled(if: flaskAvailable, "needs Flask (.ci/run installs it)"))
     func aFlaskAppWithItsOwnReloaderAnswersEveryRequestAcrossReloads() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               web:
                 command: python3 app.py
                 listen: 127.0.0.1:0
-            """)
-        dir.write(
-            "app.py",
             """
-            from flask import Flask
-            VERSION = 1
-            app = Flask(__name__)
-            @app.route("/")
-            def index():
-                return f"v{VERSION}"
-            if __name__ == "__main__":
-                app.run(debug=True, reloader_type="stat")
-            """)
-        defer { dir.remove() }
-        let run = try SuperwatchRun(["up"], in: dir.path)
-        defer {
-            run.signal(SIGTERM)
-            _ = run.waitForExit()
+        try withStack(
+            yaml,
+            files: [
+                "app.py": flaskAppWithItsOwnReloader(version: "1")
+            ]
+        ) { run in
+            let port = try #require(listeningPort(run))
+            // Werkzeug's stat reloader compares mtimes: each edit needs its own second.
+            let stats = try expectEveryRequestAnsweredAcrossReloads(
+                port: port, editing: "app.py", reloads: 5, gap: "1.1", in: run.dir)
+            #expect((stats["ok"] as? Int ?? 0) > 5)
+            #expect(run.stdout.components(separatedBy: "restarting: exit code 3 asks for a restart").count - 1 >= 5)
         }
-        let port = try #require(listeningPort(run))
-        // Werkzeug's stat reloader compares mtimes: each edit needs its own second.
-        let stats = try expectEveryRequestAnsweredAcrossReloads(
-            port: port, editing: "app.py", reloads: 5, gap: "1.1", in: dir)
-        #expect((stats["ok"] as? Int ?? 0) > 5)
-        #expect(run.stdout.components(separatedBy: "restarting: exit code 3 asks for a restart").count - 1 >= 5)
     }
 }
 
@@ -168,52 +167,38 @@ struct WerkzeugOwnReloaderTests {
     /// superwatch's own restart (a `watch:` match) stops the app with SIGTERM; Werkzeug would exit at once,
     /// cutting requests off, so the drain covers SIGTERM too.
     @Test func aWatchRestartOfAPlainFlaskAppFailsNoRequest() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               web:
                 command: python3 app.py
                 listen: 127.0.0.1:0
                 watch: ["version.txt"]
-            """)
-        dir.write("version.txt", "VERSION = 1\n")
-        dir.write(
-            "app.py",
             """
-            from flask import Flask
-            VERSION = open("version.txt").read().split("=")[1].strip()
-            app = Flask(__name__)
-            @app.route("/")
-            def index():
-                return f"v{VERSION}"
-            if __name__ == "__main__":
-                app.run(debug=True, reloader_type="stat")
-            """)
-        defer { dir.remove() }
-        let run = try SuperwatchRun(["up"], in: dir.path)
-        defer {
-            run.signal(SIGTERM)
-            _ = run.waitForExit()
+        try withStack(
+            yaml,
+            files: [
+                "version.txt": "VERSION = 1\n",
+                "app.py": flaskAppWithItsOwnReloader(version: #"open("version.txt").read().split("=")[1].strip()"#),
+            ]
+        ) { run in
+            let port = try #require(listeningPort(run))
+            #expect(eventually { httpGet(port) == "v1" })
+            try expectEveryRequestAnsweredAcrossReloads(
+                port: port, editing: "version.txt", reloads: 5, gap: "0.3", in: run.dir)
+            #expect(run.stdout.contains("web        * restarting: version.txt changed"))
         }
-        let port = try #require(listeningPort(run))
-        #expect(eventually { httpGet(port) == "v1" })
-        try expectEveryRequestAnsweredAcrossReloads(port: port, editing: "version.txt", reloads: 5, gap: "0.3", in: dir)
-        #expect(run.stdout.contains("web        * restarting: version.txt changed"))
     }
 
     /// Werkzeug issue #2634: its reloader's child kept the port after the parent died. Under superwatch the
     /// parent and the child share a process group and both stop with it.
     @Test func withoutListenWerkzeugsReloaderParentAndChildStopTogether() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               web:
                 command: python3 app.py
                 stop_timeout: 3s
-            """)
-        dir.write(
-            "app.py",
             """
+        let app = """
             import os
             from flask import Flask
             with open("pids", "a") as f:
@@ -224,17 +209,17 @@ struct WerkzeugOwnReloaderTests {
                 return "ok"
             if __name__ == "__main__":
                 app.run(debug=True, port=int(os.environ["PORT"]), reloader_type="stat")
-            """)
-        defer { dir.remove() }
+            """
         let port = 15000 + Int(getpid() % 1000)
-        let run = try SuperwatchRun(["up", "--port", String(port)], in: dir.path)
-        #expect(eventually { httpGet(String(port)) == "ok" })
-        let pids = (dir.read("pids") ?? "").split(separator: "\n").compactMap { pid_t($0) }
-        #expect(pids.count == 2, "Werkzeug's reloader parent and its serving child")
-        run.signal(SIGINT)
-        #expect(run.waitForExit() == 0)
-        #expect(eventually { !pids.contains(where: isAlive) })
-        #expect(httpGet(String(port)) == nil, "nothing holds the port any more")
+        try withStack(yaml, files: ["app.py": app], arguments: ["up", "--port", String(port)]) { run in
+            #expect(eventually { httpGet(String(port)) == "ok" })
+            let pids = (run.read("pids") ?? "").split(separator: "\n").compactMap { pid_t($0) }
+            #expect(pids.count == 2, "Werkzeug's reloader parent and its serving child")
+            run.signal(SIGINT)
+            #expect(run.waitForExit() == 0)
+            #expect(eventually { !pids.contains(where: isAlive) })
+            #expect(httpGet(String(port)) == nil, "nothing holds the port any more")
+        }
     }
 }
 
@@ -257,7 +242,7 @@ func expectEveryRequestAnsweredAcrossReloads(
 }
 
 /// The port of the first `NAME * http://127.0.0.1:PORT` line of the start banner.
-func listeningPort(_ run: SuperwatchRun) -> String? {
+func listeningPort(_ run: StackRun) -> String? {
     guard eventually({ run.stdout.firstMatch(of: /\* http:\/\/127\.0\.0\.1:(\d+)\n/) != nil }) else { return nil }
     return run.stdout.firstMatch(of: /\* http:\/\/127\.0\.0\.1:(\d+)\n/).map { String($0.1) }
 }
@@ -274,18 +259,16 @@ func httpGet(_ port: String, _ path: String = "/") -> String? {
 
 @Suite(.serialized, .enabled(if: flaskAvailable, "needs Flask (.ci/run installs it)"))
 struct WerkzeugModeTests {
-    func app(_ extra: String = "") -> TemporaryDirectory {
-        let dir = stack(
-            """
+    /// Runs `body` against a `werkzeug:` app (`target`, default `app:app`) whose answer comes from `helpers.py`,
+    /// once superwatch shows the port it holds for it.
+    func withApp(_ target: String = "app:app", _ body: (StackRun, _ port: String) throws -> Void) throws {
+        let yaml = """
             processes:
               api:
-                werkzeug: \(extra.isEmpty ? "app:app" : extra)
+                werkzeug: \(target)
                 listen: 127.0.0.1:0
-            """)
-        dir.write("helpers.py", "VERSION = 1\n")
-        dir.write(
-            "app.py",
             """
+        let app = """
             from flask import Flask
             import helpers
             app = Flask(__name__)
@@ -296,56 +279,41 @@ struct WerkzeugModeTests {
                 factory = Flask(__name__)
                 factory.add_url_rule("/", "index", lambda: f"factory {name}")
                 return factory
-            """)
-        return dir
+            """
+        try withStack(yaml, files: ["helpers.py": "VERSION = 1\n", "app.py": app]) { run in
+            try body(run, try #require(listeningPort(run)))
+        }
     }
 
     @Test func editingAnImportedModuleThatNoGlobMatchesReloadsWithNoFailedRequest() throws {
-        let dir = app()
-        defer { dir.remove() }
-        let run = try SuperwatchRun(["up"], in: dir.path)
-        defer {
-            run.signal(SIGTERM)
-            _ = run.waitForExit()
+        try withApp { run, port in
+            #expect(eventually { httpGet(port) == "v1" })
+            try expectEveryRequestAnsweredAcrossReloads(
+                port: port, editing: "helpers.py", reloads: 5, gap: "0.2", in: run.dir)
+            #expect(run.stdout.contains("api        * restarting: helpers.py changed"))
+            #expect(
+                run.stdout.contains("a standby interpreter with its packages imported"),
+                "restarts after the first use an interpreter that imported Flask ahead of time")
         }
-        let port = try #require(listeningPort(run))
-        #expect(eventually { httpGet(port) == "v1" })
-        try expectEveryRequestAnsweredAcrossReloads(port: port, editing: "helpers.py", reloads: 5, gap: "0.2", in: dir)
-        #expect(run.stdout.contains("api        * restarting: helpers.py changed"))
-        #expect(
-            run.stdout.contains("a standby interpreter with its packages imported"),
-            "restarts after the first use an interpreter that imported Flask ahead of time")
     }
 
     @Test func aSyntaxErrorWaitsForTheFix() throws {
-        let dir = app()
-        defer { dir.remove() }
-        let run = try SuperwatchRun(["up"], in: dir.path)
-        defer {
-            run.signal(SIGTERM)
-            _ = run.waitForExit()
+        try withApp { run, port in
+            #expect(eventually { httpGet(port) == "v1" })
+            run.write("helpers.py", "VERSION = = 2\n")
+            #expect(run.waitFor("SyntaxError"))
+            #expect(run.waitFor("the app failed to import; waiting for a change to one of its files"))
+            run.write("helpers.py", "VERSION = 3\n")
+            #expect(eventually { httpGet(port) == "v3" })
         }
-        let port = try #require(listeningPort(run))
-        #expect(eventually { httpGet(port) == "v1" })
-        dir.write("helpers.py", "VERSION = = 2\n")
-        #expect(run.waitFor("SyntaxError"))
-        #expect(run.waitFor("the app failed to import; waiting for a change to one of its files"))
-        dir.write("helpers.py", "VERSION = 3\n")
-        #expect(eventually { httpGet(port) == "v3" })
     }
 
     @Test(arguments: ["app:create_app()", "app:create_app('dev')"])
     func factoriesAreCalled(target: String) throws {
-        let dir = app(target)
-        defer { dir.remove() }
-        let run = try SuperwatchRun(["up"], in: dir.path)
-        defer {
-            run.signal(SIGTERM)
-            _ = run.waitForExit()
+        try withApp(target) { _, port in
+            let expected = target.contains("dev") ? "factory dev" : "factory default"
+            #expect(eventually { httpGet(port) == expected })
         }
-        let port = try #require(listeningPort(run))
-        let expected = target.contains("dev") ? "factory dev" : "factory default"
-        #expect(eventually { httpGet(port) == expected })
     }
 }
 
@@ -358,48 +326,46 @@ func runPython(_ arguments: [String], in directory: String) throws -> String {
     /// Replicas of a process with `listen` share its socket: each gets it as fd 3, and connections reach
     /// both.
     @Test func replicasShareTheHeldSocket() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               web:
                 command: python3 serve.py
                 listen: 127.0.0.1:0
                 replicas: 2
-            """)
-        dir.write(
-            "serve.py",
             """
-            import http.server, os, socket
-            class Handler(http.server.BaseHTTPRequestHandler):
-                def do_GET(self):
-                    body = os.environ["SUPERWATCH_REPLICA"].encode()
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                def log_message(self, *args):
-                    pass
-            server = http.server.HTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
-            server.socket = socket.socket(fileno=3)
-            print("port", os.environ["PORT"], "replica", os.environ["SUPERWATCH_REPLICA"], flush=True)
-            server.serve_forever()
-            """)
-        defer { dir.remove() }
-        let run = try SuperwatchRun(["up"], in: dir.path)
-        defer {
-            run.signal(SIGTERM)
-            _ = run.waitForExit()
+        try withStack(
+            yaml,
+            files: [
+                "serve.py": """
+                import http.server, os, socket
+                class Handler(http.server.BaseHTTPRequestHandler):
+                    def do_GET(self):
+                        body = os.environ["SUPERWATCH_REPLICA"].encode()
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                    def log_message(self, *args):
+                        pass
+                server = http.server.HTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+                server.socket = socket.socket(fileno=3)
+                print("port", os.environ["PORT"], "replica", os.environ["SUPERWATCH_REPLICA"], flush=True)
+                server.serve_forever()
+                """
+            ]
+        ) { run in
+            let port = try #require(listeningPort(run))
+            #expect(run.stdout.components(separatedBy: "* http://").count == 2, "one socket, announced once")
+            #expect(
+                run.waitFor("web.1      | port \(port) replica 1") && run.waitFor("web.2      | port \(port) replica 2")
+            )
+            var seen = Set<String>()
+            #expect(
+                eventually {
+                    if let body = httpGet(port) { seen.insert(body) }
+                    return seen == ["1", "2"]
+                },
+                "both replicas answer on the one socket: \(seen)")
         }
-        let port = try #require(listeningPort(run))
-        #expect(run.stdout.components(separatedBy: "* http://").count == 2, "one socket, announced once")
-        #expect(
-            run.waitFor("web.1      | port \(port) replica 1") && run.waitFor("web.2      | port \(port) replica 2"))
-        var seen = Set<String>()
-        #expect(
-            eventually {
-                if let body = httpGet(port) { seen.insert(body) }
-                return seen == ["1", "2"]
-            },
-            "both replicas answer on the one socket: \(seen)")
     }
 }

@@ -19,45 +19,43 @@ private func allGone(_ pids: [pid_t]) -> Bool {
     /// tell (epoll reports an error on it). Chatty: the next write fails with EPIPE.
     @Test(arguments: [false, true])
     func whenStdoutsReaderGoesAwayTheStackStopsAndSuperwatchExits141(chatty: Bool) throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               a:
                 command: "sleep 1000 & echo $! > a.child; echo $$ > a.leader; echo ready-a; \(chatty ? "while :; do echo more; sleep 0.01; done" : "wait")"
                 stop_timeout: 2s
-            """)
-        defer { dir.remove() }
+            """
         // The banner, `a * started (pid N): ...` and `a | ready-a`: the reader leaves once all three are there.
-        let run = try SuperwatchRun(["up"], in: dir.path, stdout: .closedAfter(lines: 3))
-        #expect(eventually { readPID(dir, "a.leader") != nil && readPID(dir, "a.child") != nil })
-        let pids = [readPID(dir, "a.leader"), readPID(dir, "a.child")].compactMap { $0 }
-        #expect(run.waitForExit() == 128 + SIGPIPE)
-        #expect(run.stdout.contains("a          | ready-a\n"))
-        #expect(run.stderr.contains("superwatch: stdout was closed; stopping all processes"), "\(run.stderr)")
-        #expect(eventually { allGone(pids) }, "no process of the stack survives")
+        try withStack(yaml, stdout: .closedAfter(lines: 3)) { run in
+            #expect(eventually { readPID(run.dir, "a.leader") != nil && readPID(run.dir, "a.child") != nil })
+            let pids = [readPID(run.dir, "a.leader"), readPID(run.dir, "a.child")].compactMap { $0 }
+            #expect(run.waitForExit() == 128 + SIGPIPE)
+            #expect(run.stdout.contains("a          | ready-a\n"))
+            #expect(run.stderr.contains("superwatch: stdout was closed; stopping all processes"), "\(run.stderr)")
+            #expect(eventually { allGone(pids) }, "no process of the stack survives")
+        }
     }
 
     /// A reader that stops reading (a paused pager, a hung log shipper) slows the processes down: superwatch
     /// stops reading their pipes and they block on them. A signal still stops everything; what stdout never
     /// took is reported on stderr.
     @Test func aStalledReaderBlocksTheProcessesButNotAShutdown() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               producer: {command: "echo $$ > producer.pid; exec yes 'a line of output that nobody reads'", stop_timeout: 2s}
               idle: {command: "echo $$ > idle.pid; exec sleep 1000", stop_timeout: 2s}
-            """)
-        defer { dir.remove() }
-        let run = try SuperwatchRun(["up"], in: dir.path, stdout: .stalled)
-        #expect(eventually { readPID(dir, "producer.pid") != nil && readPID(dir, "idle.pid") != nil })
-        let producer = try #require(readPID(dir, "producer.pid"))
-        let pids = [producer, try #require(readPID(dir, "idle.pid"))]
-        #expect(eventually { waitChannel(producer).contains("pipe_write") }, "back-pressure blocks the producer")
-        run.signal(SIGTERM)
-        #expect(run.waitForExit(timeout: .seconds(30)) == 0, "the shutdown does not wait for stdout")
-        let notice = #/superwatch: stdout is not being read; [1-9][0-9]* KiB of output not written\n/#
-        #expect(run.stderr.contains(notice), "\(run.stderr)")
-        #expect(eventually { allGone(pids) }, "no process of the stack survives")
+            """
+        try withStack(yaml, stdout: .stalled) { run in
+            #expect(eventually { readPID(run.dir, "producer.pid") != nil && readPID(run.dir, "idle.pid") != nil })
+            let producer = try #require(readPID(run.dir, "producer.pid"))
+            let pids = [producer, try #require(readPID(run.dir, "idle.pid"))]
+            #expect(eventually { waitChannel(producer).contains("pipe_write") }, "back-pressure blocks the producer")
+            run.signal(SIGTERM)
+            #expect(run.waitForExit(timeout: .seconds(30)) == 0, "the shutdown does not wait for stdout")
+            let notice = #/superwatch: stdout is not being read; [1-9][0-9]* KiB of output not written\n/#
+            #expect(run.stderr.contains(notice), "\(run.stderr)")
+            #expect(eventually { allGone(pids) }, "no process of the stack survives")
+        }
     }
 
     /// Back-pressure holds output back and loses none of it: once the reader reads again, every line arrives,
@@ -93,23 +91,22 @@ private func allGone(_ pids: [pid_t]) -> Bool {
     /// /dev/null as stdin.
     @Test(arguments: [Int32(0), 1, 2])
     func aClosedStandardDescriptorBecomesDevNull(fd: Int32) throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               a: {command: "readlink /proc/self/fd/0 > a.stdin; echo $$ > a.pid; echo hello; exec sleep 1000"}
-            """)
-        defer { dir.remove() }
-        let run = try SuperwatchRun(["up"], in: dir.path, closing: [fd])
-        #expect(eventually { readPID(dir, "a.pid") != nil })
-        let pid = try #require(readPID(dir, "a.pid"))
-        let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(run.pid)/fd/\(fd)")
-        #expect(target == "/dev/null")
-        #expect(dir.read("a.stdin") == "/dev/null\n")
-        if fd != 1 { #expect(run.waitFor("a          | hello")) }
-        run.signal(SIGTERM)
-        #expect(run.waitForExit() == 0)
-        if fd != 1 { #expect(run.stdout.contains("stopping all processes")) }
-        if fd != 2 { #expect(run.stderr.isEmpty, "\(run.stderr)") }
-        #expect(eventually { allGone([pid]) })
+            """
+        try withStack(yaml, closing: [fd]) { run in
+            #expect(eventually { readPID(run.dir, "a.pid") != nil })
+            let pid = try #require(readPID(run.dir, "a.pid"))
+            let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(run.pid)/fd/\(fd)")
+            #expect(target == "/dev/null")
+            #expect(run.read("a.stdin") == "/dev/null\n")
+            if fd != 1 { #expect(run.waitFor("a          | hello")) }
+            run.signal(SIGTERM)
+            #expect(run.waitForExit() == 0)
+            if fd != 1 { #expect(run.stdout.contains("stopping all processes")) }
+            if fd != 2 { #expect(run.stderr.isEmpty, "\(run.stderr)") }
+            #expect(eventually { allGone([pid]) })
+        }
     }
 }

@@ -25,14 +25,12 @@ func lines(of name: String, in output: String) -> [String] {
 
 @Suite(.serialized) struct UpTests {
     @Test func outputIsPrefixedAndPaddedPerProcess() throws {
-        let dir = stack(
+        let result = try runStack(
             """
             processes:
               web: {command: "echo hello from web"}
               worker-long: {command: ["sh", "-c", "echo out; echo err >&2"]}
             """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 0)
         #expect(result.stdout.contains("web         | hello from web\n"))
         #expect(result.stdout.contains("worker-long | out\n"))
@@ -63,35 +61,33 @@ func lines(of name: String, in output: String) -> [String] {
     }
 
     @Test func namedProcessesStartAlone() throws {
-        let dir = stack(
-            """
+        let yaml = """
             processes:
               a: {command: echo from-a}
               b: {command: echo from-b}
               c: {command: echo from-c}
-            """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up", "b", "c"], in: dir.path)
-        #expect(result.status == 0)
-        #expect(!result.stdout.contains("from-a"))
-        #expect(lines(of: "b", in: result.stdout) == ["from-b"])
-        #expect(lines(of: "c", in: result.stdout) == ["from-c"])
-        let unknown = try SuperwatchRun.run(["up", "nope"], in: dir.path)
-        #expect(unknown.status == 2)
-        #expect(unknown.stderr.contains("no process named `nope`"))
+            """
+        try withStack(yaml, arguments: ["up", "b", "c"]) { run in
+            let result = run.finish()
+            #expect(result.status == 0)
+            #expect(!result.stdout.contains("from-a"))
+            #expect(lines(of: "b", in: result.stdout) == ["from-b"])
+            #expect(lines(of: "c", in: result.stdout) == ["from-c"])
+            let unknown = try SuperwatchRun.run(["up", "nope"], in: run.path)
+            #expect(unknown.status == 2)
+            #expect(unknown.stderr.contains("no process named `nope`"))
+        }
     }
 
     @Test func exitCodeThreeRestartsAtOnce() throws {
         // Exits 3 twice (asking for a restart), then 0.
-        let dir = stack(
+        let result = try runStack(
             """
             processes:
               app:
                 command: "n=$(cat count 2>/dev/null || echo 0); echo run $n; echo $((n+1)) > count; [ $n -ge 2 ] || exit 3"
                 restart: never
             """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 0)
         #expect(lines(of: "app", in: result.stdout) == ["run 0", "run 1", "run 2"])
         #expect(result.stdout.components(separatedBy: "restarting: exit code 3 asks for a restart").count == 3)
@@ -99,13 +95,11 @@ func lines(of name: String, in output: String) -> [String] {
     }
 
     @Test func onFailureBacksOffThenGivesUpAndTheStackExitsWithItsStatus() throws {
-        let dir = stack(
+        let result = try runStack(
             """
             processes:
               flaky: {command: "echo try; exit 7", max_restarts: 2, backoff: 50ms}
             """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.status == 7)
         #expect(lines(of: "flaky", in: result.stdout) == ["try", "try", "try"])
         #expect(result.stdout.contains("restarting in 50ms (restart 1 of 2"))
@@ -114,14 +108,12 @@ func lines(of name: String, in output: String) -> [String] {
     }
 
     @Test func policiesNeverAndAlways() throws {
-        let dir = stack(
+        let result = try runStack(
             """
             processes:
               once: {command: "echo once; exit 4", restart: never}
               again: {command: "echo again", restart: always, max_restarts: 1, backoff: 10ms}
             """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(lines(of: "once", in: result.stdout) == ["once"])
         #expect(lines(of: "again", in: result.stdout) == ["again", "again"])
         #expect(result.stdout.contains("not restarting (restart: never)"))
@@ -129,48 +121,40 @@ func lines(of name: String, in output: String) -> [String] {
     }
 
     @Test func oneExitNeverStopsTheOthers() throws {
-        let dir = stack(
+        let result = try runStack(
             """
             processes:
               quitter: {command: "exit 1", restart: never}
               stayer: {command: "sleep 0.5; echo still here"}
             """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(lines(of: "stayer", in: result.stdout) == ["still here"])
         #expect(result.status == 1)
     }
 
     @Test func aMissingProgramIsReportedAndTreatedAsAFailure() throws {
-        let dir = stack("processes:\n  ghost: {command: [no-such-program-xyz], restart: never}\n")
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
+        let result = try runStack("processes:\n  ghost: {command: [no-such-program-xyz], restart: never}\n")
         #expect(result.stdout.contains("cannot start: command not found: no-such-program-xyz"))
         #expect(result.status == 127)
     }
 
     @Test func environmentIsMergedProcessOverGlobalOverOwn() throws {
-        let dir = stack(
+        let result = try runStack(
             """
             env: {A: global, B: global}
             processes:
               p:
                 command: echo "$A $B $C $SUPERWATCH_PROCESS"
                 env: {B: mine}
-            """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path, environment: ["C": "outer", "A": "outer"])
+            """, environment: ["C": "outer", "A": "outer"])
         #expect(lines(of: "p", in: result.stdout) == ["global mine outer p"])
     }
 
     @Test func childrenGetDevNullAsStdinAndNoExtraDescriptors() throws {
-        let dir = stack(
+        let result = try runStack(
             """
             processes:
               p: {command: "ls /proc/self/fd | sort -n | tr '\\\\n' ' '; echo; readlink /proc/self/fd/0"}
             """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
         // ls itself opens one descriptor (3) to read the directory.
         #expect(lines(of: "p", in: result.stdout) == ["0 1 2 3 ", "/dev/null"])
     }
@@ -179,14 +163,12 @@ func lines(of name: String, in output: String) -> [String] {
 @Suite struct ExitStatusTests {
     /// `restart: always` gives up on clean exits too; that must not hide a later real failure.
     @Test func aProcessGivenUpAfterCleanExitsDoesNotDecideTheStatus() throws {
-        let dir = stack(
+        let result = try runStack(
             """
             processes:
               a: {command: 'exit 0', restart: always, max_restarts: 1, backoff: 10ms}
               b: {command: 'sleep 1; exit 7', restart: never}
             """)
-        defer { dir.remove() }
-        let result = try SuperwatchRun.run(["up"], in: dir.path)
         #expect(result.stdout.contains("a          * gave up after 1 restart in a row"))
         #expect(result.status == 7)
     }

@@ -99,6 +99,10 @@ public struct ProcessSpec: Sendable, Equatable {
     public var backoff: Duration
     public var stopSignal: UnixSignal
     public var stopTimeout: Duration
+    /// `stop_signal` and `stop_timeout` when the config does not set them; also what a process that left its
+    /// run and whose run is unknown gets (Containment).
+    public static let defaultStopSignal: UnixSignal = .terminate
+    public static let defaultStopTimeout: Duration = .seconds(5)
     /// Globs relative to `cwd`; empty: not watched.
     public var watch: [String]
     public var ignore: [String]
@@ -126,7 +130,8 @@ public struct ProcessSpec: Sendable, Equatable {
     public init(
         name: String, command: Command, cwd: String, env: [String: String] = [:],
         restartCodes: Set<Int32> = [3], restart: RestartPolicy = .onFailure, maxRestarts: Int = 5,
-        backoff: Duration = .seconds(1), stopSignal: UnixSignal = .terminate, stopTimeout: Duration = .seconds(5),
+        backoff: Duration = .seconds(1), stopSignal: UnixSignal = defaultStopSignal,
+        stopTimeout: Duration = defaultStopTimeout,
         watch: [String] = [], ignore: [String] = [], extraFiles: [String] = [], watcher: WatcherKind = .auto,
         interval: Duration = .seconds(1), debounce: Duration = .milliseconds(20)
     ) {

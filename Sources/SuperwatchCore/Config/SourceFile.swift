@@ -43,9 +43,9 @@ enum SourceFile {
             let code = errno
             throw code == ENOENT || code == ENOTDIR ? .notFound : .failed(syscall: "open", errno: code)
         }
-        defer { close(fd) }
+        let file = OwnedDescriptor(takingOwnershipOf: fd)
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .failed(syscall: "fstat", errno: errno) }
+        guard fstat(file.rawValue, &info) == 0 else { throw .failed(syscall: "fstat", errno: errno) }
         switch info.st_mode & S_IFMT {
         case S_IFREG: break
         case S_IFDIR: throw .isDirectory
@@ -59,7 +59,7 @@ enum SourceFile {
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(file.rawValue, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
                 throw .failed(syscall: "read", errno: errno)

@@ -73,7 +73,7 @@ enum FreshBytecode {
             }
             if let stem = cachedModuleStem(name), stems.contains(stem) { names.append(name) }
         }
-        closedir(stream)
+        closeDirectory(stream)
         var failures: [Failure] = []
         for name in names {
             let path = joinPath(cache, name)

@@ -43,7 +43,7 @@ struct PythonInterpreter: Sendable, Equatable {
         static var plain: Runner {
             Runner(
                 launch: { request throws(SuperwatchError) in try Launcher.launch(request) },
-                kill: { pgid in _ = Glibc.kill(-pgid, SIGKILL) }, release: { _ in })
+                kill: { pgid in signalGroup(pgid, SIGKILL) }, release: { _ in })
         }
     }
 
@@ -64,11 +64,13 @@ struct PythonInterpreter: Sendable, Equatable {
 
     /// Whether `path` starts with `#!`: a script the kernel runs through another program.
     static func isScript(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        // ignored: a file that cannot be opened or read is no script: it is run as it is, and its start says why.
+        guard case let fd = open(path, O_RDONLY | O_CLOEXEC), fd >= 0 else { return false }
+        let file = OwnedDescriptor(takingOwnershipOf: fd)
         var magic: [UInt8] = [0, 0]
-        return read(fd, &magic, 2) == 2 && magic == [0x23, 0x21]
+        // ignored: as above.
+        let count = try? retryingEINTR("read") { read(file.rawValue, &magic, 2) }
+        return count == 2 && magic == [0x23, 0x21]
     }
 
     /// What Python says through `wrapper`: its `sys.executable` and `os.environ`. Nil unless the wrapper answered
@@ -77,31 +79,34 @@ struct PythonInterpreter: Sendable, Equatable {
         _ wrapper: String, cwd: String, environment: [String: String], runner: Runner
     ) -> (executable: String, environment: [String: String])? {
         let question = "import json, os, sys; sys.stdout.write(json.dumps([sys.executable or '', dict(os.environ)]))"
-        let request = LaunchRequest(arguments: [wrapper, "-c", question], cwd: cwd, environment: environment)
+        // The question only ever ends by SIGKILL (below, or from the keeper if superwatch dies meanwhile): it is
+        // not the user's process, and has no stop settings of its own.
+        let request = LaunchRequest(
+            arguments: [wrapper, "-c", question], cwd: cwd, environment: environment, stopSignal: .kill,
+            stopTimeoutMilliseconds: 0)
+        // ignored: a wrapper that cannot be started is run as the command itself, whose start then says why.
         guard let launched = try? runner.launch(request) else { return nil }
         let deadline = ContinuousClock.now + .milliseconds(Int(queryTimeoutMilliseconds))
         var output: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         var stdoutOpen = true
-        while stdoutOpen, wait(for: launched.stdout, until: deadline) {
-            let count = read(launched.stdout, &buffer, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { stdoutOpen = false } else { output += buffer[..<count] }
+        while stdoutOpen, wait(for: launched.stdout.rawValue, until: deadline) {
+            // ignored: a read error ends the answer like end of file; the exit status decides below.
+            let count = (try? retryingEINTR("read") { read(launched.stdout.rawValue, &buffer, buffer.count) }) ?? 0
+            if count == 0 { stdoutOpen = false } else { output += buffer[..<count] }
         }
         // A pidfd is readable once its process has exited; until it is reaped, its pid (and so its process
         // group id) cannot be reused, so the group kill below reaches only what the wrapper left behind.
-        let exited = !stdoutOpen && wait(for: launched.pidfd, until: deadline)
+        let exited = !stdoutOpen && wait(for: launched.pidfd.rawValue, until: deadline)
         runner.kill(launched.pid)
         var code: Int32 = 0
         var signal: Int32 = 0
-        if sw_pidfd_reap(launched.pidfd, &code, &signal) != 1 {
+        if sw_pidfd_reap(launched.pidfd.rawValue, &code, &signal) != 1 {
+            // Not exited yet (it was just killed) or not reapable through the pidfd: wait for it by pid.
             var status: Int32 = 0
             while waitpid(launched.pid, &status, 0) < 0 && errno == EINTR {}
         }
         runner.release(launched.pid)
-        close(launched.pidfd)
-        close(launched.stdout)
-        close(launched.stderr)
         guard exited, code == 0, signal == 0,
             let answer = try? JSONSerialization.jsonObject(with: Data(output)) as? [Any], answer.count == 2,
             let executable = answer[0] as? String, let environment = answer[1] as? [String: String]

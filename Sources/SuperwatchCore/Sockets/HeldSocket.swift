@@ -8,7 +8,9 @@ import Foundation
 /// A listening socket superwatch owns for the whole life of `up`, so that connections wait in its backlog
 /// while the process behind it restarts instead of being refused.
 final class HeldSocket: Sendable {
-    let fd: Int32
+    /// The listening socket, closed when this object ends.
+    private let descriptor: OwnedDescriptor
+    var fd: Int32 { descriptor.rawValue }
     /// What was asked for.
     let requested: ListenAddress
     /// What was bound (the real port when 0 was asked for).
@@ -17,15 +19,15 @@ final class HeldSocket: Sendable {
     /// Connections the kernel queues while no process accepts: enough for a burst during a restart.
     static let backlog: Int32 = 1024
 
-    private init(fd: Int32, requested: ListenAddress, bound: ListenAddress) {
-        self.fd = fd
+    private init(descriptor: consuming OwnedDescriptor, requested: ListenAddress, bound: ListenAddress) {
+        self.descriptor = descriptor
         self.requested = requested
         self.bound = bound
     }
 
     deinit {
-        close(fd)
-        // A Unix socket's file would outlive us and make the next bind fail as "in use".
+        // A Unix socket's file would outlive us and make the next bind fail as "in use". ignored: ENOENT (it was
+        // removed already) is fine, and a file that stays is replaced by the next bind's stale-socket check.
         if case .unix(let path) = bound { unlink(path) }
     }
 
@@ -67,14 +69,18 @@ final class HeldSocket: Sendable {
             throw SuperwatchError(.addressInUse, "cannot resolve `\(host)`: \(String(cString: gai_strerror(rc)))")
         }
         defer { freeaddrinfo(list) }
-        let fd = try retryingEINTR("socket") {
-            socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        }
+        let socket = OwnedDescriptor(
+            takingOwnershipOf: try retryingEINTR("socket") {
+                Glibc.socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            })
+        let fd = socket.rawValue
         var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        // Without SO_REUSEADDR a restart of superwatch would find the port busy (TIME_WAIT): not optional.
+        try retryingEINTR("setsockopt(SO_REUSEADDR)") {
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
         if Glibc.bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 {
             let err = errno
-            close(fd)
             var message = "cannot listen on \(requested): \(errnoDescription(err))"
             if err == EADDRINUSE {
                 message = "port \(port) is already in use"
@@ -86,8 +92,10 @@ final class HeldSocket: Sendable {
         try listenOrThrow(fd, requested)
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        try retryingEINTR("getsockname") {
+            withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
         }
         let family = storage.ss_family
         let boundPort: UInt16 = withUnsafePointer(to: &storage) { pointer in
@@ -100,14 +108,16 @@ final class HeldSocket: Sendable {
                 UInt16(bigEndian: $0.pointee.sin_port)
             }
         }
-        return HeldSocket(fd: fd, requested: requested, bound: .tcp(host: host, port: boundPort))
+        return HeldSocket(descriptor: socket, requested: requested, bound: .tcp(host: host, port: boundPort))
     }
 
     private static func bindUnix(_ path: String, requested: ListenAddress) throws(SuperwatchError) -> HeldSocket {
         try createMissingDirectories(above: path)
-        let fd = try retryingEINTR("socket") {
-            socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        }
+        let socket = OwnedDescriptor(
+            takingOwnershipOf: try retryingEINTR("socket") {
+                Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            })
+        let fd = socket.rawValue
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -121,12 +131,12 @@ final class HeldSocket: Sendable {
         }
         var rc = attempt()
         if rc != 0 && errno == EADDRINUSE && isStaleUnixSocket(path) {
+            // ignored: if the stale file cannot go, the second attempt fails with EADDRINUSE, reported below.
             unlink(path)
             rc = attempt()
         }
         if rc != 0 {
             let err = errno
-            close(fd)
             let message =
                 err == EADDRINUSE
                 ? "\(path) is already in use by a listening process; stop it or choose another path"
@@ -134,7 +144,7 @@ final class HeldSocket: Sendable {
             throw SuperwatchError(.addressInUse, message)
         }
         try listenOrThrow(fd, requested)
-        return HeldSocket(fd: fd, requested: requested, bound: requested)
+        return HeldSocket(descriptor: socket, requested: requested, bound: requested)
     }
 
     /// `unix:run/web.sock` names a directory that a fresh checkout may not have yet (`run/` is often in
@@ -159,7 +169,6 @@ final class HeldSocket: Sendable {
     private static func listenOrThrow(_ fd: Int32, _ address: ListenAddress) throws(SuperwatchError) {
         if listen(fd, backlog) != 0 {
             let err = errno
-            close(fd)
             throw SuperwatchError(.addressInUse, "cannot listen on \(address): \(errnoDescription(err))")
         }
     }
@@ -168,14 +177,16 @@ final class HeldSocket: Sendable {
     private static func isStaleUnixSocket(_ path: String) -> Bool {
         var info = stat()
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK else { return false }
-        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        defer { close(probe) }
+        // Without a socket to probe with, the file is not known to be stale, and is left alone.
+        guard case let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), fd >= 0
+        else { return false }
+        let probe = OwnedDescriptor(takingOwnershipOf: fd)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8.prefix($0.count - 1))) }
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                connect(probe.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
         return rc != 0 && errno == ECONNREFUSED

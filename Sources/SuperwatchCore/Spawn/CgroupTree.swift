@@ -33,32 +33,32 @@ struct CgroupTree: Sendable {
         let base = (mount.point + (relative.hasPrefix("/") ? relative : "/" + relative))
             .replacingSuffix("/", with: "")
         let parent = "\(base)/superwatch-\(getpid())"
-        // A leftover of an earlier superwatch with the same pid (its keeper was killed too): empty it first.
-        if access(parent, F_OK) == 0 {
-            _ = sw_cgroup_kill(parent)
-            _ = sw_cgroup_remove(parent)
-        }
-        guard mkdir(parent, 0o755) == 0 else {
-            return .failure(Unavailable(reason: "cannot create \(parent): \(errnoDescription(errno))"))
-        }
+        // A leftover of an earlier superwatch with the same pid (its keeper was killed too): empty it first. Its
+        // failures show in the mkdir below (EEXIST), which says why cgroups are not used.
         let tree = CgroupTree(parent: parent)
-        let probe = "\(parent)/probe"
-        var failure: String?
-        if mkdir(probe, 0o755) != 0 {
-            failure = "cannot create \(probe): \(errnoDescription(errno))"
-        } else {
-            let fd = open("\(probe)/cgroup.procs", O_WRONLY | O_CLOEXEC)
-            if fd < 0 {
-                failure = "cannot open \(probe)/cgroup.procs: \(errnoDescription(errno))"
-            } else {
-                let err = sw_cgroup_probe(fd)
-                close(fd)
-                if err != 0 { failure = "cannot move a process into \(probe): \(errnoDescription(err))" }
-            }
-            rmdir(probe)
+        if access(parent, F_OK) == 0, let failure = tree.removeAllNow() {
+            return .failure(Unavailable(reason: "cannot remove the leftover cgroup \(parent): \(failure)"))
         }
+        do {
+            try retryingEINTR("mkdir") { mkdir(parent, 0o755) }
+        } catch {
+            return .failure(Unavailable(reason: "cannot create \(parent): \(error.errno.map(\.description) ?? "")"))
+        }
+        let probe = "probe"
+        let failure: String?
+        do throws(SuperwatchError) {
+            let procs = try tree.makeRun(probe)
+            try shimCall("sw_cgroup_probe") { sw_cgroup_probe(procs.rawValue) }
+            failure = nil
+        } catch {
+            failure = "cannot move a process into \(tree.path(probe)): \(error.errno.map(\.description) ?? "")"
+        }
+        // ignored: the probe's child has been reaped, so the cgroup is empty; one that stays anyway goes with the
+        // tree (removeAll removes child cgroups first).
+        _ = tree.remove(probe)
         if let failure {
-            rmdir(parent)
+            // ignored: an empty cgroup superwatch just made; if it cannot go, it only stays behind, empty.
+            _ = tree.removeAllNow()
             return .failure(Unavailable(reason: failure))
         }
         return .success(tree)
@@ -74,50 +74,61 @@ struct CgroupTree: Sendable {
     }
 
     /// Creates a run's cgroup and opens its `cgroup.procs` for the child to move itself in.
-    func makeRun(_ name: String) throws(SuperwatchError) -> Int32 {
+    func makeRun(_ name: String) throws(SuperwatchError) -> OwnedDescriptor {
         let directory = path(name)
         try retryingEINTR("mkdir(\(directory))") { mkdir(directory, 0o755) }
         do {
-            return try retryingEINTR("open(\(directory)/cgroup.procs)") {
-                open("\(directory)/cgroup.procs", O_WRONLY | O_CLOEXEC)
-            }
+            return OwnedDescriptor(
+                takingOwnershipOf: try retryingEINTR("open(\(directory)/cgroup.procs)") {
+                    open("\(directory)/cgroup.procs", O_WRONLY | O_CLOEXEC)
+                })
         } catch {
-            rmdir(directory)
+            // ignored: the directory was made a moment ago and nothing is in it; at worst it stays, empty,
+            // until the tree is removed.
+            _ = remove(name)
             throw error
         }
     }
 
     /// Signals every member of a run's cgroup whose process group is not `pgid` (that one the caller signals
-    /// as a group).
-    func signal(_ name: String, _ signal: Int32, skippingGroup pgid: pid_t) {
-        _ = sw_cgroup_signal(path(name), signal, pgid)
+    /// as a group). Returns why it could not, or nil; a cgroup already gone is no failure (the run ended).
+    func signal(_ name: String, _ signal: Int32, skippingGroup pgid: pid_t) -> Errno? {
+        Self.failure(sw_cgroup_signal(path(name), signal, pgid))
     }
 
-    /// SIGKILLs everything in a run's cgroup.
-    func kill(_ name: String) { _ = sw_cgroup_kill(path(name)) }
+    /// SIGKILLs everything in a run's cgroup. Returns why it could not, or nil (also when it is gone already).
+    func kill(_ name: String) -> Errno? { Self.failure(sw_cgroup_kill(path(name))) }
 
-    /// Whether a run's cgroup still has a live member (zombies do not count).
-    func isPopulated(_ name: String) -> Bool {
-        var populated: Int32 = 0
-        return sw_cgroup_populated(path(name), &populated) == 0 && populated != 0
-    }
+    /// Whether a run's cgroup still has a live member (zombies do not count). A cgroup that is gone or cannot be
+    /// read counts as empty: the caller's stop then ends, as it would once the members are gone.
+    func isPopulated(_ name: String) -> Bool { sw_cgroup_populated(path(name)) > 0 }
 
     /// Removes a run's cgroup (and any its processes made); false while it still has members.
-    func remove(_ name: String) -> Bool {
-        let err = sw_cgroup_remove(path(name))
-        return err == 0 || err == ENOENT
+    func remove(_ name: String) -> Bool { Self.failure(sw_cgroup_remove(path(name))) == nil }
+
+    /// A shim result as a failure: nil for success and for ENOENT (the cgroup is gone, which is what each caller
+    /// wanted).
+    private static func failure(_ result: Int32) -> Errno? {
+        result >= 0 || result == -ENOENT ? nil : Errno(rawValue: -result)
     }
 
     /// Kills whatever is left in the whole subtree, waits (at most `timeout`) until it is empty and removes
-    /// it. Returns 0 or the errno of removing the parent.
-    func removeAll(timeout: Duration = .seconds(5)) async -> Int32 {
-        _ = sw_cgroup_kill(parent)
+    /// it. Returns why it could not, or nil.
+    func removeAll(timeout: Duration = .seconds(5)) async -> Errno? {
+        if let failure = Self.failure(sw_cgroup_kill(parent)) { return failure }
         let deadline = ContinuousClock.now + timeout
-        var populated: Int32 = 1
-        while sw_cgroup_populated(parent, &populated) == 0, populated != 0, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
+        while sw_cgroup_populated(parent) > 0, ContinuousClock.now < deadline {
+            // A cancelled sleep only ends the wait early; the removal below then reports what is left.
+            do { try await Task.sleep(for: .milliseconds(10)) } catch { break }
         }
-        return sw_cgroup_remove(parent)
+        return Self.failure(sw_cgroup_remove(parent))
+    }
+
+    /// `removeAll` without waiting: for a tree superwatch has started nothing in (or a leftover whose members
+    /// are killed on the spot).
+    func removeAllNow() -> Errno? {
+        if let failure = Self.failure(sw_cgroup_kill(parent)) { return failure }
+        return Self.failure(sw_cgroup_remove(parent))
     }
 
     /// The cgroup v2 mount: where it is and which cgroup its root is (not "/" in a bind mount of a subtree).
@@ -164,16 +175,22 @@ struct CgroupTree: Sendable {
 }
 
 /// The whole of a small file (/proc and /sys files), or nil.
+/// A file that cannot be opened or read is nil: the callers treat an absent /proc or /sys entry as "unknown".
 func readSmallFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
+    guard case let fd = open(path, O_RDONLY | O_CLOEXEC), fd >= 0 else { return nil }
+    let file = OwnedDescriptor(takingOwnershipOf: fd)
     var result: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
+        let n: Int
+        do {
+            n = try retryingEINTR("read") {
+                buffer.withUnsafeMutableBytes { read(file.rawValue, $0.baseAddress, $0.count) }
+            }
+        } catch {
+            return nil
+        }
+        if n == 0 { break }
         result.append(contentsOf: buffer[0..<n])
     }
     return String(decoding: result, as: UTF8.self)

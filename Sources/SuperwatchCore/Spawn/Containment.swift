@@ -45,19 +45,30 @@ final class Containment: Sendable {
         var signalled = false
     }
 
-    /// The running keeper: its pid, its pidfd (watched) and the write end of its pipe.
+    /// The running keeper: its pid, its pidfd (watched) and the write end of its pipe. The descriptors are
+    /// owned by the containment: the pidfd by the Dispatch source watching it (closed by its cancel handler),
+    /// the write end by `State.keeper` (closed when the keeper is replaced or superwatch closes).
     struct Keeper: Sendable {
         var pid: pid_t
         var pidfd: Int32
         var writeFD: Int32
 
         /// Tells the keeper to stop group `pgid` (and the members of its cgroup `cgroup`) if superwatch dies.
-        /// A keeper that died fails silently here: its loss is reported, and its successor gets every group.
         func register(_ pgid: pid_t, signal: Int32, timeoutMilliseconds: Int32, cgroup: String? = nil) {
-            _ = sw_keeper_send(writeFD, 1, pgid, signal, timeoutMilliseconds, cgroup)
+            send(SW_KEEPER_REGISTER, pgid, signal: signal, timeoutMilliseconds: timeoutMilliseconds, cgroup: cgroup)
         }
 
-        func unregister(_ pgid: pid_t) { _ = sw_keeper_send(writeFD, 2, pgid, 0, 0, nil) }
+        func unregister(_ pgid: pid_t) { send(SW_KEEPER_UNREGISTER, pgid, signal: 0, timeoutMilliseconds: 0) }
+
+        private func send(
+            _ op: sw_keeper_op, _ pgid: pid_t, signal: Int32, timeoutMilliseconds: Int32, cgroup: String? = nil
+        ) {
+            let result = sw_keeper_send(writeFD, op, pgid, signal, timeoutMilliseconds, cgroup)
+            // EPIPE: the keeper died. Its pidfd says so at once, `keeperDied` reports it and registers every
+            // live group with its successor, so nothing is lost here. Anything else (a cgroup name too long for
+            // the record) is a bug.
+            assert(result == 0 || result == -EPIPE, "sw_keeper_send: \(Errno(rawValue: -result))")
+        }
     }
 
     /// A Dispatch source (the keeper's pidfd, the scan's timer). Dispatch sources may be cancelled from any
@@ -86,25 +97,31 @@ final class Containment: Sendable {
     private let sources = Mutex<[Source]>([])
     private let log: @Sendable (ProcessID?, SupervisorEvent) -> Void
     private let cgroupsDisabled: Bool
+    private let spawnMode: SpawnMode
     private let selfPID = getpid()
 
     /// `log` receives superwatch's own events (a lost keeper, an escape, the cgroup fallback) from any thread.
-    /// `SUPERWATCH_NO_CGROUP=1` in `environment` turns cgroups off.
+    /// `SUPERWATCH_NO_CGROUP=1` in `environment` turns cgroups off; `SUPERWATCH_SPAWN=fork` creates children
+    /// and the keeper with fork + pidfd_open instead of clone3.
     init(environment: [String: String], log: @escaping @Sendable (ProcessID?, SupervisorEvent) -> Void) {
         self.log = log
         cgroupsDisabled = environment["SUPERWATCH_NO_CGROUP"].map { !$0.isEmpty && $0 != "0" } ?? false
+        spawnMode = SpawnMode(environment: environment)
     }
 
     /// Raises the descriptor limit, becomes a subreaper, creates the cgroup tree (or says why not) and
     /// starts the keeper.
     func start() throws(SuperwatchError) {
         let descriptors = DescriptorLimit.raise()
-        if case let err = sw_become_subreaper(), err != 0 {
+        if spawnMode == .fork {
+            log(nil, SupervisorEvent(.notice, "processes are created with fork and pidfd_open (SUPERWATCH_SPAWN=fork)"))
+        }
+        if case let result = sw_become_subreaper(), result != 0 {
             log(
                 nil,
                 SupervisorEvent(
                     .notice,
-                    "cannot become a child subreaper (\(errnoDescription(err))): processes "
+                    "cannot become a child subreaper (\(Errno(rawValue: -result))): processes "
                         + "whose parent exits are re-parented to init, out of superwatch's reach"))
         }
         var cgroups: CgroupTree?
@@ -130,9 +147,11 @@ final class Containment: Sendable {
         }
         let keeper: Keeper
         do {
-            keeper = try Self.startKeeper(cgroupParent: cgroups?.parent)
+            keeper = try Self.startKeeper(cgroupParent: cgroups?.parent, mode: spawnMode)
         } catch {
-            if let cgroups { _ = sw_cgroup_remove(cgroups.parent) }
+            if let cgroups, let failure = cgroups.removeAllNow() {
+                log(nil, SupervisorEvent(.notice, "cannot remove the cgroup \(cgroups.parent): \(failure)"))
+            }
             throw error
         }
         state.withLock {
@@ -164,22 +183,23 @@ final class Containment: Sendable {
         try state.withLock { (state: inout State) throws(SuperwatchError) -> LaunchedProcess in
             var request = request
             request.keeperFD = state.keeper?.writeFD ?? -1
+            request.mode = spawnMode
             if state.descriptors.current > state.descriptors.original {
                 request.descriptorLimit = state.descriptors.original
             }
             var cgroup: String?
-            var procsFD: Int32 = -1
+            // The run's cgroup.procs, open until the start is done (the child writes itself into it).
+            var procs: OwnedDescriptor?
             if let tree = state.cgroups {
                 let runName = CgroupTree.runName(process: name, runID: runID)
                 do throws(SuperwatchError) {
-                    procsFD = try tree.makeRun(runName)
+                    procs = try tree.makeRun(runName)
                 } catch {
                     throw Launcher.explain(error)
                 }
                 cgroup = runName
             }
-            defer { if procsFD >= 0 { Glibc.close(procsFD) } }
-            request.cgroupProcsFD = procsFD
+            request.cgroupProcsFD = procs?.rawValue ?? -1
             request.cgroupName = cgroup
             let launched: LaunchedProcess
             do throws(SuperwatchError) {
@@ -207,11 +227,16 @@ final class Containment: Sendable {
                 state.escapes.filter { $0.value.run == pgid }.map(\.key)
             )
         }
-        kill(-pgid, signal)
-        if let cgroup = run?.cgroup, let tree {
-            if signal == SIGKILL { tree.kill(cgroup) } else { tree.signal(cgroup, signal, skippingGroup: pgid) }
+        signalGroup(pgid, signal)
+        if let cgroup = run?.cgroup, let tree,
+            let failure = signal == SIGKILL ? tree.kill(cgroup) : tree.signal(cgroup, signal, skippingGroup: pgid)
+        {
+            // The group itself got the signal; what left it may not have. Said, since it may outlive the run.
+            log(
+                run?.process,
+                SupervisorEvent(.notice, "cannot signal the cgroup \(tree.path(cgroup)): \(failure)"))
         }
-        for group in escapes { kill(-group, signal) }
+        for group in escapes { signalGroup(group, signal) }
     }
 
     /// Whether run `pgid` still has a live process: in its cgroup, or in its group or the groups of its
@@ -265,7 +290,7 @@ final class Containment: Sendable {
             }
             return strays
         }
-        for (group, signal) in strays { kill(-group, signal) }
+        for (group, signal) in strays { signalGroup(group, signal) }
     }
 
     /// Every run has ended: stops what is left (escapes whose run ended or is unknown, a last scan's
@@ -286,11 +311,11 @@ final class Containment: Sendable {
                         .stopTimeout,
                         "processes that left their process group did not stop "
                             + "within \(Duration.milliseconds(Int64(timeout)).humanReadable); sending them SIGKILL"))
-                for group in groups { kill(-group, SIGKILL) }
+                for group in groups { signalGroup(group, SIGKILL) }
             }
         }
-        if let tree, case let err = await tree.removeAll(), err != 0 {
-            log(nil, SupervisorEvent(.notice, "cannot remove the cgroup \(tree.parent): \(errnoDescription(err))"))
+        if let tree, let failure = await tree.removeAll() {
+            log(nil, SupervisorEvent(.notice, "cannot remove the cgroup \(tree.parent): \(failure)"))
         }
         state.withLock { state in
             for group in groups {
@@ -312,33 +337,23 @@ final class Containment: Sendable {
             sources.forEach { $0.source.cancel() }
             sources.removeAll()
         }
-        if let keeper { Glibc.close(keeper.writeFD) }
+        if let keeper { closeAsserting(keeper.writeFD) }
     }
 
     // MARK: - The keeper
 
-    /// Forks a keeper that will kill `cgroupParent` too, and opens its pidfd.
-    static func startKeeper(cgroupParent: String?) throws(SuperwatchError) -> Keeper {
+    /// Starts a keeper (clone3 or fork) that will kill `cgroupParent` too, with its pidfd.
+    static func startKeeper(cgroupParent: String?, mode: SpawnMode) throws(SuperwatchError) -> Keeper {
         var writeFD: Int32 = -1
+        var pidfd: Int32 = -1
         let pid =
-            cgroupParent.map { parent in parent.withCString { sw_keeper_start(&writeFD, $0) } }
-            ?? sw_keeper_start(&writeFD, nil)
+            cgroupParent.map { parent in parent.withCString { sw_keeper_start(&writeFD, &pidfd, $0, mode.shim) } }
+            ?? sw_keeper_start(&writeFD, &pidfd, nil, mode.shim)
         guard pid > 0 else {
+            let failure = Errno(rawValue: -pid)
             throw SuperwatchError(
-                .system(syscall: "fork", errno: .current),
-                "cannot start the keeper process: \(errnoDescription(errno))")
+                .system(syscall: "sw_keeper_start", errno: failure), "cannot start the keeper process: \(failure)")
         }
-        let pidfd = sw_pidfd_open(pid)
-        guard pidfd >= 0 else {
-            let code = errno
-            Glibc.close(writeFD)
-            var status: Int32 = 0
-            _ = waitpid(pid, &status, 0)
-            throw SuperwatchError(
-                .system(syscall: "pidfd_open", errno: Errno(rawValue: code)),
-                "cannot watch the keeper process: \(errnoDescription(code))")
-        }
-        _ = fcntl(pidfd, F_SETFD, FD_CLOEXEC)
         return Keeper(pid: pid, pidfd: pidfd, writeFD: writeFD)
     }
 
@@ -349,7 +364,7 @@ final class Containment: Sendable {
             source.cancel()
             self?.keeperDied(keeper)
         }
-        source.setCancelHandler { Glibc.close(keeper.pidfd) }
+        source.setCancelHandler { closeAsserting(keeper.pidfd) }
         sources.withLock { $0.append(Source(source)) }
         source.resume()
     }
@@ -361,11 +376,11 @@ final class Containment: Sendable {
             var signal: Int32 = 0
             let reaped = sw_pidfd_reap(dead.pidfd, &code, &signal)
             let how = reaped <= 0 ? "" : ", " + (signal != 0 ? Termination.signaled(signal) : .exited(code)).description
-            Glibc.close(dead.writeFD)
+            closeAsserting(dead.writeFD)
             state.keeper = nil
             let keeper: Keeper
             do throws(SuperwatchError) {
-                keeper = try Self.startKeeper(cgroupParent: state.cgroups?.parent)
+                keeper = try Self.startKeeper(cgroupParent: state.cgroups?.parent, mode: spawnMode)
             } catch {
                 return (
                     SupervisorEvent(
@@ -415,8 +430,11 @@ final class Containment: Sendable {
     /// until it is known not to be one of them, then reaped by its pid, never with waitpid(-1). A run's
     /// zombie not yet reaped by the I/O loop hides the others until the next scan.
     private func reapAdopted(_ state: State) {
+        // sw_next_zombie's -ECHILD (no children at all) ends the loop like 0 (none has exited).
         while case let pid = sw_next_zombie(), pid > 0, state.runs[pid] == nil, pid != state.keeper?.pid {
-            _ = sw_reap_pid(pid)
+            // A zombie that cannot be reaped (only if something else reaped it meanwhile) would be found again
+            // and again: stop until the next scan.
+            guard sw_reap_pid(pid) == 1 else { break }
         }
     }
 
@@ -443,9 +461,11 @@ final class Containment: Sendable {
             else { continue }
             let run = origin.flatMap { state.runs[$0] != nil ? $0 : state.escapes[$0]?.run }
             let record = run.flatMap { state.runs[$0] }
+            // One whose run is unknown is stopped as a process with the default stop settings would be.
             let escape = Escape(
-                run: run, stopSignal: record?.stopSignal ?? SIGTERM,
-                timeoutMilliseconds: record?.timeoutMilliseconds ?? 5000)
+                run: run, stopSignal: record?.stopSignal ?? ProcessSpec.defaultStopSignal.rawValue,
+                timeoutMilliseconds: record?.timeoutMilliseconds
+                    ?? Int32(clamping: ProcessSpec.defaultStopTimeout.milliseconds))
             state.escapes[entry.group] = escape
             state.keeper?.register(
                 entry.group, signal: escape.stopSignal, timeoutMilliseconds: escape.timeoutMilliseconds)

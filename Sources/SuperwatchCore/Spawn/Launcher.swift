@@ -5,36 +5,68 @@ import Foundation
     import Glibc
 #endif
 
-/// A started process: its pid (also its process group and session id) and the parent's ends of its pipes.
-/// The I/O loop takes ownership of every descriptor here.
-struct LaunchedProcess: Sendable {
+/// A started process: its pid (also its process group and session id), its pidfd and the parent's ends of its
+/// pipes, all owned: whoever takes this value takes the duty to close them (the I/O loop, or a short-lived
+/// caller such as the interpreter query).
+struct LaunchedProcess: ~Copyable, Sendable {
     var pid: pid_t
-    var pidfd: Int32
-    var stdout: Int32
-    var stderr: Int32
+    var pidfd: OwnedDescriptor
+    var stdout: OwnedDescriptor
+    var stderr: OwnedDescriptor
+    /// Whether the child came from clone3(CLONE_PIDFD) (false: the fork + pidfd_open fallback).
+    var usedClone3: Bool
+
+    /// Hands the three descriptors to a new owner that holds raw numbers (the I/O loop's `RunIO`).
+    consuming func takeDescriptors() -> (pidfd: Int32, stdout: Int32, stderr: Int32) {
+        (pidfd.take(), stdout.take(), stderr.take())
+    }
 }
 
-/// What to start: the process as configured plus what superwatch adds at each start.
+/// What to start: the process as configured plus what superwatch adds at each start. Descriptors here are
+/// borrowed for the call: the caller keeps owning them.
 struct LaunchRequest: Sendable {
     var arguments: [String]
     var cwd: String
     var environment: [String: String]
-    /// Descriptors that become 3, 4, ... in the child (held sockets).
+    /// Descriptors that become 3, 4, ... in the child (held sockets, the report and standby pipes); at most
+    /// `Launcher.maximumPassedDescriptors`.
     var passFDs: [Int32] = []
     var keeperFD: Int32 = -1
-    var stopSignal: UnixSignal = .terminate
-    var stopTimeoutMilliseconds: Int32 = 5000
+    /// What the keeper sends the process group if superwatch dies, and how long it waits before SIGKILL: the
+    /// process's own `stop_signal` and `stop_timeout`.
+    var stopSignal: UnixSignal
+    var stopTimeoutMilliseconds: Int32
     /// An open `cgroup.procs` the child moves itself into before anything else, or -1.
     var cgroupProcsFD: Int32 = -1
     /// That cgroup's name, for the keeper.
     var cgroupName: String?
     /// The soft RLIMIT_NOFILE the program gets, when superwatch raised its own.
     var descriptorLimit: rlim_t?
+    /// `.fork`: create the child with fork + pidfd_open even where clone3 works (the fallback, for tests and
+    /// `SUPERWATCH_SPAWN=fork`).
+    var mode: SpawnMode = .automatic
+}
+
+/// How children (and the keeper) are created.
+enum SpawnMode: Sendable {
+    /// clone3(CLONE_PIDFD), or fork + pidfd_open where the kernel or a seccomp filter refuses clone3.
+    case automatic
+    /// fork + pidfd_open only.
+    case fork
+
+    var shim: sw_spawn_mode { self == .fork ? SW_SPAWN_FORK : SW_SPAWN_AUTO }
+
+    /// `SUPERWATCH_SPAWN=fork` in superwatch's environment forces the fallback (to test it, or to rule clone3
+    /// out when a start fails oddly).
+    init(environment: [String: String]) { self = environment["SUPERWATCH_SPAWN"] == "fork" ? .fork : .automatic }
 }
 
 /// Starts processes through the C shim: new session and process group, stdin from /dev/null, stdout and
 /// stderr into fresh pipes, only the requested descriptors inherited.
 enum Launcher {
+    /// The most descriptors a child can be given beyond 0, 1 and 2 (the shim's `SW_PASS_FDS_MAX`).
+    static let maximumPassedDescriptors = Int(SW_PASS_FDS_MAX)
+
     static func launch(_ request: LaunchRequest) throws(SuperwatchError) -> LaunchedProcess {
         do {
             return try launchOnce(request)
@@ -54,6 +86,12 @@ enum Launcher {
         guard let program = request.arguments.first else {
             throw SuperwatchError(.spawn, "empty command")
         }
+        guard request.passFDs.count <= maximumPassedDescriptors else {
+            throw SuperwatchError(
+                .spawn,
+                "cannot start \(program): it would be given \(request.passFDs.count) descriptors (sockets and pipes "
+                    + "from fd 3 on); at most \(maximumPassedDescriptors) can be passed")
+        }
         // The config's own values were checked by `check`; this catches what superwatch's environment adds.
         if let (_, problem) = ExecLimits.firstEnvironmentProblem(request.environment) {
             throw SuperwatchError(.spawn, problem)
@@ -61,15 +99,10 @@ enum Launcher {
         guard let path = resolveExecutable(program, cwd: request.cwd, path: request.environment["PATH"]) else {
             throw SuperwatchError(.spawn, "command not found: \(program)")
         }
-        let devNull = try retryingEINTR("open(/dev/null)") { open("/dev/null", O_RDONLY | O_CLOEXEC) }
-        defer { close(devNull) }
-        let out = try makePipe()
-        let err: (read: Int32, write: Int32)
-        do { err = try makePipe() } catch {
-            close(out.read)
-            close(out.write)
-            throw error
-        }
+        let devNull = OwnedDescriptor(
+            takingOwnershipOf: try retryingEINTR("open(/dev/null)") { open("/dev/null", O_RDONLY | O_CLOEXEC) })
+        let out = try OwnedPipe(size: 1 << 20)
+        let err = try OwnedPipe(size: 1 << 20)
 
         var environment = request.environment
         if !request.passFDs.isEmpty { environment["LISTEN_PID"] = String(repeating: "0", count: 20) }
@@ -79,62 +112,47 @@ enum Launcher {
             cArgs.forEach { free($0) }
             cEnv.forEach { free($0) }
         }
-        var failedErrno: Int32 = 0
-        var failedStep: UnsafePointer<CChar>?
+        var result = sw_spawn_result()
         let pid: pid_t = path.withCString { cPath in
             request.cwd.withCString { cCwd in
                 request.passFDs.withUnsafeBufferPointer { fds in
                     cArgs.withUnsafeBufferPointer { argv in
                         cEnv.withUnsafeBufferPointer { envp in
                             var spec = sw_spawn_spec(
-                                path: cPath, argv: argv.baseAddress, envp: envp.baseAddress, cwd: cCwd,
-                                stdin_fd: devNull, stdout_fd: out.write, stderr_fd: err.write,
-                                pass_fds: fds.baseAddress, pass_fd_count: Int32(fds.count),
-                                keeper_fd: request.keeperFD, stop_signal: request.stopSignal.rawValue,
+                                path: cPath, argv: argv.baseAddress!, envp: envp.baseAddress!, cwd: cCwd,
+                                stdin_fd: devNull.rawValue, stdout_fd: out.write.rawValue,
+                                stderr_fd: err.write.rawValue, pass_fds: fds.baseAddress,
+                                pass_fd_count: Int32(fds.count), keeper_fd: request.keeperFD,
+                                stop_signal: request.stopSignal.rawValue,
                                 stop_timeout_ms: request.stopTimeoutMilliseconds,
                                 cgroup_procs_fd: request.cgroupProcsFD, cgroup_name: nil,
-                                nofile_soft: request.descriptorLimit.map { Int64($0) } ?? -1)
-                            guard let cgroupName = request.cgroupName else {
-                                return sw_spawn(&spec, &failedErrno, &failedStep)
-                            }
+                                nofile_soft: request.descriptorLimit.map { Int64($0) } ?? -1, mode: request.mode.shim)
+                            guard let cgroupName = request.cgroupName else { return sw_spawn(&spec, &result) }
                             return cgroupName.withCString { name in
                                 spec.cgroup_name = name
-                                return sw_spawn(&spec, &failedErrno, &failedStep)
+                                return sw_spawn(&spec, &result)
                             }
                         }
                     }
                 }
             }
         }
-        close(out.write)
-        close(err.write)
+        // The child has its copies (or failed): the parent's write ends and /dev/null close here, when they end.
         guard pid > 0 else {
-            close(out.read)
-            close(err.read)
-            let step = failedStep.map { String(cString: $0) } ?? "spawn"
-            if failedErrno == EMFILE {
-                throw SuperwatchError.system(step, .tooManyOpenFiles)
-            }
-            let what = step == "chdir" ? "cannot enter \(request.cwd)" : "cannot start \(program) (\(step))"
-            throw SuperwatchError(.spawn, "\(what): \(errnoDescription(failedErrno))")
+            let failure = Errno(rawValue: -pid)
+            let step = String(cString: sw_spawn_step_name(result.step))
+            if failure == .tooManyOpenFiles { throw SuperwatchError.system(step, failure) }
+            let what =
+                result.step == SW_STEP_CHDIR ? "cannot enter \(request.cwd)" : "cannot start \(program) (\(step))"
+            throw SuperwatchError(.spawn, "\(what): \(failure)")
         }
-        let pidfd = sw_pidfd_open(pid)
-        guard pidfd >= 0 else {
-            let code = errno
-            kill(-pid, SIGKILL)
-            var status: Int32 = 0
-            _ = waitpid(pid, &status, 0)
-            if request.keeperFD >= 0 { _ = sw_keeper_send(request.keeperFD, 2, pid, 0, 0, nil) }
-            close(out.read)
-            close(err.read)
-            throw SuperwatchError.system("pidfd_open", Errno(rawValue: code))
-        }
-        _ = fcntl(pidfd, F_SETFD, FD_CLOEXEC)
-        return LaunchedProcess(pid: pid, pidfd: pidfd, stdout: out.read, stderr: err.read)
+        return LaunchedProcess(
+            pid: pid, pidfd: OwnedDescriptor(takingOwnershipOf: result.pidfd), stdout: out.read, stderr: err.read,
+            usedClone3: result.used_clone3 != 0)
     }
 
     /// A close-on-exec pipe; `size` enlarges it (a larger pipe means fewer wake-ups for chatty processes;
-    /// failing to enlarge only costs speed).
+    /// failing to enlarge only costs speed). The caller owns both raw ends.
     static func makePipe(size: Int32? = 1 << 20) throws(SuperwatchError) -> (read: Int32, write: Int32) {
         let pipe = try OwnedPipe(size: size)
         return (pipe.read.take(), pipe.write.take())

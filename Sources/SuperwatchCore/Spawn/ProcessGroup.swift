@@ -10,7 +10,7 @@
 func processGroupIsAlive(_ pgid: pid_t) -> Bool {
     guard pgid > 0, kill(-pgid, 0) == 0 else { return false }
     guard let proc = opendir("/proc") else { return true }
-    defer { closedir(proc) }
+    defer { closeDirectory(proc) }
     while let entry = readdir(proc) {
         guard let pid = ProcessTable.pidName(entry), let process = ProcessTable.readStat(pid) else { continue }
         if process.group == pgid && !process.isZombie { return true }

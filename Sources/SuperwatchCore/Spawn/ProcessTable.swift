@@ -25,7 +25,7 @@ struct ProcessTable: Sendable {
     static func read() -> ProcessTable {
         var table = ProcessTable()
         guard let proc = opendir("/proc") else { return table }
-        defer { closedir(proc) }
+        defer { closeDirectory(proc) }
         while let entry = readdir(proc) {
             guard let pid = pidName(entry) else { continue }
             if let parsed = readStat(pid) { table.entries[pid] = parsed }
@@ -56,7 +56,7 @@ struct ProcessTable: Sendable {
             while let task = readdir(tasks) {
                 if let tid = pidName(task) { addChildren(of: tid) }
             }
-            closedir(tasks)
+            closeDirectory(tasks)
         }
         return table
     }
@@ -72,11 +72,11 @@ struct ProcessTable: Sendable {
 
     /// One process, now; nil once it is gone.
     static func readStat(_ pid: pid_t) -> Entry? {
-        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        // A process that is gone (ENOENT, ESRCH while reading) is nil, which is what the callers ask.
+        guard case let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC), fd >= 0 else { return nil }
+        let file = OwnedDescriptor(takingOwnershipOf: fd)
         var buffer = [UInt8](repeating: 0, count: 1024)
-        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(file.rawValue, $0.baseAddress, $0.count) }
         return n > 0 ? parse(pid: pid, buffer[0..<n]) : nil
     }
 

@@ -87,12 +87,15 @@ extension Supervisor {
             stopSignal: spec.stopSignal, stopTimeoutMilliseconds: Int32(clamping: spec.stopTimeout.milliseconds))
         let launched = try containment.launch(request, process: id, name: spec.name, runID: runID)
         reportReadHandedOver = true
+        // The I/O loop takes the descriptors over.
+        let pid = launched.pid
+        let taken = launched.takeDescriptors()
         // A program of its own under `listen:` that binds $PORT itself fails with "address in use".
         return RunIO(
-            runID: runID, process: id, pid: launched.pid, pidfd: OwnedDescriptor(takingOwnershipOf: launched.pidfd),
+            runID: runID, process: id, pid: pid, pidfd: OwnedDescriptor(takingOwnershipOf: taken.pidfd),
             channels: (reportPipe.map { [Channel(.report, OwnedDescriptor(takingOwnershipOf: $0.read))] } ?? []) + [
-                Channel(.output(.stdout), OwnedDescriptor(takingOwnershipOf: launched.stdout)),
-                Channel(.output(.stderr), OwnedDescriptor(takingOwnershipOf: launched.stderr)),
+                Channel(.output(.stdout), OwnedDescriptor(takingOwnershipOf: taken.stdout)),
+                Channel(.output(.stderr), OwnedDescriptor(takingOwnershipOf: taken.stderr)),
             ],
             scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
     }

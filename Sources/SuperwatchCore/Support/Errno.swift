@@ -21,6 +21,7 @@ public struct Errno: Error, RawRepresentable, Hashable, Sendable, CustomStringCo
 
     public static let notPermitted = Errno(rawValue: EPERM)
     public static let noSuchFileOrDirectory = Errno(rawValue: ENOENT)
+    public static let noSuchProcess = Errno(rawValue: ESRCH)
     public static let interrupted = Errno(rawValue: EINTR)
     public static let badDescriptor = Errno(rawValue: EBADF)
     public static let noChildProcess = Errno(rawValue: ECHILD)

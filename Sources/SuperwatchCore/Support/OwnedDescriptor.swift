@@ -38,8 +38,8 @@ struct OwnedDescriptor: ~Copyable, Sendable {
     deinit {
         // A descriptor that ends unclosed is closed here, where an error cannot be thrown. It can only be EIO
         // from a deferred write, which a pipe, socket, pidfd or read-only file never has; an owner that wrote a
-        // file calls `close()` to hear about it. EBADF still stops superwatch inside `closeDescriptor`.
-        do { try closeDescriptor(rawValue) } catch { _ = error }
+        // file calls `close()` to hear about it.
+        closeAsserting(rawValue)
     }
 }
 

@@ -69,3 +69,27 @@ func writeFully(_ fd: Int32, _ bytes: [UInt8], name: String = "write") throws(Su
         offset += n
     }
 }
+
+/// close(2) of a pipe end, socket, pidfd, eventfd or a file only read: descriptors without deferred writes, whose
+/// close cannot fail but with EBADF (which stops superwatch) or EINTR (released all the same). Anything else is
+/// a surprise a debug build stops on; a release build has nothing useful to do about it.
+func closeAsserting(_ fd: Int32) {
+    do { try closeDescriptor(fd) } catch { assertionFailure(error.message) }
+}
+
+/// kill(-pgid, signal): signals a whole process group. A group that has ended already (ESRCH) is no failure,
+/// and nor is EPERM from a member that made itself another user's (setuid): each caller then goes on waiting
+/// for the group's end, and SIGKILL or the cgroup follow. Any other error means a bad signal number, a bug.
+func signalGroup(_ pgid: pid_t, _ signal: Int32) {
+    precondition(pgid > 0, "not a process group: \(pgid)")
+    guard kill(-pgid, signal) != 0 else { return }
+    let err = Errno.current
+    assert(err == .noSuchProcess || err == .notPermitted, "kill(-\(pgid), \(signal)): \(err)")
+}
+
+/// closedir(3) of a stream from opendir: it closes a directory descriptor only read from, so it can only fail
+/// with EBADF, a bug (see `closeAsserting`).
+func closeDirectory(_ stream: OpaquePointer) {
+    guard closedir(stream) != 0 else { return }
+    assertionFailure("closedir: \(Errno.current)")
+}

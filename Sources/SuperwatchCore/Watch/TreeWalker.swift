@@ -34,7 +34,7 @@ struct TreeWalker {
             case .descend: break
             }
             guard let stream = opendir(path) else { continue }
-            defer { closedir(stream) }
+            defer { closeDirectory(stream) }
             let fd = dirfd(stream)
             let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
             while let entry = readdir(stream) {

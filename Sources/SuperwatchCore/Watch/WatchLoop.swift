@@ -142,7 +142,13 @@ final class WatchLoop: @unchecked Sendable {
                 pollfd(fd: inotify?.fd ?? -1, events: Int16(POLLIN), revents: 0),
             ]
             let ready = poll(&fds, nfds_t(fds.count), timeoutUntilNextDeadline())
-            if ready < 0 && errno != EINTR { break }
+            if ready < 0 {
+                let err = Errno.current
+                if err == .interrupted { continue }
+                // Only ENOMEM can happen here (EFAULT and EINVAL would be bugs): watching ends, but not in silence.
+                for index in watched.indices { notice(index, "file watching stopped: poll: \(err)") }
+                break
+            }
             if fds[0].revents != 0 { handleInbox() }
             if fds[1].revents != 0, let inotify {
                 inotify.read(into: &events, buffer: buffer)
