@@ -53,11 +53,13 @@ final class WatcherRecorder: Sendable {
     var events: [WatchEvent] { storage.withLock { $0 } }
 
     func settled(_ process: Int) -> [[String]] {
-        events.compactMap { if case .settled(process, let paths) = $0 { return paths } else { return nil } }
+        events.compactMap { if case .settled(ProcessID(process), let paths) = $0 { return paths } else { return nil } }
     }
 
     func started(_ process: Int) -> [String] {
-        events.compactMap { if case .burstStarted(process, let path) = $0 { return path } else { return nil } }
+        events.compactMap {
+            if case .burstStarted(ProcessID(process), let path) = $0 { return path } else { return nil }
+        }
     }
 
     func notices() -> [String] {
@@ -101,7 +103,7 @@ func watcherSpec(
     kind: WatcherKind = .native, interval: Duration = .milliseconds(200)
 ) -> WatchSpec {
     WatchSpec(
-        process: process, root: tree.root, globs: globs, ignore: ignore, extraFiles: extraFiles, kind: kind,
+        process: ProcessID(process), root: tree.root, globs: globs, ignore: ignore, extraFiles: extraFiles, kind: kind,
         interval: interval, debounce: .milliseconds(200))
 }
 
@@ -266,9 +268,9 @@ struct WatcherTests {
         site.write("lib/module.py")
         tree.write("notes.txt")
         try await withWatcher([watcherSpec(tree, globs: ["*.py"])]) { watcher, recorder in
-            watcher.addFiles(process: 0, paths: [site.path("lib/module.py"), tree.path("notes.txt")])
-            watcher.addFiles(process: 0, paths: [site.path("lib/module.py")])
-            watcher.addFiles(process: 7, paths: [site.path("lib/other.py")])
+            watcher.addFiles(process: ProcessID(0), paths: [site.path("lib/module.py"), tree.path("notes.txt")])
+            watcher.addFiles(process: ProcessID(0), paths: [site.path("lib/module.py")])
+            watcher.addFiles(process: ProcessID(7), paths: [site.path("lib/other.py")])
             // The request is handled on the watcher thread; write again until it has been.
             for attempt in 0..<10 {
                 site.write("lib/module.py", "changed \(attempt)")
@@ -303,7 +305,8 @@ struct WatcherTests {
         let specs = [
             watcherSpec(tree, process: 0, globs: ["**/*.py"]),
             WatchSpec(
-                process: 1, root: tree.path("shared"), globs: ["*.py"], kind: .native, debounce: .milliseconds(50)),
+                process: ProcessID(1), root: tree.path("shared"), globs: ["*.py"], kind: .native,
+                debounce: .milliseconds(50)),
         ]
         try await withWatcher(specs) { _, recorder in
             tree.write("shared/lib.py")
@@ -358,11 +361,11 @@ struct WatcherTests {
         let process = ProcessSpec(
             name: "web", command: .shell("python app.py"), cwd: "/srv/app", watch: ["**/*.py"], ignore: ["tmp/"],
             extraFiles: ["/etc/app.env"], watcher: .poll, interval: .seconds(2), debounce: .milliseconds(50))
-        let spec = WatchSpec(process: 3, spec: process)
-        #expect(
-            spec
-                == WatchSpec(
-                    process: 3, root: "/srv/app", globs: ["**/*.py"], ignore: ["tmp/"], extraFiles: ["/etc/app.env"],
-                    kind: .poll, interval: .seconds(2), debounce: .milliseconds(50)))
+        let spec = WatchSpec(process: ProcessID(3), spec: process)
+        var expected = WatchSpec(
+            process: ProcessID(3), root: "/srv/app", globs: ["**/*.py"], ignore: ["tmp/"],
+            extraFiles: ["/etc/app.env"], kind: .poll, interval: .seconds(2), debounce: .milliseconds(50))
+        expected.name = "web"
+        #expect(spec == expected)
     }
 }

@@ -130,7 +130,7 @@ public struct ConfigFuzzer: Sendable {
                     return "\(name): socket path \(path)"
                 }
             }
-            let watch = WatchSpec(process: 0, spec: spec)
+            let watch = WatchSpec(process: ProcessID(0), spec: spec)
             if !watch.isEmpty {
                 do { try watch.validate() } catch {
                     return "\(name): the watcher would refuse it: \(error.description)"

@@ -51,7 +51,7 @@ public func describe(_ config: Config) -> String {
             out += "  werkzeug: \(app.target) (python \(app.python), debugger \(app.debug ? "on" : "off"))\n"
         }
         if spec.isWatched {
-            let matches = FileWatcher.countMatches(WatchSpec(process: 0, spec: spec))
+            let matches = FileWatcher.countMatches(WatchSpec(process: ProcessID(0), spec: spec))
             out += "  watch: \(spec.watch.joined(separator: ", ")) (\(counted(matches, "file")) match now)\n"
             if !spec.ignore.isEmpty { out += "  ignore: \(spec.ignore.joined(separator: ", "))\n" }
             if !spec.extraFiles.isEmpty {

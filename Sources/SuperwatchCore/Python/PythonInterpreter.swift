@@ -34,10 +34,10 @@ struct PythonInterpreter: Sendable, Equatable {
 
     /// How the question is asked: `launch` starts the wrapper (the supervisor's containment, so that nothing of
     /// it can outlive superwatch), `kill` ends what is left of its group, `release` forgets it once it is reaped.
-    struct Runner {
-        var launch: (LaunchRequest) throws(SuperwatchError) -> LaunchedProcess
-        var kill: (pid_t) -> Void
-        var release: (pid_t) -> Void
+    struct Runner: Sendable {
+        var launch: @Sendable (LaunchRequest) throws(SuperwatchError) -> LaunchedProcess
+        var kill: @Sendable (pid_t) -> Void
+        var release: @Sendable (pid_t) -> Void
 
         /// Plain processes, for tests.
         static var plain: Runner {

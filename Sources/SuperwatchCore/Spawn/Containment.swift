@@ -27,7 +27,7 @@ import Synchronization
 final class Containment: Sendable {
     /// A process group superwatch started: a run or a standby interpreter.
     struct Run: Sendable {
-        var process: Int
+        var process: ProcessID
         var name: String
         var stopSignal: Int32
         var timeoutMilliseconds: Int32
@@ -95,7 +95,7 @@ final class Containment: Sendable {
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "superwatch.containment")
     private let sources = Mutex<[Source]>([])
-    private let log: @Sendable (Int?, SupervisorEvent) -> Void
+    private let log: @Sendable (ProcessID?, SupervisorEvent) -> Void
     private let cgroupsDisabled: Bool
     private let spawnMode: SpawnMode
     private let selfPID = getpid()
@@ -103,7 +103,7 @@ final class Containment: Sendable {
     /// `log` receives superwatch's own events (a lost keeper, an escape, the cgroup fallback) from any thread.
     /// `SUPERWATCH_NO_CGROUP=1` in `environment` turns cgroups off; `SUPERWATCH_SPAWN=fork` creates children
     /// and the keeper with fork + pidfd_open instead of clone3.
-    init(environment: [String: String], log: @escaping @Sendable (Int?, SupervisorEvent) -> Void) {
+    init(environment: [String: String], log: @escaping @Sendable (ProcessID?, SupervisorEvent) -> Void) {
         self.log = log
         cgroupsDisabled = environment["SUPERWATCH_NO_CGROUP"].map { !$0.isEmpty && $0 != "0" } ?? false
         spawnMode = SpawnMode(environment: environment)
@@ -177,7 +177,7 @@ final class Containment: Sendable {
 
     /// Starts one run of process `process` (`name` for its cgroup and the log): in its own cgroup when there
     /// are cgroups, registered with the keeper, with the descriptor limit superwatch was given.
-    func launch(_ request: LaunchRequest, process: Int, name: String, runID: UInt64)
+    func launch(_ request: LaunchRequest, process: ProcessID, name: String, runID: UInt64)
         throws(SuperwatchError) -> LaunchedProcess
     {
         try state.withLock { (state: inout State) throws(SuperwatchError) -> LaunchedProcess in
@@ -441,17 +441,17 @@ final class Containment: Sendable {
     /// Without cgroups: finds processes that left their run's group, registers their groups with the
     /// keeper and says so. /proc is read without the lock (starts may go on meanwhile); each find is read
     /// again under it, where no start is half done, so a child being started is never taken for an orphan.
-    private func findEscapes() -> [(Int?, SupervisorEvent)] {
+    private func findEscapes() -> [(ProcessID?, SupervisorEvent)] {
         guard state.withLock({ $0.cgroups == nil && !$0.closed }) else { return [] }
         let table = ProcessTable.read(under: selfPID)
         return state.withLock { state in findEscapes(&state, in: table) }
     }
 
-    private func findEscapes(_ state: inout State, in table: ProcessTable) -> [(Int?, SupervisorEvent)] {
+    private func findEscapes(_ state: inout State, in table: ProcessTable) -> [(ProcessID?, SupervisorEvent)] {
         var own = Set(state.runs.keys)
         if let keeper = state.keeper { own.insert(keeper.pid) }
         let groups = own.union(state.escapes.keys)
-        var events: [(Int?, SupervisorEvent)] = []
+        var events: [(ProcessID?, SupervisorEvent)] = []
         let ownGroup = getpgrp()
         for (entry, origin) in table.escapees(from: groups, reaper: selfPID, own: own) {
             // Never superwatch's own group or init's; each new group once (its members found together).
@@ -493,7 +493,7 @@ final class Containment: Sendable {
         return events
     }
 
-    private func report(_ events: [(Int?, SupervisorEvent)]) {
+    private func report(_ events: [(ProcessID?, SupervisorEvent)]) {
         for (process, event) in events { log(process, event) }
     }
 }

@@ -1,7 +1,7 @@
 /// One of superwatch's own events, printed in the multiplexed stream: a human message plus, for
 /// `--log-format json`, a kind and typed fields.
-public struct SupervisorEvent: Sendable {
-    public enum Value: Sendable {
+public struct SupervisorEvent: Sendable, Equatable {
+    public enum Value: Sendable, Equatable {
         case int(Int)
         case string(String)
     }
@@ -36,5 +36,9 @@ public struct SupervisorEvent: Sendable {
         self.kind = kind
         self.message = message
         self.fields = fields
+    }
+
+    public static func == (lhs: SupervisorEvent, rhs: SupervisorEvent) -> Bool {
+        lhs.kind == rhs.kind && lhs.message == rhs.message && lhs.fields.elementsEqual(rhs.fields) { $0 == $1 }
     }
 }

@@ -69,7 +69,7 @@ public final class FileWatcher: Sendable {
     /// imported modules this way). Files the spec's ignores exclude are left out. Idempotent. A file is watched through its directory (by name), so one that
     /// does not exist yet counts once it is created; when its directory does not exist either, through the
     /// nearest directory above it that does, until the missing ones are created.
-    public func addFiles(process: Int, paths: [String]) {
+    public func addFiles(process: ProcessID, paths: [String]) {
         loop.send(.addFiles(process: process, paths: paths))
     }
 

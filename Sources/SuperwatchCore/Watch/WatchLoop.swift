@@ -47,7 +47,7 @@ final class WatchLoop: @unchecked Sendable {
     }
 
     enum Message: Sendable {
-        case addFiles(process: Int, paths: [String])
+        case addFiles(process: ProcessID, paths: [String])
         case stop
     }
 
@@ -252,7 +252,7 @@ final class WatchLoop: @unchecked Sendable {
         }
         if spec.kind == .native {
             let message =
-                "cannot watch the files of process \(spec.process) with inotify: \(reason)\(advice)"
+                "cannot watch the files of \(spec.name ?? spec.process.description) with inotify: \(reason)\(advice)"
                 + "; or set `watcher: poll`"
             if !threadStarted { throw SuperwatchError(.system(syscall: syscall, errno: code), message) }
             notice(index, message + " (changes in directories not yet watched are missed)")

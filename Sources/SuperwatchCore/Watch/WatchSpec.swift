@@ -1,7 +1,9 @@
 /// One process's watch set: which files, under which directory, restart it, and how changes are noticed.
 public struct WatchSpec: Sendable, Equatable {
-    /// The index the supervisor uses to identify the process.
-    public var process: Int
+    /// The process whose watch set this is.
+    public var process: ProcessID
+    /// The process's name, for messages that are not printed with its prefix.
+    public var name: String?
     /// Absolute directory (the process's cwd); globs are relative to it.
     public var root: String
     /// Globs relative to `root`. Empty, with no `extraFiles`: nothing to watch.
@@ -20,7 +22,7 @@ public struct WatchSpec: Sendable, Equatable {
     public var acceptsAddedFiles = false
 
     public init(
-        process: Int, root: String, globs: [String], ignore: [String] = [], extraFiles: [String] = [],
+        process: ProcessID, root: String, globs: [String], ignore: [String] = [], extraFiles: [String] = [],
         kind: WatcherKind = .auto, interval: Duration = .seconds(1), debounce: Duration = .milliseconds(20)
     ) {
         self.process = process
@@ -34,25 +36,29 @@ public struct WatchSpec: Sendable, Equatable {
     }
 
     /// The watch set of a configured process.
-    public init(process: Int, spec: ProcessSpec) {
+    public init(process: ProcessID, spec: ProcessSpec) {
         self.init(
             process: process, root: spec.cwd, globs: spec.watch, ignore: spec.ignore, extraFiles: spec.extraFiles,
             kind: spec.watcher, interval: spec.interval, debounce: spec.debounce)
         acceptsAddedFiles = spec.werkzeug != nil
+        name = spec.name
     }
 
+    /// Whether the spec names files of its own to watch (globs or extra files), before any added at run time.
+    public var namesFiles: Bool { !globs.isEmpty || !extraFiles.isEmpty }
+
     /// Whether there is anything to watch.
-    public var isEmpty: Bool { globs.isEmpty && extraFiles.isEmpty && !acceptsAddedFiles }
+    public var isEmpty: Bool { !namesFiles && !acceptsAddedFiles }
 }
 
 /// What the watcher tells the supervisor.
 public enum WatchEvent: Sendable, Equatable {
     /// The first matching change of a burst, delivered at once (no debounce) so the supervisor can start
     /// stopping the old process immediately; `path` as in `settled`.
-    case burstStarted(process: Int, path: String)
+    case burstStarted(process: ProcessID, path: String)
     /// The burst is over (no further matching change for `debounce`): every distinct changed path of the burst,
     /// in order of first occurrence, relative to the root when under it (`/`-separated), else absolute.
-    case settled(process: Int, paths: [String])
+    case settled(process: ProcessID, paths: [String])
     /// Something worth telling the user once, such as falling back to polling.
-    case notice(process: Int?, message: String)
+    case notice(process: ProcessID?, message: String)
 }
