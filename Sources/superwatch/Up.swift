@@ -54,19 +54,13 @@ extension Superwatch {
                 // Beside the lock, so only this `up` uses it, and a leftover of a killed one is replaced.
                 let python = runtime.file(for: stack, extension: "python")
                 let supervisor = Supervisor(config: planned, options: UpOptions(log: log, pythonDirectory: python))
-                // ISSUE 11 INTEGRATION: the one call site of the control API. Once `Supervisor` conforms to
-                // `StackControl`, pass `supervisor` itself here instead of `stackControl(of: supervisor)`.
-                let control = stackControl(of: supervisor)
-                guard control != nil || apiAddress == nil else {
-                    throw SuperwatchError(.usage, "--api: this build of superwatch does not serve the control API yet")
-                }
                 let server = ControlServer.Options(
                     socketPath: try ControlSocket.path(for: stack, environment: environment),
                     api: apiAddress,
                     stack: ControlAPI.Stack(
                         pid: getpid(), config: stack.realPath, lock: lock.path,
                         version: superwatchVersion))
-                let status = try await ControlServer.serving(control, options: server) { endpoints in
+                let status = try await ControlServer.serving(supervisor, options: server) { endpoints in
                     if let endpoints, let url = endpoints.apiURL, let token = endpoints.token {
                         let names = planned.processes.map(\.name)
                         printBytes(
@@ -87,12 +81,6 @@ extension Superwatch {
             }
         }
     }
-}
-
-/// The supervisor as the control API sees it: nil while `Supervisor` does not conform to `StackControl`
-/// (issue 10's redesign adds the conformance; until then `up` serves no API). Goes away at integration.
-private func stackControl(of supervisor: Supervisor) -> (any StackControl)? {
-    supervisor as Any as? any StackControl
 }
 
 enum ColorMode: String, ExpressibleByArgument, CaseIterable {
