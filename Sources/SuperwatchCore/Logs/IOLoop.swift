@@ -223,6 +223,7 @@ final class IOLoop: @unchecked Sendable {
                 // moment so the next read is large. Costs at most `coalescingDelay` of latency per line.
                 if bytesThisRound > 0 && bytesThisRound < Self.coalescingThreshold {
                     var pause = timespec(tv_sec: 0, tv_nsec: Self.coalescingDelayNanoseconds)
+                    // ignored: an EINTR only shortens the pause, which is an optimisation.
                     nanosleep(&pause, nil)
                 }
                 paused = sink.shouldPause()

@@ -159,6 +159,7 @@ public final class OutputSink: Sendable {
         var pipeSignal = sigset_t()
         sigemptyset(&pipeSignal)
         sigaddset(&pipeSignal, SIGPIPE)
+        // ignored: fails only for an invalid `how`, a constant here.
         pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
         while true {
             let next = state.withLock { state -> [[UInt8]]? in

@@ -17,6 +17,8 @@ final class SignalSources {
     private init(sources: [any DispatchSourceSignal]) { self.sources = sources }
 
     static func install(_ signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) -> SignalSources {
+        // ignored: signal(2) and pthread_sigmask fail only for an invalid signal number or `how`, and these are
+        // constants.
         signal(SIGPIPE, SIG_IGN)
         // A blocked signal mask survives exec: a parent that ran us with these blocked would make Ctrl-C
         // do nothing.
@@ -26,6 +28,7 @@ final class SignalSources {
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         let queue = DispatchQueue(label: "superwatch.signals")
         let sources = signals.map { number in
+            // ignored: fails only for an invalid signal number; `signals` are SIGINT, SIGTERM and SIGHUP.
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
             source.setEventHandler { handler(number) }

@@ -41,7 +41,7 @@ struct StandbyPool: Sendable {
     /// or it is gone (it is then ended as a discarded one is), and the start must launch a new interpreter.
     mutating func wake(_ process: ProcessID, changed: [String], containment: Containment) -> Standby? {
         guard let standby = standbys.removeValue(forKey: process) else { return nil }
-        defer { close(standby.goFD) }
+        defer { closeAsserting(standby.goFD) }
         if Self.sendGo(standby, changed: changed) { return standby }
         end(standby, containment: containment)
         return nil
@@ -50,7 +50,7 @@ struct StandbyPool: Sendable {
     /// Ends `process`'s standby interpreter, if it has one, that will not be used (a stop, or it died).
     mutating func discard(_ process: ProcessID, containment: Containment) {
         guard let standby = standbys.removeValue(forKey: process) else { return }
-        close(standby.goFD)
+        closeAsserting(standby.goFD)
         end(standby, containment: containment)
     }
 

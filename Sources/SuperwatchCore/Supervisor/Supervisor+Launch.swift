@@ -61,14 +61,22 @@ extension Supervisor {
         var reportReadHandedOver = false
         defer {
             if let reportPipe {
-                close(reportPipe.write)
-                if !reportReadHandedOver { close(reportPipe.read) }
+                closeAsserting(reportPipe.write)
+                if !reportReadHandedOver { closeAsserting(reportPipe.read) }
             }
         }
         if let app = spec.werkzeug, pythonFiles != nil {
             let environment = ChildLaunch.processEnvironment(spec, base: baseEnvironment, changed: changed)
             python = interpreter(id, app: app, environment: environment)
-            reportPipe = try? Launcher.makePipe(size: nil)
+            do {
+                reportPipe = try Launcher.makePipe(size: nil)
+            } catch {
+                // The app still runs; only what it imports is not watched (out of descriptors, say).
+                log(
+                    id,
+                    SupervisorEvent(
+                        .notice, "cannot make the report pipe: \(error.message); its modules are not watched"))
+            }
         }
         let child = ChildLaunch.make(
             spec, sockets: held.map { ChildLaunch.Socket(port: $0.port) }, base: baseEnvironment, changed: changed,
@@ -162,15 +170,25 @@ extension Supervisor {
     /// Starts a standby interpreter for process `id` once its app has reported what it imports.
     func prepareStandby(_ id: ProcessID) {
         guard let io, lifecycles[id.index].spec.werkzeug != nil, !standbys.hasStandby(id),
-            lifecycles[id.index].acceptsStandby, let preloads = standbys.preloads(for: id),
-            let go = try? Launcher.makePipe(size: nil)
+            lifecycles[id.index].acceptsStandby, let preloads = standbys.preloads(for: id)
         else { return }
-        defer { close(go.read) }
+        // A standby only makes the next restart faster: when one cannot be had, the next start launches a new
+        // interpreter, as if there were none, and the user is told why once per attempt.
+        let go: (read: Int32, write: Int32)
+        do { go = try Launcher.makePipe(size: nil) } catch {
+            log(id, SupervisorEvent(.notice, "cannot prepare a standby interpreter: \(error.message)"))
+            return
+        }
+        defer { closeAsserting(go.read) }
         var goHandedOver = false
-        defer { if !goHandedOver { close(go.write) } }
+        defer { if !goHandedOver { closeAsserting(go.write) } }
         nextRunID += 1
         let runID = nextRunID
-        guard let run = try? launch(id, runID: runID, changed: [], standby: (go.read, preloads)) else { return }
+        let run: RunIO
+        do { run = try launch(id, runID: runID, changed: [], standby: (go.read, preloads)) } catch {
+            log(id, SupervisorEvent(.notice, "cannot start a standby interpreter: \(error.message)"))
+            return
+        }
         standbys.add(Standby(runID: runID, pid: run.pid, goFD: go.write), for: id)
         goHandedOver = true
         io.add(run)
