@@ -261,6 +261,17 @@ private func line(_ process: ProcessID, _ text: String, stream: StreamKind = .st
         }
     }
 
+    @Test func eachProcessKeepsAsManyLinesAsItsLogBufferSays() async throws {
+        try await withNullSink { sink in
+            let output = LogFanOut(formatter: plain, sink: sink, capacities: [2, 4])
+            var batch = OutputBatch()
+            for index in 0..<10 { line(web, "w\(index)", into: &batch) }
+            for index in 0..<10 { line(api, "a\(index)", into: &batch) }
+            output.write(&batch)
+            #expect(output.recent(tail: 100).map(\.text) == ["w8", "w9", "a6", "a7", "a8", "a9"])
+        }
+    }
+
     @Test func aSlowSubscriberLosesItsOldestRecordsAndHoldsUpNobody() async throws {
         try await withNullSink { sink in
             let output = LogFanOut(formatter: plain, sink: sink)

@@ -14,7 +14,7 @@ import Synchronization
 /// same order. It is held for a round's worth of copying, never across a write(2) (the sink's writer thread
 /// does those).
 public final class LogFanOut: Sendable {
-    /// Lines a process's ring keeps unless told otherwise (`log_buffer:` will set it per process).
+    /// Lines a process's ring keeps unless its `log_buffer:` says otherwise.
     public static let defaultCapacity = 10_000
     /// Bytes of text a process's ring keeps at most (see `LogRing`).
     public static let defaultByteLimit = 16 << 20
@@ -39,15 +39,20 @@ public final class LogFanOut: Sendable {
     }
     private let state: Mutex<State>
 
-    /// `capacity` lines (and at most `byteLimit` bytes) per process.
+    /// `capacity` lines (and at most `byteLimit` bytes) per process; `capacities`, when given, one per process
+    /// (the config's `log_buffer`), the stack's own events keeping `capacity`.
     init(
         formatter: LogFormatter, sink: OutputSink, capacity: Int = LogFanOut.defaultCapacity,
-        byteLimit: Int = LogFanOut.defaultByteLimit
+        capacities: [Int]? = nil, byteLimit: Int = LogFanOut.defaultByteLimit
     ) {
         self.formatter = formatter
         self.sink = sink
-        let ring = LogRing(capacity: capacity, byteLimit: byteLimit)
-        state = Mutex(State(rings: Array(repeating: ring, count: formatter.names.count), stackRing: ring))
+        let perProcess = capacities ?? Array(repeating: capacity, count: formatter.names.count)
+        precondition(perProcess.count == formatter.names.count, "one capacity per process")
+        state = Mutex(
+            State(
+                rings: perProcess.map { LogRing(capacity: $0, byteLimit: byteLimit) },
+                stackRing: LogRing(capacity: capacity, byteLimit: byteLimit)))
     }
 
     // MARK: - Writing

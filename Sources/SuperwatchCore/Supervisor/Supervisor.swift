@@ -89,7 +89,8 @@ public actor Supervisor {
         self.sink = sink
         self.configFile = config.file
         let output = LogFanOut(
-            formatter: LogFormatter(names: config.processes.map(\.name), options: options.log), sink: sink)
+            formatter: LogFormatter(names: config.processes.map(\.name), options: options.log), sink: sink,
+            capacities: config.processes.map(\.logBuffer))
         self.output = output
         self.lifecycles = config.processes.enumerated().map { index, spec in
             ProcessLifecycle(spec: spec, watchesFiles: WatchSpec(process: ProcessID(index), spec: spec).namesFiles)
