@@ -30,14 +30,9 @@ import Testing
     }
 
     @Test func addedRemovedAndChangedProcessesAreTold() throws {
-        let new = """
-            processes:
-              web:
-                command: python3 -m http.server $PORT
-                env: {GREETING: hello}
-              api:
-                command: ./api
-            """
+        // web's GREETING changes; worker goes, api comes in its place.
+        let new = base.replacingOccurrences(of: "GREETING: hi", with: "GREETING: hello")
+            .replacingOccurrences(of: "worker:\n    command: ./worker", with: "api:\n    command: ./api")
         let difference = ReloadDifference.compute(old: try plan(base), new: try plan(new))
         #expect(difference.added == ["api"])
         #expect(difference.removed == ["worker"])
@@ -67,16 +62,7 @@ import Testing
     /// A new process before the others shifts the ports StackPlan gives (every instance gets a `PORT`, used or
     /// not): theirs change, so they restart; one added at the end leaves them alone.
     @Test func aShiftedPortIsAnEnvChange() throws {
-        let new = """
-            processes:
-              db:
-                command: ./db
-              web:
-                command: python3 -m http.server $PORT
-                env: {GREETING: hi}
-              worker:
-                command: ./worker
-            """
+        let new = base.replacingOccurrences(of: "processes:\n", with: "processes:\n  db:\n    command: ./db\n")
         let difference = ReloadDifference.compute(old: try plan(base), new: try plan(new))
         #expect(difference.added == ["db"])
         #expect(difference.changed == [.init(name: "web", changes: [.env]), .init(name: "worker", changes: [.env])])
