@@ -13,6 +13,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // The control API's HTTP server (README, design notes); its default traits pull in swift-configuration and
+        // full Foundation, which superwatch does not use.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        // The control client's HTTP/1 codec and Unix-socket channel (already in the graph through Hummingbird).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // The only C in the project: what Glibc does not expose to Swift (clone3/fork and exec with
@@ -23,6 +30,13 @@ let package = Package(
             dependencies: [
                 "CSuperwatchShim",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             // The Python superwatch runs (Python/*.py), embedded in the binary at build time.
             plugins: ["EmbedPython"]
@@ -47,7 +61,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SuperwatchEndToEndTests",
-            dependencies: ["SuperwatchTestSupport", "superwatch"]
+            // SuperwatchCore: the control CLI's tests serve a test double with the real server.
+            dependencies: ["SuperwatchCore", "SuperwatchTestSupport", "superwatch"]
         ),
     ],
     swiftLanguageModes: [.v6]

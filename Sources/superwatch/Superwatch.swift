@@ -8,7 +8,9 @@ struct Superwatch: AsyncParsableCommand {
         commandName: "superwatch",
         abstract: "Run a local development stack: several processes, one log stream, per-process reloads.",
         version: superwatchVersion,
-        subcommands: [Up.self, Check.self, Export.self]
+        subcommands: [
+            Up.self, Status.self, Restart.self, Stop.self, Start.self, Logs.self, Down.self, Check.self, Export.self,
+        ]
     )
 
     /// argument-parser's own `main`, except that a bad command line exits with 2 (as a bad config does, and
@@ -47,6 +49,27 @@ struct ConfigOptions: ParsableArguments {
             for warning in config.warnings { printError(warning.description) }
             return config
         } catch {
+            throw report(error)
+        }
+    }
+
+    /// The client of the `up` running this config: its socket is found from the config's path (or
+    /// `SUPERWATCH_SOCKET`, which also works where no config is found); the config itself is not read, so a
+    /// running stack can be operated while its file is being edited.
+    func client() throws -> ControlClient {
+        let environment = ProcessInfo.processInfo.environment
+        do {
+            let path: String
+            do {
+                path = try ConfigLoader.locate(explicit: file, in: ".")
+            } catch {
+                guard file == nil, let socket = environment[ControlSocket.environmentVariable], !socket.isEmpty else {
+                    throw error
+                }
+                return ControlClient(target: .unix(path: socket), stackName: socket)
+            }
+            return try ControlClient.forConfig(path, environment: environment)
+        } catch let error as SuperwatchError {
             throw report(error)
         }
     }
@@ -96,6 +119,12 @@ func report(_ error: SuperwatchError) -> ExitCode {
 func printError(_ message: String) {
     var standardError = StandardError()
     print("superwatch: \(message)", to: &standardError)
+}
+
+/// Writes `bytes` to stdout whole (no `print` buffering between lines of a followed log).
+func printBytes<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
+    var copy = Array(bytes)
+    _ = copy.withUnsafeMutableBytes { writeAll(1, $0) }
 }
 
 struct StandardError: TextOutputStream {

@@ -25,6 +25,15 @@ extension Superwatch {
 
         @OptionGroup var plan: PlanOptions
 
+        @Option(
+            help: ArgumentHelp(
+                "Also serve the control API on this loopback TCP address, with a bearer token (port 0: any free one).",
+                valueName: "host:port"))
+        var api: String?
+
+        @Flag(help: "Allow --api on an address other than loopback.")
+        var apiAllowRemote = false
+
         func run() async throws {
             let loaded = try config.load()
             let environment = ProcessInfo.processInfo.environment
@@ -34,6 +43,9 @@ extension Superwatch {
                 color: color && logFormat == .text, timestamps: timestamps,
                 format: logFormat == .json ? .json : .text)
             do {
+                let apiAddress = try api.map { text throws(SuperwatchError) in
+                    try APIAddress.parse(text, allowRemote: apiAllowRemote)
+                }
                 let planned = try plan.plan(loaded, only: names)
                 // One `up` per config: held until this process exits (the kernel drops it even after SIGKILL).
                 let runtime = try RuntimeDirectory.prepare(environment: environment)
@@ -42,7 +54,26 @@ extension Superwatch {
                 // Beside the lock, so only this `up` uses it, and a leftover of a killed one is replaced.
                 let python = runtime.file(for: stack, extension: "python")
                 let supervisor = Supervisor(config: planned, options: UpOptions(log: log, pythonDirectory: python))
-                let status = try await supervisor.run()
+                let server = ControlServer.Options(
+                    socketPath: try ControlSocket.path(for: stack, environment: environment),
+                    api: apiAddress,
+                    stack: ControlAPI.Stack(
+                        pid: getpid(), config: stack.realPath, lock: lock.path,
+                        version: superwatchVersion))
+                let status = try await ControlServer.serving(supervisor, options: server) { endpoints in
+                    if let endpoints, let url = endpoints.apiURL, let token = endpoints.token {
+                        let names = planned.processes.map(\.name)
+                        printBytes(
+                            LogFormatter(names: names, options: log).event(
+                                process: nil,
+                                SupervisorEvent(
+                                    .notice,
+                                    "control API on \(url)/v1 with `Authorization: Bearer \(token)` "
+                                        + "(the token is also in \(endpoints.tokenPath ?? "the token file"))",
+                                    [("address", .string(url))])))
+                    }
+                    return try await supervisor.run()
+                }
                 withExtendedLifetime(lock) {}
                 throw ExitCode(status)
             } catch let error as SuperwatchError {

@@ -29,8 +29,10 @@ import Testing
                 """)
         #expect(second.stdout.isEmpty)
         #expect(dir.read("starts") == "started\n", "the second up started nothing")
-        let lockFiles = try FileManager.default.contentsOfDirectory(atPath: "\(runtime.path)/superwatch")
-        #expect(lockFiles.count == 1 && lockFiles[0].hasSuffix(".lock"))
+        // The lock and, beside it, the control socket of the same key.
+        let lockFiles = try FileManager.default.contentsOfDirectory(atPath: "\(runtime.path)/superwatch").sorted()
+        #expect(lockFiles.count == 2 && lockFiles[0].hasSuffix(".lock") && lockFiles[1].hasSuffix(".sock"))
+        #expect(lockFiles[1].dropLast(5) == lockFiles[0].dropLast(5))
         #expect(runtime.read("superwatch/\(lockFiles[0])")?.hasPrefix("\(first.pid)\n") == true)
 
         // `check` and an `up` of another config are not held up by it.

@@ -123,6 +123,9 @@ public struct ProcessSpec: Sendable, Equatable {
     /// For an instance `StackPlan` made of a process with several replicas, that process's name. Replicas
     /// share the process's held sockets (the kernel spreads connections over their accepts).
     public var replicaOf: String?
+    /// How many of its last lines (and events) `superwatch logs` can show: the size of its ring buffer
+    /// (`log_buffer:`, else the top-level `log_buffer:`, else `ProcessSpec.defaultLogBuffer`).
+    public var logBuffer: Int = ProcessSpec.defaultLogBuffer
     /// Where the process is declared (its name in the YAML, its line in a Procfile), for errors found later,
     /// such as a PORT above 65535.
     public var location: SourceLocation?
@@ -152,6 +155,11 @@ public struct ProcessSpec: Sendable, Equatable {
         self.interval = interval
         self.debounce = debounce
     }
+
+    /// The ring buffer's size when the config names none.
+    public static let defaultLogBuffer = 10_000
+    /// The bounds of `log_buffer:`: at least one line; at most a million (about 100 MB of 100-byte lines).
+    public static let logBufferRange = 1...1_000_000
 
     /// Whether file changes can bring this process back. A `werkzeug:` process always is: it watches the
     /// modules its app imported.
@@ -196,11 +204,11 @@ public struct WerkzeugApp: Sendable, Equatable {
 /// The keys the config accepts, in one place: the loader checks against these and the JSON Schema test
 /// compares them with `schema/superwatch.schema.json`, so the two cannot drift apart.
 public enum ConfigKeys {
-    public static let topLevel = ["version", "env", "env_file", "processes"]
+    public static let topLevel = ["version", "env", "env_file", "log_buffer", "processes"]
     public static let process = [
         "command", "cwd", "env", "env_file", "replicas", "restart_codes", "restart", "max_restarts", "backoff",
         "stop_signal",
         "stop_timeout", "watch", "ignore", "extra_files", "watcher", "interval", "debounce", "listen", "werkzeug",
-        "python", "debug",
+        "python", "debug", "log_buffer",
     ]
 }

@@ -3,11 +3,13 @@ import Yams
 
 /// One process's mapping in `processes:`.
 extension ConfigReader {
-    func process(name: String, nameNode: Node, _ node: Node, globalEnv: [String: EnvValue]) throws(SuperwatchError)
-        -> ProcessSpec
-    {
+    /// `logBuffer`: the top-level `log_buffer`, which the process's own overrides.
+    func process(
+        name: String, nameNode: Node, _ node: Node, globalEnv: [String: EnvValue], logBuffer: Int
+    ) throws(SuperwatchError) -> ProcessSpec {
         let pairs = try mapping(node, what: "process `\(name)`", allowed: ConfigKeys.process)
         var spec = ProcessSpec(name: name, command: .shell(""), cwd: directory)
+        spec.logBuffer = logBuffer
         spec.location = location(nameNode)
         // Every other path in the mapping is relative to `cwd`, wherever it is written in it.
         if let value = pairs.first(where: { $0.key == "cwd" })?.value {
@@ -69,6 +71,7 @@ extension ConfigReader {
                 }
                 spec.restart = policy
             case "max_restarts": spec.maxRestarts = try integer(value, what: what, range: 0...1_000_000)
+            case "log_buffer": spec.logBuffer = try integer(value, what: what, range: ProcessSpec.logBufferRange)
             case "backoff": spec.backoff = try duration(value, key: .backoff)
             case "stop_signal":
                 let text = try string(value, what: what)

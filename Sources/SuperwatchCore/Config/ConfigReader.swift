@@ -398,6 +398,7 @@ struct ConfigReader {
         var env: [String: EnvValue] = [:]
         var envFileNode: Node?
         var processesNode: Node?
+        var logBuffer = ProcessSpec.defaultLogBuffer
         for (key, keyNode, value) in try mapping(
             root, what: "the top level", allowed: ConfigKeys.topLevel, extensions: true)
         {
@@ -412,6 +413,7 @@ struct ConfigReader {
                 }
             case "env": env = try environment(value, what: "`env`")
             case "env_file": envFileNode = value
+            case "log_buffer": logBuffer = try integer(value, what: "`log_buffer`", range: ProcessSpec.logBufferRange)
             case "processes": processesNode = value
             default: throw error(keyNode, "unknown key `\(shown(key))`")
             }
@@ -440,7 +442,8 @@ struct ConfigReader {
             if name == ConfigLoader.reservedProcessName {
                 throw error(nameNode, ConfigLoader.reservedProcessNameMessage)
             }
-            processes.append(try process(name: name, nameNode: nameNode, value, globalEnv: env))
+            processes.append(
+                try process(name: name, nameNode: nameNode, value, globalEnv: env, logBuffer: logBuffer))
         }
         var config = Config(file: file, directory: directory, env: env.mapValues(\.value), processes: processes)
         config.envLocations = env.mapValues(\.location)

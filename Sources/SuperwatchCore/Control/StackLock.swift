@@ -44,6 +44,34 @@ public final class StackLock: Sendable {
         return lock
     }
 
+    /// Returns once no process holds the lock at `path` any more: the `up` that held it has exited (`superwatch
+    /// down`). A shared lock taken and dropped at once, polled every 50 ms: flock(2) has no timeout, and a
+    /// blocking wait could not be cancelled. A missing file has no holder.
+    public static func waitUntilReleased(_ path: String) async throws(SuperwatchError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 {
+            let err = Errno.current
+            if err == .noSuchFileOrDirectory { return }
+            throw SuperwatchError(.system(syscall: "open", errno: err), "cannot open \(path): \(err)")
+        }
+        // A read-only descriptor that wrote nothing; closing it also drops a shared lock taken below.
+        // ignored: its close has nothing to lose.
+        defer { close(fd) }
+        while true {
+            if flock(fd, LOCK_SH | LOCK_NB) == 0 { return }
+            let err = Errno.current
+            guard err == .wouldBlock || err == .interrupted else {
+                throw SuperwatchError(.system(syscall: "flock", errno: err), "cannot wait for \(path): \(err)")
+            }
+            do {
+                try await Task.sleep(for: .milliseconds(50))
+            } catch {
+                throw SuperwatchError(
+                    .system(syscall: "flock", errno: .interrupted), "stopped waiting for the holder of \(path) to exit")
+            }
+        }
+    }
+
     /// The pid recorded in a lock file, or nil when there is none (yet).
     static func recordedPID(_ contents: String) -> pid_t? {
         contents.split(separator: "\n", maxSplits: 1).first.flatMap { pid_t($0) }.flatMap { $0 > 0 ? $0 : nil }

@@ -48,6 +48,8 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
         /// A file superwatch writes (an exported unit, the pid in its lock) was not written in full, for a reason
         /// that is no errno (Foundation's own error, a short write); the message says which.
         case fileNotWritten(path: String)
+        /// The running `up` refused a control request with this HTTP status (a 4xx or 5xx other than 404).
+        case controlRefused(status: Int)
     }
 
     public var code: Code
@@ -71,7 +73,7 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
         switch code {
         case .invalidConfig, .configNotFound, .usage: return 2
         case .addressInUse, .system, .spawn, .alreadyRunning, .unsafeRuntimeDirectory, .unknownProcess, .notRunning,
-            .fileNotWritten:
+            .fileNotWritten, .controlRefused:
             return 1
         }
     }

@@ -1,0 +1,134 @@
+import Foundation
+import SuperwatchCore
+
+/// A stand-in for a running stack behind the control API: processes with states and a log in memory, changed
+/// by the verbs of `StackControl` as the supervisor changes them. Tests of the server and the CLI serve it on a
+/// real socket and watch what their requests did to it.
+public actor FakeStack: StackControl {
+    public private(set) var processes: [ProcessStatus]
+    public private(set) var records: [LogRecord] = []
+    /// Every verb that acted, as `restart web.1`: a refused request adds nothing.
+    public private(set) var actions: [String] = []
+    public private(set) var shutdownRequested = false
+    private var followers: [Int: (names: Set<String>?, continuation: AsyncStream<LogRecord>.Continuation)] = [:]
+    private var nextFollower = 0
+    private var nextPID: Int32 = 4000
+
+    public init(_ processes: [ProcessStatus]) {
+        self.processes = processes
+    }
+
+    /// `web` running as pid 4001, `worker` with two replicas (`worker.1`, `worker.2`), `db` stopped.
+    public static func sample() -> FakeStack {
+        let started = Date(timeIntervalSince1970: 1_700_000_000)
+        return FakeStack([
+            ProcessStatus(
+                name: "web", state: .running, pid: 4001, startedAt: started, addresses: ["http://127.0.0.1:5000"],
+                port: 5000, watchedFiles: 12),
+            ProcessStatus(name: "worker.1", state: .running, pid: 4002, startedAt: started, restarts: 2),
+            ProcessStatus(
+                name: "worker.2", state: .backingOff, restarts: 3, lastExit: "exited with code 1", lastExitStatus: 1),
+            ProcessStatus(name: "db", state: .stopped),
+        ])
+    }
+
+    /// Adds a line or an event to the log, as the supervisor does when a process writes one.
+    public func emit(_ record: LogRecord) {
+        records.append(record)
+        for (_, follower) in followers where follower.names?.contains(record.process) ?? true {
+            follower.continuation.yield(record)
+        }
+    }
+
+    /// `emit` of an output line of `process` now, to the whole second: a time the API's millisecond format
+    /// carries exactly, so that a record read back compares equal.
+    public func emit(_ process: String, _ text: String, stream: LogRecord.Stream = .stdout) {
+        let now = Date().timeIntervalSince1970.rounded(.down)
+        emit(LogRecord(process: process, stream: stream, time: Date(timeIntervalSince1970: now), text: text))
+    }
+
+    /// How many `follow` streams are open.
+    public var followerCount: Int { followers.count }
+
+    public func status() async -> [ProcessStatus] { processes }
+
+    public func restart(_ names: [String]) async throws(SuperwatchError) -> [String] {
+        try act("restart", names) { process in
+            process.state = .running
+            process.pid = newPID()
+            process.restarts += 1
+        }
+    }
+
+    public func stop(_ names: [String]) async throws(SuperwatchError) -> [String] {
+        try act("stop", names) { process in
+            process.state = .stoppedByUser
+            process.pid = nil
+        }
+    }
+
+    public func start(_ names: [String]) async throws(SuperwatchError) -> [String] {
+        try act("start", names) { process in
+            guard process.pid == nil else { return }
+            process.state = .running
+            process.pid = newPID()
+        }
+    }
+
+    /// Marks the request and ends every follower, as the end of `up` ends them.
+    public func shutdown() async {
+        shutdownRequested = true
+        for (_, follower) in followers { follower.continuation.finish() }
+        followers = [:]
+    }
+
+    public func logs(_ names: [String], tail: Int) async throws(SuperwatchError) -> [LogRecord] {
+        let selected = names.isEmpty ? nil : Set(try resolve(names))
+        return Array(records.filter { selected?.contains($0.process) ?? true }.suffix(tail))
+    }
+
+    public func follow(_ names: [String]) async throws(SuperwatchError) -> AsyncStream<LogRecord> {
+        let selected = names.isEmpty ? nil : Set(try resolve(names))
+        let id = nextFollower
+        nextFollower += 1
+        let (stream, continuation) = AsyncStream.makeStream(of: LogRecord.self, bufferingPolicy: .bufferingNewest(1000))
+        continuation.onTermination = { _ in Task { await self.forget(id) } }
+        followers[id] = (selected, continuation)
+        return stream
+    }
+
+    private func forget(_ id: Int) { followers[id] = nil }
+
+    private func newPID() -> Int32 {
+        nextPID += 1
+        return nextPID
+    }
+
+    /// Every name checked before anything is done, as `StackControl` requires.
+    private func act(_ verb: String, _ names: [String], _ change: (inout ProcessStatus) -> Void)
+        throws(SuperwatchError) -> [String]
+    {
+        let selected = try resolve(names)
+        for name in selected {
+            let index = processes.firstIndex { $0.name == name }!
+            change(&processes[index])
+            actions.append("\(verb) \(name)")
+        }
+        return selected
+    }
+
+    /// `web` is every replica of web, `web.2` one; an unknown name is the supervisor's error.
+    private func resolve(_ names: [String]) throws(SuperwatchError) -> [String] {
+        var selected: [String] = []
+        for name in names {
+            let matching = processes.map(\.name).filter { $0 == name || $0.hasPrefix(name + ".") }
+            guard !matching.isEmpty else {
+                throw SuperwatchError(
+                    .unknownProcess(name: name),
+                    "no process named \(name); the stack has \(processes.map(\.name).joined(separator: ", "))")
+            }
+            selected += matching.filter { !selected.contains($0) }
+        }
+        return selected
+    }
+}
