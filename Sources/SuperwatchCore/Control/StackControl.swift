@@ -100,6 +100,26 @@ public struct LogRecord: Sendable, Codable, Equatable {
     }
 }
 
+/// What a live config reload did (`Supervisor.reload()`, `superwatch reload`): the names of the processes
+/// (replicas) it started, stopped, restarted for changed settings, and left running untouched.
+public struct ReloadSummary: Sendable, Codable, Equatable {
+    /// New in the config: started.
+    public var added: [String]
+    /// Gone from the config: stopped, no longer shown or restarted.
+    public var removed: [String]
+    /// Their resolved settings changed: stopped and started with the new ones.
+    public var restarted: [String]
+    /// Left running as they were (same pids).
+    public var unchanged: [String]
+
+    public init(added: [String] = [], removed: [String] = [], restarted: [String] = [], unchanged: [String] = []) {
+        self.added = added
+        self.removed = removed
+        self.restarted = restarted
+        self.unchanged = unchanged
+    }
+}
+
 /// What the control API needs from a running stack; `Supervisor` provides it. Every operation that names
 /// processes checks all the names first: an unknown one is an error (`SuperwatchError.Code.unknownProcess`)
 /// and nothing is done. A name selects a process and all its replicas (`web`), or one replica (`web.2`).

@@ -26,6 +26,8 @@ public struct SupervisorEvent: Sendable, Equatable {
         case keeperLost = "keeper-lost"
         case lineSplit = "line-split"
         case listenHint = "listen-hint"
+        /// A live config reload applied (or found nothing to apply); one event per reload.
+        case reloaded
     }
 
     public var kind: Kind
