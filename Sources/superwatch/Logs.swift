@@ -34,9 +34,7 @@ extension Superwatch {
 
         func run() async throws {
             let client = try config.client()
-            let colored = LogOptions.shouldColor(
-                flag: color.rawValue, environment: ProcessInfo.processInfo.environment,
-                stdoutIsTerminal: isatty(1) != 0)
+            let colored = color.appliesToStdout
             do {
                 // Every process, for the width of the name column and each one's colour, as in `up`.
                 let printer = LogRecordPrinter(

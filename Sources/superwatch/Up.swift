@@ -37,10 +37,8 @@ extension Superwatch {
         func run() async throws {
             let loaded = try config.load()
             let environment = ProcessInfo.processInfo.environment
-            let color = LogOptions.shouldColor(
-                flag: color.rawValue, environment: environment, stdoutIsTerminal: isatty(1) != 0)
             let log = LogOptions(
-                color: color && logFormat == .text, timestamps: timestamps,
+                color: color.appliesToStdout && logFormat == .text, timestamps: timestamps,
                 format: logFormat == .json ? .json : .text)
             do {
                 let apiAddress = try api.map { text throws(SuperwatchError) in
@@ -85,6 +83,12 @@ extension Superwatch {
 
 enum ColorMode: String, ExpressibleByArgument, CaseIterable {
     case auto, always, never
+
+    /// Whether superwatch's stdout gets colour (`auto`: a terminal, and NO_COLOR unset), for `up` and `logs` alike.
+    var appliesToStdout: Bool {
+        LogOptions.shouldColor(
+            flag: rawValue, environment: ProcessInfo.processInfo.environment, stdoutIsTerminal: isatty(1) != 0)
+    }
 }
 
 enum LogFormatOption: String, ExpressibleByArgument, CaseIterable {
