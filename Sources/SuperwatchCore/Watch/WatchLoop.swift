@@ -63,6 +63,10 @@ final class WatchLoop: @unchecked Sendable {
     var threadStarted = false
     var running = true
 
+    /// How many files each process's spec watches (its matching files and existing extra files), for
+    /// `superwatch status`: taken at the first scan, and again after each settled burst and `addFiles`.
+    let fileCounts = Mutex<[ProcessID: Int]>([:])
+
     private let mailbox: Mailbox<Message>
     private let threadID = Mutex<pthread_t?>(nil)
     private let finished = DispatchSemaphore(value: 0)
@@ -108,6 +112,7 @@ final class WatchLoop: @unchecked Sendable {
                 try startNative(index)
             }
         }
+        for index in watched.indices { recount(index) }
     }
 
     // MARK: - Requests from other threads
@@ -158,6 +163,7 @@ final class WatchLoop: @unchecked Sendable {
             for index in watched.indices {
                 if case .polling(let state) = watched[index].mode, state.due <= now { pollNow(index, at: now) }
                 if let paths = watched[index].burst.settle(at: now) {
+                    recount(index)
                     onEvent(.settled(process: watched[index].spec.process, paths: paths))
                 }
             }
@@ -188,6 +194,7 @@ final class WatchLoop: @unchecked Sendable {
             case .addFiles(let process, let paths):
                 for index in watched.indices where watched[index].spec.process == process {
                     addFiles(index, paths)
+                    recount(index)
                 }
             }
         }
@@ -207,6 +214,17 @@ final class WatchLoop: @unchecked Sendable {
             case .off: break
             }
         }
+    }
+
+    /// Counts spec `index`'s files again (`fileCounts`): polling has them from its last poll, inotify walks.
+    func recount(_ index: Int) {
+        let count: Int
+        if case .polling(let state) = watched[index].mode {
+            count = state.files.count
+        } else {
+            count = snapshot(index).count
+        }
+        fileCounts.withLock { $0[watched[index].spec.process] = count }
     }
 
     // MARK: - Changes and notices
