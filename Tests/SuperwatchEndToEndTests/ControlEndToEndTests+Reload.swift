@@ -19,14 +19,22 @@ extension ControlEndToEndTests {
 
         """
 
-    @Test func editingTheConfigStartsAddedStopsRemovedAndRestartsOnlyChangedProcesses() throws {
+    /// Runs `body` on `reloadStack` once its three processes have started, with their statuses then.
+    func withReloadStack(
+        _ body: (StackRun, TemporaryDirectory, _ before: [String: ProcessStatus]) throws -> Void
+    ) throws {
         let runtime = TemporaryDirectory("superwatch-runtime")
         defer { runtime.remove() }
         try withStack(Self.reloadStack, environment: ["XDG_RUNTIME_DIR": runtime.path]) { run in
             for name in ["keep", "change", "gone"] {
                 #expect(eventually { printedPids(name, run).count == 1 }, "\(name): \(run.stdout)")
             }
-            let before = try statuses(run, runtime)
+            try body(run, runtime, try statuses(run, runtime))
+        }
+    }
+
+    @Test func editingTheConfigStartsAddedStopsRemovedAndRestartsOnlyChangedProcesses() throws {
+        try withReloadStack { run, runtime, before in
             #expect(before.mapValues(\.port) == ["keep": 5000, "change": 5100, "gone": 5200])
             let gonePid = try #require(before["gone"]?.pid)
             // `added` comes first: by position it would take keep's PORT.
@@ -65,13 +73,7 @@ extension ControlEndToEndTests {
     }
 
     @Test func anInvalidEditIsReportedWhereItIsAndTheStackRunsOnUnchanged() throws {
-        let runtime = TemporaryDirectory("superwatch-runtime")
-        defer { runtime.remove() }
-        try withStack(Self.reloadStack, environment: ["XDG_RUNTIME_DIR": runtime.path]) { run in
-            for name in ["keep", "change", "gone"] {
-                #expect(eventually { printedPids(name, run).count == 1 }, "\(name): \(run.stdout)")
-            }
-            let before = try statuses(run, runtime)
+        try withReloadStack { run, runtime, before in
             let invalid = """
                 processes:
                   keep: {command: ": $PORT; echo pid $$; exec sleep 300", restart: sometimes}
@@ -165,15 +167,9 @@ extension ControlEndToEndTests {
     }
 
     @Test func aReloadAddingAnAddressInUseIsRefusedAndChangesNothing() throws {
-        let runtime = TemporaryDirectory("superwatch-runtime")
-        defer { runtime.remove() }
         let (fd, port) = occupyLoopbackPort()
         defer { close(fd) }
-        try withStack(Self.reloadStack, environment: ["XDG_RUNTIME_DIR": runtime.path]) { run in
-            for name in ["keep", "change", "gone"] {
-                #expect(eventually { printedPids(name, run).count == 1 }, "\(name): \(run.stdout)")
-            }
-            let before = try statuses(run, runtime)
+        try withReloadStack { run, runtime, before in
             run.write(
                 "superwatch.yaml",
                 """
