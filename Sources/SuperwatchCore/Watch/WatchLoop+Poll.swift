@@ -57,7 +57,7 @@ extension WatchLoop {
     }
 
     /// Every matching file of spec `index` and every existing extra file, with its stamp, in walk order.
-    func snapshot(_ index: Int) -> [(String, FileStamp)] {
+    private func snapshot(_ index: Int) -> [(String, FileStamp)] {
         var result: [(String, FileStamp)] = []
         var seen: Set<String> = []
         if let cursor = watched[index].rules.rootCursor {

@@ -163,8 +163,8 @@ final class WatchLoop: @unchecked Sendable {
             for index in watched.indices {
                 if case .polling(let state) = watched[index].mode, state.due <= now { pollNow(index, at: now) }
                 if let paths = watched[index].burst.settle(at: now) {
-                    recount(index)
                     onEvent(.settled(process: watched[index].spec.process, paths: paths))
+                    recount(index)  // after: the restart does not wait for the count
                 }
             }
         }
@@ -216,13 +216,27 @@ final class WatchLoop: @unchecked Sendable {
         }
     }
 
-    /// Counts spec `index`'s files again (`fileCounts`): polling has them from its last poll, inotify walks.
+    /// Counts spec `index`'s files again (`fileCounts`): polling has them from its last poll; otherwise the
+    /// tree is walked, without the stat of each file that polling needs.
     func recount(_ index: Int) {
-        let count: Int
+        var count = 0
         if case .polling(let state) = watched[index].mode {
             count = state.files.count
         } else {
-            count = snapshot(index).count
+            let extraFiles = watched[index].extraFiles
+            var matched = Set<String>()
+            if let cursor = watched[index].rules.rootCursor {
+                TreeWalker(rules: watched[index].rules).walk(
+                    watched[index].root, at: cursor, directory: { _, _ in .descend },
+                    file: { _, cursor, name, _ in
+                        count += 1
+                        // Only to leave out an extra file the globs match too.
+                        if !extraFiles.isEmpty {
+                            matched.insert(cursor.childPath(String(decoding: name, as: UTF8.self)))
+                        }
+                    })
+            }
+            count += extraFiles.count { !matched.contains(displayPath($0, for: index)) && FileStamp($0) != nil }
         }
         fileCounts.withLock { $0[watched[index].spec.process] = count }
     }
