@@ -9,7 +9,8 @@ struct Superwatch: AsyncParsableCommand {
         abstract: "Run a local development stack: several processes, one log stream, per-process reloads.",
         version: superwatchVersion,
         subcommands: [
-            Up.self, Status.self, Restart.self, Stop.self, Start.self, Logs.self, Down.self, Check.self, Export.self,
+            Up.self, Status.self, Restart.self, Stop.self, Start.self, Reload.self, Logs.self, Down.self, Check.self,
+            Export.self,
         ]
     )
 
@@ -104,9 +105,14 @@ struct PlanOptions: ParsableArguments {
 
     /// `loaded` expanded as `up NAMES...` with these options runs it.
     func plan(_ loaded: Config, only names: [String] = []) throws(SuperwatchError) -> Config {
-        return try StackPlan.make(
-            loaded, concurrency: try StackPlan.parseConcurrency(concurrency), only: names,
-            basePort: StackPlan.basePort(flag: port, config: loaded, environment: ProcessInfo.processInfo.environment))
+        try source(loaded.file, only: names).plan(loaded).plan
+    }
+
+    /// How `up NAMES...` with these options plans the config at `path`, first and on each live reload.
+    func source(_ path: String, only names: [String] = []) throws(SuperwatchError) -> PlanSource {
+        PlanSource(
+            path: path, concurrency: try StackPlan.parseConcurrency(concurrency), only: names, portFlag: port,
+            environment: ProcessInfo.processInfo.environment)
     }
 }
 

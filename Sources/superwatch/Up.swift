@@ -44,14 +44,16 @@ extension Superwatch {
                 let apiAddress = try api.map { text throws(SuperwatchError) in
                     try APIAddress.parse(text, allowRemote: apiAllowRemote)
                 }
-                let planned = try plan.plan(loaded, only: names)
+                let source = try plan.source(loaded.file, only: names)
+                let planned = try source.plan(loaded)
                 // One `up` per config: held until this process exits (the kernel drops it even after SIGKILL).
                 let runtime = try RuntimeDirectory.prepare(environment: environment)
                 let stack = try StackKey(configPath: loaded.file)
                 let lock = try StackLock.acquire(stack, in: runtime)
                 // Beside the lock, so only this `up` uses it, and a leftover of a killed one is replaced.
                 let python = runtime.file(for: stack, extension: "python")
-                let supervisor = Supervisor(config: planned, options: UpOptions(log: log, pythonDirectory: python))
+                let supervisor = Supervisor(
+                    planned: planned, source: source, options: UpOptions(log: log, pythonDirectory: python))
                 let server = ControlServer.Options(
                     socketPath: try ControlSocket.path(for: stack, environment: environment),
                     api: apiAddress,
@@ -60,7 +62,7 @@ extension Superwatch {
                         version: superwatchVersion))
                 let status = try await ControlServer.serving(supervisor, options: server) { endpoints in
                     if let endpoints, let url = endpoints.apiURL, let token = endpoints.token {
-                        let names = planned.processes.map(\.name)
+                        let names = planned.plan.processes.map(\.name)
                         printBytes(
                             LogFormatter(names: names, options: log).event(
                                 process: nil,

@@ -103,7 +103,6 @@ import Testing
                 (.GET, "/v1/logs?tail=-1", nil, 400, "bad-request"),
                 (.GET, "/v1/logs?tail=abc", nil, 400, "bad-request"),
                 (.GET, "/v1/logs?process=nosuch", nil, 404, "unknown-process"),
-                (.POST, "/v1/reload", nil, 501, "not-implemented"),
             ]
             for request in cases {
                 let body = request.body.map { Array($0.utf8) }
@@ -112,6 +111,35 @@ import Testing
                 #expect(try errorBody(answer).error.code == request.code, "\(request.method) \(request.path)")
             }
             #expect(await stack.actions.isEmpty)
+        }
+    }
+
+    @Test func reloadAnswersTheSummaryOrTheRefusalWithItsPosition() async throws {
+        try await serve { stack, _, client, _ in
+            await stack.answerReloads(.success(ReloadSummary(added: ["api"], restarted: ["web"], unchanged: ["db"])))
+            let applied = try await client.send(.POST, "/v1/reload")
+            #expect(applied.status == 200)
+            #expect(
+                String(decoding: applied.body, as: UTF8.self)
+                    == "{\"added\":[\"api\"],\"removed\":[],\"restarted\":[\"web\"],\"unchanged\":[\"db\"]}\n")
+            #expect(try await client.reload() == ReloadSummary(added: ["api"], restarted: ["web"], unchanged: ["db"]))
+
+            let invalid = SuperwatchError(
+                .invalidConfig, "`restart` must be one of never, on-failure, always; found `sometimes`",
+                at: SourceLocation(file: "superwatch.yaml", line: 3, column: 12))
+            await stack.answerReloads(.failure(invalid))
+            let refused = try await client.send(.POST, "/v1/reload")
+            #expect(refused.status == 422)
+            let body = try errorBody(refused)
+            #expect(body.error.code == "reload-refused")
+            #expect(body.error.message == invalid.description)
+            #expect(body.error.message.hasPrefix("superwatch.yaml:3:12: error: `restart` must be one of"))
+
+            await stack.answerReloads(.failure(SuperwatchError(.notRunning, "the stack is not running")))
+            let stopping = try await client.send(.POST, "/v1/reload")
+            #expect(stopping.status == 409)
+            #expect(try errorBody(stopping).error.code == "not-running")
+            #expect(await stack.actions == ["reload", "reload"])
         }
     }
 
@@ -326,8 +354,8 @@ import Testing
 
     /// schemathesis (PyPI) generates requests from schema/control-api.yaml, valid and invalid, and checks every
     /// answer against it: status codes, content types, bodies, 401 without the token, 405 for other methods, no
-    /// 5xx. Left out: the stream (`/v1/logs/follow`), which ends only with the stack, and `/v1/reload`, whose 501
-    /// (not implemented yet) schemathesis counts as a server error. A request may wait long for an answer while
+    /// 5xx. Left out: the stream (`/v1/logs/follow`), which ends only with the stack. A request may wait long for
+    /// an answer while
     /// the whole suite loads the machine (the server's handlers share the concurrency pool with blocked tests),
     /// hence the generous timeout, and no response-time check (schemathesis's own limit is 10 s): a test asserts
     /// behaviour, never speed (bench/ measures that).
@@ -341,7 +369,7 @@ import Testing
                 try runCommand(
                     [
                         "schemathesis", "run", spec, "--url", url, "--header", "Authorization: Bearer \(token)",
-                        "--checks", "all", "--exclude-path", "/v1/logs/follow", "--exclude-path", "/v1/reload",
+                        "--checks", "all", "--exclude-path", "/v1/logs/follow",
                         "--max-examples", "25", "--seed", "11",
                         "--phases", "examples,coverage,fuzzing", "--request-timeout", "120",
                         "--max-response-time", "120", "--no-color",

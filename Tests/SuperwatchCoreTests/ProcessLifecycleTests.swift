@@ -113,6 +113,46 @@ struct ProcessLifecycleTests {
             ])
     }
 
+    // MARK: - A live config reload
+
+    @Test func aReconfiguredProcessStopsWithItsOldSettingsAndStartsWithTheNewOnes() {
+        var driver = Driver(spec())
+        driver.send(.start)
+        var new = spec()
+        new.command = .shell("serve --new")
+        new.stopSignal = .interrupt
+        let actions = driver.send(.reconfigured(new, watchesFiles: false, at: driver.now))
+        #expect(actions.first == .discardStandby)
+        #expect(signals(actions) == [.terminate], "the run is stopped as it was started")
+        #expect(driver.phase == .stopping(.restart))
+        #expect(
+            said(driver.exit(.signaled(SIGTERM))) == [
+                "stopped for restart (killed by SIGTERM)", "started (pid 1002): serve --new",
+            ])
+        #expect(driver.lifecycle.spec == new && driver.lifecycle.lastReload != nil)
+        #expect(signals(driver.send(.userStop)) == [.interrupt], "the next stop uses the new signal")
+    }
+
+    @Test func aReconfiguredProcessThatIsDownStartsUnlessTheUserStoppedIt() {
+        var gaveUp = Driver(spec(maxRestarts: 0))
+        gaveUp.send(.start)
+        gaveUp.exit(.exited(1))
+        #expect(gaveUp.phase == .gaveUp)
+        gaveUp.send(.reconfigured(spec(), watchesFiles: false, at: gaveUp.now))
+        #expect(gaveUp.phase == .running && gaveUp.spawns.count == 2)
+
+        var stopped = Driver(spec())
+        stopped.send(.start)
+        stopped.send(.userStop)
+        stopped.exit(.signaled(SIGTERM))
+        #expect(stopped.phase == .stoppedByUser)
+        var new = spec()
+        new.command = .shell("other")
+        #expect(stopped.send(.reconfigured(new, watchesFiles: false, at: stopped.now)) == [.discardStandby])
+        #expect(stopped.phase == .stoppedByUser)
+        #expect(said(stopped.send(.userStart)) == ["started (pid 1002): other"])
+    }
+
     // MARK: - Policies and backoff
 
     @Test func onFailureBacksOffDoublingAndGivesUp() {

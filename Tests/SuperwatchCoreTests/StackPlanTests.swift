@@ -20,6 +20,45 @@ import Testing
         #expect(summary(try StackPlan.make(config, basePort: 8000)).first == "web PORT=8000 R=1")
     }
 
+    @Test func aReloadKeepsThePortsOfTheProcessesItKeeps() throws {
+        let first = StackPlan.portSlots(["web", "worker", "clock"], basePort: 5000, keeping: [:])
+        #expect(first == ["web": 5000, "worker": 5100, "clock": 5200], "by position the first time")
+        // `api` is inserted first and `worker` removed: web and clock keep theirs, api gets the lowest free one.
+        let second = StackPlan.portSlots(["api", "web", "clock"], basePort: 5000, keeping: first)
+        #expect(second == ["api": 5100, "web": 5000, "clock": 5200])
+        // A new process whose position's port is free gets it.
+        let third = StackPlan.portSlots(["api", "web", "clock", "mail"], basePort: 5000, keeping: second)
+        #expect(third["mail"] == 5300)
+
+        var reordered = config
+        reordered.processes.insert(ProcessSpec(name: "api", command: .shell("api"), cwd: "/srv"), at: 0)
+        reordered.processes[2].replicas = 2
+        let planned = try StackPlan.make(
+            reordered,
+            portSlots: StackPlan.portSlots(
+                reordered.processes.map(\.name), basePort: 5000,
+                keeping: ["web": 5000, "worker": 5100, "clock": 5200]))
+        #expect(
+            summary(planned) == [
+                "api PORT=5300 R=1", "web PORT=5000 R=1", "worker.1 PORT=5100 R=1", "worker.2 PORT=5101 R=2",
+                "clock PORT=5200 R=1",
+            ])
+    }
+
+    @Test func aPlanSourcePlansAgainKeepingPortsUnlessTheBaseChanged() throws {
+        let source = PlanSource(path: "superwatch.yaml", environment: [:])
+        let first = try source.plan(config)
+        #expect(first.portSlots == ["web": 5000, "worker": 5100, "clock": 5200])
+        var edited = config
+        edited.processes.remove(at: 0)
+        edited.processes.append(ProcessSpec(name: "web2", command: .shell("serve"), cwd: "/srv"))
+        let second = try source.plan(edited, keeping: first)
+        #expect(summary(second.plan) == ["worker PORT=5100 R=1", "clock PORT=5200 R=1", "web2 PORT=5000 R=1"])
+        edited.env["PORT"] = "7000"
+        let rebased = try source.plan(edited, keeping: second)
+        #expect(summary(rebased.plan) == ["worker PORT=7000 R=1", "clock PORT=7100 R=1", "web2 PORT=7200 R=1"])
+    }
+
     @Test func replicasAreNamedNumberedAndPortedOneApart() throws {
         var config = self.config
         config.processes[1].replicas = 3

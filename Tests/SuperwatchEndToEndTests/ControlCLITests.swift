@@ -105,6 +105,30 @@ import Testing
         }
     }
 
+    @Test func reloadPrintsWhatChangedOrTheRefusedConfigsError() async throws {
+        try await served { served in
+            let nothing = try await served.run(["reload"])
+            #expect(nothing.status == 0 && nothing.stdout == "nothing changed\n", "\(nothing.stderr)")
+            await served.stack.answerReloads(
+                .success(ReloadSummary(added: ["api"], removed: ["old"], restarted: ["web", "db"], unchanged: ["x"])))
+            let applied = try await served.run(["reload", "-f", "superwatch.yaml"])
+            #expect(applied.status == 0, "\(applied.stderr)")
+            #expect(applied.stdout == "started api\nstopped old\nrestarted web\nrestarted db\n")
+            await served.stack.answerReloads(
+                .failure(
+                    SuperwatchError(
+                        .invalidConfig, "unknown key `comand`; did you mean `command`?",
+                        at: SourceLocation(file: "superwatch.yaml", line: 2, column: 8))))
+            let refused = try await served.run(["reload"])
+            #expect(refused.status == 1)
+            #expect(refused.stdout.isEmpty)
+            #expect(
+                refused.stderr
+                    == "superwatch: superwatch.yaml:2:8: error: unknown key `comand`; did you mean `command`?\n")
+            #expect(await served.stack.actions == ["reload", "reload"])
+        }
+    }
+
     @Test func logsPrintsTheLastLinesWithUpsPrefixes() async throws {
         try await served { served in
             for n in 1...5 { await served.stack.emit("web", "line \(n)") }
@@ -155,7 +179,7 @@ import Testing
         let runtime = TemporaryDirectory("superwatch-runtime")
         defer { [dir, runtime].forEach { $0.remove() } }
         dir.write("superwatch.yaml", "processes:\n  web: {command: x}\n")
-        for command in [["status"], ["restart", "web"], ["logs"], ["down"]] {
+        for command in [["status"], ["restart", "web"], ["logs"], ["down"], ["reload"]] {
             let result = try await onThread {
                 try SuperwatchRun.run(command, in: dir.path, environment: ["XDG_RUNTIME_DIR": runtime.path])
             }

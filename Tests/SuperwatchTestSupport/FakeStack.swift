@@ -99,6 +99,18 @@ public actor FakeStack: StackControl {
 
     private func forget(_ id: Int) { followers[id] = nil }
 
+    /// What the next `reload` answers (`answerReloads`): nothing changed, unless a test says otherwise.
+    private var reloadAnswer: Result<ReloadSummary, SuperwatchError> = .success(ReloadSummary())
+
+    /// Makes `reload` answer `answer` from now on.
+    public func answerReloads(_ answer: Result<ReloadSummary, SuperwatchError>) { reloadAnswer = answer }
+
+    public func reload() async throws(SuperwatchError) -> ReloadSummary {
+        let summary = try reloadAnswer.get()
+        actions.append("reload")
+        return summary
+    }
+
     private func newPID() -> Int32 {
         nextPID += 1
         return nextPID

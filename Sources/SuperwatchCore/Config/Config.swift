@@ -12,6 +12,9 @@ public struct Config: Sendable, Equatable {
     public var envLocations: [String: SourceLocation] = [:]
     /// Lines the reader skipped, to print before anything runs.
     public var warnings: [ConfigWarning] = []
+    /// Absolute paths of the env files read (the top-level and the processes' `env_file`s, or `.env`), in the
+    /// order read: a live reload watches them with the config.
+    public var envFiles: [String] = []
     /// In the order written.
     public var processes: [ProcessSpec]
 

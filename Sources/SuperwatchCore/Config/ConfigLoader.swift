@@ -73,9 +73,11 @@ public enum ConfigLoader {
             if let reserved = config.processes.first(where: { $0.name == reservedProcessName }) {
                 throw SuperwatchError(.invalidConfig, reservedProcessNameMessage, at: reserved.location)
             }
-            let env = try ConfigReader(file: path, directory: directory).defaultEnvFile()
+            let reader = ConfigReader(file: path, directory: directory)
+            let env = try reader.defaultEnvFile()
             config.env = env.mapValues(\.value)
             config.envLocations = env.mapValues(\.location)
+            config.envFiles = reader.envFilesRead.paths
             return config
         }
         return try parse(yaml: text, file: path, directory: directory, hostLookup: hostLookup)

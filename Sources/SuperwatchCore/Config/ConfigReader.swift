@@ -27,12 +27,22 @@ final class ReadBudget {
     }
 }
 
+/// The env files a load has read, for `Config.envFiles`: shared by the copies of a `ConfigReader`.
+final class EnvFilesRead {
+    private(set) var paths: [String] = []
+
+    func record(_ path: String) {
+        if !paths.contains(path) { paths.append(path) }
+    }
+}
+
 /// Walks the composed YAML tree, turning each node into a typed value or a positioned error.
 struct ConfigReader {
     let file: String
     let directory: String
     var hostLookup: HostLookup = .system
     let budget = ReadBudget()
+    let envFilesRead = EnvFilesRead()
 
     func location(_ node: Node) -> SourceLocation {
         guard let mark = node.mark else { return SourceLocation(file: file) }
@@ -332,6 +342,7 @@ struct ConfigReader {
         failure: (SourceFile.ReadFailure) -> SuperwatchError
     ) throws(SuperwatchError) -> [String: EnvValue] {
         let text = try SourceFile.read(path: path, shownAs: shown, failure: failure)
+        envFilesRead.record(path)
         var env: [String: EnvValue] = [:]
         for assignment in try DotEnv.assignments(
             text, file: shown, earlier: earlier, environment: ProcessInfo.processInfo.environment)
@@ -447,6 +458,7 @@ struct ConfigReader {
         }
         var config = Config(file: file, directory: directory, env: env.mapValues(\.value), processes: processes)
         config.envLocations = env.mapValues(\.location)
+        config.envFiles = envFilesRead.paths
         return config
     }
 }

@@ -74,8 +74,10 @@ public enum StackPlan {
     ///   - only: names to start (a process name selects all its instances, `web.2` one instance); empty: all.
     ///   - basePort: what the first process's `PORT` is; each later process in the file gets 100 more and
     ///     each replica after the first 1 more.
+    ///   - portSlots: the first `PORT` of each process by name, when not by its position (`portSlots(_:)`).
     public static func make(
-        _ config: Config, concurrency: [String: Int] = [:], only: [String] = [], basePort: Int = defaultBasePort
+        _ config: Config, concurrency: [String: Int] = [:], only: [String] = [], basePort: Int = defaultBasePort,
+        portSlots: [String: Int]? = nil
     ) throws(SuperwatchError) -> Config {
         guard (1...65535).contains(basePort) else {
             throw SuperwatchError(.usage, "the base port must be between 1 and 65535, found \(basePort)")
@@ -90,15 +92,36 @@ public enum StackPlan {
         planned.processes = []
         for (index, spec) in config.processes.enumerated() {
             let count = concurrency[spec.name] ?? spec.replicas
-            let port = basePort + portStride * index
+            let port = portSlots?[spec.name] ?? basePort + portStride * index
+            let slot = (port - basePort) / portStride
             for replica in stride(from: 1, through: count, by: 1) {
                 planned.processes.append(
                     try instance(
                         of: spec, replica: replica, of: count, port: port + replica - 1,
-                        origin: "\(basePort) + \(portStride) × \(index)\(replica > 1 ? " + \(replica - 1)" : "")"))
+                        origin: "\(basePort) + \(portStride) × \(slot)\(replica > 1 ? " + \(replica - 1)" : "")"))
             }
         }
         return try select(only, from: planned, original: config)
+    }
+
+    /// The first `PORT` of each of `names` (the processes of a config, in order) when a live reload plans it
+    /// again: a process `previous` has keeps its port, so that a process the reload does not touch keeps the
+    /// PORT it runs with even when processes are added or removed before it; a new one gets its position's
+    /// (`basePort` + 100 × its index) unless a kept process has that, else the lowest such port no process has.
+    public static func portSlots(_ names: [String], basePort: Int, keeping previous: [String: Int]) -> [String: Int] {
+        var slots: [String: Int] = [:]
+        for name in names { slots[name] = previous[name] }
+        var taken = Set(slots.values)
+        for (index, name) in names.enumerated() where slots[name] == nil {
+            var port = basePort + portStride * index
+            if taken.contains(port) {
+                port = basePort
+                while taken.contains(port) { port += portStride }
+            }
+            slots[name] = port
+            taken.insert(port)
+        }
+        return slots
     }
 
     /// Replica `replica` of `count` of `spec`, named `NAME.N` when there are several. `origin` says how `port`

@@ -56,6 +56,10 @@ public enum ControlAPI {
         public init(code: String, message: String) { error = Detail(code: code, message: message) }
     }
 
+    /// The error code of a refused `POST /v1/reload` (status 422): its message is the positioned error
+    /// (`FILE:LINE:COL: error: …`), as `up` logged it.
+    public static let reloadRefusedCode = "reload-refused"
+
     /// The `tail` of `GET /v1/logs` when none is given, as `superwatch logs` defaults to.
     public static let defaultTail = 100
     /// The largest `tail`: more than any ring buffer holds (`log_buffer` is at most 1,000,000).

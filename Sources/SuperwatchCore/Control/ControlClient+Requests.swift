@@ -50,6 +50,12 @@ extension ControlClient {
         if answer.status != 200 { throw refusal(answer) }
     }
 
+    /// Asks `up` to read its config again and apply the difference. A config it refuses is an error whose
+    /// message is the positioned one `up` logged (`FILE:LINE:COL: error: …`).
+    public func reload() async throws(SuperwatchError) -> ReloadSummary {
+        try decode(ReloadSummary.self, try await send(.POST, "/v1/reload"))
+    }
+
     /// Asks `up` to stop its stack; returns at once.
     public func shutdown() async throws(SuperwatchError) {
         let answer = try await send(.POST, "/v1/shutdown")

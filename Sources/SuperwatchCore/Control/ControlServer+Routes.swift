@@ -79,8 +79,13 @@ extension ControlServer {
             return try json(["status": "stopping"], status: .accepted)
         }
         on("reload", .post) { _, _ in
-            throw ControlAPIError(
-                .notImplemented, code: "not-implemented", "live config reload is not available yet; restart `up`")
+            let summary: ReloadSummary
+            do throws(SuperwatchError) {
+                summary = try await control.reload()
+            } catch {
+                throw ControlAPIError(reloadRefused: error)
+            }
+            return try json(summary)
         }
         resources.set(methods)
         return router
@@ -195,6 +200,16 @@ struct ControlAPIError: Error {
         case .notRunning: self.init(.conflict, code: "not-running", error.message)
         case .usage: self.init(.badRequest, code: "bad-request", error.message)
         default: self.init(.internalServerError, code: "internal", error.message)
+        }
+    }
+
+    /// A refused reload: 422 with the positioned message (`FILE:LINE:COL: error: …`) when the new config cannot
+    /// be applied, 409 when the stack is stopping.
+    init(reloadRefused error: SuperwatchError) {
+        if case .notRunning = error.code {
+            self.init(error)
+        } else {
+            self.init(.unprocessableContent, code: ControlAPI.reloadRefusedCode, error.description)
         }
     }
 

@@ -118,6 +118,13 @@ public struct ReloadSummary: Sendable, Codable, Equatable {
         self.restarted = restarted
         self.unchanged = unchanged
     }
+    /// What `superwatch reload` prints: a line per process it acted on (`started api`, `stopped worker`,
+    /// `restarted web`), as `superwatch restart` prints one per process, or `nothing changed`.
+    public var report: String {
+        let lines =
+            added.map { "started \($0)" } + removed.map { "stopped \($0)" } + restarted.map { "restarted \($0)" }
+        return (lines.isEmpty ? ["nothing changed"] : lines).map { $0 + "\n" }.joined()
+    }
 }
 
 /// What the control API needs from a running stack; `Supervisor` provides it. Every operation that names
@@ -139,4 +146,7 @@ public protocol StackControl: Sendable {
     /// Every line and event from now on, for the named processes (all when empty), until the stream is
     /// dropped. A slow reader loses the oldest records, never slows the stack.
     func follow(_ names: [String]) async throws(SuperwatchError) -> AsyncStream<LogRecord>
+    /// Reads the config file (and its env files) again and applies the difference, all or nothing: an invalid
+    /// config (`.invalidConfig`, with its position) or an address that cannot be bound changes nothing.
+    func reload() async throws(SuperwatchError) -> ReloadSummary
 }

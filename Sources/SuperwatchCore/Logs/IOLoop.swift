@@ -47,7 +47,8 @@ final class IOLoop: @unchecked Sendable {
     private let epoll: OwnedDescriptor
     /// The epoll descriptor (internal for the test that makes epoll_wait fail).
     var epollFD: Int32 { epoll.rawValue }
-    fileprivate let formatter: LogFormatter
+    /// Replaced when a live reload adds processes (`setFormatter`).
+    fileprivate var formatter: LogFormatter
     private let output: LogFanOut
     private let sink: OutputSink
     private let onExit: @Sendable (UInt64, ProcessID, Termination) -> Void
@@ -63,6 +64,8 @@ final class IOLoop: @unchecked Sendable {
         case stop(then: @Sendable () -> Void)
         /// The sink has room again after the loop paused reading process output.
         case resume
+        /// A live reload added processes: format with their names from now on.
+        case setFormatter(LogFormatter)
     }
     private let mailbox: Mailbox<Message>
     /// The loop thread has ended: messages are answered by `send` itself from then on.
@@ -142,6 +145,10 @@ final class IOLoop: @unchecked Sendable {
         thread.start()
     }
 
+    /// Formats with `formatter` from now on: sent before the first run of a process a live reload added, so
+    /// that the loop knows its name before it reads a line of it.
+    func setFormatter(_ formatter: LogFormatter) { send(.setFormatter(formatter)) }
+
     /// Hands a new run's descriptors to the loop, which from then on owns them (and closes them).
     func add(_ run: consuming RunIO) { send(.add(Run(run))) }
 
@@ -173,7 +180,7 @@ final class IOLoop: @unchecked Sendable {
             break
         case .drain(_, let then), .stop(let then):
             then()
-        case .resume:
+        case .resume, .setFormatter:
             break
         }
     }
@@ -299,6 +306,8 @@ final class IOLoop: @unchecked Sendable {
                 stopped = then
             case .resume:
                 break  // the round's end asks the sink again and unparks
+            case .setFormatter(let formatter):
+                self.formatter = formatter
             }
         }
     }

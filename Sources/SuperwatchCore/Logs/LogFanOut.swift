@@ -19,7 +19,8 @@ public final class LogFanOut: Sendable {
     /// Bytes of text a process's ring keeps at most (see `LogRing`).
     public static let defaultByteLimit = 16 << 20
 
-    let formatter: LogFormatter
+    /// How lines and events look; a live reload that adds processes replaces it (`addProcesses`).
+    var formatter: LogFormatter { state.withLock { $0.formatter } }
     let sink: OutputSink
 
     private struct Subscriber {
@@ -29,6 +30,7 @@ public final class LogFanOut: Sendable {
     }
 
     private struct State {
+        var formatter: LogFormatter
         /// Per process index.
         var rings: [LogRing]
         /// The stack's own events (`superwatch * …`).
@@ -45,13 +47,12 @@ public final class LogFanOut: Sendable {
         formatter: LogFormatter, sink: OutputSink, capacity: Int = LogFanOut.defaultCapacity,
         capacities: [Int]? = nil, byteLimit: Int = LogFanOut.defaultByteLimit
     ) {
-        self.formatter = formatter
         self.sink = sink
         let perProcess = capacities ?? Array(repeating: capacity, count: formatter.names.count)
         precondition(perProcess.count == formatter.names.count, "one capacity per process")
         state = Mutex(
             State(
-                rings: perProcess.map { LogRing(capacity: $0, byteLimit: byteLimit) },
+                formatter: formatter, rings: perProcess.map { LogRing(capacity: $0, byteLimit: byteLimit) },
                 stackRing: LogRing(capacity: capacity, byteLimit: byteLimit)))
     }
 
@@ -79,9 +80,8 @@ public final class LogFanOut: Sendable {
     /// One of superwatch's own events, about `process` (nil: the whole stack): to the terminal, into that
     /// process's ring and to its subscribers. What the supervisor calls for every event it logs.
     public func event(_ process: ProcessID?, _ event: SupervisorEvent) {
-        let formatted = formatter.event(process: process, event)
         state.withLock { state in
-            sink.write(formatted)
+            sink.write(state.formatter.event(process: process, event))
             recordEvent(process, event, &state)
         }
     }
@@ -120,8 +120,8 @@ public final class LogFanOut: Sendable {
         {
             if made == nil {
                 made = makeRecord(
-                    process: process, stream: stream, kind: kind, time: time,
-                    text: String(decoding: text, as: UTF8.self))
+                    process: process, name: state.formatter.name(of: process), stream: stream, kind: kind,
+                    time: time, text: String(decoding: text, as: UTF8.self))
             }
             // Never waits: a full buffer drops its oldest record (`bufferingNewest`).
             subscriber.continuation.yield(made!)
@@ -135,15 +135,18 @@ public final class LogFanOut: Sendable {
     public func recent(processes: Set<ProcessID>? = nil, tail: Int) -> [LogRecord] {
         guard tail > 0 else { return [] }
         var picked: [(ProcessID?, LogRing.Entry, String)] = []
-        state.withLock { state in
+        let formatter = state.withLock { state in
             for index in state.rings.indices where processes?.contains(ProcessID(index)) ?? true {
                 picked += state.rings[index].newest(tail).map { (ProcessID(index), $0.entry, $0.text) }
             }
             if processes == nil { picked += state.stackRing.newest(tail).map { (nil, $0.entry, $0.text) } }
+            return state.formatter
         }
         picked.sort { $0.1.sequence < $1.1.sequence }
         return picked.suffix(tail).map { process, entry, text in
-            makeRecord(process: process, stream: entry.stream, kind: entry.kind, time: entry.time, text: text)
+            makeRecord(
+                process: process, name: formatter.name(of: process), stream: entry.stream, kind: entry.kind,
+                time: entry.time, text: text)
         }
     }
 
@@ -178,11 +181,31 @@ public final class LogFanOut: Sendable {
     }
 
     private func makeRecord(
-        process: ProcessID?, stream: LogRecord.Stream, kind: SupervisorEvent.Kind?, time: Int64, text: String
+        process: ProcessID?, name: String, stream: LogRecord.Stream, kind: SupervisorEvent.Kind?, time: Int64,
+        text: String
     ) -> LogRecord {
         LogRecord(
-            process: process.map { formatter.names[$0.index] } ?? LogFormatter.stackName, stream: stream,
-            time: Date(timeIntervalSince1970: Double(time) / 1e9), text: text, kind: kind?.rawValue)
+            process: name, stream: stream, time: Date(timeIntervalSince1970: Double(time) / 1e9), text: text,
+            kind: kind?.rawValue)
+    }
+
+    // MARK: - A live reload
+
+    /// The name lines and events of `process` go under (`superwatch` for the stack's own).
+    public func name(of process: ProcessID?) -> String { formatter.name(of: process) }
+
+    /// Processes a live reload added, as the next process indices: a ring for each (`capacities`, one per
+    /// name) and a formatter that knows their names, its name column as wide as the longest (so it may grow).
+    /// Returns the new formatter, for the I/O loop.
+    func addProcesses(_ names: [String], capacities: [Int], byteLimit: Int = LogFanOut.defaultByteLimit)
+        -> LogFormatter
+    {
+        precondition(names.count == capacities.count, "one capacity per process")
+        return state.withLock { state in
+            state.formatter = LogFormatter(names: state.formatter.names + names, options: state.formatter.options)
+            state.rings += capacities.map { LogRing(capacity: $0, byteLimit: byteLimit) }
+            return state.formatter
+        }
     }
 
     /// Wall clock, nanoseconds since 1970.

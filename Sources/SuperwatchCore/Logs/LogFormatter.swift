@@ -70,6 +70,11 @@ public struct LogFormatter: Sendable {
         globalEventPrefix = prefix(Self.stackName, marker: "*", color: "1")
     }
 
+    /// `names[process.index]`, or `superwatch` for the stack's own events (nil).
+    func name(of process: ProcessID?) -> String {
+        process.map { names[$0.index] } ?? Self.stackName
+    }
+
     /// `HH:MM:SS ` for now, local time; empty when timestamps are off.
     public func timestampPrefix() -> [UInt8] {
         guard options.timestamps || options.format == .json else { return [] }

@@ -74,6 +74,9 @@ enum LifecycleEvent: Sendable, Equatable {
     case userStop
     case userStart
     case userRestart
+    /// A live config reload changed the process's resolved settings to `spec`: a run stops (with the old stop
+    /// settings) and the next starts with the new ones. `watchesFiles` as for `init`.
+    case reconfigured(ProcessSpec, watchesFiles: Bool, at: ContinuousClock.Instant)
 }
 
 /// What the supervisor is to do for a process, in order.
@@ -101,7 +104,8 @@ enum LifecycleAction: Sendable, Equatable {
 /// makes no system call and reads no clock, so every interleaving of exits, timers, file changes and requests
 /// can be tested in milliseconds without a process; `Supervisor` feeds it and performs what it returns.
 struct ProcessLifecycle: Sendable {
-    let spec: ProcessSpec
+    /// Replaced by a live config reload (`.reconfigured`).
+    private(set) var spec: ProcessSpec
     private(set) var phase: LifecyclePhase = .idle
     private(set) var tracker = RestartTracker()
     /// Identifies the current run; events of earlier runs are ignored.
@@ -222,6 +226,8 @@ struct ProcessLifecycle: Sendable {
             return userStart()
         case .userRestart:
             return userRestart()
+        case .reconfigured(let spec, let watchesFiles, let now):
+            return reconfigure(spec, watchesFiles: watchesFiles, at: now)
         }
     }
 
@@ -480,6 +486,34 @@ struct ProcessLifecycle: Sendable {
         case .stopping, .awaitingChanges, .stopped:
             return []
         }
+    }
+
+    /// The new settings apply from the next start, which comes now: a running process is stopped for a restart,
+    /// one that is down (exited, given up, backing off) starts again with its failures forgotten. A process the
+    /// user stopped stays stopped, and the stack's shutdown goes on; both start with the new settings if they
+    /// start again. The standby interpreter was made with the old settings.
+    private mutating func reconfigure(
+        _ new: ProcessSpec, watchesFiles: Bool, at now: ContinuousClock.Instant
+    ) -> [LifecycleAction] {
+        // The stop signal and timeout of a run that is stopped now are the old ones: taken before `spec` changes.
+        var actions: [LifecycleAction] = [.discardStandby]
+        if !shuttingDown {
+            switch phase {
+            case .running:
+                changeNoticedAt = changeNoticedAt ?? now
+                actions += stop(.restart)
+            case .exited, .gaveUp, .backingOff, .idle:
+                changeNoticedAt = changeNoticedAt ?? now
+                actions += startAgain()
+            case .stopping, .awaitingChanges, .stopped, .stoppedByUser:
+                break  // starts (or not) as it would have, with the new settings
+            }
+        }
+        spec = new
+        self.watchesFiles = watchesFiles || self.watchesFiles && new.werkzeug != nil
+        // The next start shows the new command.
+        startedBefore = false
+        return actions
     }
 
     /// A process that is down starts now, its failures forgotten; during a burst, once it settles.

@@ -6,7 +6,8 @@ extension Supervisor: StackControl {
     public func status() -> [ProcessStatus] {
         let wallNow = Date()
         let now = ContinuousClock.now
-        return processIDs.map { id in
+        let watchedFiles = watcher?.watchedFileCounts() ?? [:]
+        return liveProcessIDs.map { id in
             let lifecycle = lifecycles[id.index]
             let running = lifecycle.phase == .running && lifecycle.pid > 0
             let held = sockets[id]
@@ -21,6 +22,7 @@ extension Supervisor: StackControl {
                 startedAt: running ? lifecycle.startedAt.map { wallNow - TimeInterval(seconds: now - $0) } : nil,
                 restarts: max(0, lifecycle.starts - 1), lastExit: lifecycle.lastExit?.description,
                 lastExitStatus: lifecycle.lastExit?.shellStatus, addresses: addresses, port: port,
+                watchedFiles: watchedFiles[id] ?? 0,
                 lastReloadMilliseconds: lifecycle.lastReload.map { Int($0.milliseconds) }, detail: detail(lifecycle))
         }
     }
@@ -68,12 +70,12 @@ extension Supervisor: StackControl {
     /// The processes `names` name, in the config's order: a name selects a process and all its replicas
     /// (`web`), or one replica (`web.2`). An unknown name is an error, and then nothing is selected.
     func select(_ names: [String]) throws(SuperwatchError) -> [ProcessID] {
-        for name in names
-        where !lifecycles.contains(where: { $0.spec.name == name || $0.spec.replicaOf == name }) {
-            let known = lifecycles.map(\.spec.name).joined(separator: ", ")
+        let live = liveProcessIDs.map { lifecycles[$0.index].spec }
+        for name in names where !live.contains(where: { $0.name == name || $0.replicaOf == name }) {
+            let known = live.map(\.name).joined(separator: ", ")
             throw SuperwatchError(.unknownProcess(name: name), "no process named `\(name)`; the stack has \(known)")
         }
-        return processIDs.filter { id in
+        return liveProcessIDs.filter { id in
             let spec = lifecycles[id.index].spec
             return names.contains(spec.name) || spec.replicaOf.map(names.contains) == true
         }

@@ -46,14 +46,14 @@ public actor Supervisor {
         /// A control request scheduled timers outside the event loop: schedule them, and check whether
         /// anything is left to run.
         case wake
+        /// The config file or one of its env files changed (a settled burst): reload it.
+        case configChanged
     }
 
     /// Every line and event: the terminal, the per-process ring buffers, subscribers.
     let output: LogFanOut
     /// Why the I/O loop ended, when it failed: `up` stops everything and throws it.
     private var ioFailure: SuperwatchError?
-    /// The processes' names, in the config's order.
-    private let names: [String]
     private let sink: OutputSink
     /// One per process of the config, in its order: `lifecycles[id.index]`.
     var lifecycles: [ProcessLifecycle]
@@ -70,15 +70,17 @@ public actor Supervisor {
     let eventSink: AsyncStream<Event>.Continuation
     private let broadcast: EventBroadcast
     private var pendingTimers: [(Duration, Event)] = []
-    private(set) var baseEnvironment: [String: String]
-    private(set) var sockets = HeldSockets()
+    var baseEnvironment: [String: String]
+    var sockets = HeldSockets()
     /// The Python superwatch runs, written out when a process has a TCP socket (for the injected
     /// `sitecustomize.py`) or is a `werkzeug:` process (for the bootstrap).
-    private(set) var pythonFiles: PythonFiles?
-    private let pythonDirectory: String?
+    var pythonFiles: PythonFiles?
+    let pythonDirectory: String?
     /// Per `werkzeug:` process: the interpreter to start (`PythonInterpreter`), found before the first start.
     var interpreters: [ProcessID: PythonInterpreter] = [:]
-    private var watcher: FileWatcher?
+    var watcher: FileWatcher?
+    /// The live config reload's state (Supervisor+Reload.swift).
+    var reloading: ReloadState
     var standbys = StandbyPool()
     /// The I/O loop, while `run()` runs: a start hands it the run's pipes.
     private(set) var io: IOLoop?
@@ -86,6 +88,21 @@ public actor Supervisor {
     private(set) var acceptsRequests = false
 
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) {
+        self.init(config: config, options: options, sink: sink, reloading: ReloadState())
+    }
+
+    /// Runs `planned.plan`, and reloads it live from `source` when the config file or an env file changes or
+    /// the control API asks (Supervisor+Reload.swift).
+    public init(
+        planned: PlanSource.Planned, source: PlanSource, options: UpOptions, sink: OutputSink = OutputSink()
+    ) {
+        self.init(
+            config: planned.plan, options: options, sink: sink,
+            reloading: ReloadState(source: source, current: planned))
+    }
+
+    private init(config: Config, options: UpOptions, sink: OutputSink, reloading: ReloadState) {
+        self.reloading = reloading
         self.sink = sink
         self.configFile = config.file
         let output = LogFanOut(
@@ -100,12 +117,10 @@ public actor Supervisor {
         baseEnvironment = ChildLaunch.baseEnvironment(inherited: ProcessInfo.processInfo.environment, stack: config.env)
         let broadcast = EventBroadcast()
         self.broadcast = broadcast
-        let names = config.processes.map(\.name)
-        self.names = names
         containment = Containment(environment: ProcessInfo.processInfo.environment) { process, event in
             output.event(process, event)
             broadcast.publish {
-                StackEvent(process: process, name: Self.name(process, in: names), time: Date(), event: event)
+                StackEvent(process: process, name: output.name(of: process), time: Date(), event: event)
             }
         }
     }
@@ -165,6 +180,8 @@ public actor Supervisor {
         defer { signalSources.cancel() }
         watcher?.start()
         defer { watcher?.stop() }
+        watchConfig()
+        defer { reloading.configWatcher?.stop() }
         await findInterpreters()
         for id in processIDs { deliver(.start, to: id) }
         acceptsRequests = true
@@ -201,11 +218,6 @@ public actor Supervisor {
 
     var processIDs: [ProcessID] { lifecycles.indices.map(ProcessID.init) }
 
-    /// `superwatch` for the stack's own events, else the process's name.
-    private static func name(_ process: ProcessID?, in names: [String]) -> String {
-        process.map { names[$0.index] } ?? "superwatch"
-    }
-
     /// The start banner: the file, how many processes, how to stop; then where each process serves: every
     /// held socket, and `http://127.0.0.1:PORT` for a process without `listen` whose command uses `$PORT` (a
     /// program that does not is not shown an address it may not serve on).
@@ -216,8 +228,13 @@ public actor Supervisor {
             SupervisorEvent(
                 .banner, "\(configFile): \(counted(count, "process", plural: "processes")); Ctrl-C to stop",
                 [("file", .string(configFile)), ("processes", .int(count))]))
+        announceAddresses(of: processIDs)
+    }
+
+    /// Where each of `ids` serves (see `announce`).
+    func announceAddresses(of ids: [ProcessID]) {
         var announced = Set<ObjectIdentifier>()
-        for id in processIDs {
+        for id in ids {
             for socket in sockets[id] where announced.insert(ObjectIdentifier(socket)).inserted {
                 log(id, SupervisorEvent(.listening, socket.url, [("address", .string(socket.url))]))
             }
@@ -272,6 +289,7 @@ public actor Supervisor {
         case .reported(let id, let report):
             if !report.files.isEmpty {
                 watcher?.addFiles(process: id, paths: report.files)
+                reloading.reportedFiles[id, default: []].formUnion(report.files)
                 deliver(.watchingFiles, to: id)
             }
             if !report.preloads.isEmpty {
@@ -293,6 +311,8 @@ public actor Supervisor {
             requestShutdown(by: nil)
         case .wake:
             break
+        case .configChanged:
+            reloadForChange()
         case .ioFailed(let error):
             // No exit can be reaped, no pipe read any more: a graceful stop would wait forever. The loop ends
             // after this event, so the lifecycles are left as they are.
@@ -385,6 +405,7 @@ public actor Supervisor {
     /// event stream's subscribers.
     func log(_ id: ProcessID?, _ event: SupervisorEvent) {
         output.event(id, event)
-        broadcast.publish { StackEvent(process: id, name: Self.name(id, in: names), time: Date(), event: event) }
+        let output = self.output
+        broadcast.publish { StackEvent(process: id, name: output.name(of: id), time: Date(), event: event) }
     }
 }

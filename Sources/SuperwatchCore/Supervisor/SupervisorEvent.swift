@@ -28,6 +28,8 @@ public struct SupervisorEvent: Sendable, Equatable {
         case listenHint = "listen-hint"
         /// A live config reload applied (or found nothing to apply); one event per reload.
         case reloaded
+        /// A live config reload was refused (an invalid config, an address in use): nothing changed.
+        case reloadFailed = "reload-failed"
     }
 
     public var kind: Kind

@@ -73,6 +73,12 @@ public final class FileWatcher: Sendable {
         loop.send(.addFiles(process: process, paths: paths))
     }
 
+    /// How many files each process's watch set holds (matching files and existing extra files, those added
+    /// included), as of the first scan or the last settled change; a process without a watch set is absent.
+    public func watchedFileCounts() -> [ProcessID: Int] {
+        loop.fileCounts.withLock { $0 }
+    }
+
     /// How many files under `spec.root` match the spec now (for `superwatch check`); 0 when a pattern is bad.
     public static func countMatches(_ spec: WatchSpec) -> Int {
         guard let rules = try? WatchRules(spec), let cursor = rules.rootCursor else { return 0 }

@@ -63,6 +63,10 @@ final class WatchLoop: @unchecked Sendable {
     var threadStarted = false
     var running = true
 
+    /// How many files each process's spec watches (its matching files and existing extra files), for
+    /// `superwatch status`: taken at the first scan, and again after each settled burst and `addFiles`.
+    let fileCounts = Mutex<[ProcessID: Int]>([:])
+
     private let mailbox: Mailbox<Message>
     private let threadID = Mutex<pthread_t?>(nil)
     private let finished = DispatchSemaphore(value: 0)
@@ -108,6 +112,7 @@ final class WatchLoop: @unchecked Sendable {
                 try startNative(index)
             }
         }
+        for index in watched.indices { recount(index) }
     }
 
     // MARK: - Requests from other threads
@@ -159,6 +164,7 @@ final class WatchLoop: @unchecked Sendable {
                 if case .polling(let state) = watched[index].mode, state.due <= now { pollNow(index, at: now) }
                 if let paths = watched[index].burst.settle(at: now) {
                     onEvent(.settled(process: watched[index].spec.process, paths: paths))
+                    recount(index)  // after: the restart does not wait for the count
                 }
             }
         }
@@ -188,6 +194,7 @@ final class WatchLoop: @unchecked Sendable {
             case .addFiles(let process, let paths):
                 for index in watched.indices where watched[index].spec.process == process {
                     addFiles(index, paths)
+                    recount(index)
                 }
             }
         }
@@ -207,6 +214,31 @@ final class WatchLoop: @unchecked Sendable {
             case .off: break
             }
         }
+    }
+
+    /// Counts spec `index`'s files again (`fileCounts`): polling has them from its last poll; otherwise the
+    /// tree is walked, without the stat of each file that polling needs.
+    func recount(_ index: Int) {
+        var count = 0
+        if case .polling(let state) = watched[index].mode {
+            count = state.files.count
+        } else {
+            let extraFiles = watched[index].extraFiles
+            var matched = Set<String>()
+            if let cursor = watched[index].rules.rootCursor {
+                TreeWalker(rules: watched[index].rules).walk(
+                    watched[index].root, at: cursor, directory: { _, _ in .descend },
+                    file: { _, cursor, name, _ in
+                        count += 1
+                        // Only to leave out an extra file the globs match too.
+                        if !extraFiles.isEmpty {
+                            matched.insert(cursor.childPath(String(decoding: name, as: UTF8.self)))
+                        }
+                    })
+            }
+            count += extraFiles.count { !matched.contains(displayPath($0, for: index)) && FileStamp($0) != nil }
+        }
+        fileCounts.withLock { $0[watched[index].spec.process] = count }
     }
 
     // MARK: - Changes and notices

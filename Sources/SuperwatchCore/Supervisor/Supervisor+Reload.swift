@@ -1,0 +1,233 @@
+import Foundation
+
+/// What a live config reload needs and keeps between reloads.
+struct ReloadState: Sendable {
+    /// Where the plan came from; nil when the supervisor was given a config rather than a file: nothing to
+    /// reload.
+    var source: PlanSource?
+    /// The plan running now.
+    var current: PlanSource.Planned?
+    /// The processes that run, in the config's order, once a reload has changed them (nil before: all, in
+    /// the order of their ids): `superwatch status` lists them as the file does. A process a reload removed
+    /// is not among them; its id is never given to another process (events of its last run may still come).
+    var order: [ProcessID]?
+    /// The files each `werkzeug:` bootstrap reported, to watch again when a reload replaces the watcher.
+    var reportedFiles: [ProcessID: Set<String>] = [:]
+    /// Watches the config file and the env files it read.
+    var configWatcher: FileWatcher?
+    /// What `configWatcher` watches: the config's absolute path, then its env files.
+    var configFiles: [String] = []
+
+    init(source: PlanSource? = nil, current: PlanSource.Planned? = nil) {
+        self.source = source
+        self.current = current
+    }
+}
+
+/// A reload ready to apply: everything that can fail (reading and planning the config, binding new sockets,
+/// setting up a new watcher) is done, nothing running has changed yet.
+private struct PreparedReload {
+    var planned: PlanSource.Planned
+    var difference: ReloadDifference
+    /// By process id, the current ones first and then the added ones; nil for a retired or removed process.
+    var specs: [ProcessSpec?]
+    var added: [ProcessID]
+    var removed: [ProcessID]
+    var changed: [ProcessID]
+    /// The processes of the new plan, in its order.
+    var order: [ProcessID]
+    var sockets: HeldSockets
+    /// A watcher for the new watch sets, when they differ from the running one's; `.some(nil)`: none is needed.
+    var watcher: FileWatcher??
+    var pythonFiles: PythonFiles?
+}
+
+/// The live config reload: `superwatch reload`, the control API's `POST /v1/reload`, and a change to the config
+/// file or one of its env files read the config again (`PlanSource`) and apply the difference
+/// (`ReloadDifference`): new processes start, removed ones stop, those whose resolved settings changed restart,
+/// the others are left alone. All or nothing: an invalid config, or a `listen:` address that cannot be bound,
+/// changes nothing and is logged (and answered) with its position.
+extension Supervisor {
+    /// The processes `up` runs now, in the config's order: those a reload removed left out.
+    var liveProcessIDs: [ProcessID] { reloading.order ?? processIDs }
+
+    /// Reads the config again and applies the difference; returns what changed. A refusal is logged in `up`'s
+    /// output as well as thrown.
+    public func reload() throws(SuperwatchError) -> ReloadSummary {
+        guard acceptsRequests, !shuttingDown else { throw SuperwatchError(.notRunning, "the stack is not running") }
+        // The lifecycles' timers are scheduled by the event loop.
+        defer { eventSink.yield(.wake) }
+        return try applyReload()
+    }
+
+    /// A settled change to the config file or an env file.
+    func reloadForChange() {
+        guard acceptsRequests, !shuttingDown else { return }
+        do {
+            _ = try applyReload()
+        } catch {
+            // Logged by `applyReload`; the stack runs on as it was, and the next change tries again.
+        }
+    }
+
+    private func applyReload() throws(SuperwatchError) -> ReloadSummary {
+        guard let source = reloading.source, let current = reloading.current else {
+            throw SuperwatchError(.usage, "this stack was not started from a config file; there is nothing to reload")
+        }
+        let began = ContinuousClock.now
+        let prepared: PreparedReload
+        do {
+            prepared = try prepareReload(source, current)
+        } catch {
+            log(
+                nil,
+                SupervisorEvent(
+                    .reloadFailed, "\(error.description) (config not reloaded; the stack runs as before)",
+                    [("error", .string(error.description))]))
+            throw error
+        }
+        for warning in prepared.planned.config.warnings { log(nil, SupervisorEvent(.notice, warning.description)) }
+        commit(prepared)
+        var event = prepared.difference.event
+        event.fields.append(("duration_ms", .int(Int((ContinuousClock.now - began).milliseconds))))
+        log(nil, event)
+        announceAddresses(of: prepared.added)
+        for id in prepared.removed { deliver(.shutdown, to: id) }
+        let now = ContinuousClock.now
+        for id in prepared.changed {
+            guard let spec = prepared.specs[id.index] else { continue }
+            deliver(.reconfigured(spec, watchesFiles: WatchSpec(process: id, spec: spec).namesFiles, at: now), to: id)
+        }
+        for id in prepared.added { deliver(.start, to: id) }
+        watchConfig()
+        return prepared.difference.summary
+    }
+
+    /// Everything that can fail, before anything running changes.
+    private func prepareReload(_ source: PlanSource, _ current: PlanSource.Planned) throws(SuperwatchError)
+        -> PreparedReload
+    {
+        let planned = try source.plan(try source.load(), keeping: current)
+        let difference = ReloadDifference.compute(old: current.plan, new: planned.plan)
+        let live = liveProcessIDs
+        let idByName = Dictionary(live.map { (lifecycles[$0.index].spec.name, $0) }) { first, _ in first }
+        let changedNames = Set(difference.changed.map(\.name))
+        var specs = [ProcessSpec?](repeating: nil, count: lifecycles.count)
+        var added: [ProcessID] = []
+        var changed: [ProcessID] = []
+        var unchangedListen = Set<ProcessID>()
+        var order: [ProcessID] = []
+        for spec in planned.plan.processes {
+            guard let id = idByName[spec.name] else {
+                added.append(ProcessID(specs.count))
+                order.append(ProcessID(specs.count))
+                specs.append(spec)
+                continue
+            }
+            order.append(id)
+            specs[id.index] = spec
+            if changedNames.contains(spec.name) { changed.append(id) }
+            let old = lifecycles[id.index].spec
+            if old.listen.map(\.address) == spec.listen.map(\.address) && old.replicaOf == spec.replicaOf {
+                unchangedListen.insert(id)
+            }
+        }
+        let removedNames = Set(difference.removed)
+        let removed = live.filter { removedNames.contains(lifecycles[$0.index].spec.name) }
+        // New addresses are bound first: one in use refuses the whole reload.
+        let sockets = try HeldSockets.bind(for: specs, keeping: self.sockets, unchanged: unchangedListen)
+        var prepared = PreparedReload(
+            planned: planned, difference: difference, specs: specs, added: added, removed: removed, changed: changed,
+            order: order, sockets: sockets)
+        let oldWatchSets = live.map { WatchSpec(process: $0, spec: lifecycles[$0.index].spec) }.filter { !$0.isEmpty }
+        let newWatchSets = specs.enumerated().compactMap { index, spec in
+            spec.map { WatchSpec(process: ProcessID(index), spec: $0) }
+        }.filter { !$0.isEmpty }
+        if newWatchSets != oldWatchSets {
+            if newWatchSets.isEmpty {
+                prepared.watcher = .some(nil)
+            } else {
+                let eventSink = self.eventSink
+                prepared.watcher = try FileWatcher(specs: newWatchSets) { eventSink.yield(.watch($0)) }
+            }
+        }
+        let python = specs.contains { $0?.werkzeug != nil } || sockets.anyServesWerkzeug
+        if python && pythonFiles == nil {
+            if let pythonDirectory {
+                prepared.pythonFiles = try PythonFiles.install(at: pythonDirectory)
+            } else {
+                prepared.pythonFiles = try PythonFiles.installTemporary()
+            }
+        }
+        return prepared
+    }
+
+    /// Makes the prepared reload the running state; the lifecycles are told afterwards.
+    private func commit(_ prepared: PreparedReload) {
+        if let files = prepared.pythonFiles { pythonFiles = files }
+        baseEnvironment = ChildLaunch.baseEnvironment(
+            inherited: ProcessInfo.processInfo.environment, stack: prepared.planned.plan.env)
+        if !prepared.added.isEmpty {
+            let specs = prepared.added.compactMap { prepared.specs[$0.index] }
+            // The I/O loop learns the names before it can read a line of theirs.
+            io?.setFormatter(output.addProcesses(specs.map(\.name), capacities: specs.map(\.logBuffer)))
+            for (id, spec) in zip(prepared.added, specs) {
+                lifecycles.append(
+                    ProcessLifecycle(spec: spec, watchesFiles: WatchSpec(process: id, spec: spec).namesFiles))
+            }
+        }
+        sockets = prepared.sockets
+        for id in prepared.removed {
+            standbys.discard(id, containment: containment)
+            reloading.reportedFiles[id] = nil
+            interpreters[id] = nil
+        }
+        // Found again at their next start: `python` may have changed.
+        for id in prepared.changed { interpreters[id] = nil }
+        if let replacement = prepared.watcher {
+            watcher?.stop()
+            watcher = replacement
+            replacement?.start()
+            // What the bootstraps of the processes that keep running reported is still what they import.
+            for (id, files) in reloading.reportedFiles where !prepared.changed.contains(id) {
+                replacement?.addFiles(process: id, paths: files.sorted())
+            }
+        }
+        reloading.current = prepared.planned
+        reloading.order = prepared.order
+    }
+
+    /// Watches the config file and the env files it read, when that set is not what is watched already; a
+    /// settled change reloads the config.
+    func watchConfig() {
+        guard let source = reloading.source, let current = reloading.current else { return }
+        let path = URL(fileURLWithPath: source.path).standardizedFileURL
+        // A config that is a symbolic link changes where the link points: both are watched.
+        let target = path.resolvingSymlinksInPath().path
+        let files = [path.path] + (target == path.path ? [] : [target]) + current.config.envFiles
+        guard files != reloading.configFiles else { return }
+        reloading.configWatcher?.stop()
+        reloading.configWatcher = nil
+        reloading.configFiles = files
+        let eventSink = self.eventSink
+        // Each file is watched through its directory, by name, so an editor that saves by renaming a new file
+        // over the old one is seen too. The debounce lets an editor finish writing before the file is read.
+        let spec = WatchSpec(
+            process: ProcessID(0), root: current.config.directory, globs: [], extraFiles: files,
+            debounce: .milliseconds(100))
+        do {
+            let watcher = try FileWatcher(specs: [spec]) { event in
+                // Only a settled burst reloads; the watcher's notices speak of restarting a process.
+                if case .settled = event { eventSink.yield(.configChanged) }
+            }
+            watcher.start()
+            reloading.configWatcher = watcher
+        } catch {
+            log(
+                nil,
+                SupervisorEvent(
+                    .notice,
+                    "cannot watch \(source.path) for changes: \(error.message); `superwatch reload` still reloads it"))
+        }
+    }
+}
