@@ -145,6 +145,7 @@ func flaskAppWithItsOwnReloader(version: String) -> String {
               web:
                 command: python3 app.py
                 listen: 127.0.0.1:0
+                reloader: werkzeug
             """
         try withStack(
             yaml,
@@ -162,6 +163,7 @@ func flaskAppWithItsOwnReloader(version: String) -> String {
     }
 }
 
+/// `reloader: werkzeug`: Werkzeug's own loop runs, as it does without superwatch.
 @Suite(.serialized, .enabled(if: flaskAvailable, "needs Flask (.ci/run installs it)"))
 struct WerkzeugOwnReloaderTests {
     /// superwatch's own restart (a `watch:` match) stops the app with SIGTERM; Werkzeug would exit at once,
@@ -173,6 +175,7 @@ struct WerkzeugOwnReloaderTests {
                 command: python3 app.py
                 listen: 127.0.0.1:0
                 watch: ["version.txt"]
+                reloader: werkzeug
             """
         try withStack(
             yaml,
@@ -197,6 +200,7 @@ struct WerkzeugOwnReloaderTests {
               web:
                 command: python3 app.py
                 stop_timeout: 3s
+                reloader: werkzeug
             """
         let app = """
             import os
