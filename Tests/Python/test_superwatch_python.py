@@ -233,13 +233,13 @@ class ReloaderTests(AppDirectoryTestCase):
             def close(self):
                 closed.append(True)
 
-        app = reloader.counting_app(lambda environ, start_response: Body([b"ok"]))
+        app = reloader.in_flight.application(lambda environ, start_response: Body([b"ok"]))
         response = app({}, None)
-        self.assertEqual(reloader.busy, 1)
+        self.assertEqual(reloader.in_flight.count, 1)
         self.assertEqual(list(response), [b"ok"])
         response.close()
         response.close()
-        self.assertEqual((reloader.busy, closed), (0, [True]))
+        self.assertEqual((reloader.in_flight.count, closed), (0, [True]))
 
     def test_a_request_that_raises_counts_no_more(self):
         reloader = reloader_module.Reloader({})
@@ -248,8 +248,8 @@ class ReloaderTests(AppDirectoryTestCase):
             raise ValueError("boom")
 
         with self.assertRaises(ValueError):
-            reloader.counting_app(failing)({}, None)
-        self.assertEqual(reloader.busy, 0)
+            reloader.in_flight.application(failing)({}, None)
+        self.assertEqual(reloader.in_flight.count, 0)
 
     def test_a_standby_imports_installed_modules_but_never_the_apps(self):
         with open(os.path.join(self.app, "superwatch_app_module.py"), "w") as module:

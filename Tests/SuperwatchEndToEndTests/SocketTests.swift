@@ -94,7 +94,9 @@ func flaskAppWithItsOwnReloader(version: String) -> String {
                 command: python3 check.py
                 listen: ["127.0.0.1:0", "unix:child.sock"]
                 restart: never
+                reloader: werkzeug
             """
+        // `reloader: werkzeug`: a Python command would get superwatch's report pipe after the sockets (fd 5).
         let check = """
             import os, socket
             tcp, unix = socket.socket(fileno=3), socket.socket(fileno=4)

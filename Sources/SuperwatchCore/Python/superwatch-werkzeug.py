@@ -29,7 +29,6 @@ Exit status: 0 after SIGTERM or SIGINT; the EXIT_ codes of the protocol block (s
 """
 import os
 import sys
-import threading
 
 # Imported from this file's directory before anything else, which installs the check that makes the app's own
 # modules run as they are on disk, never as bytecode cached for an earlier version.
@@ -37,7 +36,8 @@ import superwatch_fresh_bytecode  # noqa: F401
 # What the bootstrap shares with superwatch_reloader.py; its protocol block is superwatch's protocol.
 from superwatch_runtime import (  # noqa: F401  (the unit tests reach some through this module)
     ENV_DEBUG, ENV_PRELOAD, ENV_REPORT_FD, ENV_STANDBY_FD, EXIT_IMPORT_FAILED, EXIT_NO_SOCKET, EXIT_WERKZEUG_MISSING,
-    HERE, FileReporter, Stop, _real, missing_module_candidates, stop_signals, traceback_files, wait_for_go)
+    HERE, FileReporter, InFlight, Stop, _real, missing_module_candidates, stop_signals, traceback_files,
+    wait_for_go)
 
 
 
@@ -162,81 +162,6 @@ def print_import_error(error):
 
 
 DRAIN_TIMEOUT = 10  # seconds a stopping process waits for running requests (superwatch may kill it sooner)
-
-
-class InFlight:
-    """Counts what a stop must wait for: each accepted connection until its first request is answered, and
-    each later request while it runs. Idle keep-alive connections do not count (clients retry those)."""
-
-    def __init__(self):
-        self.count = 0
-        self.idle = threading.Condition()
-
-    def enter(self):
-        with self.idle:
-            self.count += 1
-
-    def leave(self):
-        with self.idle:
-            self.count -= 1
-            self.idle.notify_all()
-
-    def wait_until_idle(self, timeout):
-        with self.idle:
-            self.idle.wait_for(lambda: self.count <= 0, timeout)
-
-    def attach(self, server):
-        """Counts connections from their accept. A stop waits until an accepted connection has its thread,
-        so it never drops a connection it has taken from the socket."""
-        accept_one, hand_over = server._handle_request_noblock, server.process_request
-
-        def handle_request_noblock():
-            with stop_signals.deferred():
-                accept_one()
-
-        def process_request(request, client_address):
-            self.enter()
-            try:
-                hand_over(request, client_address)
-            except BaseException:
-                self.leave()
-                raise
-
-        server._handle_request_noblock = handle_request_noblock
-        server.process_request = process_request
-
-    def handler(self, base):
-        """A subclass of the request handler `base` that keeps the count."""
-        in_flight = self
-
-        class CountingHandler(base):
-            counted_since_accept = True
-
-            def handle_one_request(self):
-                try:
-                    return super().handle_one_request()
-                finally:
-                    self.release_accept()
-
-            def run_wsgi(self):
-                in_flight.enter()
-                try:
-                    return super().run_wsgi()
-                finally:
-                    in_flight.leave()
-
-            def finish(self):
-                try:
-                    super().finish()
-                finally:
-                    self.release_accept()
-
-            def release_accept(self):
-                if self.counted_since_accept:
-                    self.counted_since_accept = False
-                    in_flight.leave()
-
-        return CountingHandler
 
 
 def server_address(fd):

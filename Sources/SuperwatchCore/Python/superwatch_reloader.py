@@ -40,8 +40,7 @@ class Reloader:
         self.standby_fd = int(environ.pop(runtime.ENV_STANDBY_FD, "") or -1)
         self.preload = environ.pop(runtime.ENV_PRELOAD, "")
         self.reporter = None  # made when the framework's reloader would start
-        self.busy = 0  # accepted connections before their first request ends, and running requests
-        self.idle = threading.Condition()
+        self.in_flight = runtime.InFlight()
         if self.report_fd >= 0:
             try:
                 os.set_inheritable(self.report_fd, False)  # not for programs the app starts
@@ -50,97 +49,14 @@ class Reloader:
 
     # -- Serving and draining -------------------------------------------------------------------------------
 
-    def enter(self):
-        with self.idle:
-            self.busy += 1
-
-    def leave(self):
-        with self.idle:
-            self.busy -= 1
-            self.idle.notify_all()
-
     def track(self, server):
         """Counts what a stop must wait for on a socketserver-based server (Werkzeug's or Django's): an accepted
-        connection until its first request ends, and each later request while the application runs. Idle
-        keep-alive connections do not count; accepting is never cut by a stop (`stop_signals.deferred`)."""
-        accept_one, hand_over = server._handle_request_noblock, server.process_request
-
-        def handle_request_noblock():
-            with runtime.stop_signals.deferred():
-                accept_one()
-
-        def process_request(request, client_address):
-            self.enter()
-            try:
-                hand_over(request, client_address)
-            except BaseException:
-                self.leave()
-                raise
-
-        server._handle_request_noblock = handle_request_noblock
-        server.process_request = process_request
-        server.RequestHandlerClass = self.counting_handler(server.RequestHandlerClass)
-        if hasattr(server, "set_app"):  # Django's: the application arrives after the server is made
+        connection until its first request ends, and each later request while it runs (`InFlight`)."""
+        self.in_flight.attach(server)
+        server.RequestHandlerClass = self.in_flight.handler(server.RequestHandlerClass)
+        if hasattr(server, "set_app"):  # Django's: no run_wsgi, and the application arrives after the server
             set_app = server.set_app
-            server.set_app = lambda application: set_app(self.counting_app(application))
-        elif hasattr(server, "app"):  # Werkzeug's
-            server.app = self.counting_app(server.app)
-
-    def counting_handler(self, base):
-        reloader = self
-
-        class CountingHandler(base):
-            first_request_pending = True
-
-            def handle_one_request(self):
-                try:
-                    return super().handle_one_request()
-                finally:
-                    self.first_request_done()
-
-            def finish(self):
-                try:
-                    super().finish()
-                finally:
-                    self.first_request_done()
-
-            def first_request_done(self):
-                if self.first_request_pending:
-                    self.first_request_pending = False
-                    reloader.leave()
-
-        CountingHandler.__name__ = base.__name__
-        return CountingHandler
-
-    def counting_app(self, application):
-        reloader = self
-
-        class Response:
-            def __init__(self, result):
-                self.result, self.open = result, True
-
-            def __iter__(self):
-                return iter(self.result)
-
-            def close(self):
-                if not self.open:
-                    return
-                self.open = False
-                try:
-                    if hasattr(self.result, "close"):
-                        self.result.close()
-                finally:
-                    reloader.leave()
-
-        def counted(environ, start_response):
-            reloader.enter()
-            try:
-                return Response(application(environ, start_response))
-            except BaseException:
-                reloader.leave()
-                raise
-
-        return counted
+            server.set_app = lambda application: set_app(self.in_flight.application(application))
 
     def serve(self, main_func, args=(), kwargs=None, extra_errors=lambda: ()):
         """Runs the server function in the main thread until SIGTERM or SIGINT, then drains and exits 0. An
@@ -158,8 +74,7 @@ class Reloader:
             if self.reporter is not None:
                 self.reporter.report(extra=list(runtime.traceback_files(error, self.reporter)) + list(extra_errors()))
             os._exit(runtime.EXIT_IMPORT_FAILED)
-        with self.idle:
-            self.idle.wait_for(lambda: self.busy <= 0, DRAIN_TIMEOUT)
+        self.in_flight.wait_until_idle(DRAIN_TIMEOUT)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
@@ -279,26 +194,23 @@ def _patches(reloader):
     def werkzeug_reloader(module):
         module.run_with_reloader = reloader.werkzeug_run_with_reloader(module.run_with_reloader)
 
-    def werkzeug_serving(module):
-        original_init = module.BaseWSGIServer.__init__
+    def tracking(server_class):
+        original_init = server_class.__init__
 
         def __init__(server, *args, **kwargs):
             original_init(server, *args, **kwargs)
             reloader.track(server)
 
-        module.BaseWSGIServer.__init__ = __init__
+        server_class.__init__ = __init__
+
+    def werkzeug_serving(module):
+        tracking(module.BaseWSGIServer)
 
     def django_autoreload(module):
         module.run_with_reloader = reloader.django_run_with_reloader(module, module.run_with_reloader)
 
     def django_basehttp(module):
-        original_init = module.WSGIServer.__init__
-
-        def __init__(server, *args, **kwargs):
-            original_init(server, *args, **kwargs)
-            reloader.track(server)
-
-        module.WSGIServer.__init__ = __init__
+        tracking(module.WSGIServer)
         reloader.serve_on_held_socket(module.WSGIServer)
 
     def jinja_loaders(module):

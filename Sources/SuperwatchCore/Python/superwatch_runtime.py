@@ -296,6 +296,115 @@ def missing_module_candidates(error, search_path, is_library):
     return candidates
 
 
+class InFlight:
+    """Counts what a stop must wait for: each accepted connection until its first request is answered, and
+    each later request while it runs. Idle keep-alive connections do not count (clients retry those)."""
+
+    def __init__(self):
+        self.count = 0
+        self.idle = threading.Condition()
+
+    def enter(self):
+        with self.idle:
+            self.count += 1
+
+    def leave(self):
+        with self.idle:
+            self.count -= 1
+            self.idle.notify_all()
+
+    def wait_until_idle(self, timeout):
+        with self.idle:
+            self.idle.wait_for(lambda: self.count <= 0, timeout)
+
+    def attach(self, server):
+        """Counts connections from their accept. A stop waits until an accepted connection has its thread,
+        so it never drops a connection it has taken from the socket."""
+        accept_one, hand_over = server._handle_request_noblock, server.process_request
+
+        def handle_request_noblock():
+            with stop_signals.deferred():
+                accept_one()
+
+        def process_request(request, client_address):
+            self.enter()
+            try:
+                hand_over(request, client_address)
+            except BaseException:
+                self.leave()
+                raise
+
+        server._handle_request_noblock = handle_request_noblock
+        server.process_request = process_request
+
+    def handler(self, base):
+        """A subclass of the request handler `base` that keeps the count (a request of Werkzeug's handler
+        counts in run_wsgi)."""
+        in_flight = self
+
+        class CountingHandler(base):
+            counted_since_accept = True
+
+            def handle_one_request(self):
+                try:
+                    return super().handle_one_request()
+                finally:
+                    self.release_accept()
+
+            def run_wsgi(self):
+                in_flight.enter()
+                try:
+                    return super().run_wsgi()
+                finally:
+                    in_flight.leave()
+
+            def finish(self):
+                try:
+                    super().finish()
+                finally:
+                    self.release_accept()
+
+            def release_accept(self):
+                if self.counted_since_accept:
+                    self.counted_since_accept = False
+                    in_flight.leave()
+
+        CountingHandler.__name__ = base.__name__
+        return CountingHandler
+
+    def application(self, app):
+        """The WSGI application `app`, counting each request until the server closes its response: for servers
+        whose handler has no run_wsgi (Django's)."""
+        in_flight = self
+
+        class Response:
+            def __init__(self, result):
+                self.result, self.open = result, True
+
+            def __iter__(self):
+                return iter(self.result)
+
+            def close(self):
+                if not self.open:
+                    return
+                self.open = False
+                try:
+                    if hasattr(self.result, "close"):
+                        self.result.close()
+                finally:
+                    in_flight.leave()
+
+        def counted(environ, start_response):
+            in_flight.enter()
+            try:
+                return Response(app(environ, start_response))
+            except BaseException:
+                in_flight.leave()
+                raise
+
+        return counted
+
+
 def preload_modules(names):
     """Standby: imports the installed modules in `names` (comma-separated) ahead of time; one that cannot be
     imported now is imported later, when the app needs it."""
