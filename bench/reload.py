@@ -19,7 +19,7 @@ Modes (Flask, examples/flask; helpers.py edited, /api/greeting requested):
   werkzeug-stat        app.run(debug=True, reloader_type="stat"), Werkzeug's polling reloader (1 s interval)
   werkzeug-watchdog    app.run(debug=True, reloader_type="watchdog") (pip installs watchdog if missing)
   watchfiles           watchfiles 'python3 run.py' . with Werkzeug's reloader off (pip installs watchfiles)
-  entr                 ls *.py | entr -r python3 run.py, Werkzeug's reloader off (apt installs entr)
+  entr                 find . -name '*.py' | entr -n -r python3 run.py, Werkzeug's reloader off (apt installs entr)
 Modes with --app django (examples/django; views.py edited, /api/greeting requested):
   superwatch-runserver superwatch up, `python3 manage.py runserver` with `listen:`
   django-stat          python3 manage.py runserver, Django's own StatReloader
@@ -143,7 +143,7 @@ def command_for(mode, directory, port, args):
     if mode == "entr":
         if shutil.which("entr") is None:
             raise FileNotFoundError("entr is not installed (apt-get install entr)")
-        return ["sh", "-c", f"find . -name '*.py' | entr -r {serve}"], {**env, "BENCH_RELOADER": "none"}
+        return ["sh", "-c", f"find . -name '*.py' | entr -n -r {serve}"], {**env, "BENCH_RELOADER": "none"}
     raise SystemExit(f"unknown mode {mode!r}; modes: {', '.join(MODES[args.app])}")
 
 
