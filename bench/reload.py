@@ -9,15 +9,26 @@ EDITS times, each time with a new greeting. It measures
 - failed:   requests that failed otherwise (reset, timeout, an error status);
 - latency:  for each edit, from the write of helpers.py to the first response carrying the new greeting.
 
-Modes:
+Modes (Flask, examples/flask; helpers.py edited, /api/greeting requested):
   superwatch-werkzeug  superwatch up, a `werkzeug: app:app` process with `listen:`
-  superwatch-listen    superwatch up, app.run(debug=True, reloader_type="stat") as a `command:` with `listen:`:
+  superwatch-app       superwatch up, `python3 run.py` (app.run(debug=True)) with `listen:`: superwatch replaces
+                       Werkzeug's reloader (its own watching, a standby interpreter)
+  superwatch-flask-run superwatch up, `flask --app app run --debug` with `listen:`, the same way
+  superwatch-listen    superwatch up, app.run(debug=True, reloader_type="stat") with `listen:` and `reloader: werkzeug`:
                        Werkzeug's reloader runs in-process and exits with code 3; superwatch holds the socket
   werkzeug-stat        app.run(debug=True, reloader_type="stat"), Werkzeug's polling reloader (1 s interval)
   werkzeug-watchdog    app.run(debug=True, reloader_type="watchdog") (pip installs watchdog if missing)
   watchfiles           watchfiles 'python3 run.py' . with Werkzeug's reloader off (pip installs watchfiles)
+  entr                 find . -name '*.py' | entr -n -r python3 run.py, Werkzeug's reloader off (apt installs entr)
+Modes with --app django (examples/django; views.py edited, /api/greeting requested):
+  superwatch-runserver superwatch up, `python3 manage.py runserver` with `listen:`
+  django-stat          python3 manage.py runserver, Django's own StatReloader
+  entr, watchfiles     as above, running `manage.py runserver --noreload`
 
-Usage: bench/reload.py [--superwatch PATH] [--edits N] [--modes a,b,...] [--markdown]
+--python runs every Python command with that interpreter (a virtualenv with watchdog, say).
+
+Usage: bench/reload.py [--app flask|django] [--python PATH] [--superwatch PATH] [--edits N] [--modes a,b,...]
+                       [--markdown]
 """
 import argparse
 import collections
@@ -35,8 +46,12 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLE = os.path.join(ROOT, "examples", "flask")
-MODES = ["superwatch-werkzeug", "superwatch-listen", "werkzeug-stat", "werkzeug-watchdog", "watchfiles"]
+EXAMPLES = {"flask": os.path.join(ROOT, "examples", "flask"), "django": os.path.join(ROOT, "examples", "django")}
+MODES = {
+    "flask": ["superwatch-werkzeug", "superwatch-app", "superwatch-flask-run", "superwatch-listen", "werkzeug-stat",
+              "werkzeug-watchdog", "watchfiles", "entr"],
+    "django": ["superwatch-runserver", "django-stat", "entr", "watchfiles"],
+}
 
 # Runs the example app with Werkzeug's own server on BENCH_PORT; BENCH_RELOADER is stat, watchdog or none.
 RUNNER = """\
@@ -56,6 +71,20 @@ def greeting():
     return "{greeting}"
 '''
 
+VIEWS = '''from django.http import HttpResponse
+from django.shortcuts import render
+
+GREETING = "{greeting}"
+
+
+def index(request):
+    return render(request, "index.html", {{"greeting": GREETING}})
+
+
+def greeting(request):
+    return HttpResponse(GREETING)
+'''
+
 
 def free_port():
     with socket.socket() as probe:
@@ -71,33 +100,51 @@ def ensure_installed(module, package):
                        check=True)
 
 
-def command_for(mode, directory, port, superwatch):
+def command_for(mode, directory, port, args):
     """The argv that starts the app in `mode`, after writing any file that mode needs."""
+    python, superwatch = args.python, args.superwatch
     with open(os.path.join(directory, "run.py"), "w") as runner:
         runner.write(RUNNER)
     env = {"BENCH_PORT": str(port)}
+    if args.app == "django":
+        serve = f"{python} manage.py runserver 127.0.0.1:{port}"
+    else:
+        serve = f"{python} run.py"
     if mode.startswith("superwatch-"):
         if not os.access(superwatch, os.X_OK):
             raise FileNotFoundError(f"no superwatch binary at {superwatch} (build it or pass --superwatch)")
         if mode == "superwatch-werkzeug":
-            process = "    werkzeug: app:app\n    debug: true\n"
+            process = f"    werkzeug: app:app\n    python: {python}\n    debug: true\n"
+        elif mode == "superwatch-app":
+            process = f"    command: {python} run.py\n    env: {{BENCH_RELOADER: stat}}\n"
+        elif mode == "superwatch-flask-run":
+            process = f"    command: {python} -m flask --app app run --debug\n"
+        elif mode == "superwatch-runserver":
+            process = f"    command: {serve}\n"
         else:
             # run.py is app.py's `app.run(debug=True)` with the reloader pinned to "stat": "auto" would pick
             # watchdog whenever it is installed, and the result would depend on the machine.
-            process = f"    command: {sys.executable} run.py\n    env: {{BENCH_RELOADER: stat}}\n"
+            process = f"    command: {python} run.py\n    env: {{BENCH_RELOADER: stat}}\n    reloader: werkzeug\n"
         with open(os.path.join(directory, "bench.yaml"), "w") as config:
-            config.write(f"processes:\n  app:\n{process}    listen: 127.0.0.1:{port}\n"
-                         f"    watch: [\"templates/**\"]\n")
+            config.write(f"processes:\n  app:\n{process}    listen: 127.0.0.1:{port}\n")
         return [superwatch, "up", "-f", "bench.yaml"], {}
     if mode == "werkzeug-stat":
-        return [sys.executable, "run.py"], {**env, "BENCH_RELOADER": "stat"}
+        return [python, "run.py"], {**env, "BENCH_RELOADER": "stat"}
     if mode == "werkzeug-watchdog":
         ensure_installed("watchdog", "watchdog")
-        return [sys.executable, "run.py"], {**env, "BENCH_RELOADER": "watchdog"}
+        return [python, "run.py"], {**env, "BENCH_RELOADER": "watchdog"}
+    if mode == "django-stat":
+        return serve.split(), env
+    if args.app == "django":
+        serve += " --noreload"
     if mode == "watchfiles":
         ensure_installed("watchfiles", "watchfiles")
-        return [sys.executable, "-m", "watchfiles", f"{sys.executable} run.py", "."], {**env, "BENCH_RELOADER": "none"}
-    raise SystemExit(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
+        return [sys.executable, "-m", "watchfiles", serve, "."], {**env, "BENCH_RELOADER": "none"}
+    if mode == "entr":
+        if shutil.which("entr") is None:
+            raise FileNotFoundError("entr is not installed (apt-get install entr)")
+        return ["sh", "-c", f"find . -name '*.py' | entr -n -r {serve}"], {**env, "BENCH_RELOADER": "none"}
+    raise SystemExit(f"unknown mode {mode!r}; modes: {', '.join(MODES[args.app])}")
 
 
 class Client(threading.Thread):
@@ -160,10 +207,11 @@ def wait_for(condition, timeout, interval=0.005):
     return None
 
 
-def write_greeting(directory, greeting):
-    """Rewrites helpers.py in place, as most editors save."""
-    with open(os.path.join(directory, "helpers.py"), "w") as helpers:
-        helpers.write(HELPERS.format(greeting=greeting))
+def write_greeting(directory, greeting, app="flask"):
+    """Rewrites helpers.py (Flask) or views.py (Django) in place, as most editors save."""
+    name, template = ("views.py", VIEWS) if app == "django" else ("helpers.py", HELPERS)
+    with open(os.path.join(directory, name), "w") as source:
+        source.write(template.format(greeting=greeting))
 
 
 def stop_group(process):
@@ -182,12 +230,12 @@ def run_mode(mode, args):
     # The app in DIR/app, its log in DIR: a log inside a watched tree would itself trigger reloads.
     top = tempfile.mkdtemp(prefix=f"superwatch-bench-{mode}-")
     directory = os.path.join(top, "app")
-    shutil.copytree(EXAMPLE, directory, ignore=shutil.ignore_patterns("__pycache__"))
-    write_greeting(directory, "greeting 0")
+    shutil.copytree(EXAMPLES[args.app], directory, ignore=shutil.ignore_patterns("__pycache__"))
+    write_greeting(directory, "greeting 0", args.app)
     port = free_port()
     result = {"mode": mode, "edits": args.edits, "latencies": [], "missed": 0, "error": None}
     try:
-        argv, extra_env = command_for(mode, directory, port, args.superwatch)
+        argv, extra_env = command_for(mode, directory, port, args)
     except (OSError, subprocess.CalledProcessError) as error:
         result["error"] = str(error)
         return result
@@ -208,7 +256,7 @@ def run_mode(mode, args):
         for edit in range(1, args.edits + 1):
             text = f"greeting {edit}"
             edited = time.monotonic()
-            write_greeting(directory, text)
+            write_greeting(directory, text, args.app)
             seen = wait_for(lambda: client.first_response_with(text, edited), args.edit_timeout)
             if seen is None:
                 result["missed"] += 1
@@ -259,7 +307,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--superwatch", default=os.environ.get("SUPERWATCH", os.path.join(ROOT, ".build/release/superwatch")),
                         help="the superwatch binary (default $SUPERWATCH or .build/release/superwatch)")
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes (default: all)")
+    parser.add_argument("--app", choices=sorted(EXAMPLES), default="flask", help="the example to run (default flask)")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter of the app (default this one)")
+    parser.add_argument("--modes", help="comma-separated modes (default: all of the app's)")
     parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--edit-timeout", type=float, default=15, help="seconds to wait for each new greeting")
     parser.add_argument("--settle", type=float, default=0.5, help="seconds between a new greeting and the next edit")
@@ -270,7 +320,8 @@ def main():
     args = parser.parse_args()
     args.superwatch = os.path.abspath(args.superwatch)  # each mode runs in its own directory
     results = []
-    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+    modes = args.modes or ",".join(MODES[args.app])
+    for mode in [m.strip() for m in modes.split(",") if m.strip()]:
         print(f"running {mode} ...", file=sys.stderr)
         results.append(run_mode(mode, args))
     print(table(results, args.markdown))

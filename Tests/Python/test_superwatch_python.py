@@ -29,6 +29,7 @@ def load(file_name, module_name):
 bootstrap = load("superwatch-werkzeug.py", "superwatch_werkzeug_under_test")
 sitecustomize = load("sitecustomize.py", "superwatch_sitecustomize_under_test")
 fresh = load("superwatch_fresh_bytecode.py", "superwatch_fresh_bytecode_under_test")
+reloader_module = load("superwatch_reloader.py", "superwatch_reloader_under_test")
 
 
 class ParseSpecTests(unittest.TestCase):
@@ -212,6 +213,63 @@ class FreshBytecodeTests(unittest.TestCase):
         self.assertTrue(fresh.is_library(os.__file__, roots))
         self.assertTrue(fresh.is_library("/opt/venv/lib/python3.11/site-packages/flask/app.py", roots))
         self.assertFalse(fresh.is_library("/home/me/project/app.py", roots))
+
+
+class ReloaderTests(AppDirectoryTestCase):
+    """superwatch_reloader.py: what it takes from the environment, what a stop waits for, what a standby may import."""
+
+    def test_superwatchs_variables_leave_the_environment(self):
+        env = {"SUPERWATCH_REPORT_FD": "-1", "SUPERWATCH_STANDBY_FD": "", "SUPERWATCH_PRELOAD": "flask,jinja2",
+               "WERKZEUG_SERVER_FD": "3", "HOME": "/home/me"}
+        reloader = reloader_module.Reloader(env)
+        self.assertEqual(env, {"WERKZEUG_SERVER_FD": "3", "HOME": "/home/me"})
+        self.assertEqual((reloader.report_fd, reloader.standby_fd, reloader.preload), (-1, -1, "flask,jinja2"))
+
+    def test_a_request_counts_until_its_response_is_closed(self):
+        reloader = reloader_module.Reloader({})
+        closed = []
+
+        class Body(list):
+            def close(self):
+                closed.append(True)
+
+        app = reloader.in_flight.application(lambda environ, start_response: Body([b"ok"]))
+        response = app({}, None)
+        self.assertEqual(reloader.in_flight.count, 1)
+        self.assertEqual(list(response), [b"ok"])
+        response.close()
+        response.close()
+        self.assertEqual((reloader.in_flight.count, closed), (0, [True]))
+
+    def test_a_request_that_raises_counts_no_more(self):
+        reloader = reloader_module.Reloader({})
+
+        def failing(environ, start_response):
+            raise ValueError("boom")
+
+        with self.assertRaises(ValueError):
+            reloader.in_flight.application(failing)({}, None)
+        self.assertEqual(reloader.in_flight.count, 0)
+
+    def test_a_standby_imports_installed_modules_but_never_the_apps(self):
+        with open(os.path.join(self.app, "superwatch_app_module.py"), "w") as module:
+            module.write("VALUE = 1\n")
+        sys.path.insert(0, self.app)
+        try:
+            guard = reloader_module._LibraryOnly(self.reporter.is_library)
+            with self.assertRaises(ImportError):
+                guard.find_spec("superwatch_app_module")
+            self.assertIsNone(guard.find_spec("json"), "the usual finders load the standard library")
+            self.assertIsNone(guard.find_spec("werkzeug"), "and installed packages")
+        finally:
+            sys.path.remove(self.app)
+
+    def test_only_the_reloaders_servers_and_template_loaders_are_patched(self):
+        finder = reloader_module._Finder(reloader_module._patches(reloader_module.Reloader({})))
+        self.assertIsNone(finder.find_spec("json"))
+        self.assertIsNone(finder.find_spec("werkzeug"))
+        self.assertEqual(set(finder.patches), {"werkzeug._reloader", "werkzeug.serving", "django.utils.autoreload",
+                                               "django.core.servers.basehttp", "jinja2.loaders"})
 
 
 if __name__ == "__main__":

@@ -16,10 +16,11 @@ import Testing
     }
 
     @Test func aPlainCommandGetsItsEnvironmentAndNoDescriptors() {
+        // Not Python: a Python command gets superwatch's reloader (PythonReloaderTests).
         let child = ChildLaunch.make(
-            spec(.shell("python3 app.py"), env: ["GREETING": "hello", "DEBUG": "1"]), sockets: [], base: base,
+            spec(.shell("./serve app"), env: ["GREETING": "hello", "DEBUG": "1"]), sockets: [], base: base,
             python: python)
-        #expect(child.arguments == ["/bin/sh", "-c", "exec python3 app.py"])
+        #expect(child.arguments == ["/bin/sh", "-c", "exec ./serve app"])
         #expect(
             child.environment == [
                 "HOME": "/home/me", "PYTHONPATH": "/mine", "GREETING": "hello", "DEBUG": "1",
@@ -172,15 +173,16 @@ import Testing
             """
         let planned = try StackPlan.make(try ConfigLoader.parse(yaml: yaml, file: "superwatch.yaml", directory: "/srv"))
         let web = planned.processes[0]
+        // `python3 app.py` looks like Python: `up` gives it the report pipe of superwatch's reloader.
         let upStart = ChildLaunch.make(
             web, sockets: [.init(port: 8000)], base: ChildLaunch.baseEnvironment(inherited: [:], stack: planned.env),
-            python: .placeholder)
+            python: .placeholder, reportPipe: true)
         let text = describe(planned)
         let assignments = upStart.environment.sorted { $0.key < $1.key }.map { "\($0)=\(ShellWord.quote($1))" }
         #expect(
             text.contains(
                 "\nweb:\n  command: python3 app.py\n  cwd: /srv\n  env: \(assignments.joined(separator: " "))\n"))
-        #expect(text.contains("  fds: 3 127.0.0.1:8000\n"))
+        #expect(text.contains("  fds: 3 127.0.0.1:8000, 4 the reloader's report pipe\n"))
         #expect(text.contains("\napi:\n  command: python3 …/superwatch-werkzeug.py app:app\n"))
         #expect(text.contains("  fds: 3 127.0.0.1:5100, 4 the bootstrap's report pipe\n"))
 
@@ -189,7 +191,11 @@ import Testing
             try SystemdExport.units(for: exportable, appName: "a").first { $0.name == "a-web.service" })
         let lines = service.contents.split(separator: "\n")
         let environment = lines.filter { $0.hasPrefix("Environment=") }.map(String.init)
-        let expected = upStart.environment.filter { !["LISTEN_FDS", "LISTEN_FDNAMES", "PYTHONPATH"].contains($0.key) }
+        // An exported unit runs without superwatch's Python files, so without its reloader's variables too.
+        let superwatchOnly = [
+            "LISTEN_FDS", "LISTEN_FDNAMES", "PYTHONPATH", "SUPERWATCH_RELOADER", "SUPERWATCH_REPORT_FD",
+        ]
+        let expected = upStart.environment.filter { !superwatchOnly.contains($0.key) }
         #expect(
             environment
                 == expected.sorted { $0.key < $1.key }.map {

@@ -220,6 +220,14 @@ func configError(_ yaml: String) -> String? {
                 "processes:\n  web:\n    werkzeug: app:app\n    debug: maybe\n",
                 "superwatch.yaml:4:12: error: `debug` must be true or false, found the string `maybe`"
             ),
+            (
+                "processes:\n  web:\n    command: python3 app.py\n    reloader: django\n",
+                "superwatch.yaml:4:15: error: `reloader` must be superwatch or werkzeug; found `django`"
+            ),
+            (
+                "processes:\n  web:\n    werkzeug: app:app\n    reloader: werkzeug\n",
+                "superwatch.yaml:4:5: error: `reloader` applies to a `command`; a `werkzeug:` process is reloaded by superwatch"
+            ),
         ] as [(String, String)])
     func badConfigIsAPositionedError(yaml: String, expected: String) {
         #expect(configError(yaml) == expected)

@@ -147,6 +147,27 @@ import Testing
         }
     }
 
+    /// examples/django: `manage.py runserver` reloaded by superwatch, with the README's two edits (the view's
+    /// greeting, then the template).
+    @Test(.enabled(if: djangoAvailable, "needs Django (.ci/run installs it)"))
+    func django() throws {
+        try withExample(
+            "django", file: "superwatch.yaml",
+            patch: { $0.replacingOccurrences(of: "127.0.0.1:8000", with: "127.0.0.1:0") },
+            expected: ["web        * started"]
+        ) { example in
+            let run = example.run
+            let webPort = try #require(
+                eventually { port(of: "web", in: run) != nil } ? port(of: "web", in: run) : nil, "\(run.stdout)")
+            #expect(eventually { httpGet(webPort)?.contains("<h1>Hello from Django</h1>") == true }, "\(run.stdout)")
+            try example.edit("views.py", replacing: "\"Hello from Django\"", with: "\"Hello again\"")
+            #expect(eventually { httpGet(webPort)?.contains("<h1>Hello again</h1>") == true }, "\(run.stdout)")
+            #expect(eventually { httpGet(webPort, "/api/greeting") == "Hello again" }, "\(run.stdout)")
+            try example.edit("templates/index.html", replacing: "h1>", with: "h2>")
+            #expect(eventually { httpGet(webPort)?.contains("<h2>Hello again</h2>") == true }, "\(run.stdout)")
+        }
+    }
+
     /// The port process `name` listens on, from its address line in the start banner.
     func port(of name: String, in run: SuperwatchRun) -> String? {
         run.stdoutLines.lazy.compactMap { line -> String? in

@@ -30,9 +30,15 @@ struct FreshCodeTests {
         case werkzeug
         /// `python3 app.py` calling `app.run(debug=True)`, with `listen:` and a `watch:` glob.
         case plainApp
+        /// `flask run --debug`, reloaded through superwatch's reload path only (no `watch:`).
+        case flaskRun
+        /// Django's `manage.py runserver`, reloaded through superwatch's reload path only.
+        case runserver
+
+        static var available: [Mode] { allCases.filter { $0 != .runserver || djangoAvailable } }
     }
 
-    @Test(arguments: Mode.allCases)
+    @Test(arguments: Mode.available)
     func twentySameSizeEditsWithinOneSecondAreEachServedByTheNewCode(mode: Mode) throws {
         let process: String
         switch mode {
@@ -40,6 +46,15 @@ struct FreshCodeTests {
             process = "werkzeug: app:app\n    listen: 127.0.0.1:0"
         case .plainApp:
             process = "command: python3 app.py\n    listen: 127.0.0.1:0\n    watch: [\"**/*.py\"]"
+        case .flaskRun:
+            process = "command: \(PythonCommand.flaskRun.command)\n    listen: 127.0.0.1:0"
+        case .runserver:
+            process = "command: \(PythonCommand.runserver.command)\n    listen: 127.0.0.1:0"
+        }
+        var files: [String: String] = [:]
+        if mode == .runserver {
+            files = PythonCommand.runserver.files(body: "helpers.VERSION")
+            files["helpers.py"] = nil  // written below, with its mtime
         }
         let app = """
             from flask import Flask
@@ -53,9 +68,11 @@ struct FreshCodeTests {
             """
         let second = Int(time(nil))
         let version = { (n: Int) in String(format: "v%02d", n) }
+        if mode != .runserver { files["app.py"] = app }
         try withStack(
-            "processes:\n  api:\n    \(process)\n", files: ["app.py": app],
+            "processes:\n  api:\n    \(process)\n",
             prepare: { dir in
+                for (name, text) in files { dir.write(name, text) }
                 saveWithMtime(dir, "helpers.py", "VERSION = \"\(version(0))\"\n", seconds: second, nanoseconds: 0)
             }, unsetting: variablesThatHidePythonBytecode
         ) { run in

@@ -94,7 +94,9 @@ func flaskAppWithItsOwnReloader(version: String) -> String {
                 command: python3 check.py
                 listen: ["127.0.0.1:0", "unix:child.sock"]
                 restart: never
+                reloader: werkzeug
             """
+        // `reloader: werkzeug`: a Python command would get superwatch's report pipe after the sockets (fd 5).
         let check = """
             import os, socket
             tcp, unix = socket.socket(fileno=3), socket.socket(fileno=4)
@@ -145,6 +147,7 @@ func flaskAppWithItsOwnReloader(version: String) -> String {
               web:
                 command: python3 app.py
                 listen: 127.0.0.1:0
+                reloader: werkzeug
             """
         try withStack(
             yaml,
@@ -162,6 +165,7 @@ func flaskAppWithItsOwnReloader(version: String) -> String {
     }
 }
 
+/// `reloader: werkzeug`: Werkzeug's own loop runs, as it does without superwatch.
 @Suite(.serialized, .enabled(if: flaskAvailable, "needs Flask (.ci/run installs it)"))
 struct WerkzeugOwnReloaderTests {
     /// superwatch's own restart (a `watch:` match) stops the app with SIGTERM; Werkzeug would exit at once,
@@ -173,6 +177,7 @@ struct WerkzeugOwnReloaderTests {
                 command: python3 app.py
                 listen: 127.0.0.1:0
                 watch: ["version.txt"]
+                reloader: werkzeug
             """
         try withStack(
             yaml,
@@ -197,6 +202,7 @@ struct WerkzeugOwnReloaderTests {
               web:
                 command: python3 app.py
                 stop_timeout: 3s
+                reloader: werkzeug
             """
         let app = """
             import os

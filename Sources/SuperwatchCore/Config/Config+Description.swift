@@ -25,7 +25,8 @@ public func describe(_ config: Config) -> String {
                 let what: String
                 switch descriptor {
                 case .listenSocket(let socket): what = "\(spec.listen[socket].address)"
-                case .report: what = "the bootstrap's report pipe"
+                case .report:
+                    what = spec.werkzeug != nil ? "the bootstrap's report pipe" : "the reloader's report pipe"
                 case .standbyGo: what = "a standby interpreter's go pipe"
                 }
                 return "\(ChildLaunch.firstDescriptor + Int32(offset)) \(what)"

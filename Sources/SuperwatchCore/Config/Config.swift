@@ -121,6 +121,8 @@ public struct ProcessSpec: Sendable, Equatable {
         if case .werkzeug(let app) = command { return app }
         return nil
     }
+    /// Who reloads a Python command that starts Werkzeug's or Django's reloader (`reloader:`).
+    public var reloader: PythonReloader = .superwatch
     /// How many copies `up` runs (`replicas:`); `StackPlan` turns them into one spec each.
     public var replicas: Int = 1
     /// For an instance `StackPlan` made of a process with several replicas, that process's name. Replicas
@@ -212,6 +214,6 @@ public enum ConfigKeys {
         "command", "cwd", "env", "env_file", "replicas", "restart_codes", "restart", "max_restarts", "backoff",
         "stop_signal",
         "stop_timeout", "watch", "ignore", "extra_files", "watcher", "interval", "debounce", "listen", "werkzeug",
-        "python", "debug", "log_buffer",
+        "python", "debug", "log_buffer", "reloader",
     ]
 }

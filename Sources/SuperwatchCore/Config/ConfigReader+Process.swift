@@ -24,6 +24,7 @@ extension ConfigReader {
         var werkzeugTarget: String?
         var python: (String, Node)?
         var debug: (Bool, Node)?
+        var reloaderNode: Node?
         var ownEnv: [String: EnvValue] = [:]
         var fileEnv: [String: EnvValue] = [:]
         for (key, keyNode, value) in pairs {
@@ -153,10 +154,21 @@ extension ConfigReader {
                 }
                 python = (interpreter, keyNode)
             case "debug": debug = (try bool(value, what: what), keyNode)
+            case "reloader":
+                let text = try string(value, what: what)
+                guard let reloader = PythonReloader(rawValue: text) else {
+                    throw error(value, "`reloader` must be superwatch or werkzeug; found `\(shown(text))`")
+                }
+                spec.reloader = reloader
+                reloaderNode = keyNode
             default: break
             }
         }
         if let werkzeugTarget {
+            if let reloaderNode {
+                throw error(
+                    reloaderNode, "`reloader` applies to a `command`; a `werkzeug:` process is reloaded by superwatch")
+            }
             var interpreter = python?.0 ?? "python3"
             if interpreter.contains("/") { interpreter = resolvePath(interpreter, against: spec.cwd) }
             spec.command = .werkzeug(

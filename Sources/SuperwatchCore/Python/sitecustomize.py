@@ -133,6 +133,12 @@ def wants_draining(environ):
 
 
 if __name__ == "sitecustomize":  # not when a test imports this file under another name
-    if wants_draining(os.environ):
+    if os.environ.get("SUPERWATCH_RELOADER") == "1":
+        # superwatch plays the parent of this command's reloader (superwatch_reloader.py says how); a standby
+        # interpreter waits in there for "go".
+        import superwatch_reloader
+
+        superwatch_reloader.install(os.environ)
+    elif wants_draining(os.environ):
         sys.meta_path.insert(0, _SuperwatchFinder())
     _superwatch_chain()

@@ -109,7 +109,8 @@ struct ChildLaunch: Sendable, Equatable {
     ///   - python: where superwatch's Python files are; nil when there are none (`export`): then no bootstrap and
     ///     no injected `sitecustomize.py`.
     ///   - interpreter: the `werkzeug:` process's interpreter as resolved; nil: its `python:` as written.
-    ///   - reportPipe: whether the start has a report pipe for a `werkzeug:` bootstrap.
+    ///   - reportPipe: whether the start has a report pipe (a `werkzeug:` bootstrap, or a Python command whose
+    ///     reloader superwatch replaces).
     ///   - standbyPreloads: for a standby interpreter, the packages it imports before it waits for "go".
     static func make(
         _ spec: ProcessSpec, sockets: [Socket], base: [String: String], changed: [String] = [],
@@ -134,14 +135,20 @@ struct ChildLaunch: Sendable, Equatable {
                 // Werkzeug serves on an inherited socket only with both set; never set one without the other.
                 environment["WERKZEUG_SERVER_FD"] = String(firstDescriptor)
                 environment["WERKZEUG_RUN_MAIN"] = "true"
-                if let python, spec.werkzeug == nil {
-                    environment["PYTHONPATH"] = [python.siteDirectory, environment["PYTHONPATH"]].compactMap { $0 }
-                        .joined(separator: ":")
-                }
             }
         }
-        if let app = spec.werkzeug, python != nil {
-            environment[PythonProtocol.envDebug] = app.debug ? "1" : "0"
+        // The injected sitecustomize.py: it drains a plain Werkzeug app on a held socket, and replaces the
+        // reloader of a Python command (superwatch_reloader.py).
+        if let python, spec.werkzeug == nil, environment["WERKZEUG_SERVER_FD"] != nil || spec.replacesPythonReloader {
+            environment["PYTHONPATH"] = [python.siteDirectory, environment["PYTHONPATH"]].compactMap { $0 }
+                .joined(separator: ":")
+        }
+        if spec.reportsFiles, python != nil {
+            if let app = spec.werkzeug {
+                environment[PythonProtocol.envDebug] = app.debug ? "1" : "0"
+            } else {
+                environment[PythonProtocol.envReloader] = "1"
+            }
             if reportPipe {
                 environment[PythonProtocol.envReportFd] = String(firstDescriptor + Int32(descriptors.count))
                 descriptors.append(.report)
@@ -162,6 +169,6 @@ struct ChildLaunch: Sendable, Equatable {
     {
         make(
             spec, sockets: spec.listen.map { Socket($0.address) }, base: stackEnvironment, python: python,
-            reportPipe: spec.werkzeug != nil)
+            reportPipe: spec.reportsFiles)
     }
 }

@@ -295,8 +295,9 @@ struct ProcessLifecycle: Sendable {
             phase = .stopped
             return actions
         }
-        if let app = spec.werkzeug, case .exited(let code) = status,
-            code == PythonProtocol.exitImportFailed || code == PythonProtocol.exitWerkzeugMissing
+        if spec.reportsFiles, case .exited(let code) = status,
+            code == PythonProtocol.exitImportFailed
+                || (spec.werkzeug != nil && code == PythonProtocol.exitWerkzeugMissing)
         {
             // Starting again cannot help until a file changes: down, and waiting only if one can.
             phase = .exited
@@ -304,10 +305,12 @@ struct ProcessLifecycle: Sendable {
             if code == PythonProtocol.exitImportFailed {
                 let why =
                     watchesFiles ? "; waiting for a change to one of its files" : "; nothing to watch, not restarting"
-                actions.append(.log(SupervisorEvent(.down, "the app failed to import" + why)))
+                let failed = spec.werkzeug != nil ? "the app failed to import" : "the app failed to start"
+                actions.append(.log(SupervisorEvent(.down, failed + why)))
             } else {
                 let why = watchesFiles ? "; waiting for a file change" : "; not restarting"
-                actions.append(.log(SupervisorEvent(.down, "Werkzeug is not installed for \(app.python)" + why)))
+                let python = spec.werkzeug?.python ?? "python3"
+                actions.append(.log(SupervisorEvent(.down, "Werkzeug is not installed for \(python)" + why)))
             }
             return actions
         }

@@ -65,9 +65,11 @@ extension Supervisor {
                 if !reportReadHandedOver { closeAsserting(reportPipe.read) }
             }
         }
-        if let app = spec.werkzeug, pythonFiles != nil {
-            let environment = ChildLaunch.processEnvironment(spec, base: baseEnvironment, changed: changed)
-            python = interpreter(id, app: app, environment: environment)
+        if spec.reportsFiles, pythonFiles != nil {
+            if let app = spec.werkzeug {
+                let environment = ChildLaunch.processEnvironment(spec, base: baseEnvironment, changed: changed)
+                python = interpreter(id, app: app, environment: environment)
+            }
             do {
                 reportPipe = try Launcher.makePipe(size: nil)
             } catch {
@@ -167,9 +169,11 @@ extension Supervisor {
             kill: { containment.signal($0, SIGKILL) }, release: { containment.release($0) })
     }
 
-    /// Starts a standby interpreter for process `id` once its app has reported what it imports.
+    /// Starts a standby interpreter for process `id` once its app has reported what it imports: the bootstrap of
+    /// a `werkzeug:` process, or the same command for one whose reloader superwatch replaces (its sitecustomize.py
+    /// waits for "go" before the program runs).
     func prepareStandby(_ id: ProcessID) {
-        guard let io, lifecycles[id.index].spec.werkzeug != nil, !standbys.hasStandby(id),
+        guard let io, lifecycles[id.index].spec.reportsFiles, !standbys.hasStandby(id),
             lifecycles[id.index].acceptsStandby, let preloads = standbys.preloads(for: id)
         else { return }
         // A standby only makes the next restart faster: when one cannot be had, the next start launches a new

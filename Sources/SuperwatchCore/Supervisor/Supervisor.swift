@@ -151,7 +151,7 @@ public actor Supervisor {
 
     private func supervise() async throws(SuperwatchError) -> Int32 {
         sockets = try HeldSockets.bind(for: lifecycles.map(\.spec))
-        if lifecycles.contains(where: { $0.spec.werkzeug != nil }) || sockets.anyServesWerkzeug {
+        if lifecycles.contains(where: \.spec.reportsFiles) || sockets.anyServesWerkzeug {
             if let pythonDirectory {
                 pythonFiles = try PythonFiles.install(at: pythonDirectory)
             } else {

@@ -18,7 +18,7 @@ public struct WatchSpec: Sendable, Equatable {
     /// The quiet period that ends a burst of changes.
     public var debounce: Duration
     /// Kept even with nothing to watch yet, because files will be added at run time (`addFiles`): the
-    /// modules a `werkzeug:` app imports.
+    /// modules a `werkzeug:` app imports, or a Python command whose reloader superwatch replaces.
     public var acceptsAddedFiles = false
 
     public init(
@@ -40,7 +40,7 @@ public struct WatchSpec: Sendable, Equatable {
         self.init(
             process: process, root: spec.cwd, globs: spec.watch, ignore: spec.ignore, extraFiles: spec.extraFiles,
             kind: spec.watcher, interval: spec.interval, debounce: spec.debounce)
-        acceptsAddedFiles = spec.werkzeug != nil
+        acceptsAddedFiles = spec.reportsFiles
         name = spec.name
     }
 
