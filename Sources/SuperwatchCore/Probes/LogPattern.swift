@@ -6,9 +6,12 @@
 /// pattern, so one value may be matched from any thread; the pattern is freed with the last reference.
 final class LogPattern: @unchecked Sendable {
     private var compiled = regex_t()
+    /// The expression as written, for messages.
+    let source: String
 
     /// Compiles `pattern`; the C library's reason when it is not a valid extended regular expression.
     init(_ pattern: String) throws(ProbeSyntaxError) {
+        source = pattern
         let status = regcomp(&compiled, pattern, REG_EXTENDED | REG_NOSUB)
         guard status == 0 else {
             var buffer = [CChar](repeating: 0, count: 256)
