@@ -20,13 +20,6 @@ import Testing
         return line(run, name, text)
     }
 
-    /// A TCP port on 127.0.0.1 with nothing listening on it now.
-    func freePort() -> UInt16 {
-        let taken = occupyLoopbackPort()
-        close(taken.fd)
-        return taken.port
-    }
-
     @Test func eachConditionHoldsBeforeItsDependentStarts() throws {
         let port = freePort()
         let yaml = """
@@ -243,8 +236,8 @@ extension ExampleTests {
     /// examples/deps: the start order its README describes, then its edit: the migration runs again while the
     /// API keeps running and serves the new schema version.
     @Test func deps() throws {
-        let db = freePortNumber()
-        let api = freePortNumber()
+        let db = String(freePort())
+        let api = String(freePort())
         let patch = { (config: String) in
             config.replacingOccurrences(of: "7432", with: db).replacingOccurrences(of: "7480", with: api)
         }
@@ -263,9 +256,11 @@ extension ExampleTests {
         }
     }
 
-    private func freePortNumber() -> String {
-        let taken = occupyLoopbackPort()
-        close(taken.fd)
-        return String(taken.port)
-    }
+}
+
+/// A TCP port on 127.0.0.1 with nothing listening on it now.
+func freePort() -> UInt16 {
+    let taken = occupyLoopbackPort()
+    close(taken.fd)
+    return taken.port
 }

@@ -28,9 +28,9 @@ enum ProbeTarget: Sendable {
     /// Matched against the output, not attempted (`ProbeRunner`).
     case log(LogPattern)
 
-    /// Runs one attempt off the caller's thread, giving up at `deadline`. `pending`: the accept-queue probe's
-    /// connection, kept from one attempt to the next so that the queue does not grow with every attempt.
-    func attempt(until deadline: ContinuousClock.Instant, pending: PendingConnection) async -> ProbeResult {
+    /// Runs one attempt off the caller's thread, giving up at `deadline`. `pending`: what the probe keeps from
+    /// one attempt to the next (resolved addresses; the accept-queue probe's connection).
+    func attempt(until deadline: ContinuousClock.Instant, pending: ProbeState) async -> ProbeResult {
         await withCheckedContinuation { done in
             DispatchQueue.global().async {
                 done.resume(returning: attemptBlocking(until: deadline, pending: pending))
@@ -38,18 +38,18 @@ enum ProbeTarget: Sendable {
         }
     }
 
-    private func attemptBlocking(until deadline: ContinuousClock.Instant, pending: PendingConnection) -> ProbeResult {
+    private func attemptBlocking(until deadline: ContinuousClock.Instant, pending: ProbeState) -> ProbeResult {
         switch self {
         case .tcp(let host, let port):
             do {
-                _ = try ProbeSocket.connect(host: host, port: port, until: deadline)
+                _ = try ProbeSocket.connect(host: host, port: port, until: deadline, cache: pending)
                 return .passed
             } catch {
                 return .failed(error.message)
             }
         case .http(let target, let anyStatus):
             do {
-                let fd = try ProbeSocket.connect(host: target.host, port: target.port, until: deadline)
+                let fd = try ProbeSocket.connect(host: target.host, port: target.port, until: deadline, cache: pending)
                 return ProbeSocket.httpCheck(fd, target: target, anyStatus: anyStatus, until: deadline)
             } catch {
                 return .failed(error.message)
@@ -78,9 +78,12 @@ enum ProbeTarget: Sendable {
     }
 }
 
-/// The accept-queue probe's connection between attempts, used by one probe task at a time.
-final class PendingConnection: @unchecked Sendable {
+/// What a probe keeps between attempts: the addresses its host resolved to (resolved again after a failure),
+/// and the accept-queue probe's connection. Used by one probe task's attempts, one at a time.
+final class ProbeState: @unchecked Sendable {
     private var fd: Int32 = -1
+    /// Each address as its family and sockaddr bytes.
+    fileprivate var addresses: [(family: Int32, address: [UInt8])] = []
 
     deinit { if fd >= 0 { closeAsserting(fd) } }
 
@@ -90,7 +93,9 @@ final class PendingConnection: @unchecked Sendable {
         guard case .tcp(let host, let port) = socket.bound else { return .failed("not a TCP socket") }
         if fd < 0 {
             do {
-                fd = try ProbeSocket.connect(host: ProbeSocket.loopback(for: host), port: port, until: deadline).take()
+                fd = try ProbeSocket.connect(
+                    host: ProbeSocket.loopback(for: host), port: port, until: deadline, cache: self
+                ).take()
             } catch {
                 return .failed(error.message)
             }
@@ -126,8 +131,32 @@ enum ProbeSocket {
         }
     }
 
-    static func connect(host: String, port: UInt16, until deadline: ContinuousClock.Instant)
+    /// Connects to `host:port`, trying each address it resolves to; the addresses are kept in `cache` for the
+    /// next attempt while connecting works (a resolver call per attempt would be most of a probe's cost).
+    static func connect(host: String, port: UInt16, until deadline: ContinuousClock.Instant, cache: ProbeState)
         throws(ProbeFailure) -> OwnedDescriptor
+    {
+        if cache.addresses.isEmpty { cache.addresses = try resolve(host: host, port: port) }
+        var failure = ProbeFailure(message: "no address for \(host)")
+        for (family, address) in cache.addresses {
+            let connected = address.withUnsafeBytes { raw -> Result<Int32, ProbeFailure> in
+                let pointer = raw.baseAddress!.assumingMemoryBound(to: sockaddr.self)
+                do throws(ProbeFailure) {
+                    return .success(try connect(family: family, pointer, socklen_t(raw.count), until: deadline).take())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            switch connected {
+            case .success(let fd): return OwnedDescriptor(takingOwnershipOf: fd)
+            case .failure(let error): failure = error
+            }
+        }
+        cache.addresses = []
+        throw failure
+    }
+
+    private static func resolve(host: String, port: UInt16) throws(ProbeFailure) -> [(family: Int32, address: [UInt8])]
     {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -137,19 +166,16 @@ enum ProbeSocket {
             throw ProbeFailure(message: "cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
         }
         defer { freeaddrinfo(first) }
-        var failure = ProbeFailure(message: "no address for \(host)")
+        var addresses: [(family: Int32, address: [UInt8])] = []
         var entry: UnsafeMutablePointer<addrinfo>? = first
         while let current = entry {
-            do {
-                return try connect(
-                    family: current.pointee.ai_family, current.pointee.ai_addr, current.pointee.ai_addrlen,
-                    until: deadline)
-            } catch {
-                failure = error
+            if let address = current.pointee.ai_addr {
+                let bytes = UnsafeRawBufferPointer(start: address, count: Int(current.pointee.ai_addrlen))
+                addresses.append((current.pointee.ai_family, Array(bytes)))
             }
             entry = current.pointee.ai_next
         }
-        throw failure
+        return addresses
     }
 
     static func connect(unixPath path: String, until deadline: ContinuousClock.Instant)

@@ -8,7 +8,7 @@ enum ProbeRunner {
         _ target: ProbeTarget, schedule initial: ProbeSchedule, report: @Sendable (ProbeVerdict) -> Void
     ) async {
         var schedule = initial
-        let pending = PendingConnection()
+        let pending = ProbeState()
         var due = schedule.firstAttempt
         while true {
             do { try await Task.sleep(until: due, clock: .continuous) } catch { return }  // cancelled
