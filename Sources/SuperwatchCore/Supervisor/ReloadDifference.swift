@@ -9,19 +9,23 @@
 /// - its `cwd` and its `listen` addresses (a different address is a different held socket);
 /// - its watch settings (`watch`, `ignore`, `extra_files`, `watcher`, `interval`, `debounce`);
 /// - its restart settings (`restart`, `restart_codes`, `max_restarts`, `backoff`);
-/// - its stop settings (`stop_signal`, `stop_timeout`).
+/// - its stop settings (`stop_signal`, `stop_timeout`);
+/// - its start order and health settings (`depends_on`, `ready`, `ready_timeout`, `ready_period`, `health`,
+///   `restart_dependents`) and its `reloader`.
 /// What superwatch's own environment adds is the same before and after, so it is left out of the comparison;
 /// where the process is declared (its line) is not a setting.
 struct ReloadDifference: Sendable, Equatable {
     /// Which part of a process's resolved settings changed, in the order a message lists them.
     enum Change: String, Sendable, Equatable, CaseIterable {
-        case command, env, cwd, listen, watch, restart, stop
+        case command, env, cwd, listen, watch, restart, stop, dependencies, reloader
 
         /// How the event message says it: `env changed`.
         var phrase: String {
             switch self {
             case .command, .env, .cwd, .listen: return "\(rawValue) changed"
             case .watch, .restart, .stop: return "\(rawValue) settings changed"
+            case .dependencies: return "depends_on, ready or health changed"
+            case .reloader: return "reloader changed"
             }
         }
     }
@@ -87,6 +91,13 @@ struct ReloadDifference: Sendable, Equatable {
             changes.append(.restart)
         }
         if old.stopSignal != new.stopSignal || old.stopTimeout != new.stopTimeout { changes.append(.stop) }
+        if old.dependsOn != new.dependsOn || old.ready != new.ready || old.readyTimeout != new.readyTimeout
+            || old.readyPeriod != new.readyPeriod || old.health != new.health
+            || old.restartDependents != new.restartDependents
+        {
+            changes.append(.dependencies)
+        }
+        if old.reloader != new.reloader { changes.append(.reloader) }
         return changes
     }
 

@@ -23,7 +23,8 @@ extension Supervisor: StackControl {
                 restarts: max(0, lifecycle.starts - 1), lastExit: lifecycle.lastExit?.description,
                 lastExitStatus: lifecycle.lastExit?.shellStatus, addresses: addresses, port: port,
                 watchedFiles: watchedFiles[id] ?? 0,
-                lastReloadMilliseconds: lifecycle.lastReload.map { Int($0.milliseconds) }, detail: detail(lifecycle))
+                lastReloadMilliseconds: lifecycle.lastReload.map { Int($0.milliseconds) }, detail: detail(lifecycle),
+                readyAfterMilliseconds: running ? lifecycle.readyAfter.map { Int($0.milliseconds) } : nil)
         }
     }
 
@@ -86,6 +87,10 @@ extension Supervisor: StackControl {
         switch lifecycle.phase {
         case .gaveUp: return "gave up after \(counted(lifecycle.spec.maxRestarts, "restart")) in a row"
         case .exited: return lifecycle.lastExit?.description
+        case .waitingForDependencies: return lifecycle.waitingFor
+        case .running:
+            if let after = lifecycle.readyAfter { return "after \(after.humanReadable)" }
+            return lifecycle.readinessFailure
         default: return nil
         }
     }

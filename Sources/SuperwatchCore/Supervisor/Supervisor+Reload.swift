@@ -98,7 +98,8 @@ extension Supervisor {
             guard let spec = prepared.specs[id.index] else { continue }
             deliver(.reconfigured(spec, watchesFiles: WatchSpec(process: id, spec: spec).namesFiles, at: now), to: id)
         }
-        for id in prepared.added { deliver(.start, to: id) }
+        for id in prepared.added { startOrWait(id) }
+        settleDependencies()
         watchConfig()
         return prepared.difference.summary
     }
@@ -195,6 +196,8 @@ extension Supervisor {
         }
         reloading.current = prepared.planned
         reloading.order = prepared.order
+        // Added processes have ids past the old graph's end, and `depends_on` may have changed.
+        dependencies.graph = DependencyGraph(slots: prepared.specs)
     }
 
     /// Watches the config file and the env files it read, when that set is not what is watched already; a

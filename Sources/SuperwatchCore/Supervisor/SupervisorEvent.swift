@@ -30,6 +30,14 @@ public struct SupervisorEvent: Sendable, Equatable {
         case reloaded
         /// A live config reload was refused (an invalid config, an address in use): nothing changed.
         case reloadFailed = "reload-failed"
+        /// Waiting for dependencies before the start, or for dependents before the stop.
+        case waiting
+        /// The readiness probe passed.
+        case ready
+        /// `ready_timeout` passed without the readiness probe passing.
+        case notReady = "not-ready"
+        /// The liveness probe failed `failures` times in a row: restarting.
+        case unhealthy
     }
 
     public var kind: Kind
