@@ -364,6 +364,10 @@ struct SchemaAgreementTests {
         ("processes:\n  w: {command: x, x-note: y}\n", false),
         ("processes:\n  superwatch: {command: x}\n", false),
         ("processes:\n  superwatch2: {command: x}\n", true),
+        (processes + "    command: x\n    image: registry.example/app:1.2\n", true),
+        (processes + "    command: x\n    image: \"app latest\"\n", false),
+        (processes + "    command: x\n    image: \"\"\n", false),
+        (processes + "    command: x\n    image: 3\n", false),
     ]
 
     @Test func theLoaderAndTheSchemaAgreeOnEveryCase() throws {

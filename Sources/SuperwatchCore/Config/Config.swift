@@ -129,6 +129,11 @@ public struct ProcessSpec: Sendable, Equatable {
     /// Where the process is declared (its name in the YAML, its line in a Procfile), for errors found later,
     /// such as a PORT above 65535.
     public var location: SourceLocation?
+    /// The container image `export kubernetes` runs the process from (`image:`); `up` does not use it.
+    public var image: String?
+    /// Where each key of the process's mapping is written (empty for a Procfile line), so that an exporter can
+    /// point at a setting it cannot carry over rather than drop it silently.
+    public var keyLocations: [String: SourceLocation] = [:]
 
     public init(
         name: String, command: Command, cwd: String, env: [String: String] = [:],
@@ -209,6 +214,6 @@ public enum ConfigKeys {
         "command", "cwd", "env", "env_file", "replicas", "restart_codes", "restart", "max_restarts", "backoff",
         "stop_signal",
         "stop_timeout", "watch", "ignore", "extra_files", "watcher", "interval", "debounce", "listen", "werkzeug",
-        "python", "debug", "log_buffer",
+        "python", "debug", "log_buffer", "image",
     ]
 }

@@ -28,6 +28,7 @@ extension ConfigReader {
         var fileEnv: [String: EnvValue] = [:]
         for (key, keyNode, value) in pairs {
             let what = "`\(key)`"
+            spec.keyLocations[key] = location(keyNode)
             switch key {
             case "command":
                 if case .sequence = value {
@@ -153,6 +154,12 @@ extension ConfigReader {
                 }
                 python = (interpreter, keyNode)
             case "debug": debug = (try bool(value, what: what), keyNode)
+            case "image":
+                let image = try nonEmptyString(value, what: what)
+                if image.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 }) {
+                    throw error(value, "`image` must not contain spaces or control characters, found `\(shown(image))`")
+                }
+                spec.image = image
             default: break
             }
         }
