@@ -420,8 +420,11 @@ extension RestartTracker {
     @Test func everyDurationMayBeItsMaximumAndNoMore() throws {
         let spec = try parse(
             Self.process + "    backoff: 30s\n    stop_timeout: 1h\n    interval: 3600\n    debounce: 60000ms\n"
+                + "    ready_timeout: 60m\n    ready_period: 3600s\n"
         ).processes[0]
-        #expect([spec.backoff, spec.stopTimeout, spec.interval, spec.debounce] == DurationKey.allCases.map(\.maximum))
+        #expect(
+            [spec.backoff, spec.stopTimeout, spec.interval, spec.debounce, spec.readyTimeout, spec.readyPeriod]
+                == DurationKey.allCases.map(\.maximum))
         // What `up` does with them cannot overflow: deadlines, the keeper's Int32 milliseconds, the doubling.
         #expect(Int32(exactly: spec.stopTimeout.milliseconds) != nil)
         #expect(RestartTracker.delay(base: spec.backoff, attempt: 1_000_000) == .seconds(30))

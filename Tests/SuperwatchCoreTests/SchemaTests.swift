@@ -80,6 +80,15 @@ enum RepositoryFile {
         #expect(value("watcher") as? String == spec.watcher.rawValue)
         #expect(duration("interval") == spec.interval)
         #expect(duration("debounce") == spec.debounce)
+        #expect(duration("ready_timeout") == spec.readyTimeout)
+        #expect(duration("ready_period") == spec.readyPeriod)
+        #expect(value("restart_dependents") as? Bool == spec.restartDependents)
+        let health = (schema["$defs"] as? [String: Any])?["healthProbe"] as? [String: Any]
+        let healthKeys = health?["properties"] as? [String: Any]
+        #expect(
+            ((healthKeys?["period"] as? [String: Any])?["default"] as? String).flatMap(parseDuration)
+                == HealthCheck.defaultPeriod)
+        #expect((healthKeys?["failures"] as? [String: Any])?["default"] as? Int == HealthCheck.defaultFailures)
     }
 
     @Test func enumsAreTheModelsCases() {
@@ -368,6 +377,41 @@ struct SchemaAgreementTests {
         (processes + "    command: x\n    image: \"app latest\"\n", false),
         (processes + "    command: x\n    image: \"\"\n", false),
         (processes + "    command: x\n    image: 3\n", false),
+        (processes + "    command: x\n    ready: {tcp: \"127.0.0.1:5432\"}\n", true),
+        (processes + "    command: x\n    ready: {tcp: \":5432\"}\n", true),
+        (processes + "    command: x\n    ready: {tcp: \"[::1]:5432\"}\n", true),
+        (processes + "    command: x\n    ready: {tcp: \"127.0.0.1:0\"}\n", false),
+        (processes + "    command: x\n    ready: {tcp: 5432}\n", false),
+        (processes + "    command: x\n    ready: {tcp: \"unix:a.sock\"}\n", false),
+        (processes + "    command: x\n    ready: {http: \"http://127.0.0.1:8000/health?x=1\"}\n", true),
+        (processes + "    command: x\n    ready: {http: \"HTTP://localhost\"}\n", true),
+        (processes + "    command: x\n    ready: {http: \"https://127.0.0.1/\"}\n", false),
+        (processes + "    command: x\n    ready: {http: \"http://127.0.0.1:0/\"}\n", false),
+        (processes + "    command: x\n    ready: {http: \"http://127.0.0.1/a b\"}\n", false),
+        (processes + "    command: x\n    ready: {http: \"127.0.0.1:8000\"}\n", false),
+        (processes + "    command: x\n    ready: {exec: \"pg_isready -q\"}\n", true),
+        (processes + "    command: x\n    ready: {log: \"ready to accept\"}\n", true),
+        (processes + "    command: x\n    ready: {}\n", false),
+        (processes + "    command: x\n    ready: {tcp: \":1\", exec: y}\n", false),
+        (processes + "    command: x\n    ready: {exec: y, period: 1s}\n", false),
+        (processes + "    command: x\n    ready: y\n", false),
+        (processes + "    command: x\n    ready: {exec: y}\n    ready_timeout: 30s\n    ready_period: 0.1\n", true),
+        (processes + "    command: x\n    ready_timeout: 0\n", false),
+        (processes + "    command: x\n    ready_period: 2h\n", false),
+        (processes + "    command: x\n    health: {http: \"http://127.0.0.1:8000/\", period: 5s, failures: 3}\n", true),
+        (processes + "    command: x\n    health: {exec: y}\n", true),
+        (processes + "    command: x\n    health: {log: y}\n", false),
+        (processes + "    command: x\n    health: {period: 5s}\n", false),
+        (processes + "    command: x\n    health: {exec: y, failures: 0}\n", false),
+        (processes + "    command: x\n    health: {exec: y, tcp: \":1\"}\n", false),
+        (processes + "    command: x\n    restart_dependents: true\n", true),
+        (processes + "    command: x\n    restart_dependents: 1\n", false),
+        ("processes:\n  a: {command: x}\n  b: {command: y, depends_on: [a]}\n", true),
+        ("processes:\n  a: {command: x}\n  b: {command: y, depends_on: {a: completed}}\n", true),
+        ("processes:\n  a: {command: x}\n  b: {command: y, depends_on: {a: finished}}\n", false),
+        ("processes:\n  a: {command: x}\n  b: {command: y, depends_on: [a, a]}\n", false),
+        ("processes:\n  a: {command: x}\n  b: {command: y, depends_on: a}\n", false),
+        ("processes:\n  a: {command: x}\n  b: {command: y, depends_on: [\"a b\"]}\n", false),
     ]
 
     @Test func theLoaderAndTheSchemaAgreeOnEveryCase() throws {
@@ -415,6 +459,7 @@ struct SchemaAgreementTests {
         let definition = [
             "backoff": "backoffDuration", "stop_timeout": "stopTimeoutDuration",
             "interval": "intervalDuration", "debounce": "debounceDuration",
+            "ready_timeout": "intervalDuration", "ready_period": "intervalDuration",
         ][key.rawValue]!
         let verdicts = try Self.schemaVerdicts(texts.map(SchemaView.quoted), definition: definition)
         try #require(verdicts.count == texts.count)

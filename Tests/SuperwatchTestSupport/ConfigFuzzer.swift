@@ -111,7 +111,8 @@ public struct ConfigFuzzer: Sendable {
             }
             for (key, value) in [
                 (DurationKey.backoff, spec.backoff), (.stopTimeout, spec.stopTimeout),
-                (.interval, spec.interval), (.debounce, spec.debounce),
+                (.interval, spec.interval), (.debounce, spec.debounce), (.readyTimeout, spec.readyTimeout),
+                (.readyPeriod, spec.readyPeriod),
             ] {
                 if value > key.maximum || value < .zero || (key.mustBePositive && value == .zero) {
                     return "\(name): \(key.rawValue) \(value)"

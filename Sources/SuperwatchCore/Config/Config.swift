@@ -134,6 +134,18 @@ public struct ProcessSpec: Sendable, Equatable {
     /// Where each key of the process's mapping is written (empty for a Procfile line), so that an exporter can
     /// point at a setting it cannot carry over rather than drop it silently.
     public var keyLocations: [String: SourceLocation] = [:]
+    /// `ready:`, as written; `readiness` is the probe that applies (with the default for held sockets).
+    public var ready: Probe?
+    /// How long after a start the readiness probe may take to pass before dependents are told it failed.
+    public var readyTimeout: Duration = ProcessSpec.defaultReadyTimeout
+    /// How often the readiness probe is tried until it passes (and how long one attempt may take).
+    public var readyPeriod: Duration = ProcessSpec.defaultReadyPeriod
+    /// `health:`: the liveness probe, tried once the process is ready.
+    public var health: HealthCheck?
+    /// `depends_on:`: what must hold of other processes before this one starts, in the order written.
+    public var dependsOn: [Dependency] = []
+    /// `restart_dependents:`: when this process is ready again after a restart, restart its dependents.
+    public var restartDependents = false
 
     public init(
         name: String, command: Command, cwd: String, env: [String: String] = [:],
@@ -214,6 +226,7 @@ public enum ConfigKeys {
         "command", "cwd", "env", "env_file", "replicas", "restart_codes", "restart", "max_restarts", "backoff",
         "stop_signal",
         "stop_timeout", "watch", "ignore", "extra_files", "watcher", "interval", "debounce", "listen", "werkzeug",
-        "python", "debug", "log_buffer", "image",
+        "python", "debug", "log_buffer", "depends_on", "ready", "ready_timeout", "ready_period", "health",
+        "restart_dependents", "image",
     ]
 }

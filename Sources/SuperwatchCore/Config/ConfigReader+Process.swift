@@ -160,6 +160,12 @@ extension ConfigReader {
                     throw error(value, "`image` must not contain spaces or control characters, found `\(shown(image))`")
                 }
                 spec.image = image
+            case "ready": spec.ready = try probe(value, what: what, cwd: spec.cwd, liveness: false)
+            case "ready_timeout": spec.readyTimeout = try duration(value, key: .readyTimeout)
+            case "ready_period": spec.readyPeriod = try duration(value, key: .readyPeriod)
+            case "health": spec.health = try healthCheck(value, cwd: spec.cwd)
+            case "depends_on": spec.dependsOn = try dependencies(value, of: name)
+            case "restart_dependents": spec.restartDependents = try bool(value, what: what)
             default: break
             }
         }

@@ -233,8 +233,9 @@ struct ConfigReader {
     }
 
     /// A duration for `key`: a string such as `250ms` or a YAML number of seconds, at most the key's maximum.
-    func duration(_ node: Node, key: DurationKey) throws(SuperwatchError) -> Duration {
-        let what = "`\(key.rawValue)`"
+    /// `what`: how the message names the key, when it is not `key` itself (a `health:` probe's `period`).
+    func duration(_ node: Node, key: DurationKey, what: String? = nil) throws(SuperwatchError) -> Duration {
+        let what = what ?? "`\(key.rawValue)`"
         let text = node.scalar?.string ?? ""
         let result: Result<Duration, DurationFailure>
         switch try typed(node) {
@@ -445,6 +446,7 @@ struct ConfigReader {
             processes.append(
                 try process(name: name, nameNode: nameNode, value, globalEnv: env, logBuffer: logBuffer))
         }
+        try resolveDependencies(&processes)
         var config = Config(file: file, directory: directory, env: env.mapValues(\.value), processes: processes)
         config.envLocations = env.mapValues(\.location)
         return config

@@ -6,6 +6,9 @@ public enum DurationKey: String, Sendable, CaseIterable {
     case stopTimeout = "stop_timeout"
     case interval
     case debounce
+    case readyTimeout = "ready_timeout"
+    /// `ready_period`, and a `health:` probe's `period`.
+    case readyPeriod = "ready_period"
 
     public var maximum: Duration {
         switch self {
@@ -14,11 +17,15 @@ public enum DurationKey: String, Sendable, CaseIterable {
         case .stopTimeout: return .seconds(3600)
         case .interval: return .seconds(3600)
         case .debounce: return .seconds(60)
+        case .readyTimeout, .readyPeriod: return .seconds(3600)
         }
     }
 
-    /// Whether 0 is refused: a backoff of 0 would spin, a poll interval of 0 would never sleep.
-    public var mustBePositive: Bool { self == .backoff || self == .interval }
+    /// Whether 0 is refused: a backoff of 0 would spin, a poll interval (or probe period) of 0 would never
+    /// sleep, and a ready timeout of 0 would fail every probe before its first attempt.
+    public var mustBePositive: Bool {
+        self == .backoff || self == .interval || self == .readyTimeout || self == .readyPeriod
+    }
 }
 
 /// Why a duration was refused.

@@ -51,11 +51,14 @@ public struct ProcessStatus: Sendable, Codable, Equatable {
     public var lastReloadMilliseconds: Int?
     /// Why it is in its state, when that needs saying (`waiting for db (ready)`, `gave up after 5 restarts`).
     public var detail: String?
+    /// For a process that is `ready`: from its current run's start to its readiness probe's pass.
+    public var readyAfterMilliseconds: Int?
 
     public init(
         name: String, state: ProcessState, pid: Int32? = nil, startedAt: Date? = nil, restarts: Int = 0,
         lastExit: String? = nil, lastExitStatus: Int32? = nil, addresses: [String] = [], port: Int? = nil,
-        watchedFiles: Int = 0, lastReloadMilliseconds: Int? = nil, detail: String? = nil
+        watchedFiles: Int = 0, lastReloadMilliseconds: Int? = nil, detail: String? = nil,
+        readyAfterMilliseconds: Int? = nil
     ) {
         self.name = name
         self.state = state
@@ -69,6 +72,7 @@ public struct ProcessStatus: Sendable, Codable, Equatable {
         self.watchedFiles = watchedFiles
         self.lastReloadMilliseconds = lastReloadMilliseconds
         self.detail = detail
+        self.readyAfterMilliseconds = readyAfterMilliseconds
     }
 }
 

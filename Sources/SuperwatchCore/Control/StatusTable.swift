@@ -15,7 +15,7 @@ public enum StatusTable {
             + processes.map { process in
                 [
                     process.name,
-                    process.state.rawValue + (process.detail.map { " (\($0))" } ?? ""),
+                    state(process),
                     process.pid.map(String.init) ?? "-",
                     process.startedAt.map { uptime(now.timeIntervalSince($0)) } ?? "-",
                     String(process.restarts),
@@ -29,6 +29,13 @@ public enum StatusTable {
                 column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
             }.joined(separator: "  ") + "\n"
         }.joined()
+    }
+
+    /// The state with why, when that needs saying: `gave-up (gave up after 5 restarts)`, `ready (after 1.2s)`;
+    /// a process waiting for dependencies shows only what it waits for (`waiting for db (ready)`).
+    static func state(_ process: ProcessStatus) -> String {
+        if process.state == .waitingForDependencies, let detail = process.detail { return detail }
+        return process.state.rawValue + (process.detail.map { " (\($0))" } ?? "")
     }
 
     /// `45s`, `3m12s`, `2h05m`, `3d04h`: two units at most, as `ps` and `docker ps` keep it short.

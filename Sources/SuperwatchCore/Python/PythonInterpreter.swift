@@ -84,45 +84,14 @@ struct PythonInterpreter: Sendable, Equatable {
         let request = LaunchRequest(
             arguments: [wrapper, "-c", question], cwd: cwd, environment: environment, stopSignal: .kill,
             stopTimeoutMilliseconds: 0)
-        // ignored: a wrapper that cannot be started is run as the command itself, whose start then says why.
-        guard let launched = try? runner.launch(request) else { return nil }
-        let deadline = ContinuousClock.now + .milliseconds(Int(queryTimeoutMilliseconds))
-        var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var stdoutOpen = true
-        while stdoutOpen, wait(for: launched.stdout.rawValue, until: deadline) {
-            // ignored: a read error ends the answer like end of file; the exit status decides below.
-            let count = (try? retryingEINTR("read") { read(launched.stdout.rawValue, &buffer, buffer.count) }) ?? 0
-            if count == 0 { stdoutOpen = false } else { output += buffer[..<count] }
-        }
-        // A pidfd is readable once its process has exited; until it is reaped, its pid (and so its process
-        // group id) cannot be reused, so the group kill below reaches only what the wrapper left behind.
-        let exited = !stdoutOpen && wait(for: launched.pidfd.rawValue, until: deadline)
-        runner.kill(launched.pid)
-        var code: Int32 = 0
-        var signal: Int32 = 0
-        if sw_pidfd_reap(launched.pidfd.rawValue, &code, &signal) != 1 {
-            // Not exited yet (it was just killed) or not reapable through the pidfd: wait for it by pid.
-            var status: Int32 = 0
-            while waitpid(launched.pid, &status, 0) < 0 && errno == EINTR {}
-        }
-        runner.release(launched.pid)
-        guard exited, code == 0, signal == 0,
+        // A wrapper that cannot be started is run as the command itself, whose start then says why.
+        let outcome = BoundedCommand.run(
+            request, runner: runner, until: ContinuousClock.now + .milliseconds(Int(queryTimeoutMilliseconds)))
+        let output = outcome.stdout
+        guard outcome.status == .exited(0),
             let answer = try? JSONSerialization.jsonObject(with: Data(output)) as? [Any], answer.count == 2,
             let executable = answer[0] as? String, let environment = answer[1] as? [String: String]
         else { return nil }
         return (executable, environment)
-    }
-
-    /// Waits until `fd` is readable (or at its end); false when `deadline` passed first.
-    private static func wait(for fd: Int32, until deadline: ContinuousClock.Instant) -> Bool {
-        while true {
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else { return false }
-            var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let polled = poll(&ready, 1, Int32(clamping: max(1, left.milliseconds)))
-            if polled < 0 && errno == EINTR { continue }
-            return polled > 0
-        }
     }
 }

@@ -10,6 +10,8 @@
 enum LifecyclePhase: Sendable, Equatable {
     /// Not started yet.
     case idle
+    /// Not started yet: a dependency is not in the condition it needs (`waitingFor` says which).
+    case waitingForDependencies
     /// A run is started (or its start failed and is being reported as an exit).
     case running
     /// A stop signal was sent; what happens once the group is gone.
@@ -74,6 +76,20 @@ enum LifecycleEvent: Sendable, Equatable {
     case userStop
     case userStart
     case userRestart
+    /// `up` starts the stack and a dependency does not hold yet, or its reason changed: `message` is
+    /// `waiting for db (ready)`.
+    case waitForDependencies(message: String)
+    /// The readiness probe of run `runID` passed.
+    case probePassed(runID: UInt64, at: ContinuousClock.Instant)
+    /// `ready_timeout` passed without a pass of run `runID`'s probe (which goes on).
+    case readyTimedOut(runID: UInt64, lastError: String)
+    /// `failures` liveness attempts in a row failed for run `runID`.
+    case unhealthy(runID: UInt64, failures: Int, lastError: String)
+    /// A process this one depends on (with `restart_dependents`) is ready again after a restart.
+    case dependencyReadyAgain(name: String)
+    /// The stack is stopping, and processes that depend on this one still run: it stops after them (a
+    /// `.shutdown` follows). Until then it is not restarted. `after` names them.
+    case holdForShutdown(after: String)
 }
 
 /// What the supervisor is to do for a process, in order.
@@ -95,6 +111,12 @@ enum LifecycleAction: Sendable, Equatable {
     case recordFailure(Termination)
     /// End the process's standby interpreter, if it has one.
     case discardStandby
+    /// Start probing run `runID` for readiness or liveness (replacing any probe of the process).
+    case startProbe(ProbeRole, runID: UInt64)
+    /// Stop probing the process. (The supervisor also stops the probes of a process whose run is not up.)
+    case stopProbes
+    /// It is ready again after a restart, and has `restart_dependents`: restart what depends on it.
+    case restartDependents
 }
 
 /// One process's life as a pure state machine: fed events, it returns the actions that carry them out. It
@@ -130,6 +152,19 @@ struct ProcessLifecycle: Sendable {
     private(set) var lastExit: Termination?
     /// From the change to the start of the run that answered it, for the last such restart.
     private(set) var lastReload: Duration?
+    /// While waiting for dependencies: which, and why (`waiting for db (ready)`).
+    private(set) var waitingFor: String?
+    /// The current run's readiness probe passed (a process without a probe never sets it).
+    private(set) var isReady = false
+    /// From the current run's start to its readiness probe's pass.
+    private(set) var readyAfter: Duration?
+    /// Why dependents no longer wait for the current run to get ready (its `ready_timeout` passed), said of
+    /// it: `it was not ready within 30s (connection refused)`.
+    private(set) var readinessFailure: String?
+    /// Some run was ready before: the next ready is a ready *again*, which `restart_dependents` acts on.
+    private var wasReadyBefore = false
+    /// Waiting at shutdown for its dependents to stop (`holdForShutdown`).
+    private(set) var heldForDependents = false
 
     init(spec: ProcessSpec, watchesFiles: Bool) {
         self.spec = spec
@@ -140,7 +175,7 @@ struct ProcessLifecycle: Sendable {
     /// user stopped it, the user) can bring it back.
     var keepsStackAlive: Bool {
         switch phase {
-        case .running, .stopping, .backingOff, .awaitingChanges: return true
+        case .running, .stopping, .backingOff, .awaitingChanges, .waitingForDependencies: return true
         case .exited, .gaveUp: return !shuttingDown && watchesFiles
         case .stoppedByUser: return !shuttingDown
         case .idle, .stopped: return false
@@ -154,7 +189,10 @@ struct ProcessLifecycle: Sendable {
     var state: ProcessState {
         switch phase {
         case .idle, .stopped: return .stopped
-        case .running: return .running
+        case .waitingForDependencies: return .waitingForDependencies
+        case .running:
+            guard pid > 0, spec.readiness != nil else { return .running }
+            return isReady ? .ready : .starting
         case .stopping: return .stopping
         case .backingOff: return .backingOff
         case .awaitingChanges: return .waitingForChange
@@ -167,7 +205,8 @@ struct ProcessLifecycle: Sendable {
     mutating func handle(_ event: LifecycleEvent) -> [LifecycleAction] {
         switch event {
         case .start:
-            guard phase == .idle, !shuttingDown else { return [] }
+            guard phase == .idle || phase == .waitingForDependencies, !shuttingDown else { return [] }
+            waitingFor = nil
             return spawn()
         case .spawned(let runID, let pid, let viaStandby, let now):
             return spawned(runID: runID, pid: pid, viaStandby: viaStandby, at: now)
@@ -222,7 +261,60 @@ struct ProcessLifecycle: Sendable {
             return userStart()
         case .userRestart:
             return userRestart()
+        case .waitForDependencies(let message):
+            guard phase == .idle || phase == .waitingForDependencies, !shuttingDown, message != waitingFor else {
+                return []
+            }
+            phase = .waitingForDependencies
+            waitingFor = message
+            return [.log(SupervisorEvent(.waiting, message))]
+        case .probePassed(let runID, let now):
+            guard runID == self.runID, phase == .running, pid > 0, !isReady else { return [] }
+            return becameReady(at: now)
+        case .readyTimedOut(let runID, let lastError):
+            guard runID == self.runID, phase == .running, !isReady else { return [] }
+            readinessFailure = "it was not ready within \(spec.readyTimeout.humanReadable) (\(lastError))"
+            return [
+                .log(
+                    SupervisorEvent(
+                        .notReady,
+                        "not ready within \(spec.readyTimeout.humanReadable): \(lastError); still probing"))
+            ]
+        case .unhealthy(let runID, let failures, let lastError):
+            guard runID == self.runID, phase == .running, !shuttingDown else { return [] }
+            return [
+                .log(
+                    SupervisorEvent(
+                        .unhealthy,
+                        "health check failed \(counted(failures, "time")) in a row (last: \(lastError)); restarting",
+                        [("failures", .int(failures))]))
+            ] + stop(.restart)
+        case .dependencyReadyAgain(let name):
+            guard phase == .running, !shuttingDown else { return [] }
+            return [.log(SupervisorEvent(.restarting, "restarting: \(name) is ready again"))] + stop(.restart)
+        case .holdForShutdown(let after):
+            guard !shuttingDown else { return [] }
+            guard phase == .running else { return shutdown() }
+            shuttingDown = true
+            heldForDependents = true
+            return [.stopProbes, .log(SupervisorEvent(.waiting, "stopping after \(after)"))]
         }
+    }
+
+    /// The readiness probe passed: say how long it took, start the liveness probe, and after a restart
+    /// restart the dependents if asked to.
+    private mutating func becameReady(at now: ContinuousClock.Instant) -> [LifecycleAction] {
+        isReady = true
+        readinessFailure = nil
+        let after = startedAt.map { now - $0 } ?? .zero
+        readyAfter = after
+        var actions: [LifecycleAction] = [
+            .log(SupervisorEvent(.ready, "ready after \(after.humanReadable)", [("ms", .int(Int(after.milliseconds)))]))
+        ]
+        if spec.health != nil { actions.append(.startProbe(.liveness, runID: runID)) }
+        if wasReadyBefore && spec.restartDependents { actions.append(.restartDependents) }
+        wasReadyBefore = true
+        return actions
     }
 
     // MARK: - Runs
@@ -251,7 +343,19 @@ struct ProcessLifecycle: Sendable {
         // The command the first time only: a process restarting every few seconds would repeat it each time.
         let command = startedBefore ? "" : ": \(spec.command)"
         startedBefore = true
-        return [.log(SupervisorEvent(.started, how + command, [("pid", .int(Int(pid)))]))]
+        isReady = false
+        readyAfter = nil
+        readinessFailure = nil
+        var actions: [LifecycleAction] = [.log(SupervisorEvent(.started, how + command, [("pid", .int(Int(pid)))]))]
+        if spec.readiness != nil {
+            actions.append(.startProbe(.readiness, runID: runID))
+        } else {
+            if spec.health != nil { actions.append(.startProbe(.liveness, runID: runID)) }
+            // Without a probe a run is ready once started: a restart of it is a ready again.
+            if wasReadyBefore && spec.restartDependents { actions.append(.restartDependents) }
+            wasReadyBefore = true
+        }
+        return actions
     }
 
     private mutating func stop(_ intent: StopIntent) -> [LifecycleAction] {
@@ -406,6 +510,8 @@ struct ProcessLifecycle: Sendable {
             actions += spawn()
         case .stopping, .stopped, .stoppedByUser:
             break  // it starts again once its group is gone
+        case .waitingForDependencies:
+            break  // it starts once they hold, with the changed paths
         }
         return actions
     }
@@ -416,6 +522,12 @@ struct ProcessLifecycle: Sendable {
     // MARK: - Shutdown and the user's requests
 
     private mutating func shutdown() -> [LifecycleAction] {
+        if heldForDependents {
+            // Its dependents have stopped (or a second request came): stop it now.
+            heldForDependents = false
+            guard phase == .running else { return [] }
+            return [.log(SupervisorEvent(.stopping, "stopping (\(spec.stopSignal))"))] + stop(.shutdown)
+        }
         if shuttingDown {
             // Again: kill what is still stopping.
             if case .stopping = phase, pid > 0 { return [.signalGroup(pid, .kill)] }
@@ -428,7 +540,8 @@ struct ProcessLifecycle: Sendable {
             return [.log(SupervisorEvent(.stopping, "stopping (\(spec.stopSignal))"))] + stop(.shutdown)
         case .stopping:
             phase = .stopping(.shutdown)
-        case .backingOff, .exited, .gaveUp, .idle, .awaitingChanges, .stoppedByUser, .stopped:
+        case .backingOff, .exited, .gaveUp, .idle, .awaitingChanges, .stoppedByUser, .stopped,
+            .waitingForDependencies:
             phase = .stopped
         }
         return []
@@ -446,8 +559,9 @@ struct ProcessLifecycle: Sendable {
         case .stopping(.restart):
             phase = .stopping(.user)
             return [.discardStandby]
-        case .backingOff, .awaitingChanges, .exited, .gaveUp, .idle:
+        case .backingOff, .awaitingChanges, .exited, .gaveUp, .idle, .waitingForDependencies:
             phase = .stoppedByUser
+            waitingFor = nil
             return [.discardStandby, .log(SupervisorEvent(.down, "stopped at the user's request"))]
         case .stopping(.user), .stopping(.shutdown), .stopped, .stoppedByUser:
             return []
@@ -457,7 +571,9 @@ struct ProcessLifecycle: Sendable {
     private mutating func userStart() -> [LifecycleAction] {
         guard !shuttingDown else { return [] }
         switch phase {
-        case .stoppedByUser, .exited, .gaveUp, .backingOff, .idle:
+        case .stoppedByUser, .exited, .gaveUp, .backingOff, .idle, .waitingForDependencies:
+            // The user's start does not wait for dependencies.
+            waitingFor = nil
             return startAgain()
         case .stopping(.user):
             phase = .stopping(.restart)
@@ -475,7 +591,8 @@ struct ProcessLifecycle: Sendable {
         case .stopping(.user):
             phase = .stopping(.restart)
             return []
-        case .stoppedByUser, .exited, .gaveUp, .backingOff, .idle:
+        case .stoppedByUser, .exited, .gaveUp, .backingOff, .idle, .waitingForDependencies:
+            waitingFor = nil
             return [.log(SupervisorEvent(.restarting, "restarting at the user's request"))] + startAgain()
         case .stopping, .awaitingChanges, .stopped:
             return []

@@ -21,7 +21,8 @@ extension Supervisor: StackControl {
                 startedAt: running ? lifecycle.startedAt.map { wallNow - TimeInterval(seconds: now - $0) } : nil,
                 restarts: max(0, lifecycle.starts - 1), lastExit: lifecycle.lastExit?.description,
                 lastExitStatus: lifecycle.lastExit?.shellStatus, addresses: addresses, port: port,
-                lastReloadMilliseconds: lifecycle.lastReload.map { Int($0.milliseconds) }, detail: detail(lifecycle))
+                lastReloadMilliseconds: lifecycle.lastReload.map { Int($0.milliseconds) }, detail: detail(lifecycle),
+                readyAfterMilliseconds: running ? lifecycle.readyAfter.map { Int($0.milliseconds) } : nil)
         }
     }
 
@@ -84,6 +85,10 @@ extension Supervisor: StackControl {
         switch lifecycle.phase {
         case .gaveUp: return "gave up after \(counted(lifecycle.spec.maxRestarts, "restart")) in a row"
         case .exited: return lifecycle.lastExit?.description
+        case .waitingForDependencies: return lifecycle.waitingFor
+        case .running:
+            if let after = lifecycle.readyAfter { return "after \(after.humanReadable)" }
+            return lifecycle.readinessFailure
         default: return nil
         }
     }

@@ -46,6 +46,8 @@ public actor Supervisor {
         /// A control request scheduled timers outside the event loop: schedule them, and check whether
         /// anything is left to run.
         case wake
+        /// A probe task's verdict on a run (Supervisor+Dependencies.swift).
+        case probe(process: ProcessID, runID: UInt64, ProbeVerdict)
     }
 
     /// Every line and event: the terminal, the per-process ring buffers, subscribers.
@@ -84,6 +86,8 @@ public actor Supervisor {
     private(set) var io: IOLoop?
     /// Whether the event loop runs, so that the control API's requests are carried out.
     private(set) var acceptsRequests = false
+    /// Start order, stop order and probe tasks (Supervisor+Dependencies.swift).
+    var dependencies: DependencyState
 
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) {
         self.sink = sink
@@ -96,6 +100,7 @@ public actor Supervisor {
             ProcessLifecycle(spec: spec, watchesFiles: WatchSpec(process: ProcessID(index), spec: spec).namesFiles)
         }
         self.pythonDirectory = options.pythonDirectory
+        dependencies = DependencyState(config.processes)
         (queue, eventSink) = AsyncStream<Event>.makeStream()
         baseEnvironment = ChildLaunch.baseEnvironment(inherited: ProcessInfo.processInfo.environment, stack: config.env)
         let broadcast = EventBroadcast()
@@ -166,7 +171,7 @@ public actor Supervisor {
         watcher?.start()
         defer { watcher?.stop() }
         await findInterpreters()
-        for id in processIDs { deliver(.start, to: id) }
+        startInDependencyOrder()
         acceptsRequests = true
         // A discarding group frees each timer as it finishes; a plain one would keep them all until `up` ends.
         await withDiscardingTaskGroup { group in
@@ -174,11 +179,13 @@ public actor Supervisor {
             guard isAlive else { return }
             for await event in queue {
                 handle(event)
+                settleDependencies()
                 scheduleTimers(in: &group)
                 if !isAlive || ioFailure != nil { break }
             }
             group.cancelAll()
         }
+        stopAllProbes()
         acceptsRequests = false
         // What left its process group and is still running goes with the stack.
         await containment.finish()
@@ -293,6 +300,8 @@ public actor Supervisor {
             requestShutdown(by: nil)
         case .wake:
             break
+        case .probe(let id, let runID, let verdict):
+            handleProbe(id, runID: runID, verdict)
         case .ioFailed(let error):
             // No exit can be reaped, no pipe read any more: a graceful stop would wait forever. The loop ends
             // after this event, so the lifecycles are left as they are.
@@ -307,6 +316,7 @@ public actor Supervisor {
     /// Feeds `event` to process `id`'s lifecycle and carries out what it returns.
     func deliver(_ event: LifecycleEvent, to id: ProcessID) {
         perform(lifecycles[id.index].handle(event), for: id)
+        if lifecycles[id.index].phase != .running { stopProbes(id) }
     }
 
     func perform(_ actions: [LifecycleAction], for id: ProcessID) {
@@ -333,6 +343,12 @@ public actor Supervisor {
                 firstFailureProcess = id
             case .discardStandby:
                 standbys.discard(id, containment: containment)
+            case .startProbe(let role, let runID):
+                startProbe(id, role: role, runID: runID)
+            case .stopProbes:
+                stopProbes(id)
+            case .restartDependents:
+                restartDependents(of: id)
             }
         }
     }
@@ -369,7 +385,7 @@ public actor Supervisor {
         let cause = signal.map { "\($0)" } ?? "shutdown requested"
         if shuttingDown {
             log(nil, SupervisorEvent(.kill, "\(cause) again: killing every process group now"))
-            for id in processIDs { deliver(.shutdown, to: id) }
+            killInShutdown()
             containment.stopStrays(with: SIGKILL)
             return
         }
@@ -378,7 +394,7 @@ public actor Supervisor {
         containment.stopStrays()
         let received = signal == nil ? cause : "\(cause) received"
         log(nil, SupervisorEvent(.shutdown, "\(received): stopping all processes (again to kill at once)"))
-        for id in processIDs { deliver(.shutdown, to: id) }
+        shutdownInDependencyOrder()
     }
 
     /// Logs `event` about process `id` (nil: the stack) now, in the terminal or JSON log, and sends it to the

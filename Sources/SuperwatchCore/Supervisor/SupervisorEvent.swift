@@ -28,6 +28,14 @@ public struct SupervisorEvent: Sendable, Equatable {
         case listenHint = "listen-hint"
         /// A live config reload applied (or found nothing to apply); one event per reload.
         case reloaded
+        /// Waiting for dependencies before the start, or for dependents before the stop.
+        case waiting
+        /// The readiness probe passed.
+        case ready
+        /// `ready_timeout` passed without the readiness probe passing.
+        case notReady = "not-ready"
+        /// The liveness probe failed `failures` times in a row: restarting.
+        case unhealthy
     }
 
     public var kind: Kind

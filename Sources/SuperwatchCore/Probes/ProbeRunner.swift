@@ -1,0 +1,62 @@
+import Synchronization
+
+/// Runs the probes of one run of one process, as one task off the supervisor actor: attempts one after the
+/// other (never overlapping, each bounded by the period), sleeping in between, and reports only verdicts
+/// that change something (`ProbeSchedule`). Cancelled when the run stops or ends.
+enum ProbeRunner {
+    static func run(
+        _ target: ProbeTarget, schedule initial: ProbeSchedule, report: @Sendable (ProbeVerdict) -> Void
+    ) async {
+        var schedule = initial
+        let pending = PendingConnection()
+        var due = schedule.firstAttempt
+        while true {
+            do { try await Task.sleep(until: due, clock: .continuous) } catch { return }  // cancelled
+            let began = ContinuousClock.now
+            let result = await target.attempt(until: began + schedule.period, pending: pending)
+            guard !Task.isCancelled else { return }
+            let (verdict, next) = schedule.record(result, began: began, now: .now)
+            if verdict != .keepProbing { report(verdict) }
+            guard let next else { return }
+            due = next
+        }
+    }
+
+    /// A `log:` readiness probe: ready at the first line of `lines` that `pattern` matches; at
+    /// `ready_timeout`, says so once and keeps watching.
+    static func watchLog(
+        _ pattern: LogPattern, lines: AsyncStream<LogRecord>, schedule: ProbeSchedule,
+        report: @escaping @Sendable (ProbeVerdict) -> Void
+    ) async {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await record in lines where record.stream != .event && pattern.matches(record.text) {
+                    return true
+                }
+                return false
+            }
+            group.addTask {
+                do { try await Task.sleep(until: schedule.readyDeadline, clock: .continuous) } catch { return false }
+                report(.notReadyInTime(lastError: "no line of its output matched `\(pattern.source)` yet"))
+                return false
+            }
+            for await matched in group where matched {
+                report(.ready)
+                break
+            }
+            group.cancelAll()
+        }
+    }
+}
+
+/// Run ids for the commands of `exec:` probes, apart from the processes' own (each names a cgroup).
+final class ProbeRunIDs: Sendable {
+    private let last = Mutex<UInt64>(0)
+
+    func next() -> UInt64 {
+        last.withLock {
+            $0 += 1
+            return $0
+        }
+    }
+}
