@@ -25,6 +25,9 @@ extension Superwatch.Export {
                 valueName: "dir"))
         var workdirRoot: String?
 
+        @Option(help: "The image of the init containers that wait for a dependency's Service (needs sh and nc -z).")
+        var waitImage: String = KubernetesExport.Options.defaultWaitImage
+
         @OptionGroup var config: ConfigOptions
 
         func run() async throws {
@@ -36,7 +39,8 @@ extension Superwatch.Export {
                         app: app ?? KubernetesExport.appName(directory: loaded.directory), image: image,
                         workdirRoot: workdirRoot,
                         basePort: StackPlan.basePort(
-                            flag: nil, config: loaded, environment: ProcessInfo.processInfo.environment)))
+                            flag: nil, config: loaded, environment: ProcessInfo.processInfo.environment),
+                        waitImage: waitImage))
                 for note in output.notes { printError(note.description) }
                 if directory == "-" {
                     printBytes(Array(output.stream.utf8))

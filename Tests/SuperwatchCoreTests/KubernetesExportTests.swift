@@ -41,10 +41,21 @@ import Yams
             command: ./migrate.sh && echo done
             restart: never
             replicas: 3
+            ready: {log: "^migrated"}
+            depends_on: [db]
           serve:
             command: node server.js --port $PORT
             restart: on-failure
             env: {PORT: "9000"}
+            depends_on: {db: ready, migrate: completed, worker_2: started, api: started}
+            health: {http: "http://localhost:9000/health?deep=1", period: 1500ms}
+          db:
+            command: postgres
+            env: {PORT: "5432"}
+            ready: {tcp: "127.0.0.1:5432"}
+            ready_timeout: 30s
+            health: {exec: "pg_isready -q -p $(echo 5432)", period: 2s, failures: 4}
+            restart_dependents: true
         """
 
     /// The stack above in a directory of its own (its `cwd` and env files exist), loaded.
@@ -65,7 +76,10 @@ import Yams
         let output = try Self.withStack { try KubernetesExport.export($0, options: Self.options) }
         let mismatch = Golden.mismatch("kubernetes/mapping.yaml", output.stream)
         #expect(mismatch == nil, "\(mismatch ?? "")")
-        #expect(output.files.map(\.name) == ["web.yaml", "api.yaml", "worker-2.yaml", "migrate.yaml", "serve.yaml"])
+        #expect(
+            output.files.map(\.name) == [
+                "web.yaml", "api.yaml", "worker-2.yaml", "migrate.yaml", "serve.yaml", "db.yaml",
+            ])
     }
 
     @Test func everyFileIsTheHeaderAndOneProcess() throws {

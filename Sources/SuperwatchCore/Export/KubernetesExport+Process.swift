@@ -1,5 +1,11 @@
 /// One process turned into its manifests.
 extension KubernetesExport {
+    /// A process's Service as a dependent reaches it: its name and first port.
+    struct ServiceAddress: Sendable, Equatable {
+        var name: String
+        var port: UInt16
+    }
+
     /// Maps one planned process, collecting a note for every setting that does not carry over.
     struct ProcessMapping {
         /// The process as `StackPlan` made it, alone (its PORT; a `werkzeug:` app's address).
@@ -12,6 +18,8 @@ extension KubernetesExport {
         /// The planned stack (its `env`, file and directory).
         let config: Config
         let options: Options
+        /// Every process's Service by process name, for `depends_on`.
+        var services: [String: ServiceAddress] = [:]
         private(set) var notes: [ConfigWarning] = []
 
         init(
@@ -73,6 +81,7 @@ extension KubernetesExport {
                 Entry(
                     "envFrom",
                     .list([.map([Entry("configMapRef", .map([Entry("name", .string(configMapName))]))])])))
+            let probes = probeEntries(ports: ports)
             if !ports.isEmpty {
                 container.append(
                     Entry(
@@ -85,8 +94,11 @@ extension KubernetesExport {
                                 ])
                             })))
             }
+            container += probes
             let milliseconds = spec.stopTimeout.milliseconds
-            var podSpec: [Entry] = [Entry("containers", .list([.map(container)]))]
+            let waits = initContainers()
+            var podSpec: [Entry] = waits.isEmpty ? [] : [Entry("initContainers", .list(waits))]
+            podSpec.append(Entry("containers", .list([.map(container)])))
             if isJob { podSpec.append(Entry("restartPolicy", .string("Never"))) }
             podSpec.append(Entry("terminationGracePeriodSeconds", .integer(Int((milliseconds + 999) / 1000))))
             let template = Value.map([
@@ -146,6 +158,118 @@ extension KubernetesExport {
             }
             return ProcessManifests(
                 process: spec.name, objectName: objectName, documents: documents, notes: ordered.map(\.element))
+        }
+
+        /// `readinessProbe` from `ready:` (or the default probe of a process with a port) and `livenessProbe` from
+        /// `health:`, each tried every period (whole seconds, at least 1) with the period as its timeout.
+        mutating func probeEntries(ports: [UInt16]) -> [Entry] {
+            var entries: [Entry] = []
+            if let probe = spec.readiness, let action = probeAction(probe, key: "ready", ports: ports) {
+                let period = wholeSeconds(spec.readyPeriod)
+                entries.append(
+                    Entry(
+                        "readinessProbe",
+                        .map(
+                            action + [
+                                Entry("periodSeconds", .integer(period)), Entry("timeoutSeconds", .integer(period)),
+                            ])))
+            }
+            if let health = spec.health, let action = probeAction(health.probe, key: "health", ports: ports) {
+                let period = wholeSeconds(health.period)
+                entries.append(
+                    Entry(
+                        "livenessProbe",
+                        .map(
+                            action + [
+                                Entry("periodSeconds", .integer(period)), Entry("timeoutSeconds", .integer(period)),
+                                Entry("failureThreshold", .integer(health.failures)),
+                            ])))
+            }
+            for key in ["ready_timeout", "restart_dependents"] where spec.keyLocations[key] != nil {
+                note(
+                    key,
+                    "`\(key)` does not carry over: "
+                        + (key == "ready_timeout"
+                            ? "a pod is not ready until its readiness probe passes, however long that takes"
+                            : "Kubernetes does not restart a pod's dependents"))
+            }
+            return entries
+        }
+
+        /// `duration` in whole seconds, rounded up, at least 1 (what a probe's period can be).
+        func wholeSeconds(_ duration: Duration) -> Int {
+            max(1, Int((duration.milliseconds + 999) / 1000))
+        }
+
+        /// What a probe does as Kubernetes writes it (`tcpSocket`, `httpGet` or `exec`), or nil when it has no
+        /// counterpart (noted). A loopback host becomes the pod's own address, where kubelet probes by default.
+        mutating func probeAction(_ probe: Probe, key: String, ports: [UInt16]) -> [Entry]? {
+            func host(_ name: String) -> [Entry] {
+                let local =
+                    ["", "localhost", "0.0.0.0", "::", "::1"].contains(name.lowercased()) || name.hasPrefix("127.")
+                return local ? [] : [Entry("host", .string(name))]
+            }
+            switch probe {
+            case .tcp(let name, let port):
+                return [Entry("tcpSocket", .map(host(name) + [Entry("port", .integer(Int(port)))]))]
+            case .http(let target):
+                return [
+                    Entry(
+                        "httpGet",
+                        .map(
+                            [Entry("path", .string(target.path))] + host(target.host)
+                                + [Entry("port", .integer(Int(target.port)))]))
+                ]
+            case .exec(let command):
+                let argv = ["/bin/sh", "-c", command].map { Value.string(escapingKubeletReferences($0)) }
+                return [Entry("exec", .map([Entry("command", .list(argv))]))]
+            case .log:
+                note(
+                    key,
+                    "a `log` probe does not carry over: Kubernetes does not read a container's output, so the pod is "
+                        + "ready as soon as its container runs")
+                return nil
+            case .heldSocket:
+                // superwatch's default for a process with sockets: it accepts connections.
+                guard let port = ports.first else { return nil }
+                return [Entry("tcpSocket", .map([Entry("port", .integer(Int(port)))]))]
+            }
+        }
+
+        /// An init container per `depends_on` entry, which waits until the dependency's Service accepts a
+        /// connection (a Service forwards only to ready pods, so this waits for `ready`, and for `started` too).
+        mutating func initContainers() -> [Value] {
+            var containers: [Value] = []
+            for (index, dependency) in spec.dependsOn.enumerated() {
+                let written = "`depends_on` \(dependency.name)"
+                if dependency.condition == .completed {
+                    note(
+                        "depends_on",
+                        "\(written): `completed` does not carry over: a pod cannot see that a Job finished without "
+                            + "access to the Kubernetes API, so it starts without waiting",
+                        at: dependency.location)
+                    continue
+                }
+                guard let service = services[dependency.name] else {
+                    note(
+                        "depends_on",
+                        "\(written): \(dependency.name) has no Service (it serves no port), so the pod starts "
+                            + "without waiting for it",
+                        at: dependency.location)
+                    continue
+                }
+                let address = "\(service.name) \(service.port)"
+                let script =
+                    "until nc -z -w 2 \(address); do echo waiting for \(service.name):\(service.port); sleep 1; done"
+                let name = "wait-for-\(service.name)"
+                containers.append(
+                    .map([
+                        Entry("name", .string(name.count <= 63 ? name : "wait-\(index + 1)")),
+                        Entry("image", .string(options.waitImage)),
+                        Entry("command", .list([.string("/bin/sh"), .string("-c"), .string(script)])),
+                    ]))
+            }
+            return containers
         }
 
         /// An object with its `apiVersion`, `kind` and `metadata` (name and labels) first.

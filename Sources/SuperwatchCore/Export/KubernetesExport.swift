@@ -16,12 +16,21 @@ public enum KubernetesExport {
         public var workdirRoot: String?
         /// The first process's PORT, as `up` computes it.
         public var basePort: Int
+        /// The image of the init containers that wait for a dependency's Service (`--wait-image`): it needs
+        /// `/bin/sh` and an `nc` that takes `-z`.
+        public var waitImage: String
 
-        public init(app: String, image: String? = nil, workdirRoot: String? = nil, basePort: Int) {
+        public static let defaultWaitImage = "busybox:1.37"
+
+        public init(
+            app: String, image: String? = nil, workdirRoot: String? = nil, basePort: Int,
+            waitImage: String = defaultWaitImage
+        ) {
             self.app = app
             self.image = image
             self.workdirRoot = workdirRoot
             self.basePort = basePort
+            self.waitImage = waitImage
         }
     }
 
@@ -120,6 +129,16 @@ public enum KubernetesExport {
         }
         var names: [String: String] = [:]
         var processes: [ProcessManifests] = []
+        // What a dependent's init container waits for: each process's Service (its first port), found first.
+        var services: [String: ServiceAddress] = [:]
+        for (source, spec) in zip(config.processes, planned.processes) {
+            var mapping = ProcessMapping(
+                spec: spec, replicas: source.replicas, configuredPort: source.env["PORT"],
+                objectName: try objectName(spec, in: config), config: planned, options: options)
+            let ports = try mapping.ports(
+                environment: ChildLaunch.selfBound(spec, stackEnvironment: planned.env).environment)
+            if let port = ports.first { services[spec.name] = ServiceAddress(name: mapping.objectName, port: port) }
+        }
         for (source, spec) in zip(config.processes, planned.processes) {
             let objectName = try objectName(spec, in: config)
             if let other = names[objectName] {
@@ -133,6 +152,7 @@ public enum KubernetesExport {
             var process = ProcessMapping(
                 spec: spec, replicas: source.replicas, configuredPort: source.env["PORT"], objectName: objectName,
                 config: planned, options: options)
+            process.services = services
             processes.append(try process.manifests())
         }
         var stackNotes: [ConfigWarning] = []
