@@ -6,7 +6,7 @@ extension Superwatch {
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the stack in another supervisor's format.",
-            subcommands: [Systemd.self])
+            subcommands: [Systemd.self, Kubernetes.self])
     }
 }
 
@@ -27,29 +27,29 @@ extension Superwatch.Export {
             do {
                 let units = try SystemdExport.units(
                     for: planned, appName: SystemdExport.appName(directory: loaded.directory))
-                try write(units)
+                try write(units.map { (name: $0.name, contents: $0.contents) }, to: directory)
             } catch {
                 throw report(error)
             }
         }
+    }
+}
 
-        /// Writes every unit, replacing files of the same name, and prints each path written.
-        func write(_ units: [SystemdExport.Unit]) throws(SuperwatchError) {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                throw SuperwatchError(
-                    .fileNotWritten(path: directory), "cannot create \(directory): \(error.localizedDescription)")
-            }
-            for unit in units {
-                let path = (directory as NSString).appendingPathComponent(unit.name)
-                guard FileManager.default.createFile(atPath: path, contents: Data(unit.contents.utf8)) else {
-                    throw SuperwatchError(
-                        .fileNotWritten(path: path),
-                        "cannot write \(path); check that the directory is writable")
-                }
-                print(path)
-            }
+/// Writes every file into `directory` (created if needed), replacing files of the same name, and prints each path
+/// written.
+func write(_ files: [(name: String, contents: String)], to directory: String) throws(SuperwatchError) {
+    do {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    } catch {
+        throw SuperwatchError(
+            .fileNotWritten(path: directory), "cannot create \(directory): \(error.localizedDescription)")
+    }
+    for file in files {
+        let path = (directory as NSString).appendingPathComponent(file.name)
+        guard FileManager.default.createFile(atPath: path, contents: Data(file.contents.utf8)) else {
+            throw SuperwatchError(
+                .fileNotWritten(path: path), "cannot write \(path); check that the directory is writable")
         }
+        print(path)
     }
 }

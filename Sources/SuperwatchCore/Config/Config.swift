@@ -134,6 +134,11 @@ public struct ProcessSpec: Sendable, Equatable {
     /// Where the process is declared (its name in the YAML, its line in a Procfile), for errors found later,
     /// such as a PORT above 65535.
     public var location: SourceLocation?
+    /// The container image `export kubernetes` runs the process from (`image:`); `up` does not use it.
+    public var image: String?
+    /// Where each key of the process's mapping is written (empty for a Procfile line), so that an exporter can
+    /// point at a setting it cannot carry over rather than drop it silently.
+    public var keyLocations: [String: SourceLocation] = [:]
     /// `ready:`, as written; `readiness` is the probe that applies (with the default for held sockets).
     public var ready: Probe?
     /// How long after a start the readiness probe may take to pass before dependents are told it failed.
@@ -227,6 +232,6 @@ public enum ConfigKeys {
         "stop_signal",
         "stop_timeout", "watch", "ignore", "extra_files", "watcher", "interval", "debounce", "listen", "werkzeug",
         "python", "debug", "log_buffer", "reloader", "depends_on", "ready", "ready_timeout", "ready_period", "health",
-        "restart_dependents",
+        "restart_dependents", "image",
     ]
 }

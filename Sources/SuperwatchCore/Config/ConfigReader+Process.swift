@@ -29,6 +29,7 @@ extension ConfigReader {
         var fileEnv: [String: EnvValue] = [:]
         for (key, keyNode, value) in pairs {
             let what = "`\(key)`"
+            spec.keyLocations[key] = location(keyNode)
             switch key {
             case "command":
                 if case .sequence = value {
@@ -161,6 +162,12 @@ extension ConfigReader {
                 }
                 spec.reloader = reloader
                 reloaderNode = keyNode
+            case "image":
+                let image = try nonEmptyString(value, what: what)
+                if image.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 }) {
+                    throw error(value, "`image` must not contain spaces or control characters, found `\(shown(image))`")
+                }
+                spec.image = image
             case "ready": spec.ready = try probe(value, what: what, cwd: spec.cwd, liveness: false)
             case "ready_timeout": spec.readyTimeout = try duration(value, key: .readyTimeout)
             case "ready_period": spec.readyPeriod = try duration(value, key: .readyPeriod)

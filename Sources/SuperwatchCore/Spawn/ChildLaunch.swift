@@ -171,4 +171,14 @@ struct ChildLaunch: Sendable, Equatable {
             spec, sockets: spec.listen.map { Socket($0.address) }, base: stackEnvironment, python: python,
             reportPipe: spec.reportsFiles)
     }
+
+    /// A start of `spec` where nothing passes it sockets and its program binds its address itself (a Kubernetes
+    /// pod): what `planned` gives it without descriptors and socket activation, and with `PORT` the port of its
+    /// first TCP `listen` address, as under `up`. The arguments are the command's (a `werkzeug:` app's are the
+    /// exporter's to choose: superwatch's bootstrap only serves on a passed socket).
+    static func selfBound(_ spec: ProcessSpec, stackEnvironment: [String: String]) -> ChildLaunch {
+        var launch = make(spec, sockets: [], base: stackEnvironment, python: nil)
+        if let port = spec.firstTCPPort { launch.environment["PORT"] = String(port) }
+        return launch
+    }
 }
