@@ -52,8 +52,6 @@ public actor Supervisor {
     let output: LogFanOut
     /// Why the I/O loop ended, when it failed: `up` stops everything and throws it.
     private var ioFailure: SuperwatchError?
-    /// The processes' names, in the config's order.
-    private let names: [String]
     private let sink: OutputSink
     /// One per process of the config, in its order: `lifecycles[id.index]`.
     var lifecycles: [ProcessLifecycle]
@@ -68,7 +66,6 @@ public actor Supervisor {
     let containment: Containment
     private let queue: AsyncStream<Event>
     let eventSink: AsyncStream<Event>.Continuation
-    private let broadcast: EventBroadcast
     private var pendingTimers: [(Duration, Event)] = []
     private(set) var baseEnvironment: [String: String]
     private(set) var sockets = HeldSockets()
@@ -98,32 +95,17 @@ public actor Supervisor {
         self.pythonDirectory = options.pythonDirectory
         (queue, eventSink) = AsyncStream<Event>.makeStream()
         baseEnvironment = ChildLaunch.baseEnvironment(inherited: ProcessInfo.processInfo.environment, stack: config.env)
-        let broadcast = EventBroadcast()
-        self.broadcast = broadcast
-        let names = config.processes.map(\.name)
-        self.names = names
         containment = Containment(environment: ProcessInfo.processInfo.environment) { process, event in
             output.event(process, event)
-            broadcast.publish {
-                StackEvent(process: process, name: Self.name(process, in: names), time: Date(), event: event)
-            }
         }
     }
-
-    /// superwatch's own events (starts, exits, restarts, changes, shutdown…) as they are logged, for any number
-    /// of subscribers; each buffers at most `EventBroadcast.bufferLimit` and loses the oldest beyond that, so a
-    /// slow subscriber never holds up the stack. The stream finishes when `run()` ends.
-    public nonisolated func events() -> AsyncStream<StackEvent> { broadcast.subscribe() }
 
     /// Runs the stack until it is asked to stop or nothing is left to run; returns the exit status, 128 +
     /// SIGPIPE once stdout was closed. What stdout has not taken a second after that is dropped.
     public func run() async throws(SuperwatchError) -> Int32 {
         let eventSink = self.eventSink
         sink.onClosed { eventSink.yield(.stdoutClosed) }
-        defer {
-            broadcast.finish()
-            output.finishSubscribers()
-        }
+        defer { output.finishSubscribers() }
         let status: Int32
         do {
             status = try await supervise()
@@ -200,11 +182,6 @@ public actor Supervisor {
     }
 
     var processIDs: [ProcessID] { lifecycles.indices.map(ProcessID.init) }
-
-    /// `superwatch` for the stack's own events, else the process's name.
-    private static func name(_ process: ProcessID?, in names: [String]) -> String {
-        process.map { names[$0.index] } ?? "superwatch"
-    }
 
     /// The start banner: the file, how many processes, how to stop; then where each process serves: every
     /// held socket, and `http://127.0.0.1:PORT` for a process without `listen` whose command uses `$PORT` (a
@@ -381,10 +358,9 @@ public actor Supervisor {
         for id in processIDs { deliver(.shutdown, to: id) }
     }
 
-    /// Logs `event` about process `id` (nil: the stack) now, in the terminal or JSON log, and sends it to the
-    /// event stream's subscribers.
+    /// Logs `event` about process `id` (nil: the stack) now, in the terminal or JSON log, its ring buffer and
+    /// to the followers of the logs (`output`).
     func log(_ id: ProcessID?, _ event: SupervisorEvent) {
         output.event(id, event)
-        broadcast.publish { StackEvent(process: id, name: Self.name(id, in: names), time: Date(), event: event) }
     }
 }
