@@ -338,7 +338,7 @@ private func line(_ process: ProcessID, _ text: String, stream: StreamKind = .st
             for round in 1...20 {
                 for index in 0..<500 { line(web, "\(index)", into: &batch) }
                 output.write(&batch)
-                #expect(eventually { sizes.withLock { $0.count } == round })
+                #expect(await eventuallyAsync { sizes.withLock { $0.count } == round })
             }
             output.finishSubscribers()
             await reader.value
@@ -350,8 +350,8 @@ private func line(_ process: ProcessID, _ text: String, stream: StreamKind = .st
     /// are in one of them, never both, never neither.
     @Test func theBacklogEndsWhereTheStreamStarts() async throws {
         try await withNullSink { sink in
-            let output = LogFanOut(formatter: plain, sink: sink)
             let total = 20_000
+            let output = LogFanOut(formatter: plain, sink: sink, capacity: total)
             let written = Mutex(0)
             let writer = Thread {
                 var batch = OutputBatch()
@@ -362,9 +362,9 @@ private func line(_ process: ProcessID, _ text: String, stream: StreamKind = .st
                 }
             }
             writer.start()
-            #expect(eventually { written.withLock { $0 } > 100 })
+            #expect(await eventuallyAsync { written.withLock { $0 } > 100 })
             let follow = output.subscribe(tail: total, buffering: total)
-            #expect(eventually { written.withLock { $0 } == total })
+            #expect(await eventuallyAsync { written.withLock { $0 } == total })
             output.finishSubscribers()
             var numbers = follow.backlog.compactMap { Int($0.text) }
             #expect(!numbers.isEmpty && numbers.first == 0)
@@ -453,7 +453,7 @@ private func line(_ process: ProcessID, _ text: String, stream: StreamKind = .st
             let output = LogFanOut(formatter: plain, sink: sink)
             let follow = output.subscribe()
             let reader = Task { await texts(follow) }
-            #expect(eventually { output.subscriberCount == 1 })
+            #expect(output.subscriberCount == 1)
             reader.cancel()
             #expect(await reader.value.isEmpty)
         }
