@@ -40,7 +40,9 @@ extension Superwatch {
                 let printer = LogRecordPrinter(
                     names: try await client.status().map(\.name), color: colored, json: json)
                 if follow {
-                    try await client.follow(names, tail: lines) { record in printBytes(try printer.format(record)) }
+                    try await client.follow(names, tail: lines) { records in
+                        printBytes(try records.flatMap { try printer.format($0) })
+                    }
                 } else {
                     for record in try await client.logs(names, tail: lines) { printBytes(try printer.format(record)) }
                 }

@@ -1,7 +1,8 @@
 import Foundation
-import SuperwatchCore
 import SuperwatchTestSupport
 import Testing
+
+@testable import SuperwatchCore
 
 /// What the CLI prints from the API's answers, and the config's `log_buffer`.
 @Suite struct ControlOutputTests {
@@ -55,6 +56,61 @@ import Testing
                 == "{\"process\":\"web\",\"stream\":\"stderr\",\"text\":\"é\\\"\","
                 + "\"time\":\"2027-01-15T08:00:00.250Z\"}\n"
         )
+    }
+
+    /// The follow stream's own JSON writer (no `Codable` encoder per record) writes what the API's encoder
+    /// writes, byte for byte, but for control characters, which JSON lets either spell: decoded, they are the
+    /// same record.
+    @Test func aRecordsJSONIsWhatTheAPIsEncoderWrites() throws {
+        let texts = [
+            "plain", "quote \" and \\ backslash", "tab\tnew\nline\rcr", "\u{1}\u{8}\u{C}\u{1F}\u{7F}", "é ü 中文 🎉",
+            "/a/path/", "", "{\"json\": [1]}",
+        ]
+        var times = UTCTimestamps()
+        for (n, text) in texts.enumerated() {
+            for kind in [nil, "started"] {
+                let record = LogRecord(
+                    process: n % 2 == 0 ? "web.1" : "superwatch", stream: kind == nil ? .stderr : .event,
+                    time: Date(timeIntervalSince1970: 1_700_000_000.123 + Double(n) * 0.5), text: text, kind: kind)
+                var fast: [UInt8] = []
+                record.appendJSON(into: &fast, times: &times)
+                let decoded = try ControlAPI.decoder().decode(LogRecord.self, from: Data(fast))
+                #expect(decoded.text == text && decoded.kind == kind && decoded.process == record.process)
+                #expect(decoded.stream == record.stream)
+                #expect(ControlAPI.timestamp(decoded.time) == ControlAPI.timestamp(record.time))
+                if !text.unicodeScalars.contains(where: { $0.value < 0x20 }) {
+                    let encoded = try ControlAPI.encoder().encode(record)
+                    #expect(String(decoding: fast, as: UTF8.self) == String(decoding: encoded, as: UTF8.self))
+                }
+            }
+        }
+    }
+
+    /// Times are read back as written, through the direct reader of the API's own form (a follower reads one per
+    /// line); a form it does not take goes to the ISO 8601 formatter, which agrees.
+    @Test func timestampsReadBackAsWritten() throws {
+        var times = UTCTimestamps()
+        for milliseconds: Int64 in [0, 1, 999, 1_000, 951_782_400_000, 1_700_000_000_123, 4_102_444_799_999, -1] {
+            let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+            var bytes: [UInt8] = []
+            times.append(date, into: &bytes)
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(text == ControlAPI.timestamp(date))
+            let parsed = try #require(UTCTimestamps.parse(text), "\(text)")
+            #expect(ControlAPI.timestamp(parsed) == text)
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            let viaFormatter = try #require(formatter.date(from: text))
+            #expect(abs(parsed.timeIntervalSince(viaFormatter)) < 0.000_5, "\(text)")
+        }
+        #expect(ControlAPI.timestamp(try #require(ControlAPI.date("2026-11-29T13:05:01Z"))) == "2026-11-29T13:05:01.000Z")
+        for other in ["2026-02-30T00:00:00Z", "2026-11-29T24:00:00Z", "2026-11-29 13:05:01Z", "2026-11-29T13:05:01.12Z",
+            "2026-11-29T13:05:01+01:00", "x026-11-29T13:05:01Z"]
+        {
+            #expect(UTCTimestamps.parse(other) == nil, "\(other)")
+        }
+        // Another ISO 8601 form still reads, through the formatter.
+        #expect(ControlAPI.date("2026-11-29T14:05:01+01:00").map(ControlAPI.timestamp) == "2026-11-29T13:05:01.000Z")
     }
 
     @Test func logBufferHasATopLevelDefaultAndAPerProcessValue() throws {

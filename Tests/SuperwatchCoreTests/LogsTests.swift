@@ -287,30 +287,184 @@ private func line(_ process: ProcessID, _ text: String, stream: StreamKind = .st
             output.event(api, SupervisorEvent(.exited, "exited with code 0"))
             output.finishSubscribers()
 
-            var fastTexts: [String] = []
-            for await record in fast { fastTexts.append(record.text) }
-            #expect(fastTexts == (0..<100).map { "line \($0)" } + ["exited with code 0"])
-            var slowTexts: [String] = []
-            for await record in slow { slowTexts.append(record.text) }
-            #expect(slowTexts == (96..<100).map { "line \($0)" } + ["exited with code 0"], "the newest 5 only")
-            var apiTexts: [String] = []
-            for await record in apiOnly { apiTexts.append(record.text) }
-            #expect(apiTexts == stride(from: 1, to: 100, by: 2).map { "line \($0)" } + ["exited with code 0"])
+            #expect(await texts(fast) == (0..<100).map { "line \($0)" } + ["exited with code 0"])
+            #expect(await texts(slow) == (96..<100).map { "line \($0)" } + ["exited with code 0"], "the newest 5 only")
+            #expect(
+                await texts(apiOnly) == stride(from: 1, to: 100, by: 2).map { "line \($0)" } + ["exited with code 0"])
             // The rings still hold everything, whatever the subscribers did.
             #expect(output.recent(tail: 1000).count == 101)
+        }
+    }
+
+    /// A round of the I/O loop reaches a subscriber as one batch, in order, whatever the number of lines in it; a
+    /// stack event is a batch of its own; and what a slow reader has not taken yet, it takes in one go.
+    @Test func aRoundReachesASubscriberAsOneBatch() async throws {
+        try await withNullSink { sink in
+            let output = LogFanOut(formatter: plain, sink: sink)
+            let follow = output.subscribe()
+            var batches = follow.batches.makeAsyncIterator()
+            var batch = OutputBatch()
+            for index in 0..<500 { line(index % 2 == 0 ? web : api, "first \(index)", into: &batch) }
+            output.write(&batch)
+            let first = try #require(await batches.next())
+            #expect(first.map(\.text) == (0..<500).map { "first \($0)" })
+            #expect(first.prefix(2).map(\.process) == ["web", "api"])
+            output.event(nil, SupervisorEvent(.notice, "between"))
+            let event = try #require(await batches.next())
+            #expect(event.map(\.process) == ["superwatch"] && event.first?.kind == "notice")
+            // Two rounds before the reader comes back: it gets both at once.
+            for index in 0..<3 { line(api, "second \(index)", into: &batch) }
+            output.write(&batch)
+            line(web, "third", into: &batch)
+            output.write(&batch)
+            let queued = try #require(await batches.next())
+            #expect(queued.map(\.text) == ["second 0", "second 1", "second 2", "third"])
+            output.finishSubscribers()
+            #expect(await batches.next() == nil)
+        }
+    }
+
+    /// A reader already waiting is woken once per round, with the whole round: were records handed over one by
+    /// one, the reader woken by the first would now and then take a part of a round.
+    @Test func aWaitingReaderIsWokenOncePerRound() async throws {
+        try await withNullSink { sink in
+            let output = LogFanOut(formatter: plain, sink: sink)
+            let follow = output.subscribe()
+            let sizes = Mutex<[Int]>([])
+            let reader = Task {
+                for await batch in follow.batches { sizes.withLock { $0.append(batch.count) } }
+            }
+            var batch = OutputBatch()
+            for round in 1...20 {
+                for index in 0..<500 { line(web, "\(index)", into: &batch) }
+                output.write(&batch)
+                #expect(await eventuallyAsync { sizes.withLock { $0.count } == round })
+            }
+            output.finishSubscribers()
+            await reader.value
+            #expect(sizes.withLock { $0 } == Array(repeating: 500, count: 20))
+        }
+    }
+
+    /// The backlog and the stream meet exactly: lines written on another thread while the subscription is made
+    /// are in one of them, never both, never neither.
+    @Test func theBacklogEndsWhereTheStreamStarts() async throws {
+        try await withNullSink { sink in
+            let total = 20_000
+            let output = LogFanOut(formatter: plain, sink: sink, capacity: total)
+            let written = Mutex(0)
+            let writer = Thread {
+                var batch = OutputBatch()
+                for index in 0..<total {
+                    line(web, "\(index)", into: &batch)
+                    if index % 7 == 6 || index == total - 1 { output.write(&batch) }
+                    written.withLock { $0 = index + 1 }
+                }
+            }
+            writer.start()
+            #expect(await eventuallyAsync { written.withLock { $0 } > 100 })
+            let follow = output.subscribe(tail: total, buffering: total)
+            #expect(await eventuallyAsync { written.withLock { $0 } == total })
+            output.finishSubscribers()
+            var numbers = follow.backlog.compactMap { Int($0.text) }
+            #expect(!numbers.isEmpty && numbers.first == 0)
+            for await batch in follow.batches { numbers += batch.compactMap { Int($0.text) } }
+            #expect(numbers == Array(0..<total))
+        }
+    }
+
+    /// superwatch's own events reach every subscriber that follows their process (or all), as lines do.
+    @Test func eventsReachTheSubscribersOfTheirProcess() async throws {
+        try await withNullSink { sink in
+            let output = LogFanOut(formatter: plain, sink: sink)
+            let all = output.subscribe()
+            let webOnly = output.subscribe(processes: [web])
+            output.event(web, SupervisorEvent(.started, "started (pid 1)"))
+            output.event(api, SupervisorEvent(.started, "started (pid 2)"))
+            output.event(nil, SupervisorEvent(.shutdown, "stopping"))
+            output.finishSubscribers()
+            #expect(await texts(all) == ["started (pid 1)", "started (pid 2)", "stopping"])
+            #expect(await texts(webOnly) == ["started (pid 1)"])
+        }
+    }
+
+    /// A subscription made after the stack ended (a request that came in as `up` was stopping) ends at once,
+    /// with the backlog, instead of waiting forever.
+    @Test func aSubscriptionAfterTheEndIsFinished() async throws {
+        try await withNullSink { sink in
+            let output = LogFanOut(formatter: plain, sink: sink)
+            output.event(web, SupervisorEvent(.exited, "exited with code 0"))
+            output.finishSubscribers()
+            let late = output.subscribe(tail: 10)
+            #expect(late.backlog.map(\.text) == ["exited with code 0"])
+            output.event(web, SupervisorEvent(.notice, "after the end"))
+            #expect(await texts(late).isEmpty)
+            #expect(output.subscriberCount == 0)
+        }
+    }
+
+    /// `finish` ends one stream (the API's `timeout`) after what is queued for it; the others go on.
+    @Test func finishEndsOneStreamAfterWhatIsQueued() async throws {
+        try await withNullSink { sink in
+            let output = LogFanOut(formatter: plain, sink: sink)
+            let ended = output.subscribe()
+            let other = output.subscribe()
+            output.event(web, SupervisorEvent(.notice, "one"))
+            ended.finish()
+            output.event(web, SupervisorEvent(.notice, "two"))
+            #expect(await texts(ended) == ["one"])
+            output.finishSubscribers()
+            #expect(await texts(other) == ["one", "two"])
+        }
+    }
+
+    /// A follower that never reads does not block the I/O loop's writes: 200,000 lines go through while it
+    /// holds its subscription, and it is left with the newest `buffering` records. (Were the hot path to wait
+    /// for it, this test would never end.)
+    @Test func aStalledFollowerNeverBlocksTheHotPath() async throws {
+        try await withNullSink { sink in
+            let output = LogFanOut(formatter: plain, sink: sink)
+            let stalled = output.subscribe(buffering: 100)
+            var batch = OutputBatch()
+            for round in 0..<2_000 {
+                for index in 0..<100 { line(web, "\(round * 100 + index)", into: &batch) }
+                output.write(&batch)
+            }
+            #expect(output.recent(tail: 1).map(\.text) == ["199999"], "every line went through")
+            output.finishSubscribers()
+            #expect(await texts(stalled) == (199_900..<200_000).map(String.init))
         }
     }
 
     @Test func aDroppedSubscriptionIsForgotten() async throws {
         try await withNullSink { sink in
             let output = LogFanOut(formatter: plain, sink: sink)
-            var stream: AsyncStream<LogRecord>? = output.subscribe()
+            var follow: LogFollow? = output.subscribe()
             #expect(output.subscriberCount == 1)
-            stream = nil
-            _ = stream
+            follow = nil
+            _ = follow
             #expect(eventually { output.subscriberCount == 0 })
         }
     }
+
+    /// A reader waiting for records that is cancelled (a client that went away) ends its stream.
+    @Test func aCancelledReaderEndsItsStream() async throws {
+        try await withNullSink { sink in
+            let output = LogFanOut(formatter: plain, sink: sink)
+            let follow = output.subscribe()
+            let reader = Task { await texts(follow) }
+            #expect(output.subscriberCount == 1)
+            reader.cancel()
+            #expect(await reader.value.isEmpty)
+        }
+    }
+}
+
+/// Every text a follow's stream gives until it ends, batches flattened.
+private func texts(_ follow: LogFollow) async -> [String] {
+    var texts: [String] = []
+    for await batch in follow.batches { texts += batch.map(\.text) }
+    return texts
 }
 
 /// A sink writing to /dev/null, for tests that look at the rings, the subscribers or the loop.

@@ -39,7 +39,7 @@ struct SupervisorControlTests {
             """)
         let stack = try Stack(file: file, in: directory)
         defer { stack.close() }
-        let events = stack.supervisor.events()
+        let follow = try await stack.supervisor.follow([], tail: 0)
         let running = Task { try await stack.supervisor.run() }
 
         #expect(await stack.until { $0.allSatisfy { $0.state == .running && $0.pid != nil } })
@@ -77,9 +77,11 @@ struct SupervisorControlTests {
         #expect(try await running.value == 0)
         #expect(await stack.supervisor.status().allSatisfy { $0.state == .stopped })
 
-        // The event stream saw the user's requests, about the right processes; it ends with the stack.
+        // The followers' stream saw the user's requests, about the right processes; it ends with the stack.
         var seen: [String] = []
-        for await event in events { seen.append("\(event.name): \(event.event.message)") }
+        for await batch in follow.batches {
+            seen += batch.filter { $0.stream == .event }.map { "\($0.process): \($0.text)" }
+        }
         #expect(seen.contains("web.2: stopping (SIGTERM) at the user's request"))
         #expect(seen.contains("worker: restarting at the user's request"))
         #expect(seen.contains("web.1: restarting: src/app.txt changed"))

@@ -10,7 +10,7 @@ public actor FakeStack: StackControl {
     /// Every verb that acted, as `restart web.1`: a refused request adds nothing.
     public private(set) var actions: [String] = []
     public private(set) var shutdownRequested = false
-    private var followers: [Int: (names: Set<String>?, continuation: AsyncStream<LogRecord>.Continuation)] = [:]
+    private var followers: [Int: (names: Set<String>?, continuation: AsyncStream<[LogRecord]>.Continuation)] = [:]
     private var nextFollower = 0
     private var nextPID: Int32 = 4000
 
@@ -36,7 +36,7 @@ public actor FakeStack: StackControl {
     public func emit(_ record: LogRecord) {
         records.append(record)
         for (_, follower) in followers where follower.names?.contains(record.process) ?? true {
-            follower.continuation.yield(record)
+            follower.continuation.yield([record])
         }
     }
 
@@ -49,6 +49,8 @@ public actor FakeStack: StackControl {
 
     /// How many `follow` streams are open.
     public var followerCount: Int { followers.count }
+    /// How many `follow` streams were ever opened.
+    public private(set) var followsOpened = 0
 
     public func status() async -> [ProcessStatus] { processes }
 
@@ -87,14 +89,17 @@ public actor FakeStack: StackControl {
         return Array(records.filter { selected?.contains($0.process) ?? true }.suffix(tail))
     }
 
-    public func follow(_ names: [String]) async throws(SuperwatchError) -> AsyncStream<LogRecord> {
+    public func follow(_ names: [String], tail: Int) async throws(SuperwatchError) -> LogFollow {
+        let backlog = try await logs(names, tail: tail)
         let selected = names.isEmpty ? nil : Set(try resolve(names))
         let id = nextFollower
         nextFollower += 1
-        let (stream, continuation) = AsyncStream.makeStream(of: LogRecord.self, bufferingPolicy: .bufferingNewest(1000))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: [LogRecord].self, bufferingPolicy: .bufferingNewest(1000))
         continuation.onTermination = { _ in Task { await self.forget(id) } }
         followers[id] = (selected, continuation)
-        return stream
+        followsOpened += 1
+        return LogFollow(backlog: backlog, batches: stream, finish: { continuation.finish() })
     }
 
     private func forget(_ id: Int) { followers[id] = nil }

@@ -38,14 +38,18 @@ extension ControlClient {
         try decode(ControlAPI.Logs.self, try await send(.GET, "/v1/logs?" + query(names, tail: tail))).records
     }
 
-    /// The last `tail` records, then every new one, each handed to `record`, until `up` ends.
-    public func follow(_ names: [String], tail: Int, _ record: @escaping (LogRecord) async throws -> Void)
+    /// The last `tail` records, then every new one, until `up` ends: handed to `records` as they arrive, those
+    /// of each piece read at once (so that a caller can print them with one write).
+    public func follow(_ names: [String], tail: Int, _ records: @escaping ([LogRecord]) async throws -> Void)
         async throws(SuperwatchError)
     {
         let decoder = ControlAPI.decoder()
-        let answer = try await streamLines("/v1/logs/follow?" + query(names, tail: tail)) { line in
-            guard line.hasPrefix("data: ") else { return }  // blank separators and `:` comments
-            try await record(try decoder.decode(LogRecord.self, from: Data(line.utf8.dropFirst(6))))
+        let answer = try await streamLines("/v1/logs/follow?" + query(names, tail: tail)) { lines in
+            // Blank separators and `:` comments are not records.
+            let batch = try lines.filter { $0.hasPrefix("data: ") }.map { line in
+                try decoder.decode(LogRecord.self, from: Data(line.utf8.dropFirst(6)))
+            }
+            if !batch.isEmpty { try await records(batch) }
         }
         if answer.status != 200 { throw refusal(answer) }
     }

@@ -53,9 +53,9 @@ public struct ControlClient: Sendable {
         return answer
     }
 
-    /// Sends a GET and hands each line of the answer's body to `line` as it arrives, until the server ends it
-    /// (or `line` throws). Returns the status and, for a refusal, its body.
-    public func streamLines(_ path: String, _ line: @escaping (String) async throws -> Void)
+    /// Sends a GET and hands the lines of the answer's body to `lines` as they arrive, those of each piece read
+    /// at once, until the server ends it (or `lines` throws). Returns the status and, for a refusal, its body.
+    public func streamLines(_ path: String, _ lines: @escaping ([String]) async throws -> Void)
         async throws(SuperwatchError) -> Answer
     {
         var pending: [UInt8] = []
@@ -67,11 +67,11 @@ public struct ControlClient: Sendable {
                 return
             }
             pending.append(contentsOf: chunk)
-            while let newline = pending.firstIndex(of: 0x0A) {
-                let text = String(decoding: pending[..<newline], as: UTF8.self)
-                pending.removeSubrange(...newline)
-                try await line(text)
-            }
+            guard let last = pending.lastIndex(of: 0x0A) else { return }
+            let complete = pending[..<last].split(separator: 0x0A, omittingEmptySubsequences: false)
+            let texts = complete.map { String(decoding: $0, as: UTF8.self) }
+            pending.removeSubrange(...last)
+            try await lines(texts)
         }
         return refusal
     }

@@ -100,38 +100,107 @@ extension ControlServer {
     }
 
     /// Records as server-sent events (`text/event-stream`), one `data:` line of JSON each: first the last `tail`
-    /// (default 0), then every new one until the client goes away or `up` ends. SSE because a browser's
-    /// EventSource reads it as it is (the dashboard to come), and a line reader needs nothing more.
+    /// (default 0), then every new one until the client goes away or `up` ends, or `limit` records or `timeout`
+    /// seconds have gone out. SSE because a browser's EventSource reads it as it is (the dashboard to come), and
+    /// a line reader needs nothing more.
+    ///
+    /// The fan-out hands over a round of the I/O loop's lines at a time; each batch is encoded into one buffer
+    /// (`LogRecord.appendJSON`, no `Codable` encoder per record) and written at once, so a follower costs a write
+    /// per round, not per line.
     private static func follow(_ request: Request, _ control: any StackControl) async throws -> Response {
         let names = request.uri.queryParameters.getAll("process")
         let count = request.uri.queryParameters.get("tail") == nil ? 0 : try tail(request)
-        // Subscribe before reading the tail, so that nothing falls between the two; what is in both is sent once.
-        let stream = try await mapped { () async throws(SuperwatchError) in try await control.follow(names) }
-        let backlog =
-            count > 0
-            ? try await mapped { () async throws(SuperwatchError) in try await control.logs(names, tail: count) } : []
-        let encoder = ControlAPI.encoder()
+        let limit = try followLimit(request)
+        let timeout = try followTimeout(request)
+        // The backlog and the subscription come together: the stream starts right after the backlog's last record.
+        let follow = try await mapped { () async throws(SuperwatchError) in
+            try await control.follow(names, tail: count)
+        }
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
-                for record in backlog { try await writer.write(try event(record, encoder)) }
-                let lastBacklogTime = backlog.last?.time
-                for await record in stream {
-                    if let lastBacklogTime, record.time <= lastBacklogTime, backlog.contains(record) { continue }
-                    try await writer.write(try event(record, encoder))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    if let timeout {
+                        group.addTask {
+                            // ignored: cancelled means the stream ended first, and there is nothing left to end.
+                            try? await Task.sleep(for: timeout)
+                            follow.finish()
+                        }
+                    }
+                    var events = EventEncoder(limit: limit)
+                    // The backlog (up to a whole ring buffer) in pieces, so that no one buffer gets huge.
+                    var backlog = follow.backlog[...]
+                    while !backlog.isEmpty && !events.isDone {
+                        try await writer.write(events.encode(backlog.prefix(1000)))
+                        backlog = backlog.dropFirst(1000)
+                    }
+                    if !events.isDone {
+                        for await batch in follow.batches {
+                            try await writer.write(events.encode(batch[...]))
+                            if events.isDone { break }
+                        }
+                    }
+                    group.cancelAll()
                 }
                 try await writer.finish(nil)
             })
     }
 
-    private static func event(_ record: LogRecord, _ encoder: JSONEncoder) throws -> ByteBuffer {
-        var buffer = ByteBuffer(string: "data: ")
-        buffer.writeBytes(try encoder.encode(record))
-        buffer.writeString("\n\n")
-        return buffer
+    /// Records as server-sent events, one `data: JSON` line and a blank line each, a batch into one buffer.
+    private struct EventEncoder {
+        /// Records still to send before `limit` is reached.
+        private var left: Int
+        private var times = UTCTimestamps()
+        private var bytes: [UInt8] = []
+
+        init(limit: Int?) { left = limit ?? .max }
+
+        /// Whether `limit` records have gone out.
+        var isDone: Bool { left == 0 }
+
+        /// The events of `records`, as many as `limit` leaves.
+        mutating func encode(_ records: ArraySlice<LogRecord>) -> ByteBuffer {
+            bytes.removeAll(keepingCapacity: true)
+            for record in records.prefix(left) {
+                bytes.append(contentsOf: "data: ".utf8)
+                record.appendJSON(into: &bytes, times: &times)
+                bytes.append(contentsOf: [0x0A, 0x0A])
+            }
+            left -= min(left, records.count)
+            return ByteBuffer(bytes: bytes)
+        }
+    }
+
+    /// `limit=N`: end the stream after N records (1 or more).
+    private static func followLimit(_ request: Request) throws -> Int? {
+        guard let text = request.uri.queryParameters.get("limit") else { return nil }
+        guard let limit = Int(text), (1...ControlAPI.maximumFollowLimit).contains(limit) else {
+            throw ControlAPIError(
+                .badRequest, code: "bad-request",
+                "`limit` must be a number from 1 to \(ControlAPI.maximumFollowLimit), found `\(text)`")
+        }
+        return limit
+    }
+
+    /// `timeout=SECONDS`: end the stream after that long (more than 0, at most a day; fractions allowed).
+    private static func followTimeout(_ request: Request) throws -> Duration? {
+        guard let text = request.uri.queryParameters.get("timeout") else { return nil }
+        // Decimal only (`Double` would also take `0x10`, `inf` and `nan`).
+        let decimal =
+            text.first?.isASCII == true && text.first?.isNumber == true
+            && text.allSatisfy { "0123456789.eE+-".contains($0) }
+        guard decimal, let seconds = Double(text), seconds.isFinite, seconds > 0,
+            seconds <= ControlAPI.maximumFollowTimeout
+        else {
+            throw ControlAPIError(
+                .badRequest, code: "bad-request",
+                "`timeout` must be a number of seconds above 0 and at most \(Int(ControlAPI.maximumFollowTimeout)), "
+                    + "found `\(text)`")
+        }
+        return .milliseconds(Int64((seconds * 1000).rounded(.up)))
     }
 
     /// `tail=N`: 0 to `ControlAPI.maximumTail`, default 100.

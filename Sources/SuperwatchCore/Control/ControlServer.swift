@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 #if canImport(Glibc)
     import Glibc
@@ -24,13 +25,28 @@ public enum ControlServer {
         public var api: APIAddress?
         /// What `GET /v1/stack` answers.
         public var stack: ControlAPI.Stack
+        /// A connection that has no request in progress for this long is closed (an abandoned keep-alive
+        /// connection, a client that stopped sending its request half-way). A response being sent is not idle,
+        /// however long it lasts: a follower of a quiet process is never cut.
+        public var idleTimeout: Duration
 
-        public init(socketPath: String, api: APIAddress? = nil, stack: ControlAPI.Stack) {
+        public init(
+            socketPath: String, api: APIAddress? = nil, stack: ControlAPI.Stack,
+            idleTimeout: Duration = ControlServer.defaultIdleTimeout
+        ) {
             self.socketPath = socketPath
             self.api = api
             self.stack = stack
+            self.idleTimeout = idleTimeout
         }
     }
+
+    /// `Options.idleTimeout` unless told otherwise.
+    public static let defaultIdleTimeout = Duration.seconds(60)
+    /// How long the end of `serving` waits for responses in progress (followers sending what is queued for
+    /// them, then their stream's end) before it closes what is left: a follower that does not read cannot hold
+    /// up the exit of `up` for longer.
+    static let shutdownGrace = Duration.seconds(5)
 
     /// Where the API is being served, once it is.
     public struct Endpoints: Sendable, Equatable {
@@ -46,6 +62,10 @@ public enum ControlServer {
     /// token file). The socket is bound before `body` starts, so a failure to serve (a live socket of another
     /// superwatch, an address in use) is an error before anything starts. With `control` nil nothing is served
     /// and `body` gets nil.
+    ///
+    /// When `body` returns, the server shuts down gracefully: it stops accepting, closes idle connections and
+    /// lets every response in progress end, within `shutdownGrace`. So a follower, whose stream ends with the
+    /// stack, gets the end of its chunked response before `up` exits, instead of a connection cut mid-response.
     public static func serving<T: Sendable>(
         _ control: (any StackControl)?, options: Options, _ body: (Endpoints?) async throws -> T
     ) async throws -> T {
@@ -59,10 +79,16 @@ public enum ControlServer {
 
         let listeners = options.api == nil ? 1 : 2
         let (ready, readyContinuation) = AsyncStream.makeStream(of: Listening.self)
+        // No signals: `up` handles its own, and ends the API by returning from `body`.
+        var configuration = ServiceGroupConfiguration(
+            services: applications(control, options: options, token: token, ready: readyContinuation), logger: logger)
+        configuration.maximumGracefulShutdownDuration = shutdownGrace
+        let services = ServiceGroup(configuration: configuration)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 defer { readyContinuation.finish() }
-                try await run(control, options: options, token: token, ready: readyContinuation)
+                // A listener that ends on its own (it could not bind) ends the group, and with it the API.
+                try await services.run()
             }
             var socketInode: ino_t?
             var apiPort: Int?
@@ -98,9 +124,20 @@ public enum ControlServer {
                     return "http://\(host):\(apiPort ?? Int(address.port))"
                 },
                 token: token, tokenPath: tokenPath)
-            return try await body(endpoints)
+            let result = try await body(endpoints)
+            await services.triggerGracefulShutdown()
+            do {
+                try await group.waitForAll()
+            } catch {
+                // ignored: `up` has ended, and a response that did not end in time was closed; neither changes how
+                // `up` ends.
+            }
+            return result
         }
     }
+
+    /// Says nothing: `up`'s output is the stack's, and a refused request is answered, not logged.
+    private static let logger = Logger(label: "superwatch.control") { _ in SwiftLogNoOpLogHandler() }
 
     /// A listener that has bound.
     private enum Listening: Sendable {
@@ -108,48 +145,40 @@ public enum ControlServer {
         case tcp(port: Int)
     }
 
-    /// Runs the listeners until cancelled.
-    private static func run(
-        _ control: any StackControl, options: Options, token: String?,
-        ready: AsyncStream<Listening>.Continuation
-    ) async throws {
-        let logger = Logger(label: "superwatch.control") { _ in SwiftLogNoOpLogHandler() }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            let socketPath = options.socketPath
-            let unixApp = Application(
-                router: router(control, stack: options.stack, guard: nil),
-                server: HTTPServerBuilder { responder in
-                    PeerCheckedHTTP1Channel(base: HTTP1Channel(responder: responder))
-                },
-                configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socketPath)),
-                onServerRunning: { _ in
-                    do {
-                        try ControlSocket.restrict(socketPath)
-                        ready.yield(.unix(inode: try ControlSocket.inode(socketPath)))
-                    } catch {
-                        ready.finish()
-                    }
-                },
-                logger: logger)
-            group.addTask { try await unixApp.run() }
-            if let api = options.api, let token {
-                let boundPort = BoundPort(Int(api.port))
-                let tcpApp = Application(
-                    router: router(
-                        control, stack: options.stack, guard: TCPGuard(address: api, token: token, boundPort: boundPort)
-                    ),
-                    configuration: ApplicationConfiguration(address: .hostname(api.bindHost, port: Int(api.port))),
-                    onServerRunning: { channel in
-                        let port = channel.localAddress?.port ?? Int(api.port)
-                        boundPort.set(port)
-                        ready.yield(.tcp(port: port))
-                    },
-                    logger: logger)
-                group.addTask { try await tcpApp.run() }
-            }
-            try await group.next()
-            // One listener ended on its own (it could not bind): the API is down, so say why.
-            group.cancelAll()
-        }
+    /// The listeners: the Unix socket's, and with `--api` the TCP address's; each says on `ready` when it has bound.
+    private static func applications(
+        _ control: any StackControl, options: Options, token: String?, ready: AsyncStream<Listening>.Continuation
+    ) -> [any Service] {
+        let http1 = HTTP1Channel.Configuration(idleTimeout: TimeAmount(options.idleTimeout))
+        let socketPath = options.socketPath
+        let unixApp = Application(
+            router: router(control, stack: options.stack, guard: nil),
+            server: HTTPServerBuilder { responder in
+                PeerCheckedHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: http1))
+            },
+            configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socketPath)),
+            onServerRunning: { _ in
+                do {
+                    try ControlSocket.restrict(socketPath)
+                    ready.yield(.unix(inode: try ControlSocket.inode(socketPath)))
+                } catch {
+                    ready.finish()
+                }
+            },
+            logger: logger)
+        guard let api = options.api, let token else { return [unixApp] }
+        let boundPort = BoundPort(Int(api.port))
+        let tcpApp = Application(
+            router: router(
+                control, stack: options.stack, guard: TCPGuard(address: api, token: token, boundPort: boundPort)),
+            server: .http1(configuration: http1),
+            configuration: ApplicationConfiguration(address: .hostname(api.bindHost, port: Int(api.port))),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? Int(api.port)
+                boundPort.set(port)
+                ready.yield(.tcp(port: port))
+            },
+            logger: logger)
+        return [unixApp, tcpApp]
     }
 }

@@ -104,6 +104,23 @@ public struct LogRecord: Sendable, Codable, Equatable {
     }
 }
 
+/// What `StackControl.follow` gives a follower: the last records, then every later one in batches as they are
+/// written (a round of the I/O loop's lines at a time), until the stack ends or the stream is dropped.
+public struct LogFollow: Sendable {
+    /// The last `tail` records asked for, oldest first.
+    public var backlog: [LogRecord]
+    /// Every record after the backlog's last: none missed between the two, none in both.
+    public var batches: AsyncStream<[LogRecord]>
+    /// Ends `batches` now, after what is queued for it (the control API's `timeout`).
+    public var finish: @Sendable () -> Void
+
+    public init(backlog: [LogRecord], batches: AsyncStream<[LogRecord]>, finish: @escaping @Sendable () -> Void) {
+        self.backlog = backlog
+        self.batches = batches
+        self.finish = finish
+    }
+}
+
 /// What a live config reload did (`Supervisor.reload()`, `superwatch reload`): the names of the processes
 /// (replicas) it started, stopped, restarted for changed settings, and left running untouched.
 public struct ReloadSummary: Sendable, Codable, Equatable {
@@ -147,9 +164,10 @@ public protocol StackControl: Sendable {
     func shutdown() async
     /// The last `tail` lines of the named processes (all when `names` is empty), oldest first.
     func logs(_ names: [String], tail: Int) async throws(SuperwatchError) -> [LogRecord]
-    /// Every line and event from now on, for the named processes (all when empty), until the stream is
-    /// dropped. A slow reader loses the oldest records, never slows the stack.
-    func follow(_ names: [String]) async throws(SuperwatchError) -> AsyncStream<LogRecord>
+    /// The last `tail` lines and events of the named processes (all when `names` is empty), then every later
+    /// one, until the stack ends or the stream is dropped. A slow reader loses the oldest records, never slows
+    /// the stack.
+    func follow(_ names: [String], tail: Int) async throws(SuperwatchError) -> LogFollow
     /// Reads the config file (and its env files) again and applies the difference, all or nothing: an invalid
     /// config (`.invalidConfig`, with its position) or an address that cannot be bound changes nothing.
     func reload() async throws(SuperwatchError) -> ReloadSummary

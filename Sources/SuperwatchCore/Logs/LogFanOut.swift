@@ -9,6 +9,8 @@ import Synchronization
 /// a bounded ring buffer per process (`recent`, for `superwatch logs`), and subscribers that follow the logs
 /// (`subscribe`). Nothing here waits: the sink queues, a ring drops its oldest line, and a subscriber that does
 /// not keep up loses its oldest records, so no reader can slow the I/O loop, the supervisor or another reader.
+/// A subscriber gets a round's lines as one batch (`LogSubscription`): one lock and one wake-up per round, not
+/// per line, so that followers cost the I/O loop next to nothing.
 ///
 /// One lock orders all three: a batch or an event reaches the terminal, the rings and the subscribers in the
 /// same order. It is held for a round's worth of copying, never across a write(2) (the sink's writer thread
@@ -19,15 +21,10 @@ public final class LogFanOut: Sendable {
     /// Bytes of text a process's ring keeps at most (see `LogRing`).
     public static let defaultByteLimit = 16 << 20
 
-    /// How lines and events look; a live reload that adds processes replaces it (`addProcesses`).
+    /// How lines and events look; a live reload that adds processes replaces it (`addProcesses`). Not to be
+    /// read under the lock (it takes it): code under the lock reads `state.formatter`.
     var formatter: LogFormatter { state.withLock { $0.formatter } }
     let sink: OutputSink
-
-    private struct Subscriber {
-        /// nil: every process and the stack's own events.
-        var processes: Set<ProcessID>?
-        var continuation: AsyncStream<LogRecord>.Continuation
-    }
 
     private struct State {
         var formatter: LogFormatter
@@ -36,8 +33,10 @@ public final class LogFanOut: Sendable {
         /// The stack's own events (`superwatch * …`).
         var stackRing: LogRing
         var nextSequence: UInt64 = 0
-        var subscribers: [UInt64: Subscriber] = [:]
-        var nextSubscriber: UInt64 = 0
+        var subscriptions: [UInt64: LogSubscription] = [:]
+        var nextSubscription: UInt64 = 0
+        /// `finishSubscribers()` was called: the stack has ended, a new subscription ends at once.
+        var finished = false
     }
     private let state: Mutex<State>
 
@@ -67,11 +66,29 @@ public final class LogFanOut: Sendable {
         let time = Self.now()
         state.withLock { state in
             sink.write(terminal)
+            // A round's records go to each subscriber as one array: one lock and one wake-up per round.
+            let subscriptions = Array(state.subscriptions.values)
+            var outboxes = [[LogRecord]](repeating: [], count: subscriptions.count)
             batch.lineBytes.withUnsafeBytes { bytes in
                 for line in batch.lines {
                     let text = UnsafeRawBufferPointer(rebasing: bytes[line.offset..<(line.offset + line.length)])
                     record(text, process: line.process, stream: line.stream, kind: line.kind, time: time, &state)
+                    guard !subscriptions.isEmpty else { continue }
+                    var made: LogRecord?
+                    for (index, subscription) in subscriptions.enumerated() where subscription.wants(line.process) {
+                        let record =
+                            made
+                            ?? makeRecord(
+                                process: line.process, name: state.formatter.name(of: line.process),
+                                stream: line.stream, kind: line.kind, time: time,
+                                text: String(decoding: text, as: UTF8.self))
+                        made = record
+                        outboxes[index].append(record)
+                    }
                 }
+            }
+            for (subscription, records) in zip(subscriptions, outboxes) where !records.isEmpty {
+                subscription.deliver(records)
             }
         }
         batch.removeLines()
@@ -93,11 +110,21 @@ public final class LogFanOut: Sendable {
     }
 
     private func recordEvent(_ process: ProcessID?, _ event: SupervisorEvent, _ state: inout State) {
+        let time = Self.now()
         var text = Array(event.message.utf8)
         text.withUnsafeMutableBytes { bytes in
             record(
-                UnsafeRawBufferPointer(bytes), process: process, stream: .event, kind: event.kind, time: Self.now(),
-                &state)
+                UnsafeRawBufferPointer(bytes), process: process, stream: .event, kind: event.kind, time: time, &state)
+        }
+        var made: LogRecord?
+        for subscription in state.subscriptions.values where subscription.wants(process) {
+            let record =
+                made
+                ?? makeRecord(
+                    process: process, name: state.formatter.name(of: process), stream: .event, kind: event.kind,
+                    time: time, text: event.message)
+            made = record
+            subscription.deliver([record])
         }
     }
 
@@ -112,20 +139,6 @@ public final class LogFanOut: Sendable {
         } else {
             state.stackRing.append(text, time: time, sequence: sequence, stream: stream, kind: kind)
         }
-        guard !state.subscribers.isEmpty else { return }
-        var made: LogRecord?
-        for subscriber in state.subscribers.values
-        where process.map({ subscriber.processes?.contains($0) ?? true })
-            ?? (subscriber.processes == nil)
-        {
-            if made == nil {
-                made = makeRecord(
-                    process: process, name: state.formatter.name(of: process), stream: stream, kind: kind,
-                    time: time, text: String(decoding: text, as: UTF8.self))
-            }
-            // Never waits: a full buffer drops its oldest record (`bufferingNewest`).
-            subscriber.continuation.yield(made!)
-        }
     }
 
     // MARK: - Reading
@@ -133,51 +146,91 @@ public final class LogFanOut: Sendable {
     /// The newest `tail` lines and events of `processes` (nil: every process and the stack's own events),
     /// merged across processes in the order they were written, oldest first.
     public func recent(processes: Set<ProcessID>? = nil, tail: Int) -> [LogRecord] {
+        let (picked, formatter) = state.withLock { (newest(processes: processes, tail: tail, in: $0), $0.formatter) }
+        return records(picked, tail: tail, formatter: formatter)
+    }
+
+    /// The newest `tail` lines and events of `processes` (nil: all, the stack's own events included), then every
+    /// later one in batches, until the stream is dropped or `finishSubscribers()`. The backlog is read and the
+    /// subscription made under the one lock that orders every record: the stream starts with the record after
+    /// the backlog's last, so nothing falls between the two and nothing is in both, with no comparing.
+    ///
+    /// At most `buffering` records wait for the reader; past that the oldest are dropped, so a reader that stalls
+    /// loses lines instead of slowing anything down.
+    public func subscribe(
+        processes: Set<ProcessID>? = nil, tail: Int = 0, buffering: Int = LogFanOut.defaultCapacity
+    ) -> LogFollow {
+        let subscription = LogSubscription(processes: processes, capacity: buffering)
+        let (id, picked, formatter) = state.withLock { state in
+            defer { state.nextSubscription += 1 }
+            if state.finished {
+                subscription.finish()
+            } else {
+                state.subscriptions[state.nextSubscription] = subscription
+            }
+            return (state.nextSubscription, newest(processes: processes, tail: tail, in: state), state.formatter)
+        }
+        // Forgets the subscription when the stream is dropped (its closure, and this with it, released).
+        let registration = Registration(output: self, id: id, subscription: subscription)
+        return LogFollow(
+            backlog: records(picked, tail: tail, formatter: formatter),
+            batches: AsyncStream(unfolding: { await registration.subscription.next() }),
+            finish: { subscription.finish() })
+    }
+
+    /// Holds a subscription for its stream; when the stream goes, so does the subscription.
+    private final class Registration: Sendable {
+        let output: LogFanOut
+        let id: UInt64
+        let subscription: LogSubscription
+
+        init(output: LogFanOut, id: UInt64, subscription: LogSubscription) {
+            self.output = output
+            self.id = id
+            self.subscription = subscription
+        }
+
+        deinit {
+            _ = output.state.withLock { $0.subscriptions.removeValue(forKey: id) }
+        }
+    }
+
+    /// How many subscriptions are open.
+    var subscriberCount: Int { state.withLock { $0.subscriptions.count } }
+
+    /// Ends every subscriber's stream (the stack has ended), and those of later subscriptions: a follower sees the
+    /// end after what is queued for it, instead of waiting.
+    public func finishSubscribers() {
+        let subscriptions = state.withLock { state in
+            state.finished = true
+            defer { state.subscriptions.removeAll() }
+            return Array(state.subscriptions.values)
+        }
+        for subscription in subscriptions { subscription.finish() }
+    }
+
+    /// The newest `tail` entries of the rings `processes` selects, each with its text; called under the lock.
+    private func newest(processes: Set<ProcessID>?, tail: Int, in state: State) -> [(ProcessID?, LogRing.Entry, String)]
+    {
         guard tail > 0 else { return [] }
         var picked: [(ProcessID?, LogRing.Entry, String)] = []
-        let formatter = state.withLock { state in
-            for index in state.rings.indices where processes?.contains(ProcessID(index)) ?? true {
-                picked += state.rings[index].newest(tail).map { (ProcessID(index), $0.entry, $0.text) }
-            }
-            if processes == nil { picked += state.stackRing.newest(tail).map { (nil, $0.entry, $0.text) } }
-            return state.formatter
+        for index in state.rings.indices where processes?.contains(ProcessID(index)) ?? true {
+            picked += state.rings[index].newest(tail).map { (ProcessID(index), $0.entry, $0.text) }
         }
-        picked.sort { $0.1.sequence < $1.1.sequence }
-        return picked.suffix(tail).map { process, entry, text in
+        if processes == nil { picked += state.stackRing.newest(tail).map { (nil, $0.entry, $0.text) } }
+        return picked
+    }
+
+    /// The newest `tail` of `picked` in the order they were written, as records.
+    private func records(_ picked: [(ProcessID?, LogRing.Entry, String)], tail: Int, formatter: LogFormatter)
+        -> [LogRecord]
+    {
+        guard tail > 0 else { return [] }
+        return picked.sorted { $0.1.sequence < $1.1.sequence }.suffix(tail).map { process, entry, text in
             makeRecord(
                 process: process, name: formatter.name(of: process), stream: entry.stream, kind: entry.kind,
                 time: entry.time, text: text)
         }
-    }
-
-    /// Every line and event of `processes` (nil: all, the stack's own events included) from now on, until the
-    /// stream is dropped or `finishSubscribers()`. At most `buffering` records wait for the reader; past that
-    /// the oldest are dropped, so a reader that stalls loses lines instead of slowing anything down.
-    public func subscribe(processes: Set<ProcessID>? = nil, buffering: Int = LogFanOut.defaultCapacity)
-        -> AsyncStream<LogRecord>
-    {
-        let (stream, continuation) = AsyncStream<LogRecord>.makeStream(bufferingPolicy: .bufferingNewest(buffering))
-        let id = state.withLock { state in
-            defer { state.nextSubscriber += 1 }
-            state.subscribers[state.nextSubscriber] = Subscriber(processes: processes, continuation: continuation)
-            return state.nextSubscriber
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
-        }
-        return stream
-    }
-
-    /// How many subscriptions are open.
-    var subscriberCount: Int { state.withLock { $0.subscribers.count } }
-
-    /// Ends every subscriber's stream (the stack has ended): a follower sees its end instead of waiting.
-    public func finishSubscribers() {
-        let continuations = state.withLock { state in
-            defer { state.subscribers.removeAll() }
-            return state.subscribers.values.map(\.continuation)
-        }
-        for continuation in continuations { continuation.finish() }
     }
 
     private func makeRecord(

@@ -171,23 +171,33 @@ func zeroPadded(_ value: Int, _ width: Int) -> String {
 
 /// Appends `bytes` as a JSON string literal. Invalid UTF-8 becomes U+FFFD (JSON cannot carry it).
 func appendJSONString<C: Collection>(_ bytes: C, into out: inout [UInt8]) where C.Element == UInt8 {
+    appendJSONString(String(decoding: bytes, as: UTF8.self), into: &out)
+}
+
+/// Appends `text` as a JSON string literal: `"` and `\` escaped, control characters as `\n`, `\r`, `\t` or
+/// `\u00XX`, everything else as its UTF-8 (a `String`'s is valid), copied a run at a time.
+func appendJSONString(_ text: String, into out: inout [UInt8]) {
+    var text = text
     out.append(0x22)
-    let text = String(decoding: bytes, as: UTF8.self)
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out.append(contentsOf: [0x5C, 0x22])
-        case "\\": out.append(contentsOf: [0x5C, 0x5C])
-        case "\n": out.append(contentsOf: [0x5C, 0x6E])
-        case "\r": out.append(contentsOf: [0x5C, 0x72])
-        case "\t": out.append(contentsOf: [0x5C, 0x74])
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                out.append(contentsOf: "\\u\(String(repeating: "0", count: 4 - hex.count))\(hex)".utf8)
-            } else {
-                out.append(contentsOf: String(scalar).utf8)
+    text.withUTF8 { bytes in
+        var run = 0
+        for index in bytes.indices {
+            let byte = bytes[index]
+            guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<index]))
+            run = index + 1
+            switch byte {
+            case 0x22: out.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: out.append(contentsOf: [0x5C, 0x6E])
+            case 0x0D: out.append(contentsOf: [0x5C, 0x72])
+            case 0x09: out.append(contentsOf: [0x5C, 0x74])
+            default:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
             }
         }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run...]))
     }
     out.append(0x22)
 }

@@ -16,7 +16,10 @@ public struct LogRecordPrinter: Sendable {
     /// The bytes of one record, ending in a newline.
     public func format(_ record: LogRecord) throws -> [UInt8] {
         if json {
-            var line = Array(try ControlAPI.encoder().encode(record))
+            // The API's own encoding of a record, without an encoder per record (a follower prints many).
+            var line: [UInt8] = []
+            var times = UTCTimestamps()
+            record.appendJSON(into: &line, times: &times)
             line.append(0x0A)
             return line
         }

@@ -22,15 +22,17 @@ enum ProbeRunner {
         }
     }
 
-    /// A `log:` readiness probe: ready at the first line of `lines` that `pattern` matches; at
+    /// A `log:` readiness probe: ready at the first line of `lines` (the batches of a subscription) that
+    /// `pattern` matches; at
     /// `ready_timeout`, says so once and keeps watching.
     static func watchLog(
-        _ pattern: LogPattern, lines: AsyncStream<LogRecord>, schedule: ProbeSchedule,
+        _ pattern: LogPattern, lines: AsyncStream<[LogRecord]>, schedule: ProbeSchedule,
         report: @escaping @Sendable (ProbeVerdict) -> Void
     ) async {
         await withTaskGroup(of: Bool.self) { group in
             group.addTask {
-                for await record in lines where record.stream != .event && pattern.matches(record.text) {
+                for await batch in lines
+                where batch.contains(where: { $0.stream != .event && pattern.matches($0.text) }) {
                     return true
                 }
                 return false

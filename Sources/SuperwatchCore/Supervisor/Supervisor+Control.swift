@@ -48,8 +48,8 @@ extension Supervisor: StackControl {
         output.recent(processes: try names.isEmpty ? nil : Set(select(names)), tail: tail)
     }
 
-    public func follow(_ names: [String]) throws(SuperwatchError) -> AsyncStream<LogRecord> {
-        output.subscribe(processes: try names.isEmpty ? nil : Set(select(names)))
+    public func follow(_ names: [String], tail: Int) throws(SuperwatchError) -> LogFollow {
+        output.subscribe(processes: try names.isEmpty ? nil : Set(select(names)), tail: tail)
     }
 
     /// Feeds `event` to the lifecycle of every process `names` selects, once all names are known; returns the

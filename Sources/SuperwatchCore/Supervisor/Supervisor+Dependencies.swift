@@ -146,7 +146,7 @@ extension Supervisor {
                 log(id, SupervisorEvent(.notice, "cannot compile the log probe `\(pattern)`: \(error.message)"))
                 return
             }
-            let lines = output.subscribe(processes: [id])
+            let lines = output.subscribe(processes: [id]).batches
             dependencies.probes[id] = Task.detached {
                 await ProbeRunner.watchLog(compiled, lines: lines, schedule: schedule, report: report)
             }

@@ -70,7 +70,6 @@ public actor Supervisor {
     let containment: Containment
     private let queue: AsyncStream<Event>
     let eventSink: AsyncStream<Event>.Continuation
-    private let broadcast: EventBroadcast
     private var pendingTimers: [(Duration, Event)] = []
     var baseEnvironment: [String: String]
     var sockets = HeldSockets()
@@ -120,30 +119,17 @@ public actor Supervisor {
         dependencies = DependencyState(config.processes)
         (queue, eventSink) = AsyncStream<Event>.makeStream()
         baseEnvironment = ChildLaunch.baseEnvironment(inherited: ProcessInfo.processInfo.environment, stack: config.env)
-        let broadcast = EventBroadcast()
-        self.broadcast = broadcast
         containment = Containment(environment: ProcessInfo.processInfo.environment) { process, event in
             output.event(process, event)
-            broadcast.publish {
-                StackEvent(process: process, name: output.name(of: process), time: Date(), event: event)
-            }
         }
     }
-
-    /// superwatch's own events (starts, exits, restarts, changes, shutdown…) as they are logged, for any number
-    /// of subscribers; each buffers at most `EventBroadcast.bufferLimit` and loses the oldest beyond that, so a
-    /// slow subscriber never holds up the stack. The stream finishes when `run()` ends.
-    public nonisolated func events() -> AsyncStream<StackEvent> { broadcast.subscribe() }
 
     /// Runs the stack until it is asked to stop or nothing is left to run; returns the exit status, 128 +
     /// SIGPIPE once stdout was closed. What stdout has not taken a second after that is dropped.
     public func run() async throws(SuperwatchError) -> Int32 {
         let eventSink = self.eventSink
         sink.onClosed { eventSink.yield(.stdoutClosed) }
-        defer {
-            broadcast.finish()
-            output.finishSubscribers()
-        }
+        defer { output.finishSubscribers() }
         let status: Int32
         do {
             status = try await supervise()
@@ -417,11 +403,9 @@ public actor Supervisor {
         shutdownInDependencyOrder()
     }
 
-    /// Logs `event` about process `id` (nil: the stack) now, in the terminal or JSON log, and sends it to the
-    /// event stream's subscribers.
+    /// Logs `event` about process `id` (nil: the stack) now, in the terminal or JSON log, its ring buffer and
+    /// to the followers of the logs (`output`).
     func log(_ id: ProcessID?, _ event: SupervisorEvent) {
         output.event(id, event)
-        let output = self.output
-        broadcast.publish { StackEvent(process: id, name: output.name(of: id), time: Date(), event: event) }
     }
 }
