@@ -118,6 +118,9 @@ public struct ProcessSpec: Sendable, Equatable {
         if case .werkzeug(let app) = command { return app }
         return nil
     }
+    /// Run on a pseudo-terminal of its own (`tty: true`, or `up --tty`) instead of pipes: its stdout and
+    /// stderr are one stream, and `superwatch attach` can type into it.
+    public var tty = false
     /// How many copies `up` runs (`replicas:`); `StackPlan` turns them into one spec each.
     public var replicas: Int = 1
     /// For an instance `StackPlan` made of a process with several replicas, that process's name. Replicas
@@ -209,6 +212,6 @@ public enum ConfigKeys {
         "command", "cwd", "env", "env_file", "replicas", "restart_codes", "restart", "max_restarts", "backoff",
         "stop_signal",
         "stop_timeout", "watch", "ignore", "extra_files", "watcher", "interval", "debounce", "listen", "werkzeug",
-        "python", "debug", "log_buffer",
+        "python", "debug", "log_buffer", "tty",
     ]
 }

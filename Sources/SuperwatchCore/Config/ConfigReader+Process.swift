@@ -153,6 +153,7 @@ extension ConfigReader {
                 }
                 python = (interpreter, keyNode)
             case "debug": debug = (try bool(value, what: what), keyNode)
+            case "tty": spec.tty = try bool(value, what: what)
             default: break
             }
         }

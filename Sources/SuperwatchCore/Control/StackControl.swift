@@ -139,4 +139,7 @@ public protocol StackControl: Sendable {
     /// Every line and event from now on, for the named processes (all when empty), until the stream is
     /// dropped. A slow reader loses the oldest records, never slows the stack.
     func follow(_ names: [String]) async throws(SuperwatchError) -> AsyncStream<LogRecord>
+    /// Attaches a client to the terminal of the `tty: true` process (replica) `name` (Supervisor+Attach.swift;
+    /// a stack without terminals refuses).
+    func attach(_ name: String) async throws(SuperwatchError) -> TerminalAttachment
 }

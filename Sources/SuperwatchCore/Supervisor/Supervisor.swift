@@ -84,6 +84,8 @@ public actor Supervisor {
     private(set) var io: IOLoop?
     /// Whether the event loop runs, so that the control API's requests are carried out.
     private(set) var acceptsRequests = false
+    /// The pseudo-terminals of `tty: true` runs, for `attach` and window sizes (Supervisor+Attach.swift).
+    let terminals = TerminalSessions()
 
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) {
         self.sink = sink
