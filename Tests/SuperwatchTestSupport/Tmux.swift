@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A tmux server of its own (its own socket, `-L`) with one session running `command`: a real terminal for
 /// what needs one (`superwatch attach`), driven as a user would, by keys (`send-keys`), and read off its screen
 /// (`capture-pane`). `kill()` ends the server and everything in it.
@@ -16,8 +20,9 @@ public struct TmuxSession: Sendable {
         let exports = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\(ShellQuote.quote($0.value))" }
         let line = (["cd", ShellQuote.quote(directory), "&&"] + (exports.isEmpty ? [] : ["env"] + exports) + [command])
             .joined(separator: " ")
-        // The tmux server this starts keeps the descriptors it was given: the shell gives it /dev/null and a file,
-        // not the pipes `runCommand` reads to their end (which would then never come).
+        // The tmux server this starts keeps every descriptor it inherits: started from `runCommand` (or
+        // Foundation's Process), it would hold the pipes their reader waits to end. system(3) waits for the shell
+        // alone, and the shell gives tmux /dev/null and a file.
         let errors = TemporaryDirectory("superwatch-tmux")
         defer { errors.remove() }
         let arguments = [
@@ -25,13 +30,11 @@ public struct TmuxSession: Sendable {
             String(rows), line, ";", "set-option", "-g", "status", "off", ";", "set-option", "-g", "remain-on-exit",
             "on",
         ]
-        let started = try runCommand([
-            "sh", "-c",
+        let status = system(
             arguments.map(ShellQuote.quote).joined(separator: " ") + " </dev/null >/dev/null 2>"
-                + ShellQuote.quote("\(errors.path)/stderr"),
-        ])
-        guard started.status == 0 else {
-            throw TmuxError(message: "tmux new-session: \(errors.read("stderr") ?? "")")
+                + ShellQuote.quote("\(errors.path)/stderr"))
+        guard status == 0 else {
+            throw TmuxError(message: "tmux new-session (\(status)): \(errors.read("stderr") ?? "")")
         }
     }
 
