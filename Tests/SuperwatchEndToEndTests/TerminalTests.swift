@@ -38,9 +38,10 @@ private let esc = "\u{1B}"
             "processes:\n  term: {command: [python3, check.py], tty: true, restart: never}\n",
             files: ["check.py": checker], environment: ["NO_COLOR": "1"])
         #expect(result.status == 0)
-        #expect(lines(of: "term", in: result.stdout) == [
-            "stdout True stdin True", "red and plain", "cleared", "to stderr",
-        ])
+        #expect(
+            lines(of: "term", in: result.stdout) == [
+                "stdout True stdin True", "red and plain", "cleared", "to stderr",
+            ])
         #expect(!result.stdout.contains(esc) && !result.stdout.contains("\r"), "\(result.stdout)")
     }
 
@@ -142,7 +143,8 @@ private let esc = "\u{1B}"
             #expect(tmux.waitFor("detached from ask; it keeps running"), "\(tmux.screen())")
             #expect(tmux.waitFor("attach-exited-0"))
             let status = try SuperwatchRun.run(["status", "--json"], in: run.path)
-            #expect(status.stdout.contains("\"state\" : \"running\"") || status.stdout.contains("\"state\":\"running\""),
+            #expect(
+                status.stdout.contains("\"state\" : \"running\"") || status.stdout.contains("\"state\":\"running\""),
                 "\(status.stdout)")
         }
     }
@@ -203,7 +205,8 @@ private let esc = "\u{1B}"
             """
         try withStack(yaml) { run in
             #expect(run.waitFor("sizer      | size 24 80\n"), "80 x 24 without a terminal\n\(run.stdout)")
-            let tmux = try TmuxSession("\(attach) sizer; echo attach-exited-$?; sleep 600", in: run.path, columns: 100, rows: 30)
+            let tmux = try TmuxSession(
+                "\(attach) sizer; echo attach-exited-$?; sleep 600", in: run.path, columns: 100, rows: 30)
             defer { tmux.kill() }
             #expect(tmux.waitFor("attached to sizer"))
             #expect(run.waitFor("sizer      | size 30 100\n"), "the attached terminal's size\n\(run.stdout)")
@@ -212,7 +215,8 @@ private let esc = "\u{1B}"
 
             let second = try SuperwatchRun.run(["attach", "sizer"], in: run.path)
             #expect(second.status == 1)
-            #expect(second.stderr.contains("sizer already has a client attached; only one at a time"), "\(second.stderr)")
+            #expect(
+                second.stderr.contains("sizer already has a client attached; only one at a time"), "\(second.stderr)")
 
             try tmux.send("C-]")
             #expect(tmux.waitFor("detached from sizer"))

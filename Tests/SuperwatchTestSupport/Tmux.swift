@@ -40,7 +40,8 @@ public struct TmuxSession: Sendable {
 
     /// Types `keys` as tmux's send-keys names them (`Enter`, `C-]`, or text with `-l`).
     public func send(_ keys: String..., literally: Bool = false) throws {
-        let result = try runCommand(["tmux", "-L", socket, "send-keys", "-t", "main"] + (literally ? ["-l"] : []) + keys)
+        let command = ["tmux", "-L", socket, "send-keys", "-t", "main"] + (literally ? ["-l"] : [])
+        let result = try runCommand(command + keys)
         guard result.status == 0 else { throw TmuxError(message: "tmux send-keys: \(result.stderr)") }
     }
 

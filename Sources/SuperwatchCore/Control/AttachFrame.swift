@@ -29,7 +29,9 @@ enum AttachFrame: Sendable, Equatable {
         case .resize(let size):
             var out: [UInt8] = []
             Self.appendHeader(Self.resizeType, length: 4, to: &out)
-            out += [UInt8(size.rows >> 8), UInt8(size.rows & 0xFF), UInt8(size.columns >> 8), UInt8(size.columns & 0xFF)]
+            out += [
+                UInt8(size.rows >> 8), UInt8(size.rows & 0xFF), UInt8(size.columns >> 8), UInt8(size.columns & 0xFF),
+            ]
             return out
         }
     }

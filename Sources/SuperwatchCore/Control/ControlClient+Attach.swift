@@ -91,7 +91,9 @@ extension ControlClient {
                             switch event {
                             case .typed(let bytes):
                                 if let key = bytes.firstIndex(of: Self.detachKey) {
-                                    if key > 0 { try await outbound.write(.body(.byteBuffer(Self.frame(Array(bytes[..<key]))))) }
+                                    if key > 0 {
+                                        try await outbound.write(.body(.byteBuffer(Self.frame(Array(bytes[..<key])))))
+                                    }
                                     try await outbound.write(.end(nil))
                                     return true
                                 }

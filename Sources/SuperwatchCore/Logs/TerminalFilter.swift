@@ -200,7 +200,8 @@ struct TerminalFilter {
     /// Keeps track of the colour in effect after SGR `sequence`: a reset (no parameter, or 0 first) starts over.
     private mutating func remember(_ sequence: [UInt8]) {
         let parameters = sequence.dropFirst(2).dropLast()
-        if parameters.isEmpty || parameters == [0x30] || parameters.first == 0x30 && parameters.dropFirst().first == 0x3B {
+        let resetFirst = parameters.first == 0x30 && parameters.dropFirst().first == 0x3B
+        if parameters.isEmpty || parameters == [0x30] || resetFirst {
             colour.removeAll(keepingCapacity: true)
             if parameters.count <= 1 { return }
         }

@@ -21,10 +21,11 @@ struct LaunchedProcess: ~Copyable, Sendable {
 
     /// Hands the descriptors to a new owner that holds raw numbers (the I/O loop's `RunIO`).
     consuming func takeDescriptors() -> (pidfd: Int32, stdout: Int32, stderr: Int32?) {
-        let stderr: Int32? = switch consume stderr {
+        let stderr: Int32? =
+            switch consume stderr {
             case .some(let descriptor): descriptor.take()
             case .none: nil
-        }
+            }
         return (pidfd.take(), stdout.take(), stderr)
     }
 }

@@ -58,7 +58,8 @@ extension Supervisor {
         guard lifecycle.phase == .running,
             let session = terminals.session(runID: lifecycle.runID)
         else {
-            throw SuperwatchError(.controlRefused(status: 409), "\(name) is not running now (\(lifecycle.state.rawValue))")
+            throw SuperwatchError(
+                .controlRefused(status: 409), "\(name) is not running now (\(lifecycle.state.rawValue))")
         }
         guard let (client, output) = session.attach() else {
             throw SuperwatchError(
