@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
 #include <sys/ioctl.h>
@@ -13,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
@@ -84,7 +86,7 @@ static const char *_Nonnull const sw_step_names[] = {
     [SW_STEP_NONE] = "spawn", [SW_STEP_FORK] = "fork", [SW_STEP_SETSID] = "setsid", [SW_STEP_DUP2] = "dup2",
     [SW_STEP_CHDIR] = "chdir", [SW_STEP_EXECVE] = "execve", [SW_STEP_PIPE] = "pipe",
     [SW_STEP_CGROUP] = "cgroup", [SW_STEP_SETRLIMIT] = "setrlimit", [SW_STEP_PIDFD] = "pidfd_open",
-    [SW_STEP_PASS_FDS] = "pass descriptors",
+    [SW_STEP_PASS_FDS] = "pass descriptors", [SW_STEP_TTY] = "TIOCSCTTY",
 };
 
 const char *sw_spawn_step_name(sw_spawn_step step) {
@@ -176,6 +178,9 @@ __attribute__((noreturn)) static void sw_spawn_child(const sw_spawn_spec *spec, 
     for (int i = 0; i < count; i++) {
         if (dup2(moved[i], 3 + i) < 0) sw_child_fail(errfd, errno, SW_STEP_DUP2);
     }
+    // The pseudo-terminal on 0, 1 and 2 becomes this new session's controlling terminal: job control, ^C from
+    // an attached terminal and SIGHUP when it goes all work as in a terminal emulator.
+    if (spec->controlling_tty && ioctl(0, TIOCSCTTY, 0) != 0) sw_child_fail(errfd, errno, SW_STEP_TTY);
     // Close everything else except the error pipe, which closes itself on exec. ignored: close of a
     // descriptor in this range can only fail with EBADF (none there), and nothing is written through them.
     for (int fd = high; fd < errfd; fd++) close(fd);
@@ -246,7 +251,7 @@ pid_t sw_spawn(const sw_spawn_spec *spec, sw_spawn_result *result) {
         // reused process group id. ignored: a keeper that cannot be written to is dead, and its successor
         // only gets the groups superwatch knows, which this one is not.
         if (spec->keeper_fd >= 0) (void)sw_keeper_send(spec->keeper_fd, SW_KEEPER_UNREGISTER, pid, 0, 0, NULL);
-        result->step = msg[4] <= SW_STEP_PASS_FDS ? (sw_spawn_step)msg[4] : SW_STEP_EXECVE;
+        result->step = msg[4] <= SW_STEP_TTY ? (sw_spawn_step)msg[4] : SW_STEP_EXECVE;
         return -child_err;
     }
     if (pidfd < 0) {
@@ -633,6 +638,44 @@ int sw_pidfd_reap(int pidfd, int *code, int *signal_out) {
     if (info.si_code == CLD_EXITED) { *code = info.si_status; *signal_out = 0; }
     else { *code = -1; *signal_out = info.si_status; }
     return 1;
+}
+
+int sw_open_pty(int *master, int *slave, unsigned short rows, unsigned short cols) {
+    *master = -1;
+    *slave = -1;
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return -errno;
+    char name[128];
+    int err = 0;
+    if (grantpt(m) != 0 || unlockpt(m) != 0) err = errno;
+    else if ((err = ptsname_r(m, name, sizeof name)) == 0) {
+        int s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (s < 0) err = errno;
+        else {
+            struct winsize size = { .ws_row = rows, .ws_col = cols };
+            // ignored: a pty always takes a window size; a failure would only leave it 0 x 0.
+            (void)ioctl(s, TIOCSWINSZ, &size);
+            *master = m;
+            *slave = s;
+            return 0;
+        }
+    }
+    close(m);  // ignored: nothing was written through it
+    return -(err ? err : EIO);
+}
+
+int sw_set_window_size(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize size = { .ws_row = rows, .ws_col = cols };
+    return ioctl(fd, TIOCSWINSZ, &size) == 0 ? 0 : -errno;
+}
+
+int sw_get_window_size(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize size;
+    memset(&size, 0, sizeof size);
+    if (ioctl(fd, TIOCGWINSZ, &size) != 0) return -errno;
+    *rows = size.ws_row;
+    *cols = size.ws_col;
+    return 0;
 }
 
 int sw_pipe_cloexec(int fds[_Nonnull 2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno; }

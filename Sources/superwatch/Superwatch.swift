@@ -9,7 +9,8 @@ struct Superwatch: AsyncParsableCommand {
         abstract: "Run a local development stack: several processes, one log stream, per-process reloads.",
         version: superwatchVersion,
         subcommands: [
-            Up.self, Status.self, Restart.self, Stop.self, Start.self, Reload.self, Logs.self, Down.self, Check.self,
+            Up.self, Status.self, Restart.self, Stop.self, Start.self, Reload.self, Logs.self, Attach.self, Down.self,
+            Check.self,
             Export.self,
         ]
     )

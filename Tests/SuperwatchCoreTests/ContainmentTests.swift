@@ -30,7 +30,7 @@ import Testing
                     keeperFD: keeper.writeFD, stopSignal: .terminate, stopTimeoutMilliseconds: 500, mode: mode))
             pids.append(launched.pid)
             let taken = launched.takeDescriptors()
-            descriptors += [taken.pidfd, taken.stdout, taken.stderr]
+            descriptors += [taken.pidfd, taken.stdout] + (taken.stderr.map { [$0] } ?? [])
         }
         #expect(pids.allSatisfy { isAlive($0) })
         close(keeper.writeFD)

@@ -49,6 +49,7 @@ typedef enum sw_spawn_step {
     SW_STEP_SETRLIMIT,
     SW_STEP_PIDFD,      ///< pidfd_open after a fork
     SW_STEP_PASS_FDS,   ///< more than SW_PASS_FDS_MAX descriptors to pass
+    SW_STEP_TTY,        ///< making the pseudo-terminal the controlling terminal (TIOCSCTTY)
 } sw_spawn_step;
 
 /// How a child is created.
@@ -82,6 +83,8 @@ typedef struct sw_spawn_spec {
     int cgroup_procs_fd;                ///< -1, or an open cgroup.procs: the child moves itself into that cgroup
     const char *_Nullable cgroup_name;  ///< NULL, or that cgroup's name under the keeper's parent (for the keeper)
     long long nofile_soft;              ///< -1, or the soft RLIMIT_NOFILE the program gets (superwatch raised its own)
+    int controlling_tty;                ///< 1: stdin_fd is a pseudo-terminal's slave; make it the session's
+                                        ///< controlling terminal (TIOCSCTTY) after setsid
     sw_spawn_mode mode;
 } sw_spawn_spec;
 
@@ -161,6 +164,18 @@ int sw_set_pipe_size(int fd, int size);
 /// 1 or 0; cannot fail.
 int sw_contains_bytes(const void *_Nullable haystack, size_t haystack_length, const void *_Nullable needle,
                       size_t needle_length);
+
+/// A new pseudo-terminal (posix_openpt, grantpt, unlockpt, then its slave opened): *master and *slave are
+/// close-on-exec, neither becomes superwatch's controlling terminal (O_NOCTTY), and the window is `rows` x
+/// `cols`. 0 or -errno (nothing is left open on failure).
+int sw_open_pty(int *master, int *slave, unsigned short rows, unsigned short cols);
+
+/// ioctl(TIOCSWINSZ): sets a pseudo-terminal's window size (the kernel sends SIGWINCH to its foreground process
+/// group when it changes). 0 or -errno.
+int sw_set_window_size(int fd, unsigned short rows, unsigned short cols);
+
+/// ioctl(TIOCGWINSZ): the window size of the terminal `fd` refers to. 0 or -errno (-ENOTTY: not a terminal).
+int sw_get_window_size(int fd, unsigned short *rows, unsigned short *cols);
 
 /// pipe2(fds, O_CLOEXEC). 0 or -errno.
 int sw_pipe_cloexec(int fds[_Nonnull 2]);

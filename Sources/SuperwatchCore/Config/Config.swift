@@ -123,6 +123,9 @@ public struct ProcessSpec: Sendable, Equatable {
     }
     /// Who reloads a Python command that starts Werkzeug's or Django's reloader (`reloader:`).
     public var reloader: PythonReloader = .superwatch
+    /// Run on a pseudo-terminal of its own (`tty: true`, or `up --tty`) instead of pipes: its stdout and
+    /// stderr are one stream, and `superwatch attach` can type into it.
+    public var tty = false
     /// How many copies `up` runs (`replicas:`); `StackPlan` turns them into one spec each.
     public var replicas: Int = 1
     /// For an instance `StackPlan` made of a process with several replicas, that process's name. Replicas
@@ -232,6 +235,6 @@ public enum ConfigKeys {
         "stop_signal",
         "stop_timeout", "watch", "ignore", "extra_files", "watcher", "interval", "debounce", "listen", "werkzeug",
         "python", "debug", "log_buffer", "reloader", "depends_on", "ready", "ready_timeout", "ready_period", "health",
-        "restart_dependents", "image",
+        "restart_dependents", "image", "tty",
     ]
 }

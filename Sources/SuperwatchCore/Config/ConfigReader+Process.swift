@@ -174,6 +174,7 @@ extension ConfigReader {
             case "health": spec.health = try healthCheck(value, cwd: spec.cwd)
             case "depends_on": spec.dependsOn = try dependencies(value, of: name)
             case "restart_dependents": spec.restartDependents = try bool(value, what: what)
+            case "tty": spec.tty = try bool(value, what: what)
             default: break
             }
         }

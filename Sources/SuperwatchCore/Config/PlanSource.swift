@@ -12,6 +12,8 @@ public struct PlanSource: Sendable {
     public var portFlag: Int?
     /// superwatch's environment, for a `PORT` there.
     public var environment: [String: String]
+    /// `up --tty`: every process on a pseudo-terminal, after a reload too.
+    public var allOnTerminals = false
 
     public init(
         path: String, concurrency: [String: Int] = [:], only: [String] = [], portFlag: Int? = nil,
@@ -46,8 +48,9 @@ public struct PlanSource: Sendable {
         let basePort = try StackPlan.basePort(flag: portFlag, config: config, environment: environment)
         let kept = previous.flatMap { $0.basePort == basePort ? $0.portSlots : nil } ?? [:]
         let slots = StackPlan.portSlots(config.processes.map(\.name), basePort: basePort, keeping: kept)
-        let plan = try StackPlan.make(
+        var plan = try StackPlan.make(
             config, concurrency: concurrency, only: only, basePort: basePort, portSlots: slots)
+        if allOnTerminals { plan = plan.runningOnTerminals() }
         return Planned(config: config, plan: plan, basePort: basePort, portSlots: slots)
     }
 }

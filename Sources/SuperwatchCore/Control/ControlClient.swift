@@ -132,7 +132,7 @@ public struct ControlClient: Sendable {
         }
     }
 
-    private func connect() async throws -> NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart> {
+    func connect() async throws -> NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart> {
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         let initializer:
             @Sendable (any NIOCore.Channel) -> EventLoopFuture<
@@ -151,7 +151,7 @@ public struct ControlClient: Sendable {
         }
     }
 
-    private func notRunning(_ error: any Error) -> SuperwatchError {
+    func notRunning(_ error: any Error) -> SuperwatchError {
         let place: String
         switch target {
         case .unix(let path): place = path

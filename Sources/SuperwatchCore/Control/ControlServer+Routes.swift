@@ -74,6 +74,9 @@ extension ControlServer {
             return try json(ControlAPI.Logs(records: records))
         }
         on("logs/follow", .get) { request, _ in try await follow(request, control) }
+        on("processes/:name/attach", .post) { request, context in
+            try await attach(try context.parameters.require("name"), request, control)
+        }
         on("shutdown", .post) { _, _ in
             await control.shutdown()
             return try json(["status": "stopping"], status: .accepted)

@@ -171,4 +171,7 @@ public protocol StackControl: Sendable {
     /// Reads the config file (and its env files) again and applies the difference, all or nothing: an invalid
     /// config (`.invalidConfig`, with its position) or an address that cannot be bound changes nothing.
     func reload() async throws(SuperwatchError) -> ReloadSummary
+    /// Attaches a client to the terminal of the `tty: true` process (replica) `name` (Supervisor+Attach.swift;
+    /// a stack without terminals refuses).
+    func attach(_ name: String) async throws(SuperwatchError) -> TerminalAttachment
 }

@@ -45,10 +45,13 @@ struct RunIO: ~Copyable, Sendable {
     let channels: [Channel]
     /// Look for "address already in use" in the output (a `listen:` process; see `AddressInUseScan`).
     let scansForAddressInUse: Bool
+    /// For a run on a pseudo-terminal (its `output(pty)` channel): where `attach` gets its output; ended when
+    /// that channel ends.
+    let terminal: TerminalSession?
 
     init(
         runID: UInt64, process: ProcessID, pid: pid_t, pidfd: consuming OwnedDescriptor, channels: [Channel],
-        scansForAddressInUse: Bool = false
+        scansForAddressInUse: Bool = false, terminal: TerminalSession? = nil
     ) {
         self.runID = runID
         self.process = process
@@ -56,5 +59,6 @@ struct RunIO: ~Copyable, Sendable {
         self.pidfd = pidfd
         self.channels = channels
         self.scansForAddressInUse = scansForAddressInUse
+        self.terminal = terminal
     }
 }

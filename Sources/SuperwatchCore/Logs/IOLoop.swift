@@ -83,12 +83,14 @@ final class IOLoop: @unchecked Sendable {
         /// Until registered.
         var channels: [Channel]
         let scansForAddressInUse: Bool
+        let terminal: TerminalSession?
 
         init(_ run: consuming RunIO) {
             runID = run.runID
             process = run.process
             channels = run.channels
             scansForAddressInUse = run.scansForAddressInUse
+            terminal = run.terminal
             pidfd = run.pidfd
         }
     }
@@ -259,6 +261,8 @@ final class IOLoop: @unchecked Sendable {
     }
 
     private static let coalescingThreshold = 256 << 10
+    /// The most a drain reads from a pseudo-terminal (see `drainChannels`).
+    private static let terminalDrainLimit = 64 << 20
     private static let coalescingDelayNanoseconds = 2_000_000
     fileprivate var bytesThisRound = 0
     /// Channels taken out of the epoll set until the end of this round (see `park`).
@@ -324,7 +328,11 @@ final class IOLoop: @unchecked Sendable {
                 let scans = run.scansForAddressInUse && !hintedAddressInUse.contains(run.process)
                 reader = OutputReader(
                     channel, runID: run.runID, splitter: LineSplitter(process: run.process, stream: stream),
-                    addressInUse: scans ? AddressInUseScan() : nil)
+                    addressInUse: scans ? AddressInUseScan() : nil,
+                    terminal: stream == .pty
+                        ? TerminalOutput(
+                            filter: TerminalFilter(keepsColour: formatter.options.color), session: run.terminal)
+                        : nil)
             case .report:
                 reader = ReportReader(channel, runID: run.runID, process: run.process)
             }
@@ -368,6 +376,13 @@ final class IOLoop: @unchecked Sendable {
         confinement.assertOnOwner()
         for fd in fds where channels[fd] != nil {
             var remaining = Int(sw_bytes_available(fd))
+            if channels[fd]?.channel.kind == .output(.pty) {
+                // A terminal passes its output on through the kernel's buffers, not all of it at once: FIONREAD
+                // counts only what reached the master. A read waits for what is on its way, so reading until
+                // EAGAIN (or EIO, the end) gets all of it; the cap keeps a writer that holds the terminal open
+                // elsewhere from holding the loop.
+                remaining = Self.terminalDrainLimit
+            }
             repeat {
                 let n = try readOnce(fd, limit: remaining > 0 ? remaining : Int.max, timestamp: timestamp)
                 if n <= 0 { break }
@@ -429,6 +444,15 @@ private protocol ChannelReader: AnyObject {
     func finish(loop: IOLoop, timestamp: [UInt8])
 }
 
+/// What a pseudo-terminal's output needs on its way to the line splitter: the terminal filter (no CR, no cursor
+/// movement, colour as superwatch's output has it) and the session `attach` forwards it to.
+private struct TerminalOutput {
+    var filter: TerminalFilter
+    let session: TerminalSession?
+    /// The filtered bytes of the chunk being split (kept for its storage).
+    var filtered: [UInt8] = []
+}
+
 /// Process output: cut into lines for the fan-out, and searched for "address already in use" while asked to.
 private final class OutputReader: ChannelReader {
     let channel: Channel
@@ -437,17 +461,36 @@ private final class OutputReader: ChannelReader {
     var splitter: LineSplitter
     /// Set while the output is searched for "address already in use".
     var addressInUse: AddressInUseScan?
+    /// For a pseudo-terminal.
+    private var terminal: TerminalOutput?
 
-    init(_ channel: Channel, runID: UInt64, splitter: LineSplitter, addressInUse: AddressInUseScan?) {
+    init(
+        _ channel: Channel, runID: UInt64, splitter: LineSplitter, addressInUse: AddressInUseScan?,
+        terminal: TerminalOutput? = nil
+    ) {
         self.channel = channel
         self.runID = runID
         self.splitter = splitter
         self.addressInUse = addressInUse
+        self.terminal = terminal
     }
+
+    /// The loop drops a reader when its channel ends: for a pseudo-terminal, that ends the run's session.
+    deinit { terminal?.session?.end() }
 
     func consume(_ chunk: UnsafeRawBufferPointer, loop: IOLoop, timestamp: [UInt8]) {
         loop.bytesThisRound += chunk.count
-        splitter.consume(chunk, formatter: loop.formatter, timestamp: timestamp, into: &loop.batch)
+        if var output = terminal {
+            terminal = nil  // so that `output.filtered` is not copied on write
+            output.session?.forward(chunk)
+            if output.filter.filter(chunk, into: &output.filtered) { splitter.discardPending() }
+            output.filtered.withUnsafeBytes {
+                splitter.consume($0, formatter: loop.formatter, timestamp: timestamp, into: &loop.batch)
+            }
+            terminal = output
+        } else {
+            splitter.consume(chunk, formatter: loop.formatter, timestamp: timestamp, into: &loop.batch)
+        }
         guard addressInUse != nil else { return }
         if addressInUse!.scan(chunk) {
             loop.hintAddressInUse(process: splitter.process)
@@ -457,6 +500,11 @@ private final class OutputReader: ChannelReader {
     }
 
     func finish(loop: IOLoop, timestamp: [UInt8]) {
+        if let tail = terminal?.filter.finish() {
+            tail.withUnsafeBytes {
+                splitter.consume($0, formatter: loop.formatter, timestamp: timestamp, into: &loop.batch)
+            }
+        }
         splitter.finish(formatter: loop.formatter, timestamp: timestamp, into: &loop.batch)
     }
 }

@@ -64,6 +64,12 @@ struct LineSplitter {
         length >= 1 << 20 && length % (1 << 20) == 0 ? "\(length >> 20) MiB" : "\(length) bytes"
     }
 
+    /// Drops the incomplete last line: a terminal's program redrew it (`TerminalFilter`).
+    mutating func discardPending() {
+        pending.removeAll(keepingCapacity: pending.count < 1 << 20)
+        splitting = false
+    }
+
     /// Emits an incomplete last line, if any.
     mutating func finish(formatter: LogFormatter, timestamp: [UInt8], into out: inout OutputBatch) {
         if !pending.isEmpty { emitPending(formatter: formatter, timestamp: timestamp, into: &out) }

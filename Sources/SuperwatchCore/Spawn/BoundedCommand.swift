@@ -47,7 +47,8 @@ enum BoundedCommand {
         _ launched: borrowing LaunchedProcess, runner: PythonInterpreter.Runner, until deadline: ContinuousClock.Instant
     ) -> Outcome {
         var outcome = Outcome(status: nil)
-        var open = [launched.stdout.rawValue, launched.stderr.rawValue]
+        // A command it runs has pipes, never a terminal: stderr is there.
+        var open = [launched.stdout.rawValue, launched.stderrNumber ?? -1].filter { $0 >= 0 }
         var buffer = [UInt8](repeating: 0, count: 65536)
         while !open.isEmpty {
             let left = deadline - ContinuousClock.now

@@ -11,14 +11,30 @@ import Foundation
 struct LaunchedProcess: ~Copyable, Sendable {
     var pid: pid_t
     var pidfd: OwnedDescriptor
+    /// The read end of its stdout pipe, or the master of its pseudo-terminal (`LaunchRequest.terminal`), which
+    /// carries stdout and stderr both.
     var stdout: OwnedDescriptor
-    var stderr: OwnedDescriptor
+    /// The read end of its stderr pipe; nil on a pseudo-terminal.
+    var stderr: OwnedDescriptor?
     /// Whether the child came from clone3(CLONE_PIDFD) (false: the fork + pidfd_open fallback).
     var usedClone3: Bool
 
-    /// Hands the three descriptors to a new owner that holds raw numbers (the I/O loop's `RunIO`).
-    consuming func takeDescriptors() -> (pidfd: Int32, stdout: Int32, stderr: Int32) {
-        (pidfd.take(), stdout.take(), stderr.take())
+    /// The raw number of the stderr pipe's read end (nil on a pseudo-terminal), still owned by this value.
+    var stderrNumber: Int32? {
+        switch stderr {
+        case .some(let descriptor): descriptor.rawValue
+        case .none: nil
+        }
+    }
+
+    /// Hands the descriptors to a new owner that holds raw numbers (the I/O loop's `RunIO`).
+    consuming func takeDescriptors() -> (pidfd: Int32, stdout: Int32, stderr: Int32?) {
+        let stderr: Int32? =
+            switch consume stderr {
+            case .some(let descriptor): descriptor.take()
+            case .none: nil
+            }
+        return (pidfd.take(), stdout.take(), stderr)
     }
 }
 
@@ -45,6 +61,8 @@ struct LaunchRequest: Sendable {
     /// `.fork`: create the child with fork + pidfd_open even where clone3 works (the fallback, for tests and
     /// `SUPERWATCH_SPAWN=fork`).
     var mode: SpawnMode = .automatic
+    /// Run on a new pseudo-terminal of this window size (`tty: true`) instead of /dev/null and two pipes.
+    var terminal: WindowSize?
 }
 
 /// How children (and the keeper) are created.
@@ -99,10 +117,7 @@ enum Launcher {
         guard let path = resolveExecutable(program, cwd: request.cwd, path: request.environment["PATH"]) else {
             throw SuperwatchError(.spawn, "command not found: \(program)")
         }
-        let devNull = OwnedDescriptor(
-            takingOwnershipOf: try retryingEINTR("open(/dev/null)") { open("/dev/null", O_RDONLY | O_CLOEXEC) })
-        let out = try OwnedPipe(size: 1 << 20)
-        let err = try OwnedPipe(size: 1 << 20)
+        let streams = try ChildStreams(terminal: request.terminal)
 
         var environment = request.environment
         if !request.passFDs.isEmpty { environment["LISTEN_PID"] = String(repeating: "0", count: 20) }
@@ -120,13 +135,14 @@ enum Launcher {
                         cEnv.withUnsafeBufferPointer { envp in
                             var spec = sw_spawn_spec(
                                 path: cPath, argv: argv.baseAddress!, envp: envp.baseAddress!, cwd: cCwd,
-                                stdin_fd: devNull.rawValue, stdout_fd: out.write.rawValue,
-                                stderr_fd: err.write.rawValue, pass_fds: fds.baseAddress,
+                                stdin_fd: streams.stdin, stdout_fd: streams.stdout,
+                                stderr_fd: streams.stderr, pass_fds: fds.baseAddress,
                                 pass_fd_count: Int32(fds.count), keeper_fd: request.keeperFD,
                                 stop_signal: request.stopSignal.rawValue,
                                 stop_timeout_ms: request.stopTimeoutMilliseconds,
                                 cgroup_procs_fd: request.cgroupProcsFD, cgroup_name: nil,
-                                nofile_soft: request.descriptorLimit.map { Int64($0) } ?? -1, mode: request.mode.shim)
+                                nofile_soft: request.descriptorLimit.map { Int64($0) } ?? -1,
+                                controlling_tty: request.terminal == nil ? 0 : 1, mode: request.mode.shim)
                             guard let cgroupName = request.cgroupName else { return sw_spawn(&spec, &result) }
                             return cgroupName.withCString { name in
                                 spec.cgroup_name = name
@@ -137,7 +153,8 @@ enum Launcher {
                 }
             }
         }
-        // The child has its copies (or failed): the parent's write ends and /dev/null close here, when they end.
+        // The child has its copies (or failed): the parent's write ends, /dev/null and the pty's slave close
+        // below, as `streams` is consumed.
         guard pid > 0 else {
             let failure = Errno(rawValue: -pid)
             let step = String(cString: sw_spawn_step_name(result.step))
@@ -146,9 +163,8 @@ enum Launcher {
                 result.step == SW_STEP_CHDIR ? "cannot enter \(request.cwd)" : "cannot start \(program) (\(step))"
             throw SuperwatchError(.spawn, "\(what): \(failure)")
         }
-        return LaunchedProcess(
-            pid: pid, pidfd: OwnedDescriptor(takingOwnershipOf: result.pidfd), stdout: out.read, stderr: err.read,
-            usedClone3: result.used_clone3 != 0)
+        return streams.launched(
+            pid: pid, pidfd: OwnedDescriptor(takingOwnershipOf: result.pidfd), usedClone3: result.used_clone3 != 0)
     }
 
     /// A close-on-exec pipe; `size` enlarges it (a larger pipe means fewer wake-ups for chatty processes;
@@ -176,5 +192,48 @@ enum Launcher {
             }
         }
         return nil
+    }
+}
+
+/// What a child gets as fds 0, 1 and 2, owned by the parent until the start is done: /dev/null and two pipes, or
+/// the slave of a new pseudo-terminal as all three.
+private struct ChildStreams: ~Copyable {
+    private enum Owned: ~Copyable {
+        case pipes(stdin: OwnedDescriptor, stdout: OwnedPipe, stderr: OwnedPipe)
+        case terminal(Pseudoterminal)
+    }
+
+    /// The descriptors the child moves to 0, 1 and 2.
+    let stdin: Int32
+    let stdout: Int32
+    let stderr: Int32
+    private let owned: Owned
+
+    init(terminal size: WindowSize?) throws(SuperwatchError) {
+        if let size {
+            let pty = try Pseudoterminal(size: size)
+            (stdin, stdout, stderr) = (pty.slave.rawValue, pty.slave.rawValue, pty.slave.rawValue)
+            owned = .terminal(pty)
+            return
+        }
+        let devNull = OwnedDescriptor(
+            takingOwnershipOf: try retryingEINTR("open(/dev/null)") { open("/dev/null", O_RDONLY | O_CLOEXEC) })
+        let out = try OwnedPipe(size: 1 << 20)
+        let err = try OwnedPipe(size: 1 << 20)
+        (stdin, stdout, stderr) = (devNull.rawValue, out.write.rawValue, err.write.rawValue)
+        owned = .pipes(stdin: devNull, stdout: out, stderr: err)
+    }
+
+    /// The started process with the parent's ends: the pipes' read ends, or the master. Everything else (write
+    /// ends, /dev/null, the slave) closes here, so the parent holds nothing that would keep the child's output
+    /// open.
+    consuming func launched(pid: pid_t, pidfd: consuming OwnedDescriptor, usedClone3: Bool) -> LaunchedProcess {
+        switch consume owned {
+        case .pipes(_, let stdout, let stderr):
+            return LaunchedProcess(
+                pid: pid, pidfd: pidfd, stdout: stdout.read, stderr: stderr.read, usedClone3: usedClone3)
+        case .terminal(let pty):
+            return LaunchedProcess(pid: pid, pidfd: pidfd, stdout: pty.master, stderr: nil, usedClone3: usedClone3)
+        }
     }
 }

@@ -11,13 +11,13 @@
 /// - its restart settings (`restart`, `restart_codes`, `max_restarts`, `backoff`);
 /// - its stop settings (`stop_signal`, `stop_timeout`);
 /// - its start order and health settings (`depends_on`, `ready`, `ready_timeout`, `ready_period`, `health`,
-///   `restart_dependents`) and its `reloader`.
+///   `restart_dependents`), its `reloader` and its `tty`.
 /// What superwatch's own environment adds is the same before and after, so it is left out of the comparison;
 /// where the process is declared (its line) is not a setting.
 struct ReloadDifference: Sendable, Equatable {
     /// Which part of a process's resolved settings changed, in the order a message lists them.
     enum Change: String, Sendable, Equatable, CaseIterable {
-        case command, env, cwd, listen, watch, restart, stop, dependencies, reloader
+        case command, env, cwd, listen, watch, restart, stop, dependencies, reloader, tty
 
         /// How the event message says it: `env changed`.
         var phrase: String {
@@ -26,6 +26,7 @@ struct ReloadDifference: Sendable, Equatable {
             case .watch, .restart, .stop: return "\(rawValue) settings changed"
             case .dependencies: return "depends_on, ready or health changed"
             case .reloader: return "reloader changed"
+            case .tty: return "tty changed"
             }
         }
     }
@@ -98,6 +99,7 @@ struct ReloadDifference: Sendable, Equatable {
             changes.append(.dependencies)
         }
         if old.reloader != new.reloader { changes.append(.reloader) }
+        if old.tty != new.tty { changes.append(.tty) }
         return changes
     }
 

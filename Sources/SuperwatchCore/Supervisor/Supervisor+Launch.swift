@@ -92,22 +92,39 @@ extension Supervisor {
             case .standbyGo: return standby?.goRead ?? -1
             }
         }
-        let request = LaunchRequest(
+        var request = LaunchRequest(
             arguments: child.arguments, cwd: spec.cwd, environment: child.environment, passFDs: passFDs,
             stopSignal: spec.stopSignal, stopTimeoutMilliseconds: Int32(clamping: spec.stopTimeout.milliseconds))
+        if spec.tty { request.terminal = terminals.windowSize }
         let launched = try containment.launch(request, process: id, name: spec.name, runID: runID)
         reportReadHandedOver = true
         // The I/O loop takes the descriptors over.
         let pid = launched.pid
         let taken = launched.takeDescriptors()
+        let output: [Channel]
+        var terminal: TerminalSession?
+        if let stderr = taken.stderr {
+            output = [
+                Channel(.output(.stdout), OwnedDescriptor(takingOwnershipOf: taken.stdout)),
+                Channel(.output(.stderr), OwnedDescriptor(takingOwnershipOf: stderr)),
+            ]
+        } else {
+            // A pseudo-terminal: one channel for both streams, and a session for `attach`.
+            let master = OwnedDescriptor(takingOwnershipOf: taken.stdout)
+            do {
+                terminal = try terminals.add(runID: runID, process: id, master: master.rawValue)
+            } catch {
+                // The run goes on; only `attach` cannot reach it.
+                log(id, SupervisorEvent(.notice, "cannot keep its terminal for attach: \(error.message)"))
+            }
+            output = [Channel(.output(.pty), master)]
+        }
         // A program of its own under `listen:` that binds $PORT itself fails with "address in use".
         return RunIO(
             runID: runID, process: id, pid: pid, pidfd: OwnedDescriptor(takingOwnershipOf: taken.pidfd),
-            channels: (reportPipe.map { [Channel(.report, OwnedDescriptor(takingOwnershipOf: $0.read))] } ?? []) + [
-                Channel(.output(.stdout), OwnedDescriptor(takingOwnershipOf: taken.stdout)),
-                Channel(.output(.stderr), OwnedDescriptor(takingOwnershipOf: taken.stderr)),
-            ],
-            scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil)
+            channels: (reportPipe.map { [Channel(.report, OwnedDescriptor(takingOwnershipOf: $0.read))] } ?? [])
+                + output,
+            scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil, terminal: terminal)
     }
 
     /// The interpreter that runs process `id`'s bootstrap: found before the first start (`findInterpreters`),

@@ -89,6 +89,8 @@ public actor Supervisor {
     private(set) var acceptsRequests = false
     /// Start order, stop order and probe tasks (Supervisor+Dependencies.swift).
     var dependencies: DependencyState
+    /// The pseudo-terminals of `tty: true` runs, for `attach` and window sizes (Supervisor+Attach.swift).
+    let terminals = TerminalSessions()
 
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) {
         self.init(config: config, options: options, sink: sink, reloading: ReloadState())
