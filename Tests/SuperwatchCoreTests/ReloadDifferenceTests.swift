@@ -89,11 +89,17 @@ import Testing
         #expect(changes { $0.restartCodes = [3, 4] } == [.restart])
         #expect(changes { $0.stopSignal = .interrupt } == [.stop])
         #expect(changes { $0.stopTimeout = .seconds(1) } == [.stop])
+        #expect(changes { $0.dependsOn = [Dependency("web", .started)] } == [.dependencies])
+        #expect(changes { $0.readyTimeout = .seconds(5) } == [.dependencies])
+        #expect(changes { $0.restartDependents = true } == [.dependencies])
+        #expect(changes { $0.reloader = .werkzeug } == [.reloader])
+        #expect(changes { $0.tty = true } == [.tty])
         #expect(changes { $0.location = SourceLocation(file: "superwatch.yaml", line: 9, column: 3) } == [])
         #expect(
             ReloadDifference.Change.allCases.map(\.phrase) == [
                 "command changed", "env changed", "cwd changed", "listen changed", "watch settings changed",
-                "restart settings changed", "stop settings changed",
+                "restart settings changed", "stop settings changed", "depends_on, ready or health changed",
+                "reloader changed", "tty changed",
             ])
     }
 
