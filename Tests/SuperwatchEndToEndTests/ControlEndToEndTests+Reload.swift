@@ -190,4 +190,34 @@ extension ControlEndToEndTests {
             #expect(!run.stdout.contains("config reloaded") && !run.stdout.contains("| changed"))
         }
     }
+
+    /// Processes a reload adds take part in start and stop order: one that depends on a running, ready process
+    /// starts, one that depends on it in turn waits for it, and `down` stops them in reverse order.
+    @Test func processesAReloadAddsWaitForTheirDependenciesAndStopInReverseOrder() throws {
+        try withReloadStack { run, runtime, before in
+            run.write(
+                "superwatch.yaml",
+                Self.reloadStack + """
+                      api:
+                        command: "trap 'echo api stops; exit 0' TERM; echo pid $$; sleep 300 & wait"
+                        depends_on: {keep: started}
+                        ready: {log: "^pid"}
+                      web:
+                        command: "trap 'echo web stops; exit 0' TERM; echo pid $$; sleep 300 & wait"
+                        depends_on: {api: ready}
+
+                    """)
+            #expect(run.waitFor("superwatch * config reloaded: started api, web\n"), "\(run.stdout)")
+            #expect(eventually { printedPids("api", run).count == 1 && printedPids("web", run).count == 1 })
+            #expect(eventually { (try? statuses(run, runtime)["api"]?.state) == .ready }, "\(run.stdout)")
+            let after = try statuses(run, runtime)
+            #expect(after["keep"]?.pid == before["keep"]?.pid, "untouched: the same run")
+            let down = try client(["down"], run, runtime)
+            #expect(down.status == 0, "\(down.stderr)")
+            #expect(run.waitForExit(timeout: .seconds(60)) != nil)
+            let webStops = try #require(run.stdout.range(of: "web        | web stops\n"), "\(run.stdout)")
+            let apiStops = try #require(run.stdout.range(of: "api        | api stops\n"), "\(run.stdout)")
+            #expect(webStops.lowerBound < apiStops.lowerBound, "web depends on api: it stops first")
+        }
+    }
 }
