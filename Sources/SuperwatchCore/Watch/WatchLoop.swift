@@ -316,7 +316,10 @@ extension WatchLoop.Watched {
 }
 
 extension SuperwatchError {
-    /// The errno of a failed system call, if that is what this is.
+    /// The errno of a failed system call, if that is what this is. Not inlined: Swift 6.3.1's optimizer, inlining
+    /// this switch into a typed `catch` (CgroupTree.create), failed its ownership verification and crashed the
+    /// release build ("Found ownership error?!").
+    @inline(never)
     var errno: Errno? {
         if case .system(_, let code) = self.code { return code }
         return nil
