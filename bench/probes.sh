@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 count=${1:-50}
 window=${2:-30}
 work=$(mktemp -d)
-if [ -z "${SUPERWATCH:-}" ]; then swift build -c release --product superwatch >/dev/null; fi
+if [ -z "${SUPERWATCH:-}" ]; then swift build -c release --static-swift-stdlib --product superwatch >/dev/null; fi
 sw=${SUPERWATCH:-$PWD/.build/release/superwatch}
 export XDG_RUNTIME_DIR="$work/runtime"
 mkdir -m 700 "$XDG_RUNTIME_DIR"

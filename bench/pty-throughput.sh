@@ -10,7 +10,7 @@ lines=${1:-250000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp bench/producer.py "$work/"
-swift build -c release --product superwatch >/dev/null
+swift build -c release --static-swift-stdlib --product superwatch >/dev/null
 sw="$PWD/.build/release/superwatch"
 export PYTHONUNBUFFERED=1
 

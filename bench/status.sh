@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 count=${1:-50}
 work=$(mktemp -d)
 # SUPERWATCH=PATH: measure that binary instead of building the release one.
-if [ -z "${SUPERWATCH:-}" ]; then swift build -c release --product superwatch >/dev/null; fi
+if [ -z "${SUPERWATCH:-}" ]; then swift build -c release --static-swift-stdlib --product superwatch >/dev/null; fi
 sw=${SUPERWATCH:-$PWD/.build/release/superwatch}
 export XDG_RUNTIME_DIR="$work/runtime"
 mkdir -m 700 "$XDG_RUNTIME_DIR"
