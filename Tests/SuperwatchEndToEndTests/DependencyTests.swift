@@ -154,6 +154,25 @@ import Testing
         }
     }
 
+    /// A dependency that failed for good (restart: never, nothing watched) leaves nothing to wait for: `up`
+    /// ends, with the failure's status, instead of waiting forever.
+    @Test func aDependencyThatCannotComeBackEndsUp() throws {
+        let yaml = """
+            processes:
+              migrate:
+                command: 'echo migration failed; exit 1'
+                restart: never
+              web:
+                command: 'echo web up; exec sleep 1000'
+                depends_on: {migrate: completed}
+            """
+        try withStack(yaml) { run in
+            #expect(run.waitForExit(timeout: .seconds(60)) == 1, "\(run.stdout)")
+            #expect(run.stdout.contains("waiting for migrate (completed): it exited with code 1"), "\(run.stdout)")
+            #expect(!run.stdout.contains("web up"))
+        }
+    }
+
     @Test func aFailingLivenessProbeRestartsTheProcessAfterItsFailures() throws {
         let yaml = """
             processes:

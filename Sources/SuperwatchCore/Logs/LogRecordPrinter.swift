@@ -24,6 +24,12 @@ public struct LogRecordPrinter: Sendable {
             return line
         }
         let process = index[record.process]
+        // A process `status` did not list when this client started (a live reload added it since): its name as
+        // the record gives it, unpadded and uncoloured — never under the stack's own name.
+        if process == nil && record.process != LogFormatter.stackName {
+            let separator = record.stream == .event ? "*" : "|"
+            return Array("\(record.process) \(separator) \(record.text)\n".utf8)
+        }
         switch record.stream {
         case .event:
             let kind = record.kind.flatMap(SupervisorEvent.Kind.init(rawValue:)) ?? .notice
@@ -31,7 +37,6 @@ public struct LogRecordPrinter: Sendable {
         case .stdout, .stderr:
             var out: [UInt8] = []
             guard let process else {
-                // A process `status` did not list (it cannot happen with one `up`): unpadded, uncoloured.
                 out.append(contentsOf: "\(record.process) | \(record.text)\n".utf8)
                 return out
             }

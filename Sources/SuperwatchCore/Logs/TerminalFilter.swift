@@ -123,7 +123,8 @@ struct TerminalFilter {
                 escape = .none
             case .controlSequence:
                 if (0x20...0x3F).contains(byte) {
-                    sequence.append(byte)
+                    // Bounded: an endless sequence is dropped, not kept (longer ones are never passed on).
+                    if sequence.count <= Self.maximumSequence { sequence.append(byte) }
                 } else if (0x40...0x7E).contains(byte) {
                     escape = .none
                     sequence.append(byte)

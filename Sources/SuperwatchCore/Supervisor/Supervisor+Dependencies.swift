@@ -184,7 +184,8 @@ extension Supervisor {
                 stopTimeoutMilliseconds: 0)
             let containment = self.containment
             let runIDs = dependencies.probeRunIDs
-            let name = "\(spec.name)-probe"
+            // `.probe`: no process name has a dot other than a replica's number, so no run's cgroup can take it.
+            let name = "\(spec.name).probe"
             let runner = PythonInterpreter.Runner(
                 launch: { request throws(SuperwatchError) in
                     try containment.launch(request, process: id, name: name, runID: runIDs.next())

@@ -87,6 +87,12 @@ extension Supervisor {
             throw error
         }
         for warning in prepared.planned.config.warnings { log(nil, SupervisorEvent(.notice, warning.description)) }
+        // A replaced watcher never reports the end of a burst of changes it saw begin (a `git checkout` that
+        // changes the config and source files together): those processes, stopped for it, would wait for the
+        // next change. Their bursts end with the reload.
+        let openBursts =
+            prepared.watcher == nil
+            ? [] : liveProcessIDs.filter { lifecycles[$0.index].burstOpen && !prepared.removed.contains($0) }
         commit(prepared)
         var event = prepared.difference.event
         event.fields.append(("duration_ms", .int(Int((ContinuousClock.now - began).milliseconds))))
@@ -98,6 +104,7 @@ extension Supervisor {
             guard let spec = prepared.specs[id.index] else { continue }
             deliver(.reconfigured(spec, watchesFiles: WatchSpec(process: id, spec: spec).namesFiles, at: now), to: id)
         }
+        for id in openBursts { deliver(.settled(paths: []), to: id) }
         for id in prepared.added { startOrWait(id) }
         settleDependencies()
         watchConfig()
@@ -152,7 +159,9 @@ extension Supervisor {
                 prepared.watcher = try FileWatcher(specs: newWatchSets) { eventSink.yield(.watch($0)) }
             }
         }
-        let python = specs.contains { $0?.werkzeug != nil } || sockets.anyServesWerkzeug
+        // As at startup: `werkzeug:` processes and Python commands that report their files (reloader: superwatch)
+        // need superwatch's Python.
+        let python = specs.contains { $0?.reportsFiles == true } || sockets.anyServesWerkzeug
         if python && pythonFiles == nil {
             if let pythonDirectory {
                 prepared.pythonFiles = try PythonFiles.install(at: pythonDirectory)

@@ -259,7 +259,11 @@ public actor Supervisor {
     }
 
     /// Whether `up` still has something to do.
-    private var isAlive: Bool { lifecycles.contains(where: \.keepsStackAlive) }
+    /// A process waiting for its dependencies keeps `up` running only through them: when nothing else can run
+    /// again (a `restart: never` migration that failed and watches nothing), nothing waits forever on nothing.
+    private var isAlive: Bool {
+        lifecycles.contains { $0.keepsStackAlive && $0.phase != .waitingForDependencies }
+    }
 
     // MARK: - Events
 
