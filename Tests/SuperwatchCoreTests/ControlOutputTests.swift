@@ -103,10 +103,12 @@ import Testing
             let viaFormatter = try #require(formatter.date(from: text))
             #expect(abs(parsed.timeIntervalSince(viaFormatter)) < 0.000_5, "\(text)")
         }
-        #expect(ControlAPI.timestamp(try #require(ControlAPI.date("2026-11-29T13:05:01Z"))) == "2026-11-29T13:05:01.000Z")
-        for other in ["2026-02-30T00:00:00Z", "2026-11-29T24:00:00Z", "2026-11-29 13:05:01Z", "2026-11-29T13:05:01.12Z",
-            "2026-11-29T13:05:01+01:00", "x026-11-29T13:05:01Z"]
-        {
+        #expect(
+            ControlAPI.timestamp(try #require(ControlAPI.date("2026-11-29T13:05:01Z"))) == "2026-11-29T13:05:01.000Z")
+        for other in [
+            "2026-02-30T00:00:00Z", "2026-11-29T24:00:00Z", "2026-11-29 13:05:01Z", "2026-11-29T13:05:01.12Z",
+            "2026-11-29T13:05:01+01:00", "x026-11-29T13:05:01Z",
+        ] {
             #expect(UTCTimestamps.parse(other) == nil, "\(other)")
         }
         // Another ISO 8601 form still reads, through the formatter.
