@@ -14,7 +14,7 @@ import Testing
     /// Every example's config, relative to the repository's root.
     static let examples = [
         "examples/quickstart/superwatch.yaml", "examples/polyglot/superwatch.yaml", "examples/flask/superwatch.yaml",
-        "examples/procfile/Procfile",
+        "examples/procfile/Procfile", "examples/deps/superwatch.yaml", "examples/django/superwatch.yaml",
     ]
 
     /// `export kubernetes ARGS` of `config` with a fixed PORT base (the test's environment may hold a PORT).
