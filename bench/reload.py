@@ -260,6 +260,7 @@ def run_mode(mode, args):
             seen = wait_for(lambda: client.first_response_with(text, edited), args.edit_timeout)
             if seen is None:
                 result["missed"] += 1
+                print(f"{mode}: edit {edit} ({text!r}) never served within {args.edit_timeout} s", file=sys.stderr)
             else:
                 result["latencies"].append(seen - edited)
             time.sleep(args.settle)  # let the new process settle (and its reloader take its snapshot)

@@ -207,6 +207,7 @@ final class IOLoop: @unchecked Sendable {
                 }
                 let timestamp = formatter.timestampPrefix()
                 bytesThisRound = 0
+                terminalFilled = false
                 for index in 0..<Int(count) {
                     let fd = events[index].data.fd
                     if fd == mailbox.fd {
@@ -216,7 +217,12 @@ final class IOLoop: @unchecked Sendable {
                         stdoutFD = -1
                         sink.readerClosed()
                     } else if let channel = channels[fd] {
-                        if !paused { try readOnce(fd, timestamp: timestamp) }
+                        if !paused {
+                            let n = try readOnce(fd, timestamp: timestamp)
+                            if n >= Self.terminalBufferFull && channel.channel.kind == .output(.pty) {
+                                terminalFilled = true
+                            }
+                        }
                         try park(fd, channel)
                     } else if let run = runs[fd] {
                         try reap(run, timestamp: timestamp)
@@ -230,7 +236,9 @@ final class IOLoop: @unchecked Sendable {
                 // Coalescing: a chatty process that writes small chunks would otherwise wake this thread (and
                 // pay a context switch on both sides) for every write. When a round read only a little, wait a
                 // moment so the next read is large. Costs at most `coalescingDelay` of latency per line.
-                if bytesThisRound > 0 && bytesThisRound < Self.coalescingThreshold {
+                // Not when a pseudo-terminal came back (nearly) full: its kernel buffer holds only 4 KiB, so its
+                // writer is blocked already and a pause would only throttle it (to ~2 MB/s per terminal).
+                if bytesThisRound > 0 && bytesThisRound < Self.coalescingThreshold && !terminalFilled {
                     var pause = timespec(tv_sec: 0, tv_nsec: Self.coalescingDelayNanoseconds)
                     // ignored: an EINTR only shortens the pause, which is an optimisation.
                     nanosleep(&pause, nil)
@@ -265,6 +273,11 @@ final class IOLoop: @unchecked Sendable {
     private static let terminalDrainLimit = 64 << 20
     private static let coalescingDelayNanoseconds = 2_000_000
     fileprivate var bytesThisRound = 0
+    /// Whether a pseudo-terminal's read this round returned at least `terminalBufferFull` bytes.
+    private var terminalFilled = false
+    /// Half of the 4 KiB a Linux pseudo-terminal passes to its master per read (N_TTY_BUF_SIZE): a read this
+    /// large means the writer was filling the terminal faster than the loop took it.
+    private static let terminalBufferFull = 2048
     /// Channels taken out of the epoll set until the end of this round (see `park`).
     private var parked: [Int32] = []
 
