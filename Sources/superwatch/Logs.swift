@@ -7,7 +7,7 @@ extension Superwatch {
         static let configuration = CommandConfiguration(
             abstract: "Print the recent output of the running `up`'s processes, prefixed as `up` prints it.")
 
-        @OptionGroup var config: ConfigOptions
+        @OptionGroup var config: LongConfigOptions
 
         @Argument(
             help: "Whose output (default: every process and superwatch's own events).",
@@ -17,7 +17,7 @@ extension Superwatch {
         @Option(name: [.customShort("n"), .long], help: "How many of the last lines to print.")
         var lines = ControlAPI.defaultTail
 
-        @Flag(help: "Then print new lines as they come, until `up` ends or Ctrl-C.")
+        @Flag(name: [.customShort("f"), .long], help: "Then print new lines as they come, until `up` ends or Ctrl-C.")
         var follow = false
 
         @Flag(help: "Print one JSON object per line (time, process, stream, text, kind).")
@@ -33,7 +33,7 @@ extension Superwatch {
         }
 
         func run() async throws {
-            let client = try config.client()
+            let client = try config.options.client()
             let colored = color.appliesToStdout
             do {
                 // Every process, for the width of the name column and each one's colour, as in `up`.

@@ -36,6 +36,22 @@ struct Superwatch: AsyncParsableCommand {
     }
 }
 
+/// `--file` without its short form, for `logs`, where `-f` means `--follow` as in `tail -f`, `docker logs -f`
+/// and `kubectl logs -f`: the one place a user types `-f` expecting something else.
+struct LongConfigOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: "The config file (default: ./superwatch.yaml, ./superwatch.yml or ./Procfile).",
+        completion: .file())
+    var file: String?
+
+    var options: ConfigOptions {
+        var options = ConfigOptions()
+        options.file = file
+        return options
+    }
+}
+
 /// Options every subcommand that reads a config shares.
 struct ConfigOptions: ParsableArguments {
     @Option(

@@ -149,7 +149,7 @@ import Testing
     @Test func logsFollowPrintsNewLinesUntilUpEnds() async throws {
         try await served { served in
             await served.stack.emit("web", "old")
-            let follow = try served.start(["logs", "--follow", "-n", "1", "web"])
+            let follow = try served.start(["logs", "-f", "-n", "1", "web"])
             defer { follow.signal(SIGKILL) }
             #expect(await eventuallyAsync { await served.stack.followerCount == 1 })
             await served.stack.emit("db", "not followed")
