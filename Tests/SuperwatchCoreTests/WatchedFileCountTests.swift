@@ -21,10 +21,11 @@ struct WatchedFileCountTests {
         ]
         try await withWatcher(specs) { watcher, recorder in
             // An extra file that does not exist yet is not counted, one the globs match too is counted once.
-            #expect(watcher.watchedFileCounts() == [ProcessID(0): 3, ProcessID(2): 1])
+            // Counted off the watcher's thread: soon after the scan, and after each settled change.
+            #expect(await recorder.wait { _ in watcher.watchedFileCounts() == [ProcessID(0): 3, ProcessID(2): 1] })
             tree.write("src/c.py")
             #expect(await recorder.wait { $0.settled(0).count == 1 })
-            #expect(watcher.watchedFileCounts()[ProcessID(0)] == 4)
+            #expect(await recorder.wait { _ in watcher.watchedFileCounts()[ProcessID(0)] == 4 })
             watcher.addFiles(process: ProcessID(2), paths: [tree.path("settings.toml")])
             #expect(await recorder.wait { _ in watcher.watchedFileCounts()[ProcessID(2)] == 2 })
         }

@@ -137,6 +137,7 @@ import Testing
             #expect(tail.status == 0, "\(tail.stderr)")
             #expect(tail.stdout == "web        | line 4\nweb        | line 5\n")
             let all = try await served.run(["logs", "-n", "2", "--color", "always"])
+            #expect(all.status == 0, "\(all.stderr)")
             #expect(all.stdout == "\u{1B}[36mweb        |\u{1B}[0m line 5\n\u{1B}[32mworker.2   |\u{1B}[0m oops\n")
             let json = try await served.run(["logs", "-n", "1", "--json"])
             let record = try ControlAPI.decoder().decode(LogRecord.self, from: Data(json.stdout.utf8))

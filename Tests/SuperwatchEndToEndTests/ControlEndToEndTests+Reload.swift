@@ -119,9 +119,9 @@ extension ControlEndToEndTests {
         ) { run in
             #expect(run.waitFor("reader     | greeting hello\n"), "\(run.stdout)")
             #expect(eventually { printedPids("other", run).count == 1 && printedPids("reader", run).count == 1 })
+            #expect(eventually { (try? statuses(run, runtime)["other"]?.watchedFiles) == 2 })
             let before = try statuses(run, runtime)
             #expect(before["reader"]?.watchedFiles == 0, "the env files are the config's watch, not the process's")
-            #expect(before["other"]?.watchedFiles == 2)
             // As an editor saves: a new file renamed over the old one.
             run.write("app.env.new", "GREETING=bye\n")
             #expect(rename("\(run.path)/app.env.new", "\(run.path)/app.env") == 0)

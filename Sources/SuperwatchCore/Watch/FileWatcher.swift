@@ -76,7 +76,7 @@ public final class FileWatcher: Sendable {
     /// How many files each process's watch set holds (matching files and existing extra files, those added
     /// included), as of the first scan or the last settled change; a process without a watch set is absent.
     public func watchedFileCounts() -> [ProcessID: Int] {
-        loop.fileCounts.withLock { $0 }
+        loop.fileCounts.counts
     }
 
     /// How many files under `spec.root` match the spec now (for `superwatch check`); 0 when a pattern is bad.

@@ -64,8 +64,8 @@ final class WatchLoop: @unchecked Sendable {
     var running = true
 
     /// How many files each process's spec watches (its matching files and existing extra files), for
-    /// `superwatch status`: taken at the first scan, and again after each settled burst and `addFiles`.
-    let fileCounts = Mutex<[ProcessID: Int]>([:])
+    /// `superwatch status`: taken after the first scan, and again after each settled burst and `addFiles`.
+    let fileCounts = FileCounts()
 
     private let mailbox: Mailbox<Message>
     private let threadID = Mutex<pthread_t?>(nil)
@@ -217,28 +217,40 @@ final class WatchLoop: @unchecked Sendable {
     }
 
     /// Counts spec `index`'s files again (`fileCounts`): polling has them from its last poll; otherwise the
-    /// tree is walked, without the stat of each file that polling needs.
+    /// tree is walked again, without the stat of each file that polling needs, on a thread of the concurrency
+    /// pool: a walk of a large tree takes as long as the watcher's own first scan, and this thread must keep
+    /// reading events meanwhile. The walk costs one `readdir` pass per count; only `status` shows it.
     func recount(_ index: Int) {
-        var count = 0
+        let process = watched[index].spec.process
         if case .polling(let state) = watched[index].mode {
-            count = state.files.count
-        } else {
-            let extraFiles = watched[index].extraFiles
-            var matched = Set<String>()
-            if let cursor = watched[index].rules.rootCursor {
-                TreeWalker(rules: watched[index].rules).walk(
-                    watched[index].root, at: cursor, directory: { _, _ in .descend },
-                    file: { _, cursor, name, _ in
-                        count += 1
-                        // Only to leave out an extra file the globs match too.
-                        if !extraFiles.isEmpty {
-                            matched.insert(cursor.childPath(String(decoding: name, as: UTF8.self)))
-                        }
-                    })
-            }
-            count += extraFiles.count { !matched.contains(displayPath($0, for: index)) && FileStamp($0) != nil }
+            fileCounts.store(state.files.count, for: process, generation: fileCounts.nextGeneration(for: process))
+            return
         }
-        fileCounts.withLock { $0[watched[index].spec.process] = count }
+        let (rules, root, extraFiles) = (watched[index].rules, watched[index].root, watched[index].extraFiles)
+        let generation = fileCounts.nextGeneration(for: process)
+        let counts = fileCounts
+        Task.detached(priority: .utility) {
+            let count = Self.countFiles(rules: rules, root: root, extraFiles: extraFiles)
+            counts.store(count, for: process, generation: generation)
+        }
+    }
+
+    /// The files under `root` that `rules` match, plus the existing `extraFiles` the globs do not match.
+    private static func countFiles(rules: WatchRules, root: String, extraFiles: Set<String>) -> Int {
+        var count = 0
+        var matched = Set<String>()
+        if let cursor = rules.rootCursor {
+            TreeWalker(rules: rules).walk(
+                root, at: cursor, directory: { _, _ in .descend },
+                file: { directory, _, name, _ in
+                    count += 1
+                    // Only to leave out an extra file the globs match too.
+                    if !extraFiles.isEmpty {
+                        matched.insert(joinPath(directory, String(decoding: name, as: UTF8.self)))
+                    }
+                })
+        }
+        return count + extraFiles.count { !matched.contains($0) && FileStamp($0) != nil }
     }
 
     // MARK: - Changes and notices
@@ -329,4 +341,25 @@ extension SuperwatchError {
 /// `path` if absolute, else resolved against `root`.
 func absolutePath(_ path: String, root: String) -> String {
     path.hasPrefix("/") ? path : joinPath(root, path)
+}
+
+/// The last count of each process's watched files, written by the counting tasks `recount` starts; a count
+/// started before a newer one is dropped (`generation`), so the figure is never older than the last change.
+final class FileCounts: Sendable {
+    private let state = Mutex<(counts: [ProcessID: Int], generations: [ProcessID: Int])>(([:], [:]))
+
+    var counts: [ProcessID: Int] { state.withLock { $0.counts } }
+
+    func nextGeneration(for process: ProcessID) -> Int {
+        state.withLock { state in
+            state.generations[process, default: 0] += 1
+            return state.generations[process]!
+        }
+    }
+
+    func store(_ count: Int, for process: ProcessID, generation: Int) {
+        state.withLock { state in
+            if state.generations[process] == generation { state.counts[process] = count }
+        }
+    }
 }
