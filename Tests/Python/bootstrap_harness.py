@@ -146,7 +146,9 @@ def main():
     report = Collector(report_read)
 
     def reported():
-        return [line[5:] for line in report.text().splitlines() if line.startswith("file ")]
+        # "file PATH", or "loaded MTIME_NS SIZE PATH" for a file the app read
+        return [line[5:] if line.startswith("file ") else line.split(" ", 3)[3]
+                for line in report.text().splitlines() if line.startswith(("file ", "loaded "))]
 
     results = {"responses": [], "waits": [], "async_responses": []}
     background = []

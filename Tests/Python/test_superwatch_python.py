@@ -28,7 +28,7 @@ def load(file_name, module_name):
 
 bootstrap = load("superwatch-werkzeug.py", "superwatch_werkzeug_under_test")
 sitecustomize = load("sitecustomize.py", "superwatch_sitecustomize_under_test")
-fresh = load("superwatch_fresh_bytecode.py", "superwatch_fresh_bytecode_under_test")
+fresh = sys.modules["superwatch_fresh_bytecode"]  # the check the bootstrap installed (once, as in a process)
 reloader_module = load("superwatch_reloader.py", "superwatch_reloader_under_test")
 
 
@@ -116,6 +116,26 @@ class ModuleFilterTests(AppDirectoryTestCase):
         finally:
             sys.path.remove(site)
             sys.modules.pop("myapp", None)
+
+    def test_a_module_the_loader_read_is_reported_with_the_stamp_it_had_then(self):
+        directory = os.path.join(self.app, "a directory")
+        os.makedirs(directory)
+        path = os.path.join(directory, "superwatch_stamped_module.py")
+        with open(path, "w") as module:
+            module.write("VALUE = 1\n")
+        before = os.stat(path)
+        sys.path.insert(0, directory)
+        try:
+            importlib.import_module("superwatch_stamped_module")
+            with open(path, "a") as module:  # an edit right after the import
+                module.write("VALUE = 2\n")
+            self.assertEqual(bootstrap.FileReporter.line(path),
+                             f"loaded {before.st_mtime_ns} {before.st_size} {path}\n")
+            unread = os.path.join(directory, "never_imported.py")
+            self.assertEqual(bootstrap.FileReporter.line(unread), f"file {unread}\n")
+        finally:
+            sys.path.remove(directory)
+            sys.modules.pop("superwatch_stamped_module", None)
 
     def test_installed_packages_are_named_for_a_standby_once(self):
         self.reporter.module_files()
@@ -256,7 +276,7 @@ class ReloaderTests(AppDirectoryTestCase):
             module.write("VALUE = 1\n")
         sys.path.insert(0, self.app)
         try:
-            guard = reloader_module._LibraryOnly(self.reporter.is_library)
+            guard = reloader_module.runtime.LibraryOnly(self.reporter.is_library)
             with self.assertRaises(ImportError):
                 guard.find_spec("superwatch_app_module")
             self.assertIsNone(guard.find_spec("json"), "the usual finders load the standard library")

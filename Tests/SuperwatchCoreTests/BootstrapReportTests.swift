@@ -39,4 +39,22 @@ import Testing
         let report = BootstrapReport(lines: "\nfile\nfiles /x\npreloadflask\ngo {}\nFILE /y\n")
         #expect(report.isEmpty)
     }
+
+    @Test func aLoadedFileIsWatchedWithTheStampItHadWhenRead() {
+        let report = BootstrapReport(
+            lines: "file /app/app.py\nloaded 1700000000123456789 42 /app/a dir/views.py\nloaded 5 0 /app/empty.py\n")
+        #expect(report.files == ["/app/app.py", "/app/a dir/views.py", "/app/empty.py"], "a path keeps its spaces")
+        #expect(
+            report.loaded == [
+                "/app/a dir/views.py": LoadedStamp(modified: 1_700_000_000_123_456_789, size: 42),
+                "/app/empty.py": LoadedStamp(modified: 5, size: 0),
+            ])
+    }
+
+    @Test func aLoadedLineWhoseNumbersDoNotParseIsSkipped() {
+        let report = BootstrapReport(
+            lines: "loaded x 1 /a.py\nloaded 1 /b.py\nloaded 1 2 \nloaded 1  /c.py\nloaded1 2 /d.py\n")
+        #expect(report.isEmpty)
+        #expect(report.loaded.isEmpty)
+    }
 }

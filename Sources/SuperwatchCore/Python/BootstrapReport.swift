@@ -2,18 +2,35 @@
 /// after a failed import the files its traceback names and where a missing module would be found, which may not
 /// exist yet) and installed packages it imported (for a standby interpreter to import ahead of time). The line
 /// format is `superwatch-werkzeug.py`'s (beside this file), whose protocol block `PythonProtocol` is generated
-/// from: `REPORT_FILE` and `REPORT_PRELOAD`, each followed by a space and the rest of the line.
+/// from: `REPORT_FILE` and `REPORT_PRELOAD`, each followed by a space and the rest of the line, and
+/// `REPORT_LOADED`, followed by a space, the file's mtime in nanoseconds, a space, its size, a space and the path.
 struct BootstrapReport: Sendable, Equatable {
     var files: [String] = []
     var preloads: [String] = []
+    /// The files among `files` that the process read, with the stamp each had then: the watcher compares it with
+    /// the file once it watches it, so that an edit between the read and the watch is a change too.
+    var loaded: [String: LoadedStamp] = [:]
 
-    /// The report in `lines` (complete lines, `\n`-separated); lines of other kinds are skipped.
+    /// The report in `lines` (complete lines, `\n`-separated); lines of other kinds, and `loaded` lines whose
+    /// numbers do not parse, are skipped.
     init(lines: String) {
         let file = PythonProtocol.reportFile + " "
         let preload = PythonProtocol.reportPreload + " "
+        let loadedFile = PythonProtocol.reportLoaded + " "
         for line in lines.split(separator: "\n") {
             if line.hasPrefix(file) { files.append(String(line.dropFirst(file.count))) }
             if line.hasPrefix(preload) { preloads.append(String(line.dropFirst(preload.count))) }
+            if line.hasPrefix(loadedFile) {
+                // The path is the rest of the line: it may hold spaces.
+                let fields = line.dropFirst(loadedFile.count).split(
+                    separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+                guard fields.count == 3, let modified = Int64(fields[0]), let size = Int64(fields[1]),
+                    !fields[2].isEmpty
+                else { continue }
+                let path = String(fields[2])
+                files.append(path)
+                loaded[path] = LoadedStamp(modified: modified, size: size)
+            }
         }
     }
 
@@ -35,5 +52,16 @@ struct BootstrapReport: Sendable, Equatable {
             let report = BootstrapReport(lines: text)
             return report.isEmpty ? nil : report
         }
+    }
+}
+
+/// A file as a process read it: its modification time (nanoseconds since the epoch) and size.
+public struct LoadedStamp: Sendable, Hashable {
+    public var modified: Int64
+    public var size: Int64
+
+    public init(modified: Int64, size: Int64) {
+        self.modified = modified
+        self.size = size
     }
 }

@@ -12,11 +12,12 @@ superwatch writes this file, with superwatch_fresh_bytecode.py beside it, into a
   SUPERWATCH_STANDBY_FD      (a standby interpreter) the read end of a pipe on which superwatch writes "go"
   SUPERWATCH_PRELOAD         (a standby interpreter) installed packages to import before waiting for "go"
 
-The report is lines "file ABSOLUTE-PATH" (each file once, in one write per batch): the app's modules (not the
+The report is lines "file ABSOLUTE-PATH", or "loaded MTIME_NS SIZE ABSOLUTE-PATH" for a source file with the stamp
+it had when Python read it (each file once, in one write per batch): the app's modules (not the
 standard library or installed packages, unless the app itself is installed there) right after the import, modules
 imported later shortly after they load, and when the import fails, the files its traceback names and where a
 module that was not found would be found (files that may not exist yet); and lines "preload NAME" naming the
-installed top-level packages the app imported, for the next standby interpreter.
+installed modules the app imported, for the next standby interpreter.
 
 The program removes LISTEN_*, WERKZEUG_SERVER_FD, WERKZEUG_RUN_MAIN and SUPERWATCH_REPORT_FD from its environment,
 so programs the app starts do not look for descriptors they do not have. Werkzeug's own reloader stays off.
@@ -36,7 +37,7 @@ import superwatch_fresh_bytecode  # noqa: F401
 # What the bootstrap shares with superwatch_reloader.py; its protocol block is superwatch's protocol.
 from superwatch_runtime import (  # noqa: F401  (the unit tests reach some through this module)
     ENV_DEBUG, ENV_PRELOAD, ENV_REPORT_FD, ENV_STANDBY_FD, EXIT_IMPORT_FAILED, EXIT_NO_SOCKET, EXIT_WERKZEUG_MISSING,
-    HERE, FileReporter, InFlight, Stop, _real, missing_module_candidates, stop_signals, traceback_files,
+    HERE, FileReporter, InFlight, Stop, _real, exit_now, missing_module_candidates, stop_signals, traceback_files,
     wait_for_go)
 
 
@@ -215,7 +216,9 @@ def main():
         print(f"superwatch: fd {fd} is not a listening socket: {error.strerror}", file=sys.stderr)
         return EXIT_NO_SOCKET
 
-    reporter = FileReporter(settings["report_fd"])
+    # Every installed module the app imports is named for the next standby, submodules too (werkzeug.debug,
+    # say, which `import werkzeug` does not import): the standby imports them all ahead of time.
+    reporter = FileReporter(settings["report_fd"], preload_modules=True)
     # An unguarded app.run() in the module must not take over: Flask ignores it when started by its CLI.
     # `debug` also puts Flask in debug mode, as `flask run --debug` does, so errors reach the debugger.
     saved_flask_cli = os.environ.get("FLASK_RUN_FROM_CLI")
@@ -235,16 +238,16 @@ def main():
             os.environ.pop("FLASK_RUN_FROM_CLI", None)
         else:
             os.environ["FLASK_RUN_FROM_CLI"] = saved_flask_cli
-    reporter.set_app_module(module_name)
-    reporter.watch_imports()
-    reporter.report()
-
-    if settings["debug"]:
+    if settings["debug"]:  # imported before the report, which names it for the next standby
         from werkzeug.debug import DebuggedApplication
 
         app = DebuggedApplication(app, evalex=True)
         if not host.startswith("unix://"):
             app.trusted_hosts.append(host)
+    reporter.set_app_module(module_name)
+    reporter.watch_imports()
+    reporter.report()
+
     in_flight = InFlight()
     server = werkzeug.serving.make_server(host, port, app, threaded=True, fd=settings["server_fd"],
                                           request_handler=in_flight.handler(werkzeug.serving.WSGIRequestHandler))
@@ -270,4 +273,6 @@ if __name__ == "__main__":  # not when a test imports this file for its function
         status = main()
     except Stop:
         status = 0
-    sys.exit(status)
+    # Not sys.exit: tearing the interpreter down takes about 100 ms with Flask loaded, and a restart waits for this
+    # process to be gone before its standby goes on.
+    exit_now(status)

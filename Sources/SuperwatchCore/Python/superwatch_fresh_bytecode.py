@@ -7,6 +7,22 @@ else superwatch does about stale bytecode: FreshBytecode.swift.
 import os
 import sys
 
+# The app's own source files as the loader read them: absolute path -> (st_mtime_ns, st_size) of the stat it
+# based the read on. Reported to superwatch (superwatch_runtime.FileReporter), which compares them with the files
+# once it watches them: an edit between this import and the start of superwatch's watch is not lost.
+loaded = {}
+
+
+def record_loaded(path, st=None):
+    """Notes that the process reads source file `path` now (`st`: the stat the read is based on, else taken
+    here, before the read)."""
+    try:
+        if st is None:
+            st = os.stat(path)
+        loaded[os.path.abspath(path)] = (st.st_mtime_ns, st.st_size)
+    except (OSError, ValueError):  # gone, or a path Python cannot stat: reported without a stamp
+        pass
+
 
 def library_roots():
     """Directories of the standard library and installed packages (each as itself and as its real path, with a
@@ -46,6 +62,7 @@ def exact_source_mtimes():
         if is_library(path, roots):
             return library_stats(self, path)
         st = os.stat(path)
+        record_loaded(path, st)  # get_code reads the source (or its bytecode) after this stat
         return {"mtime": st.st_mtime_ns // 1000, "size": st.st_size}
 
     loader.path_stats = path_stats

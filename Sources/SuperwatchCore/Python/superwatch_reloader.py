@@ -75,9 +75,7 @@ class Reloader:
                 self.reporter.report(extra=list(runtime.traceback_files(error, self.reporter)) + list(extra_errors()))
             os._exit(runtime.EXIT_IMPORT_FAILED)
         self.in_flight.wait_until_idle(DRAIN_TIMEOUT)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        runtime.exit_now(0)
 
     # -- Reporting ------------------------------------------------------------------------------------------
 
@@ -234,36 +232,21 @@ def _patches(reloader):
     }
 
 
-class _LibraryOnly:
-    """While a standby imports ahead of time: any module that is not the standard library's or an installed
-    package's cannot be imported (a settings module imported now would be served after it changed)."""
-
-    def __init__(self, is_library):
-        self.is_library = is_library
-
-    def find_spec(self, name, path=None, target=None):
-        import importlib.machinery
-
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None:
-            return None
-        places = [spec.origin] if spec.origin else list(spec.submodule_search_locations or ())
-        places = [place for place in places if place not in ("built-in", "frozen")]
-        if any(not self.is_library(os.path.join(place, "__init__.py") if os.path.isdir(place) else place)
-               for place in places):
-            raise ImportError(f"superwatch: {name} is the app's, not imported ahead of time", name=name)
-        return None  # the usual finders load it
-
-
 def preload_and_wait(reloader):
     """Standby: imports the installed modules the last run used, then waits for superwatch's "go"."""
-    guard = _LibraryOnly(runtime.FileReporter(-1).is_library)
-    sys.meta_path.insert(0, guard)
-    try:
-        runtime.preload_modules(reloader.preload)
-    finally:
-        sys.meta_path.remove(guard)
-    runtime.wait_for_go(reloader.standby_fd)
+    runtime.wait_for_go(reloader.standby_fd, reloader.preload)
+    # The program's file is read once this returns: its stamp, for the report (superwatch_runtime.REPORT_LOADED).
+    note_main_file()
+
+
+def note_main_file():
+    """Notes the stamp of the script Python runs after sitecustomize (`python app.py`, `manage.py`), before
+    Python reads it: superwatch compares it with the file once it watches it."""
+    script = sys.argv[0] if sys.argv else ""
+    if script.endswith(".py") and os.path.isfile(script):
+        import superwatch_fresh_bytecode
+
+        superwatch_fresh_bytecode.record_loaded(script)
 
 
 def install(environ):
@@ -274,4 +257,6 @@ def install(environ):
     sys.meta_path.insert(0, _Finder(_patches(reloader)))
     if reloader.standby_fd >= 0:
         preload_and_wait(reloader)
+    else:
+        note_main_file()
     return reloader

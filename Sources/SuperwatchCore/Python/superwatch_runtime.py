@@ -24,6 +24,10 @@ EXIT_WERKZEUG_MISSING = 76
 EXIT_NO_SOCKET = 1
 # Report line "file ABSOLUTE-PATH": a file to watch; it may not exist yet.
 REPORT_FILE = "file"
+# Report line "loaded MTIME_NS SIZE ABSOLUTE-PATH": a file to watch that the process has read, with the st_mtime_ns
+# and st_size it had then. Once superwatch watches it, it compares them with the file on disk and takes a difference
+# for a change: an edit made after the import but before the watch was in place is not lost.
+REPORT_LOADED = "loaded"
 # Report line "preload NAME": an installed top-level package the app imports, for a standby interpreter.
 REPORT_PRELOAD = "preload"
 # Environment: the descriptor of the report pipe.
@@ -90,6 +94,23 @@ class StopSignals:
 
 
 stop_signals = StopSignals()
+
+
+def exit_now(status):
+    """Ends the process with `status` at once: the app's atexit handlers run and the output is flushed, but the
+    interpreter is not torn down (with Flask loaded that takes about 100 ms, and the next process waits for this
+    one to be gone)."""
+    import atexit
+
+    run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_functions is not None:
+        run_exit_functions()  # prints a handler's exception as Python's own exit would, and goes on
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):  # closed or replaced by the app: nothing left to flush
+            pass
+    os._exit(status)
 
 
 def _real(path):
@@ -221,7 +242,7 @@ class FileReporter:
             for path in existing + list(candidates):
                 if path not in self.reported and not self.is_excluded(path):
                     self.reported.add(path)
-                    batch.append(f"{REPORT_FILE} {path}\n")
+                    batch.append(self.line(path))
             batch.extend(f"{REPORT_PRELOAD} {name}\n" for name in self.new_preloads)
             self.new_preloads = []
             data = "".join(batch).encode("utf-8", "surrogateescape")
@@ -232,6 +253,16 @@ class FileReporter:
                         data = data[written:]
             except OSError:  # superwatch closed its end (EPIPE) or the fd is gone: stop reporting
                 self.fd = None
+
+    @staticmethod
+    def line(path):
+        """The report line of `path`: with the stamp it had when the process read it, when the loader noted one
+        (superwatch_fresh_bytecode, which the bootstrap and sitecustomize.py import first thing, notes them)."""
+        fresh = sys.modules.get("superwatch_fresh_bytecode")
+        stamp = fresh.loaded.get(path) if fresh is not None else None
+        if stamp is None:
+            return f"{REPORT_FILE} {path}\n"
+        return f"{REPORT_LOADED} {stamp[0]} {stamp[1]} {path}\n"
 
     def watch_imports(self):
         """Reports modules imported from now on. An audit hook notices imports (CPython raises the "import"
@@ -405,17 +436,43 @@ class InFlight:
         return counted
 
 
+class LibraryOnly:
+    """While a standby imports ahead of time: any module that is not the standard library's or an installed
+    package's cannot be imported (a settings module imported now would be served after it changed)."""
+
+    def __init__(self, is_library):
+        self.is_library = is_library
+
+    def find_spec(self, name, path=None, target=None):
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None:
+            return None
+        places = [spec.origin] if spec.origin else list(spec.submodule_search_locations or ())
+        places = [place for place in places if place not in ("built-in", "frozen")]
+        if any(not self.is_library(os.path.join(place, "__init__.py") if os.path.isdir(place) else place)
+               for place in places):
+            raise ImportError(f"superwatch: {name} is the app's, not imported ahead of time", name=name)
+        return None  # the usual finders load it
+
+
 def preload_modules(names):
-    """Standby: imports the installed modules in `names` (comma-separated) ahead of time; one that cannot be
-    imported now is imported later, when the app needs it."""
+    """Standby: imports the installed modules in `names` (comma-separated) ahead of time, never one of the
+    app's (`LibraryOnly`); one that cannot be imported now is imported later, when the app needs it."""
     import importlib
 
-    for name in filter(None, names.split(",")):
-        try:
-            importlib.import_module(name)
-        except BaseException as error:
-            if isinstance(error, Stop):
-                raise
+    guard = LibraryOnly(FileReporter(-1).is_library)
+    sys.meta_path.insert(0, guard)
+    try:
+        for name in filter(None, names.split(",")):
+            try:
+                importlib.import_module(name)
+            except BaseException as error:
+                if isinstance(error, Stop):
+                    raise
+    finally:
+        sys.meta_path.remove(guard)
 
 
 def wait_for_go(fd, preload=""):

@@ -127,15 +127,17 @@ extension Supervisor {
             scansForAddressInUse: !spec.listen.isEmpty && spec.werkzeug == nil, terminal: terminal)
     }
 
-    /// The interpreter that runs process `id`'s bootstrap: found before the first start (`findInterpreters`),
-    /// and looked for again at a start while it is not found at all, so that a virtualenv created later counts.
+    /// The interpreter that runs process `id`'s bootstrap: found before the first start (`findInterpreters`) or
+    /// before a reload that changes or adds the process is applied (`InterpreterLookup`), and looked for again at
+    /// a start while it is not found at all, so that a virtualenv created later counts.
     private func interpreter(_ id: ProcessID, app: WerkzeugApp, environment: [String: String]) -> PythonInterpreter {
         if let known = interpreters[id] { return known }
         nextRunID += 1
+        let spec = lifecycles[id.index].spec
         guard
             let found = PythonInterpreter.resolve(
-                app.python, cwd: lifecycles[id.index].spec.cwd, environment: environment,
-                runner: interpreterRunner(id, runID: nextRunID))
+                app.python, cwd: spec.cwd, environment: environment,
+                runner: interpreterRunner(id, name: spec.name, runID: nextRunID))
         else { return PythonInterpreter(program: app.python) }  // the start reports it as a command not found
         interpreters[id] = found
         return found
@@ -144,41 +146,34 @@ extension Supervisor {
     /// Finds the interpreter of every `werkzeug:` process before anything starts, all at once and off the
     /// actor: asking a wrapper script which interpreter it runs takes one run of it (up to 10 s).
     func findInterpreters() async {
-        var questions: [(id: ProcessID, python: String, cwd: String, environment: [String: String], runID: UInt64)] =
-            []
-        for id in processIDs {
-            guard let app = lifecycles[id.index].spec.werkzeug else { continue }
-            nextRunID += 1
-            let spec = lifecycles[id.index].spec
-            questions.append(
-                (id, app.python, spec.cwd, ChildLaunch.processEnvironment(spec, base: baseEnvironment), nextRunID))
-        }
-        guard !questions.isEmpty else { return }
-        let runners = questions.map { interpreterRunner($0.id, runID: $0.runID) }
-        let asked = questions
-        let found: [PythonInterpreter?] = await withCheckedContinuation { done in
-            // Blocking work, on threads of their own rather than Swift's cooperative pool.
-            DispatchQueue.global().async {
-                let found = Mutex([PythonInterpreter?](repeating: nil, count: asked.count))
-                DispatchQueue.concurrentPerform(iterations: asked.count) { index in
-                    let question = asked[index]
-                    let answer = PythonInterpreter.resolve(
-                        question.python, cwd: question.cwd, environment: question.environment, runner: runners[index])
-                    found.withLock { $0[index] = answer }
-                }
-                done.resume(returning: found.withLock { $0 })
+        let specs = processIDs.map { ($0, lifecycles[$0.index].spec) }
+        let found = await interpreterLookup(for: specs, base: baseEnvironment).run()
+        for (id, spec) in specs {
+            if let question = InterpreterQuestion(spec, base: baseEnvironment), let interpreter = found[question] {
+                interpreters[id] = interpreter
             }
-        }
-        for (question, interpreter) in zip(questions, found) where interpreter != nil {
-            interpreters[question.id] = interpreter
         }
     }
 
-    /// How `PythonInterpreter` runs a wrapper for process `id`: through containment, so nothing of it outlives
-    /// superwatch.
-    private func interpreterRunner(_ id: ProcessID, runID: UInt64) -> PythonInterpreter.Runner {
+    /// The lookup of the interpreters of the `werkzeug:` processes among `specs` (by the ids they have or will
+    /// have), with `base` as the stack's environment.
+    func interpreterLookup(for specs: [(ProcessID, ProcessSpec)], base: [String: String]) -> InterpreterLookup {
+        var lookup = InterpreterLookup()
+        for (id, spec) in specs {
+            // Replicas and processes alike ask once.
+            guard let question = InterpreterQuestion(spec, base: base),
+                !lookup.asked.contains(where: { $0.question == question })
+            else { continue }
+            nextRunID += 1
+            lookup.asked.append((question, interpreterRunner(id, name: spec.name, runID: nextRunID)))
+        }
+        return lookup
+    }
+
+    /// How `PythonInterpreter` runs a wrapper for process `id` (named `name`): through containment, so nothing of
+    /// it outlives superwatch.
+    private func interpreterRunner(_ id: ProcessID, name: String, runID: UInt64) -> PythonInterpreter.Runner {
         let containment = self.containment
-        let name = lifecycles[id.index].spec.name
         return PythonInterpreter.Runner(
             launch: { request throws(SuperwatchError) in
                 try containment.launch(request, process: id, name: name, runID: runID)
@@ -213,5 +208,45 @@ extension Supervisor {
         standbys.add(Standby(runID: runID, pid: run.pid, goFD: go.write), for: id)
         goHandedOver = true
         io.add(run)
+    }
+}
+
+/// What a `werkzeug:` process's interpreter is found from: its `python`, its directory and its environment.
+struct InterpreterQuestion: Hashable, Sendable {
+    var python: String
+    var cwd: String
+    var environment: [String: String]
+
+    /// The question for `spec` with `base` as the stack's environment; nil when it is no `werkzeug:` process.
+    init?(_ spec: ProcessSpec, base: [String: String]) {
+        guard let app = spec.werkzeug else { return nil }
+        python = app.python
+        cwd = spec.cwd
+        environment = ChildLaunch.processEnvironment(spec, base: base)
+    }
+}
+
+/// Interpreters to find all at once, off the supervisor's actor: asking a wrapper script (a pyenv shim, say)
+/// which interpreter it runs takes one run of it, up to 10 s, which must not stall the supervisor.
+struct InterpreterLookup: Sendable {
+    var asked: [(question: InterpreterQuestion, runner: PythonInterpreter.Runner)] = []
+
+    /// The interpreters found, by question; a question without an interpreter (no such program) is absent.
+    func run() async -> [InterpreterQuestion: PythonInterpreter] {
+        guard !asked.isEmpty else { return [:] }
+        let asked = self.asked
+        return await withCheckedContinuation { done in
+            // Blocking work, on threads of their own rather than Swift's cooperative pool.
+            DispatchQueue.global().async {
+                let found = Mutex([InterpreterQuestion: PythonInterpreter]())
+                DispatchQueue.concurrentPerform(iterations: asked.count) { index in
+                    let (question, runner) = asked[index]
+                    let answer = PythonInterpreter.resolve(
+                        question.python, cwd: question.cwd, environment: question.environment, runner: runner)
+                    if let answer { found.withLock { $0[question] = answer } }
+                }
+                done.resume(returning: found.withLock { $0 })
+            }
+        }
     }
 }

@@ -17,6 +17,11 @@ struct ReloadState: Sendable {
     var configWatcher: FileWatcher?
     /// What `configWatcher` watches: the config's absolute path, then its env files.
     var configFiles: [String] = []
+    /// Settled changes of the config seen so far: each reads the config and finds interpreters off the actor
+    /// before it is applied (`readConfigForReload`), and only the read of the latest change is applied.
+    var changesSeen: UInt64 = 0
+    /// Whether the event loop is to start the read of the latest change.
+    var readPending = false
 
     init(source: PlanSource? = nil, current: PlanSource.Planned? = nil) {
         self.source = source
@@ -40,6 +45,15 @@ private struct PreparedReload {
     /// A watcher for the new watch sets, when they differ from the running one's; `.some(nil)`: none is needed.
     var watcher: FileWatcher??
     var pythonFiles: PythonFiles?
+    /// The interpreters of changed and added `werkzeug:` processes, found off the actor before (`InterpreterLookup`).
+    var interpreters: [InterpreterQuestion: PythonInterpreter] = [:]
+}
+
+/// A config read for a reload, and the interpreters its changed and added `werkzeug:` processes need, found off the
+/// actor; the reload itself plans the config again against what runs then.
+struct ReadConfig: Sendable {
+    var config: Config
+    var interpreters: [InterpreterQuestion: PythonInterpreter]
 }
 
 /// The live config reload: `superwatch reload`, the control API's `POST /v1/reload`, and a change to the config
@@ -53,31 +67,74 @@ extension Supervisor {
 
     /// Reads the config again and applies the difference; returns what changed. A refusal is logged in `up`'s
     /// output as well as thrown.
-    public func reload() throws(SuperwatchError) -> ReloadSummary {
+    public func reload() async throws(SuperwatchError) -> ReloadSummary {
+        guard acceptsRequests, !shuttingDown else { throw SuperwatchError(.notRunning, "the stack is not running") }
+        let read = await readConfigForReload()
         guard acceptsRequests, !shuttingDown else { throw SuperwatchError(.notRunning, "the stack is not running") }
         // The lifecycles' timers are scheduled by the event loop.
         defer { eventSink.yield(.wake) }
-        return try applyReload()
+        return try applyReload(read)
     }
 
-    /// A settled change to the config file or an env file.
+    /// A settled change to the config file or an env file: the event loop reads the config and finds the
+    /// interpreters a reload of it needs off the actor (`readConfigForReload`); `reloadForChange(_:change:)`
+    /// applies it then.
     func reloadForChange() {
         guard acceptsRequests, !shuttingDown else { return }
+        reloading.changesSeen += 1
+        reloading.readPending = true
+    }
+
+    /// Applies the reload of the config read for change number `change`, unless a later change came meanwhile
+    /// (its own read is applied instead).
+    func reloadForChange(_ read: ReadConfig?, change: UInt64) {
+        guard acceptsRequests, !shuttingDown, change == reloading.changesSeen else { return }
         do {
-            _ = try applyReload()
+            _ = try applyReload(read)
         } catch {
             // Logged by `applyReload`; the stack runs on as it was, and the next change tries again.
         }
     }
 
-    private func applyReload() throws(SuperwatchError) -> ReloadSummary {
+    /// Reads the config and finds, off the actor, the interpreters of the `werkzeug:` processes a reload of it
+    /// would change or add, so that applying it never waits for a wrapper script (a pyenv shim can take
+    /// seconds). Nil when there is nothing to read or it cannot be planned: the reload itself then reads it
+    /// again and reports why.
+    func readConfigForReload() async -> ReadConfig? {
+        guard let source = reloading.source, let current = reloading.current else { return nil }
+        let config: Config
+        let planned: PlanSource.Planned
+        do {
+            config = try source.load()
+            planned = try source.plan(config, keeping: current)
+        } catch {
+            return nil  // refused, with its position, by `applyReload`
+        }
+        let difference = ReloadDifference.compute(old: current.plan, new: planned.plan)
+        let affected = Set(difference.changed.map(\.name)).union(difference.added)
+        let live = liveProcessIDs
+        let idByName = Dictionary(live.map { (lifecycles[$0.index].spec.name, $0) }) { first, _ in first }
+        var nextID = lifecycles.count  // added processes get the next ids, in the config's order
+        var specs: [(ProcessID, ProcessSpec)] = []
+        for spec in planned.plan.processes {
+            let id = idByName[spec.name] ?? ProcessID(nextID)
+            if idByName[spec.name] == nil { nextID += 1 }
+            if affected.contains(spec.name) { specs.append((id, spec)) }
+        }
+        let base = ChildLaunch.baseEnvironment(
+            inherited: ProcessInfo.processInfo.environment, stack: planned.plan.env)
+        let interpreters = await interpreterLookup(for: specs, base: base).run()
+        return ReadConfig(config: config, interpreters: interpreters)
+    }
+
+    private func applyReload(_ read: ReadConfig?) throws(SuperwatchError) -> ReloadSummary {
         guard let source = reloading.source, let current = reloading.current else {
             throw SuperwatchError(.usage, "this stack was not started from a config file; there is nothing to reload")
         }
         let began = ContinuousClock.now
-        let prepared: PreparedReload
+        var prepared: PreparedReload
         do {
-            prepared = try prepareReload(source, current)
+            prepared = try prepareReload(source, current, config: read?.config)
         } catch {
             log(
                 nil,
@@ -86,6 +143,7 @@ extension Supervisor {
                     [("error", .string(error.description))]))
             throw error
         }
+        prepared.interpreters = read?.interpreters ?? [:]
         for warning in prepared.planned.config.warnings { log(nil, SupervisorEvent(.notice, warning.description)) }
         // A replaced watcher never reports the end of a burst of changes it saw begin (a `git checkout` that
         // changes the config and source files together): those processes, stopped for it, would wait for the
@@ -112,10 +170,12 @@ extension Supervisor {
     }
 
     /// Everything that can fail, before anything running changes.
-    private func prepareReload(_ source: PlanSource, _ current: PlanSource.Planned) throws(SuperwatchError)
-        -> PreparedReload
+    private func prepareReload(_ source: PlanSource, _ current: PlanSource.Planned, config: Config?)
+        throws(SuperwatchError) -> PreparedReload
     {
-        let planned = try source.plan(try source.load(), keeping: current)
+        let read: Config
+        if let config { read = config } else { read = try source.load() }
+        let planned = try source.plan(read, keeping: current)
         let difference = ReloadDifference.compute(old: current.plan, new: planned.plan)
         let live = liveProcessIDs
         let idByName = Dictionary(live.map { (lifecycles[$0.index].spec.name, $0) }) { first, _ in first }
@@ -192,8 +252,12 @@ extension Supervisor {
             reloading.reportedFiles[id] = nil
             interpreters[id] = nil
         }
-        // Found again at their next start: `python` may have changed.
-        for id in prepared.changed { interpreters[id] = nil }
+        // `python` may have changed: found before the reload, off the actor (else again at their next start).
+        for id in prepared.changed + prepared.added {
+            interpreters[id] = prepared.specs[id.index].flatMap { spec in
+                InterpreterQuestion(spec, base: baseEnvironment).flatMap { prepared.interpreters[$0] }
+            }
+        }
         if let replacement = prepared.watcher {
             watcher?.stop()
             watcher = replacement

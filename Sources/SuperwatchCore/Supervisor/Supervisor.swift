@@ -48,6 +48,8 @@ public actor Supervisor {
         case wake
         /// The config file or one of its env files changed (a settled burst): reload it.
         case configChanged
+        /// The config was read for change number `change`, with the interpreters it needs: apply it.
+        case configRead(ReadConfig?, change: UInt64)
         /// A probe task's verdict on a run (Supervisor+Dependencies.swift).
         case probe(process: ProcessID, runID: UInt64, ProbeVerdict)
     }
@@ -256,6 +258,16 @@ public actor Supervisor {
             }
         }
         pendingTimers.removeAll()
+        if reloading.readPending {
+            // The config is read, and interpreters found, in a task of the loop (off the actor while it waits).
+            reloading.readPending = false
+            let change = reloading.changesSeen
+            let eventSink = self.eventSink
+            group.addTask {
+                let read = await self.readConfigForReload()
+                eventSink.yield(.configRead(read, change: change))
+            }
+        }
     }
 
     /// Whether `up` still has something to do.
@@ -287,7 +299,7 @@ public actor Supervisor {
             requestShutdown(by: signal)
         case .reported(let id, let report):
             if !report.files.isEmpty {
-                watcher?.addFiles(process: id, paths: report.files)
+                watcher?.addFiles(process: id, paths: report.files, loaded: report.loaded)
                 reloading.reportedFiles[id, default: []].formUnion(report.files)
                 deliver(.watchingFiles, to: id)
             }
@@ -312,6 +324,8 @@ public actor Supervisor {
             break
         case .configChanged:
             reloadForChange()
+        case .configRead(let read, let change):
+            reloadForChange(read, change: change)
         case .probe(let id, let runID, let verdict):
             handleProbe(id, runID: runID, verdict)
         case .ioFailed(let error):

@@ -69,8 +69,11 @@ public final class FileWatcher: Sendable {
     /// imported modules this way). Files the spec's ignores exclude are left out. Idempotent. A file is watched through its directory (by name), so one that
     /// does not exist yet counts once it is created; when its directory does not exist either, through the
     /// nearest directory above it that does, until the missing ones are created.
-    public func addFiles(process: ProcessID, paths: [String]) {
-        loop.send(.addFiles(process: process, paths: paths))
+    ///
+    /// `loaded` gives, for files the process has read, the stamp each had then: once the file is watched, a
+    /// file that differs from it (or is gone) is a change, as if the edit had come after the watch began.
+    public func addFiles(process: ProcessID, paths: [String], loaded: [String: LoadedStamp] = [:]) {
+        loop.send(.addFiles(process: process, paths: paths, loaded: loaded))
     }
 
     /// How many files each process's watch set holds (matching files and existing extra files, those added

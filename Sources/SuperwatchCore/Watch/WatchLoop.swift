@@ -47,7 +47,7 @@ final class WatchLoop: @unchecked Sendable {
     }
 
     enum Message: Sendable {
-        case addFiles(process: ProcessID, paths: [String])
+        case addFiles(process: ProcessID, paths: [String], loaded: [String: LoadedStamp])
         case stop
     }
 
@@ -191,29 +191,40 @@ final class WatchLoop: @unchecked Sendable {
             switch message {
             case .stop:
                 running = false
-            case .addFiles(let process, let paths):
+            case .addFiles(let process, let paths, let loaded):
                 for index in watched.indices where watched[index].spec.process == process {
-                    addFiles(index, paths)
+                    addFiles(index, paths, loaded: loaded)
                     recount(index)
                 }
             }
         }
     }
 
-    private func addFiles(_ index: Int, _ paths: [String]) {
-        for path in paths {
-            let path = absolutePath(path, root: watched[index].root)
-            guard !watched[index].rules.ignores(file: path, root: watched[index].root),
-                watched[index].extraFiles.insert(path).inserted
-            else { continue }
-            switch watched[index].mode {
-            case .native: try? watchExtraFile(index, path)  // falling back only throws while `init` runs
-            case .polling(var state):
-                if let stamp = FileStamp(path) { state.files[displayPath(path, for: index)] = stamp }
-                watched[index].mode = .polling(state)
-            case .off: break
+    private func addFiles(_ index: Int, _ paths: [String], loaded: [String: LoadedStamp]) {
+        for reported in paths {
+            let path = absolutePath(reported, root: watched[index].root)
+            guard !watched[index].rules.ignores(file: path, root: watched[index].root) else { continue }
+            if watched[index].extraFiles.insert(path).inserted {
+                switch watched[index].mode {
+                case .native: try? watchExtraFile(index, path)  // falling back only throws while `init` runs
+                case .polling(var state):
+                    if let stamp = FileStamp(path) { state.files[displayPath(path, for: index)] = stamp }
+                    watched[index].mode = .polling(state)
+                case .off: break
+                }
             }
+            // The watch is in place now: what changed between the process's read and here is compared instead.
+            if let stamp = loaded[reported] { compareLoaded(index, path, stamp) }
         }
+    }
+
+    /// A change of spec `index` when file `path` is no longer what the process read (`stamp`): edited, or gone.
+    private func compareLoaded(_ index: Int, _ path: String, _ stamp: LoadedStamp) {
+        if case .off = watched[index].mode { return }
+        guard let now = FileStamp(path) else {
+            return change(index, displayPath(path, for: index), removed: true)
+        }
+        if now.modified != stamp.modified || now.size != stamp.size { change(index, displayPath(path, for: index)) }
     }
 
     /// Counts spec `index`'s files again (`fileCounts`): polling has them from its last poll; otherwise the
