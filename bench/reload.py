@@ -33,7 +33,6 @@ Usage: bench/reload.py [--app flask|django] [--python PATH] [--superwatch PATH] 
 import argparse
 import collections
 import http.client
-import importlib.util
 import os
 import shutil
 import signal
@@ -92,12 +91,12 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def ensure_installed(module, package):
-    """Installs `package` with pip for this interpreter when `module` cannot be imported."""
-    if importlib.util.find_spec(module) is None:
-        print(f"installing {package} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", package],
-                       check=True)
+def ensure_installed(module, package, python=sys.executable):
+    """Installs `package` with pip for interpreter `python` when it cannot import `module` (the app's interpreter
+    for werkzeug-watchdog: checking this script's own would install it into the system's Python)."""
+    if subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode != 0:
+        print(f"installing {package} for {python} ...", file=sys.stderr)
+        subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", package], check=True)
 
 
 def command_for(mode, directory, port, args):
@@ -131,7 +130,7 @@ def command_for(mode, directory, port, args):
     if mode == "werkzeug-stat":
         return [python, "run.py"], {**env, "BENCH_RELOADER": "stat"}
     if mode == "werkzeug-watchdog":
-        ensure_installed("watchdog", "watchdog")
+        ensure_installed("watchdog", "watchdog", python)
         return [python, "run.py"], {**env, "BENCH_RELOADER": "watchdog"}
     if mode == "django-stat":
         return serve.split(), env
