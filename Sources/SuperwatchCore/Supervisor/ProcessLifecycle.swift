@@ -169,6 +169,9 @@ struct ProcessLifecycle: Sendable {
     private var wasReadyBefore = false
     /// Waiting at shutdown for its dependents to stop (`holdForShutdown`).
     private(set) var heldForDependents = false
+    /// A live reload gave it new settings: its next start waits for its dependencies, as an added process's
+    /// first start does, instead of spawning at once (`depends_on` may name processes that are not ready).
+    private(set) var startsAfterDependencies = false
 
     init(spec: ProcessSpec, watchesFiles: Bool) {
         self.spec = spec
@@ -211,6 +214,7 @@ struct ProcessLifecycle: Sendable {
         case .start:
             guard phase == .idle || phase == .waitingForDependencies, !shuttingDown else { return [] }
             waitingFor = nil
+            startsAfterDependencies = false  // they hold: that is why it is told to start
             return spawn()
         case .spawned(let runID, let pid, let viaStandby, let now):
             return spawned(runID: runID, pid: pid, viaStandby: viaStandby, at: now)
@@ -326,6 +330,12 @@ struct ProcessLifecycle: Sendable {
     // MARK: - Runs
 
     private mutating func spawn() -> [LifecycleAction] {
+        if startsAfterDependencies {
+            // The supervisor starts it (`.start`) once they hold, or says what it waits for.
+            startsAfterDependencies = false
+            phase = .waitingForDependencies
+            return []
+        }
         let changed = changedPaths
         changedPaths = []
         phase = .running
@@ -583,6 +593,7 @@ struct ProcessLifecycle: Sendable {
         case .stoppedByUser, .exited, .gaveUp, .backingOff, .idle, .waitingForDependencies:
             // The user's start does not wait for dependencies.
             waitingFor = nil
+            startsAfterDependencies = false
             return startAgain()
         case .stopping(.user):
             phase = .stopping(.restart)
@@ -602,6 +613,7 @@ struct ProcessLifecycle: Sendable {
             return []
         case .stoppedByUser, .exited, .gaveUp, .backingOff, .idle, .waitingForDependencies:
             waitingFor = nil
+            startsAfterDependencies = false
             return [.log(SupervisorEvent(.restarting, "restarting at the user's request"))] + startAgain()
         case .stopping, .awaitingChanges, .stopped:
             return []
@@ -611,13 +623,15 @@ struct ProcessLifecycle: Sendable {
     /// The new settings apply from the next start, which comes now: a running process is stopped for a restart,
     /// one that is down (exited, given up, backing off) starts again with its failures forgotten. A process the
     /// user stopped stays stopped, and the stack's shutdown goes on; both start with the new settings if they
-    /// start again. The standby interpreter was made with the old settings.
+    /// start again. The standby interpreter was made with the old settings. The next start waits for the new
+    /// settings' dependencies (`startsAfterDependencies`).
     private mutating func reconfigure(
         _ new: ProcessSpec, watchesFiles: Bool, at now: ContinuousClock.Instant
     ) -> [LifecycleAction] {
         // The stop signal and timeout of a run that is stopped now are the old ones: taken before `spec` changes.
         var actions: [LifecycleAction] = [.discardStandby]
         if !shuttingDown {
+            startsAfterDependencies = true
             switch phase {
             case .running:
                 changeNoticedAt = changeNoticedAt ?? now
