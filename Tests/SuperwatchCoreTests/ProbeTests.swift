@@ -128,12 +128,13 @@ import Testing
         #expect(lifecycle.handle(.shutdown) == [.signalGroup(4242, .kill)], "a second request kills")
     }
 
-    /// A reload may give it dependencies that do not hold: its next start goes through the supervisor's check
-    /// (`.start` once they hold), as an added process's first start does; the user's start does not wait.
+    /// A reload may give it dependencies that do not hold: with `depends_on`, its next start goes through the
+    /// supervisor's check (`.start` once they hold), as an added process's first start does; the user's start
+    /// does not wait.
     @Test func aReconfiguredProcessWaitsForItsDependenciesBeforeItStartsAgain() {
         let spec = ProcessSpec(name: "api", command: .shell("x"), cwd: "/")
         var (lifecycle, _) = started(spec)
-        let stop = lifecycle.handle(.reconfigured(spec, watchesFiles: false, at: now))
+        let stop = lifecycle.handle(.reconfigured(spec, watchesFiles: false, at: now, waitsForDependencies: true))
         #expect(stop.contains(.signalGroup(4242, .terminate)))
         _ = lifecycle.handle(.leaderExited(runID: 1, .signaled(SIGTERM)))
         let gone = lifecycle.handle(.groupGone(runID: 1, .signaled(SIGTERM), at: now))
@@ -145,7 +146,9 @@ import Testing
         var down = ProcessLifecycle(spec: spec, watchesFiles: false)
         _ = down.handle(.userStop)
         #expect(down.phase == .stoppedByUser)
-        #expect(down.handle(.reconfigured(spec, watchesFiles: false, at: now)) == [.discardStandby])
+        #expect(
+            down.handle(.reconfigured(spec, watchesFiles: false, at: now, waitsForDependencies: true))
+                == [.discardStandby])
         #expect(down.handle(.userStart) == [.spawn(changed: [])], "the user's start does not wait")
     }
 

@@ -258,25 +258,28 @@ extension DependencyTests {
         let yaml = """
             processes:
               app:
-                command: python3 app.py
+                werkzeug: app:app
+                listen: 127.0.0.1:0
                 ready: {log: "^app ready [0-9]+$"}
-                watch: ["*.py"]
             """
-        // Flask is an installed package: superwatch keeps a standby interpreter with it imported.
+        // Flask is an installed package: superwatch keeps a standby interpreter with it imported, and the app
+        // says it is ready as it is imported.
         let app = { (version: Int) in
-            "import flask, time\nprint(\"app ready \(version)\", flush=True)\ntime.sleep(300)\n"
+            "from flask import Flask\nprint(\"app ready \(version)\", flush=True)\napp = Flask(__name__)\n"
         }
         try withStack(yaml, files: ["app.py": app(1)]) { run in
             expectLine(run, "app", "* ready after")
             for version in 2...4 {
-                run.write("app.py", app(version))
-                expectLine(run, "app", "| app ready \(version)")
+                // An edit made before the bootstrap reported app.py is not seen: edit again until one is.
                 #expect(
                     eventually {
-                        run.stdoutLines.filter { $0.hasPrefix("app ") && $0.contains("* ready after") }.count
-                            >= version
+                        run.write("app.py", app(version))
+                        return run.waitFor("| app ready \(version)", timeout: .seconds(3))
                     }, "\(run.stdout)")
             }
+            // Every run, the standby's included, is ready.
+            let readies = { run.stdoutLines.filter { $0.hasPrefix("app ") && $0.contains("* ready after") }.count }
+            #expect(eventually { readies() == starts(of: "app", in: run) }, "\(run.stdout)")
             #expect(
                 run.stdout.contains("a standby interpreter with its packages imported"),
                 "later restarts wake the standby: \(run.stdout)")

@@ -12,9 +12,11 @@ import Synchronization
 /// hop per attempt. Verdicts go to the supervisor only when they change what it must do (`ProbeSchedule`):
 /// ready, not ready in time, unhealthy; a passing liveness attempt is not reported.
 ///
-/// Shared wake-ups: attempts are due on a grid of their period counted from the engine's start, and a wake-up
-/// starts every attempt due within a short window (`window`), so the liveness probes of many processes with
-/// the same period start together.
+/// Wake-ups: each probe's attempts are due on a grid of its period, shifted by an offset of its own that spreads
+/// the probes evenly over the period, and a wake-up starts every attempt due within a short window
+/// (`Job.window`: a hundredth of the period, at most 2 ms).
+/// Spread rather than all at one instant: fifty probes of one server at once overflowed its listen backlog
+/// (Python's http.server has 5), and a dropped SYN is retried only after a second, past the period.
 ///
 /// Thread confinement as in `IOLoop`: everything but `mailbox` and `nextID` is touched only by the engine
 /// thread (asserted in debug builds); other threads send messages.
@@ -41,6 +43,10 @@ final class ProbeEngine: @unchecked Sendable {
         let probe: SocketProbe
         /// nil for a probe attempted on request (`attempt`).
         var schedule: ProbeSchedule?
+        /// The schedule's period and how early an attempt may start (`window`), kept apart so that the scan of
+        /// every probe at each wake-up copies no schedule.
+        let period: Duration
+        let window: Duration
         let report: @Sendable (ProbeVerdict) -> Void
         /// When the next attempt is due; nil while one is in flight (or, without a schedule, none is asked for).
         var due: ContinuousClock.Instant?
@@ -57,6 +63,8 @@ final class ProbeEngine: @unchecked Sendable {
             self.probe = probe
             self.schedule = schedule
             self.report = report
+            period = schedule?.period ?? .zero
+            window = min(period / 100, .milliseconds(2))
         }
     }
 
@@ -160,7 +168,7 @@ final class ProbeEngine: @unchecked Sendable {
                 if let schedule = job.schedule {
                     // Liveness starts on the grid, with the other probes of its period; readiness at once.
                     let first = schedule.firstAttempt
-                    job.due = schedule.role == .liveness ? aligned(first, period: schedule.period) : first
+                    job.due = schedule.role == .liveness ? aligned(first, job) : first
                 }
             case .remove(let id):
                 jobs.removeValue(forKey: id)?.probe.closeConnection()
@@ -184,24 +192,23 @@ final class ProbeEngine: @unchecked Sendable {
             if let deadline = job.deadline {
                 guard now >= deadline else { continue }
                 try finish(job, job.probe.timedOut(), now: now)
-            } else if let due = job.due, let schedule = job.schedule, due <= now + window(schedule.period) {
-                try begin(job, due: due, period: schedule.period, now: now)
+            } else if let due = job.due, due <= now + job.window {
+                try begin(job, due: due, period: job.period, now: now)
             }
         }
     }
 
-    /// How early an attempt may start so that it shares a wake-up with others: a tenth of its period, at most
-    /// 20 ms.
-    private func window(_ period: Duration) -> Duration { min(period / 10, .milliseconds(20)) }
-
-    /// The first point of `period`'s grid at or after `instant`, less the window (an instant just past a grid
-    /// point, such as the end of an attempt that timed out, keeps that point).
-    private func aligned(_ instant: ContinuousClock.Instant, period: Duration) -> ContinuousClock.Instant {
-        let periodNanoseconds = Self.nanoseconds(period)
+    /// The first point of `job`'s grid at or after `instant`, less the window (an instant just past a grid
+    /// point, such as the end of an attempt that timed out, keeps that point). The grid's offset is the
+    /// fractional part of the probe's id times the golden ratio, which spreads any number of probes evenly.
+    private func aligned(_ instant: ContinuousClock.Instant, _ job: Job) -> ContinuousClock.Instant {
+        let periodNanoseconds = Self.nanoseconds(job.period)
         guard periodNanoseconds > 0 else { return instant }
-        let since = Self.nanoseconds(instant - epoch) - Self.nanoseconds(window(period))
+        let fraction = (Double(job.id) * 0.618_033_988_749_895).truncatingRemainder(dividingBy: 1)
+        let origin = epoch + .nanoseconds(Int64(fraction * Double(periodNanoseconds)))
+        let since = Self.nanoseconds(instant - origin) - Self.nanoseconds(job.window)
         let steps = since <= 0 ? 0 : (since + periodNanoseconds - 1) / periodNanoseconds
-        return epoch + .nanoseconds(steps * periodNanoseconds)
+        return origin + .nanoseconds(steps * periodNanoseconds)
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {
@@ -256,7 +263,7 @@ final class ProbeEngine: @unchecked Sendable {
             jobs.removeValue(forKey: job.id)?.probe.closeConnection()
             return
         }
-        job.due = aligned(next, period: schedule.period)
+        job.due = aligned(next, job)
     }
 
     /// Milliseconds until the earliest deadline or due attempt (rounded up: waking early would only wait

@@ -77,8 +77,10 @@ enum LifecycleEvent: Sendable, Equatable {
     case userStart
     case userRestart
     /// A live config reload changed the process's resolved settings to `spec`: a run stops (with the old stop
-    /// settings) and the next starts with the new ones. `watchesFiles` as for `init`.
-    case reconfigured(ProcessSpec, watchesFiles: Bool, at: ContinuousClock.Instant)
+    /// settings) and the next starts with the new ones. `watchesFiles` as for `init`. `waitsForDependencies`:
+    /// the new settings have `depends_on`, so the next start waits for them as an added process's first does.
+    case reconfigured(
+        ProcessSpec, watchesFiles: Bool, at: ContinuousClock.Instant, waitsForDependencies: Bool = false)
     /// `up` starts the stack and a dependency does not hold yet, or its reason changed: `message` is
     /// `waiting for db (ready)`.
     case waitForDependencies(message: String)
@@ -269,8 +271,8 @@ struct ProcessLifecycle: Sendable {
             return userStart()
         case .userRestart:
             return userRestart()
-        case .reconfigured(let spec, let watchesFiles, let now):
-            return reconfigure(spec, watchesFiles: watchesFiles, at: now)
+        case .reconfigured(let spec, let watchesFiles, let now, let waits):
+            return reconfigure(spec, watchesFiles: watchesFiles, at: now, waitsForDependencies: waits)
         case .waitForDependencies(let message):
             guard phase == .idle || phase == .waitingForDependencies, !shuttingDown, message != waitingFor else {
                 return []
@@ -623,15 +625,15 @@ struct ProcessLifecycle: Sendable {
     /// The new settings apply from the next start, which comes now: a running process is stopped for a restart,
     /// one that is down (exited, given up, backing off) starts again with its failures forgotten. A process the
     /// user stopped stays stopped, and the stack's shutdown goes on; both start with the new settings if they
-    /// start again. The standby interpreter was made with the old settings. The next start waits for the new
-    /// settings' dependencies (`startsAfterDependencies`).
+    /// start again. The standby interpreter was made with the old settings. With `waitsForDependencies`, the
+    /// next start waits for the new settings' dependencies (`startsAfterDependencies`).
     private mutating func reconfigure(
-        _ new: ProcessSpec, watchesFiles: Bool, at now: ContinuousClock.Instant
+        _ new: ProcessSpec, watchesFiles: Bool, at now: ContinuousClock.Instant, waitsForDependencies: Bool
     ) -> [LifecycleAction] {
         // The stop signal and timeout of a run that is stopped now are the old ones: taken before `spec` changes.
         var actions: [LifecycleAction] = [.discardStandby]
         if !shuttingDown {
-            startsAfterDependencies = true
+            startsAfterDependencies = waitsForDependencies
             switch phase {
             case .running:
                 changeNoticedAt = changeNoticedAt ?? now
