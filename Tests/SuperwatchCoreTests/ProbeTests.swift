@@ -128,6 +128,30 @@ import Testing
         #expect(lifecycle.handle(.shutdown) == [.signalGroup(4242, .kill)], "a second request kills")
     }
 
+    /// A reload may give it dependencies that do not hold: with `depends_on`, its next start goes through the
+    /// supervisor's check (`.start` once they hold), as an added process's first start does; the user's start
+    /// does not wait.
+    @Test func aReconfiguredProcessWaitsForItsDependenciesBeforeItStartsAgain() {
+        let spec = ProcessSpec(name: "api", command: .shell("x"), cwd: "/")
+        var (lifecycle, _) = started(spec)
+        let stop = lifecycle.handle(.reconfigured(spec, watchesFiles: false, at: now, waitsForDependencies: true))
+        #expect(stop.contains(.signalGroup(4242, .terminate)))
+        _ = lifecycle.handle(.leaderExited(runID: 1, .signaled(SIGTERM)))
+        let gone = lifecycle.handle(.groupGone(runID: 1, .signaled(SIGTERM), at: now))
+        #expect(!gone.contains(.spawn(changed: [])), "\(gone)")
+        #expect(lifecycle.phase == .waitingForDependencies)
+        #expect(lifecycle.handle(.waitForDependencies(message: "waiting for db (ready)")).count == 1)
+        #expect(lifecycle.handle(.start) == [.spawn(changed: [])])
+
+        var down = ProcessLifecycle(spec: spec, watchesFiles: false)
+        _ = down.handle(.userStop)
+        #expect(down.phase == .stoppedByUser)
+        #expect(
+            down.handle(.reconfigured(spec, watchesFiles: false, at: now, waitsForDependencies: true))
+                == [.discardStandby])
+        #expect(down.handle(.userStart) == [.spawn(changed: [])], "the user's start does not wait")
+    }
+
     @Test func readyAgainAfterARestartRestartsDependentsOnlyWhenAskedTo() {
         for restartDependents in [false, true] {
             var spec = ProcessSpec(name: "db", command: .shell("x"), cwd: "/")
@@ -145,41 +169,112 @@ import Testing
     }
 }
 
-/// Probe attempts against real sockets. Each attempt gets a generous deadline of its own when it starts (a loaded
-/// machine may take seconds between two of them); only the exec timeout case has a short one, on purpose.
+/// Probe attempts against real sockets, on a probe engine of their own. Each attempt gets a generous period
+/// (a loaded machine may take seconds between two of them); only the timeout cases have a short one, on purpose.
 @Suite struct ProbeAttemptTests {
     var deadline: ContinuousClock.Instant { .now + .seconds(30) }
 
+    /// Runs `body` with a started engine, stopped afterwards.
+    func withEngine<T>(_ body: (ProbeEngine) async throws -> T) async throws -> T {
+        let engine = try ProbeEngine(onFailure: { Issue.record("the probe engine failed: \($0.message)") })
+        engine.start()
+        defer { engine.stop() }
+        return try await body(engine)
+    }
+
     @Test func aTCPProbePassesOnAListeningPortAndSaysWhyItFails() async throws {
-        let socket = try HeldSocket.bind(.tcp(host: "127.0.0.1", port: 0))
-        let port = try #require(socket.port)
-        let pending = ProbeState()
-        #expect(
-            await ProbeTarget.tcp(host: "127.0.0.1", port: port).attempt(until: deadline, pending: pending) == .passed)
-        // A port that was free a moment ago, with nothing listening on it now.
-        let closedPort = try #require(try HeldSocket.bind(.tcp(host: "127.0.0.1", port: 0)).port)
-        // Each probe keeps the addresses it resolved: a new one for the other port.
-        let refused = await ProbeTarget.tcp(host: "127.0.0.1", port: closedPort).attempt(
-            until: deadline, pending: ProbeState())
-        #expect(refused == .failed("connection refused"))
+        try await withEngine { engine in
+            let socket = try HeldSocket.bind(.tcp(host: "127.0.0.1", port: 0))
+            let port = try #require(socket.port)
+            let open = try #require(engine.addOnRequest(.tcp(host: "127.0.0.1", port: port)))
+            #expect(await engine.attempt(open, period: .seconds(30)) == .passed)
+            // A port that was free a moment ago, with nothing listening on it now.
+            let closedPort = try #require(try HeldSocket.bind(.tcp(host: "127.0.0.1", port: 0)).port)
+            // Each probe keeps the addresses it resolved: a new one for the other port.
+            let closed = try #require(engine.addOnRequest(.tcp(host: "127.0.0.1", port: closedPort)))
+            #expect(await engine.attempt(closed, period: .seconds(30)) == .failed("connection refused"))
+        }
     }
 
     /// The kernel completes connections to a listening socket by itself: the held-socket probe passes only
     /// once the program has accepted.
     @Test func theAcceptQueueProbePassesOnlyOnceTheConnectionIsAccepted() async throws {
-        let socket = try HeldSocket.bind(.tcp(host: "127.0.0.1", port: 0))
-        let target = ProbeTarget.acceptQueue(socket)
-        let pending = ProbeState()
-        #expect(
-            await target.attempt(until: deadline, pending: pending)
-                == .failed("it has not accepted a connection yet (1 waiting)"))
-        #expect(
-            await target.attempt(until: deadline, pending: pending)
-                == .failed("it has not accepted a connection yet (1 waiting)"), "no second connection")
-        let accepted = accept(socket.fd, nil, nil)
-        #expect(accepted >= 0)
-        defer { close(accepted) }
-        #expect(await target.attempt(until: deadline, pending: pending) == .passed)
+        try await withEngine { engine in
+            let socket = try HeldSocket.bind(.tcp(host: "127.0.0.1", port: 0))
+            let probe = try #require(engine.addOnRequest(.acceptQueue(socket)))
+            #expect(
+                await engine.attempt(probe, period: .seconds(30))
+                    == .failed("it has not accepted a connection yet (1 waiting)"))
+            #expect(
+                await engine.attempt(probe, period: .seconds(30))
+                    == .failed("it has not accepted a connection yet (1 waiting)"), "no second connection")
+            let accepted = accept(socket.fd, nil, nil)
+            #expect(accepted >= 0)
+            defer { close(accepted) }
+            #expect(await engine.attempt(probe, period: .seconds(30)) == .passed)
+        }
+    }
+
+    /// Serves one connection on `socket`: reads the request, answers `answer` (nothing when nil), closes.
+    func serveOnce(_ socket: HeldSocket, answer: String?) -> Thread {
+        let fd = socket.fd
+        let thread = Thread {
+            let connection = accept(fd, nil, nil)
+            guard connection >= 0 else { return }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            var request: [UInt8] = []
+            while !String(decoding: request, as: UTF8.self).contains("\r\n\r\n") {
+                let count = read(connection, &buffer, buffer.count)
+                if count <= 0 { break }
+                request += buffer[..<count]
+            }
+            if let answer {
+                _ = Array(answer.utf8).withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+                close(connection)
+            } else {
+                // Holds the connection without an answer until the client gives up.
+                while read(connection, &buffer, buffer.count) > 0 {}
+                close(connection)
+            }
+        }
+        thread.start()
+        return thread
+    }
+
+    @Test func anHTTPProbePassesOn2xxAnd3xxAndSaysWhatElseItGot() async throws {
+        try await withEngine { engine in
+            let socket = try HeldSocket.bind(.tcp(host: "127.0.0.1", port: 0))
+            let port = try #require(socket.port)
+            let target = HTTPProbeTarget(
+                url: "http://127.0.0.1:\(port)/health", host: "127.0.0.1", port: port, path: "/health")
+            let probe = try #require(engine.addOnRequest(.http(target, anyStatus: false)))
+            _ = serveOnce(socket, answer: "HTTP/1.1 204 No Content\r\n\r\n")
+            #expect(await engine.attempt(probe, period: .seconds(30)) == .passed)
+            _ = serveOnce(socket, answer: "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+            #expect(await engine.attempt(probe, period: .seconds(30)) == .failed("answered 503 Service Unavailable"))
+            _ = serveOnce(socket, answer: "SSH-2.0-OpenSSH\r\n")
+            #expect(await engine.attempt(probe, period: .seconds(30)) == .failed("did not answer HTTP"))
+            // The attempt's period is its timeout.
+            _ = serveOnce(socket, answer: nil)
+            #expect(await engine.attempt(probe, period: .milliseconds(300)) == .failed("no answer in time"))
+        }
+    }
+
+    /// On its schedule the engine reports only what changes something: here, failures in a row.
+    @Test func aScheduledLivenessProbeReportsUnhealthyAfterItsFailures() async throws {
+        try await withEngine { engine in
+            let closedPort = try #require(try HeldSocket.bind(.tcp(host: "127.0.0.1", port: 0)).port)
+            let (verdicts, sink) = AsyncStream<ProbeVerdict>.makeStream()
+            let schedule = ProbeSchedule(
+                liveness: HealthCheck(
+                    probe: .tcp(host: "127.0.0.1", port: closedPort), period: .milliseconds(20),
+                    failures: 3),
+                startedAt: .now)
+            let probe = engine.add(.tcp(host: "127.0.0.1", port: closedPort), schedule: schedule) { sink.yield($0) }
+            #expect(probe != nil)
+            var iterator = verdicts.makeAsyncIterator()
+            #expect(await iterator.next() == .unhealthy(failures: 3, lastError: "connection refused"))
+        }
     }
 
     @Test func anExecProbeReportsTheStatusAndLastLine() async {
@@ -188,15 +283,34 @@ import Testing
                 arguments: ["/bin/sh", "-c", command], cwd: "/", environment: ProcessInfo.processInfo.environment,
                 stopSignal: .kill, stopTimeoutMilliseconds: 0)
         }
-        let pending = ProbeState()
-        #expect(await ProbeTarget.exec(request("true"), .plain).attempt(until: deadline, pending: pending) == .passed)
+        #expect(await ProbeTarget.exec(request("true"), .plain).attempt(until: deadline) == .passed)
         #expect(
-            await ProbeTarget.exec(request("echo no db >&2; exit 2"), .plain).attempt(until: deadline, pending: pending)
+            await ProbeTarget.exec(request("echo no db >&2; exit 2"), .plain).attempt(until: deadline)
                 == .failed("exited with code 2: no db"))
         let soon = ContinuousClock.now + .milliseconds(300)
         #expect(
-            await ProbeTarget.exec(request("sleep 10"), .plain).attempt(until: soon, pending: pending)
+            await ProbeTarget.exec(request("sleep 10"), .plain).attempt(until: soon)
                 == .failed("did not finish within the probe's period"))
+    }
+
+    /// A woken standby interpreter may print its ready line before the probe subscribes: the lines of the run
+    /// written before (`earlier`) count.
+    @Test func aLogProbeSeesTheLinesItsRunWroteBeforeItSubscribed() async throws {
+        let pattern = try LogPattern("^ready$")
+        let (lines, _) = AsyncStream<[LogRecord]>.makeStream()
+        let (verdicts, sink) = AsyncStream<ProbeVerdict>.makeStream()
+        var spec = ProcessSpec(name: "app", command: .shell("x"), cwd: "/")
+        spec.ready = .log("^ready$")
+        let earlier = [LogRecord(process: "app", stream: .stdout, time: Date(), text: "ready")]
+        let watching = Task {
+            await ProbeRunner.watchLog(
+                pattern, earlier: earlier, lines: lines,
+                schedule: ProbeSchedule(readinessOf: spec, startedAt: .now)
+            ) { sink.yield($0) }
+        }
+        var iterator = verdicts.makeAsyncIterator()
+        #expect(await iterator.next() == .ready)
+        watching.cancel()
     }
 
     @Test func aLogPatternIsAnExtendedRegularExpression() throws {

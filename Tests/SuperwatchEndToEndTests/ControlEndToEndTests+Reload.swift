@@ -193,6 +193,36 @@ extension ControlEndToEndTests {
 
     /// Processes a reload adds take part in start and stop order: one that depends on a running, ready process
     /// starts, one that depends on it in turn waits for it, and `down` stops them in reverse order.
+    /// A reload that gives a running process a dependency restarts it through the same wait as an added
+    /// process: it starts again only once the new dependency is ready.
+    @Test func aProcessWhoseDependenciesAReloadChangedWaitsForThemBeforeItStartsAgain() throws {
+        try withReloadStack { run, _, _ in
+            run.write(
+                "superwatch.yaml",
+                """
+                processes:
+                  keep: {command: ": $PORT; echo pid $$; exec sleep 300"}
+                  change:
+                    command: ": $PORT; echo pid $$; exec sleep 300"
+                    depends_on: [db]
+                  gone: {command: ": $PORT; echo pid $$; exec sleep 300"}
+                  db:
+                    command: "echo pid $$; exec sleep 300"
+                    ready: {exec: "test -e db.ready"}
+
+                """)
+            let waiting = { (line: String) in line.hasPrefix("change ") && line.contains("* waiting for db (ready)") }
+            #expect(eventually { run.stdoutLines.contains(where: waiting) }, "\(run.stdout)")
+            #expect(printedPids("change", run).count == 1, "not started again before db is ready: \(run.stdout)")
+            run.write("db.ready", "")
+            #expect(eventually { printedPids("change", run).count == 2 }, "\(run.stdout)")
+            let lines = run.stdoutLines
+            let dbReady = try #require(lines.firstIndex { $0.hasPrefix("db ") && $0.contains("* ready after") })
+            let restarted = try #require(lines.lastIndex { $0.hasPrefix("change ") && $0.contains("* started") })
+            #expect(dbReady < restarted, "\(run.stdout)")
+        }
+    }
+
     @Test func processesAReloadAddsWaitForTheirDependenciesAndStopInReverseOrder() throws {
         try withReloadStack { run, runtime, before in
             run.write(

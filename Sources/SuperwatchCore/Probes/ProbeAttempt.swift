@@ -1,9 +1,4 @@
 import Dispatch
-import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// How one probe attempt went.
 enum ProbeResult: Sendable, Equatable {
@@ -13,8 +8,9 @@ enum ProbeResult: Sendable, Equatable {
 }
 
 /// What the probes of one run check, resolved by the supervisor when the run starts: addresses, the held
-/// socket, the command to run. Every attempt but `log` is blocking I/O bounded by a deadline, run on a
-/// Dispatch thread (`attempt`), never on Swift's cooperative pool or the supervisor actor.
+/// socket, the command to run. The socket kinds are attempted by the probe engine's thread (`ProbeEngine`,
+/// `SocketProbe`); an `exec` attempt runs its command on a Dispatch thread (`attempt`); a `log` probe is
+/// matched against the output (`ProbeRunner`).
 enum ProbeTarget: Sendable {
     case tcp(host: String, port: UInt16)
     /// `anyStatus`: any HTTP answer passes (a `werkzeug:` app's held socket); else only 2xx and 3xx.
@@ -22,264 +18,41 @@ enum ProbeTarget: Sendable {
     /// A `werkzeug:` app on a held Unix socket: any HTTP answer passes.
     case unixHTTP(path: String)
     /// A program's held TCP socket: connect to it, and pass once the socket's accept queue is empty (the
-    /// program accepted). The socket stays open while a probe holds it.
+    /// program accepted). The connection stays open from one attempt to the next until then.
     case acceptQueue(HeldSocket)
     case exec(LaunchRequest, PythonInterpreter.Runner)
     /// Matched against the output, not attempted (`ProbeRunner`).
     case log(LogPattern)
 
-    /// Runs one attempt off the caller's thread, giving up at `deadline`. `pending`: what the probe keeps from
-    /// one attempt to the next (resolved addresses; the accept-queue probe's connection).
-    func attempt(until deadline: ContinuousClock.Instant, pending: ProbeState) async -> ProbeResult {
-        await withCheckedContinuation { done in
-            DispatchQueue.global().async {
-                done.resume(returning: attemptBlocking(until: deadline, pending: pending))
-            }
-        }
-    }
-
-    private func attemptBlocking(until deadline: ContinuousClock.Instant, pending: ProbeState) -> ProbeResult {
+    /// Whether the probe engine attempts it (a connection) rather than a command or the output.
+    var isSocket: Bool {
         switch self {
-        case .tcp(let host, let port):
-            do {
-                _ = try ProbeSocket.connect(host: host, port: port, until: deadline, cache: pending)
-                return .passed
-            } catch {
-                return .failed(error.message)
-            }
-        case .http(let target, let anyStatus):
-            do {
-                let fd = try ProbeSocket.connect(host: target.host, port: target.port, until: deadline, cache: pending)
-                return ProbeSocket.httpCheck(fd, target: target, anyStatus: anyStatus, until: deadline)
-            } catch {
-                return .failed(error.message)
-            }
-        case .unixHTTP(let path):
-            let target = HTTPProbeTarget(url: "unix:\(path)", host: "localhost", port: 80, path: "/")
-            do {
-                let fd = try ProbeSocket.connect(unixPath: path, until: deadline)
-                return ProbeSocket.httpCheck(fd, target: target, anyStatus: true, until: deadline)
-            } catch {
-                return .failed(error.message)
-            }
-        case .acceptQueue(let socket):
-            return pending.check(socket, until: deadline)
-        case .exec(let request, let runner):
-            let run = BoundedCommand.run(request, runner: runner, until: deadline)
-            guard let status = run.status else {
-                return .failed("did not finish within the probe's period")
-            }
-            guard status != .exited(0) else { return .passed }
-            let said = run.lastLine.map { ": \($0)" } ?? ""
-            return .failed("\(status)\(said)")
-        case .log:
-            return .failed("a log probe is not attempted")
+        case .tcp, .http, .unixHTTP, .acceptQueue: return true
+        case .exec, .log: return false
         }
     }
-}
 
-/// What a probe keeps between attempts: the addresses its host resolved to (resolved again after a failure),
-/// and the accept-queue probe's connection. Used by one probe task's attempts, one at a time.
-final class ProbeState: @unchecked Sendable {
-    private var fd: Int32 = -1
-    /// Each address as its family and sockaddr bytes.
-    fileprivate var addresses: [(family: Int32, address: [UInt8])] = []
-
-    deinit { if fd >= 0 { closeAsserting(fd) } }
-
-    /// Connects to `socket` once, then passes when its accept queue is empty: the program accepted our
-    /// connection (and every other one waiting).
-    fileprivate func check(_ socket: HeldSocket, until deadline: ContinuousClock.Instant) -> ProbeResult {
-        guard case .tcp(let host, let port) = socket.bound else { return .failed("not a TCP socket") }
-        if fd < 0 {
-            do {
-                fd = try ProbeSocket.connect(
-                    host: ProbeSocket.loopback(for: host), port: port, until: deadline, cache: self
-                ).take()
-            } catch {
-                return .failed(error.message)
+    /// Runs one `exec` attempt on a Dispatch thread (the command is waited for with blocking calls), giving up
+    /// at `deadline`. Exec probes are rare and each runs a program, so a thread hop per attempt is no cost.
+    func attempt(until deadline: ContinuousClock.Instant) async -> ProbeResult {
+        guard case .exec(let request, let runner) = self else {
+            return .failed("only an exec probe is attempted on its own thread")
+        }
+        return await withCheckedContinuation { done in
+            DispatchQueue.global().async {
+                let run = BoundedCommand.run(request, runner: runner, until: deadline)
+                guard let status = run.status else {
+                    return done.resume(returning: .failed("did not finish within the probe's period"))
+                }
+                guard status != .exited(0) else { return done.resume(returning: .passed) }
+                let said = run.lastLine.map { ": \($0)" } ?? ""
+                done.resume(returning: .failed("\(status)\(said)"))
             }
         }
-        var info = tcp_info()
-        var length = socklen_t(MemoryLayout<tcp_info>.size)
-        guard getsockopt(socket.fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 else {
-            return .failed("cannot read its socket's accept queue: \(errnoDescription(errno))")
-        }
-        // For a listening socket the kernel reports the accept queue's length as tcpi_unacked.
-        guard info.tcpi_unacked == 0 else {
-            return .failed("it has not accepted a connection yet (\(info.tcpi_unacked) waiting)")
-        }
-        closeAsserting(fd)
-        fd = -1
-        return .passed
     }
 }
 
 /// Why a connection could not be made.
 struct ProbeFailure: Error {
     var message: String
-}
-
-/// Non-blocking sockets waited on with poll(2) up to a deadline: what the tcp and http probes do.
-enum ProbeSocket {
-    /// The address to connect to for a socket bound to `host`: the loopback for "every interface".
-    static func loopback(for host: String) -> String {
-        switch host {
-        case "", "0.0.0.0": return "127.0.0.1"
-        case "::": return "::1"
-        default: return host
-        }
-    }
-
-    /// Connects to `host:port`, trying each address it resolves to; the addresses are kept in `cache` for the
-    /// next attempt while connecting works (a resolver call per attempt would be most of a probe's cost).
-    static func connect(host: String, port: UInt16, until deadline: ContinuousClock.Instant, cache: ProbeState)
-        throws(ProbeFailure) -> OwnedDescriptor
-    {
-        if cache.addresses.isEmpty { cache.addresses = try resolve(host: host, port: port) }
-        var failure = ProbeFailure(message: "no address for \(host)")
-        for (family, address) in cache.addresses {
-            let connected = address.withUnsafeBytes { raw -> Result<Int32, ProbeFailure> in
-                let pointer = raw.baseAddress!.assumingMemoryBound(to: sockaddr.self)
-                do throws(ProbeFailure) {
-                    return .success(try connect(family: family, pointer, socklen_t(raw.count), until: deadline).take())
-                } catch {
-                    return .failure(error)
-                }
-            }
-            switch connected {
-            case .success(let fd): return OwnedDescriptor(takingOwnershipOf: fd)
-            case .failure(let error): failure = error
-            }
-        }
-        cache.addresses = []
-        throw failure
-    }
-
-    private static func resolve(host: String, port: UInt16) throws(ProbeFailure) -> [(family: Int32, address: [UInt8])]
-    {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, String(port), &hints, &list)
-        guard rc == 0, let first = list else {
-            throw ProbeFailure(message: "cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
-        }
-        defer { freeaddrinfo(first) }
-        var addresses: [(family: Int32, address: [UInt8])] = []
-        var entry: UnsafeMutablePointer<addrinfo>? = first
-        while let current = entry {
-            if let address = current.pointee.ai_addr {
-                let bytes = UnsafeRawBufferPointer(start: address, count: Int(current.pointee.ai_addrlen))
-                addresses.append((current.pointee.ai_family, Array(bytes)))
-            }
-            entry = current.pointee.ai_next
-        }
-        return addresses
-    }
-
-    static func connect(unixPath path: String, until deadline: ContinuousClock.Instant)
-        throws(ProbeFailure) -> OwnedDescriptor
-    {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw ProbeFailure(message: "the socket path is too long")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
-        }
-        let length = socklen_t(MemoryLayout<sockaddr_un>.size)
-        let raw = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) -> Result<Int32, ProbeFailure> in
-                do throws(ProbeFailure) {
-                    return .success(try connect(family: AF_UNIX, address, length, until: deadline).take())
-                } catch {
-                    return .failure(error)
-                }
-            }
-        }
-        return OwnedDescriptor(takingOwnershipOf: try raw.get())
-    }
-
-    private static func connect(
-        family: Int32, _ address: UnsafePointer<sockaddr>?, _ length: socklen_t, until deadline: ContinuousClock.Instant
-    ) throws(ProbeFailure) -> OwnedDescriptor {
-        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        let raw = socket(family, type, 0)
-        guard raw >= 0 else { throw ProbeFailure(message: "socket: \(errnoDescription(errno))") }
-        let fd = OwnedDescriptor(takingOwnershipOf: raw)
-        if Glibc.connect(fd.rawValue, address, length) != 0 {
-            let err = errno
-            guard err == EINPROGRESS || err == EINTR else {
-                throw ProbeFailure(message: errnoDescription(err).lowercased())
-            }
-            guard wait(fd.rawValue, for: Int16(POLLOUT), until: deadline) else {
-                throw ProbeFailure(message: "connecting timed out")
-            }
-            var soError: Int32 = 0
-            var size = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd.rawValue, SOL_SOCKET, SO_ERROR, &soError, &size)
-            guard soError == 0 else { throw ProbeFailure(message: errnoDescription(soError).lowercased()) }
-        }
-        return fd
-    }
-
-    /// Waits for `events` on `fd`; false when `deadline` passed first.
-    static func wait(_ fd: Int32, for events: Int16, until deadline: ContinuousClock.Instant) -> Bool {
-        while true {
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else { return false }
-            var ready = pollfd(fd: fd, events: events, revents: 0)
-            let polled = poll(&ready, 1, Int32(clamping: max(1, left.milliseconds)))
-            if polled < 0 && errno == EINTR { continue }
-            return polled > 0
-        }
-    }
-
-    /// Sends a GET for `target` on the connection and reads the status line: 2xx and 3xx pass (any status with
-    /// `anyStatus`).
-    static func httpCheck(
-        _ fd: borrowing OwnedDescriptor, target: HTTPProbeTarget, anyStatus: Bool,
-        until deadline: ContinuousClock.Instant
-    ) -> ProbeResult {
-        let host = target.host.contains(":") ? "[\(target.host)]" : target.host
-        let request =
-            Array(
-                "GET \(target.path) HTTP/1.1\r\nHost: \(host):\(target.port)\r\nUser-Agent: superwatch-probe\r\n"
-                    .utf8) + Array("Accept: */*\r\nConnection: close\r\n\r\n".utf8)
-        var sent = 0
-        while sent < request.count {
-            guard wait(fd.rawValue, for: Int16(POLLOUT), until: deadline) else { return .failed("sending timed out") }
-            let count = request[sent...].withUnsafeBytes {
-                send(fd.rawValue, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
-            }
-            if count < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                return .failed("sending: \(errnoDescription(errno).lowercased())")
-            }
-            sent += count
-        }
-        var answer: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        while !answer.contains(UInt8(ascii: "\n")) && answer.count < 4096 {
-            guard wait(fd.rawValue, for: Int16(POLLIN), until: deadline) else { return .failed("no answer in time") }
-            let count = recv(fd.rawValue, &buffer, buffer.count, 0)
-            if count < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                return .failed("reading: \(errnoDescription(errno).lowercased())")
-            }
-            if count == 0 { break }
-            answer += buffer[..<count]
-        }
-        let line = String(
-            decoding: answer.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }, as: UTF8.self)
-        let parts = line.split(separator: " ")
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), let status = Int(parts[1]) else {
-            return .failed(answer.isEmpty ? "closed the connection without an answer" : "did not answer HTTP")
-        }
-        if anyStatus || (200..<400).contains(status) { return .passed }
-        return .failed("answered \(line.dropFirst(parts[0].count + 1))")
-    }
 }

@@ -1,19 +1,19 @@
 import Synchronization
 
-/// Runs the probes of one run of one process, as one task off the supervisor actor: attempts one after the
-/// other (never overlapping, each bounded by the period), sleeping in between, and reports only verdicts
-/// that change something (`ProbeSchedule`). Cancelled when the run stops or ends.
+/// Runs the probes the probe engine does not (`ProbeEngine` runs the socket kinds), as one task off the
+/// supervisor actor: an `exec` probe's attempts one after the other (never overlapping, each bounded by the
+/// period), sleeping in between, reporting only verdicts that change something (`ProbeSchedule`); a `log`
+/// probe's watch of the output. Cancelled when the run stops or ends.
 enum ProbeRunner {
     static func run(
         _ target: ProbeTarget, schedule initial: ProbeSchedule, report: @Sendable (ProbeVerdict) -> Void
     ) async {
         var schedule = initial
-        let pending = ProbeState()
         var due = schedule.firstAttempt
         while true {
             do { try await Task.sleep(until: due, clock: .continuous) } catch { return }  // cancelled
             let began = ContinuousClock.now
-            let result = await target.attempt(until: began + schedule.period, pending: pending)
+            let result = await target.attempt(until: began + schedule.period)
             guard !Task.isCancelled else { return }
             let (verdict, next) = schedule.record(result, began: began, now: .now)
             if verdict != .keepProbing { report(verdict) }
@@ -22,13 +22,18 @@ enum ProbeRunner {
         }
     }
 
-    /// A `log:` readiness probe: ready at the first line of `lines` (the batches of a subscription) that
-    /// `pattern` matches; at
-    /// `ready_timeout`, says so once and keeps watching.
+    /// A `log:` readiness probe: ready at the first line of the run's output that `pattern` matches, among the
+    /// lines it wrote before the probe subscribed (`earlier`: a woken standby interpreter may have printed its
+    /// ready line already) and then `lines` (the batches of the subscription); at `ready_timeout`, says so once
+    /// and keeps watching.
     static func watchLog(
-        _ pattern: LogPattern, lines: AsyncStream<[LogRecord]>, schedule: ProbeSchedule,
+        _ pattern: LogPattern, earlier: [LogRecord], lines: AsyncStream<[LogRecord]>, schedule: ProbeSchedule,
         report: @escaping @Sendable (ProbeVerdict) -> Void
     ) async {
+        if earlier.contains(where: { $0.stream != .event && pattern.matches($0.text) }) {
+            report(.ready)
+            return
+        }
         await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 for await batch in lines

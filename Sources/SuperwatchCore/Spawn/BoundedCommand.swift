@@ -71,7 +71,7 @@ enum BoundedCommand {
         }
         // A pidfd is readable once its process has exited; until it is reaped, its pid (and so its process
         // group id) cannot be reused, so the group kill below reaches only what the command left behind.
-        let exited = open.isEmpty && ProbeSocket.wait(launched.pidfd.rawValue, for: Int16(POLLIN), until: deadline)
+        let exited = open.isEmpty && waitReadable(launched.pidfd.rawValue, until: deadline)
         runner.kill(launched.pid)
         var code: Int32 = 0
         var signal: Int32 = 0
@@ -83,5 +83,17 @@ enum BoundedCommand {
         runner.release(launched.pid)
         if exited { outcome.status = signal != 0 ? .signaled(signal) : .exited(code) }
         return outcome
+    }
+
+    /// Waits for `fd` to be readable; false when `deadline` passed first.
+    private static func waitReadable(_ fd: Int32, until deadline: ContinuousClock.Instant) -> Bool {
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let polled = poll(&ready, 1, Int32(clamping: max(1, left.milliseconds)))
+            if polled < 0 && errno == EINTR { continue }
+            return polled > 0
+        }
     }
 }

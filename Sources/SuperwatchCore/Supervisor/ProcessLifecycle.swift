@@ -77,8 +77,10 @@ enum LifecycleEvent: Sendable, Equatable {
     case userStart
     case userRestart
     /// A live config reload changed the process's resolved settings to `spec`: a run stops (with the old stop
-    /// settings) and the next starts with the new ones. `watchesFiles` as for `init`.
-    case reconfigured(ProcessSpec, watchesFiles: Bool, at: ContinuousClock.Instant)
+    /// settings) and the next starts with the new ones. `watchesFiles` as for `init`. `waitsForDependencies`:
+    /// the new settings have `depends_on`, so the next start waits for them as an added process's first does.
+    case reconfigured(
+        ProcessSpec, watchesFiles: Bool, at: ContinuousClock.Instant, waitsForDependencies: Bool = false)
     /// `up` starts the stack and a dependency does not hold yet, or its reason changed: `message` is
     /// `waiting for db (ready)`.
     case waitForDependencies(message: String)
@@ -169,6 +171,9 @@ struct ProcessLifecycle: Sendable {
     private var wasReadyBefore = false
     /// Waiting at shutdown for its dependents to stop (`holdForShutdown`).
     private(set) var heldForDependents = false
+    /// A live reload gave it new settings: its next start waits for its dependencies, as an added process's
+    /// first start does, instead of spawning at once (`depends_on` may name processes that are not ready).
+    private(set) var startsAfterDependencies = false
 
     init(spec: ProcessSpec, watchesFiles: Bool) {
         self.spec = spec
@@ -211,6 +216,7 @@ struct ProcessLifecycle: Sendable {
         case .start:
             guard phase == .idle || phase == .waitingForDependencies, !shuttingDown else { return [] }
             waitingFor = nil
+            startsAfterDependencies = false  // they hold: that is why it is told to start
             return spawn()
         case .spawned(let runID, let pid, let viaStandby, let now):
             return spawned(runID: runID, pid: pid, viaStandby: viaStandby, at: now)
@@ -265,8 +271,8 @@ struct ProcessLifecycle: Sendable {
             return userStart()
         case .userRestart:
             return userRestart()
-        case .reconfigured(let spec, let watchesFiles, let now):
-            return reconfigure(spec, watchesFiles: watchesFiles, at: now)
+        case .reconfigured(let spec, let watchesFiles, let now, let waits):
+            return reconfigure(spec, watchesFiles: watchesFiles, at: now, waitsForDependencies: waits)
         case .waitForDependencies(let message):
             guard phase == .idle || phase == .waitingForDependencies, !shuttingDown, message != waitingFor else {
                 return []
@@ -326,6 +332,12 @@ struct ProcessLifecycle: Sendable {
     // MARK: - Runs
 
     private mutating func spawn() -> [LifecycleAction] {
+        if startsAfterDependencies {
+            // The supervisor starts it (`.start`) once they hold, or says what it waits for.
+            startsAfterDependencies = false
+            phase = .waitingForDependencies
+            return []
+        }
         let changed = changedPaths
         changedPaths = []
         phase = .running
@@ -583,6 +595,7 @@ struct ProcessLifecycle: Sendable {
         case .stoppedByUser, .exited, .gaveUp, .backingOff, .idle, .waitingForDependencies:
             // The user's start does not wait for dependencies.
             waitingFor = nil
+            startsAfterDependencies = false
             return startAgain()
         case .stopping(.user):
             phase = .stopping(.restart)
@@ -602,6 +615,7 @@ struct ProcessLifecycle: Sendable {
             return []
         case .stoppedByUser, .exited, .gaveUp, .backingOff, .idle, .waitingForDependencies:
             waitingFor = nil
+            startsAfterDependencies = false
             return [.log(SupervisorEvent(.restarting, "restarting at the user's request"))] + startAgain()
         case .stopping, .awaitingChanges, .stopped:
             return []
@@ -611,13 +625,15 @@ struct ProcessLifecycle: Sendable {
     /// The new settings apply from the next start, which comes now: a running process is stopped for a restart,
     /// one that is down (exited, given up, backing off) starts again with its failures forgotten. A process the
     /// user stopped stays stopped, and the stack's shutdown goes on; both start with the new settings if they
-    /// start again. The standby interpreter was made with the old settings.
+    /// start again. The standby interpreter was made with the old settings. With `waitsForDependencies`, the
+    /// next start waits for the new settings' dependencies (`startsAfterDependencies`).
     private mutating func reconfigure(
-        _ new: ProcessSpec, watchesFiles: Bool, at now: ContinuousClock.Instant
+        _ new: ProcessSpec, watchesFiles: Bool, at now: ContinuousClock.Instant, waitsForDependencies: Bool
     ) -> [LifecycleAction] {
         // The stop signal and timeout of a run that is stopped now are the old ones: taken before `spec` changes.
         var actions: [LifecycleAction] = [.discardStandby]
         if !shuttingDown {
+            startsAfterDependencies = waitsForDependencies
             switch phase {
             case .running:
                 changeNoticedAt = changeNoticedAt ?? now

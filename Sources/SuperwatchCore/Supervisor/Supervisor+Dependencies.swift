@@ -2,17 +2,36 @@ import Foundation
 
 /// The supervisor's part of start order and health: what `DependencyGraph` and the lifecycles decide, carried
 /// out. Processes start once their dependencies hold (`settleDependencies`, after every event), stop in
-/// reverse order at shutdown, and each probing run has one probe task off the actor (`ProbeRunner`) that
-/// reports verdicts as events.
+/// reverse order at shutdown, and each probing run has one probe off the actor — on the probe engine's thread
+/// (`ProbeEngine`) for the socket kinds, a task (`ProbeRunner`) for `exec` and `log` — that reports verdicts as
+/// events.
 struct DependencyState {
     /// Rebuilt by a live config reload (Supervisor+Reload.swift).
     var graph: DependencyGraph
-    /// The probe task of each process that is being probed.
-    var probes: [ProcessID: Task<Void, Never>] = [:]
+    /// The probe of each process that is being probed.
+    var probes: [ProcessID: RunningProbe] = [:]
     let probeRunIDs = ProbeRunIDs()
+    /// Started with the first socket probe; stopped with the stack.
+    var engine: ProbeEngine?
+    /// When each process's current run was started (wall clock, as log records are stamped): a `log:` probe
+    /// also reads the lines of the run written before it subscribed.
+    var runStartTimes: [ProcessID: Date] = [:]
 
     init(_ specs: [ProcessSpec]) {
         graph = DependencyGraph(specs)
+    }
+}
+
+/// A probe that runs for a process: where it runs, so that it can be ended.
+enum RunningProbe {
+    case task(Task<Void, Never>)
+    case engine(ProbeEngine, id: UInt64)
+
+    func cancel() {
+        switch self {
+        case .task(let task): task.cancel()
+        case .engine(let engine, let id): engine.remove(id)
+        }
     }
 }
 
@@ -146,27 +165,58 @@ extension Supervisor {
                 log(id, SupervisorEvent(.notice, "cannot compile the log probe `\(pattern)`: \(error.message)"))
                 return
             }
-            let lines = output.subscribe(processes: [id]).batches
-            dependencies.probes[id] = Task.detached {
-                await ProbeRunner.watchLog(compiled, lines: lines, schedule: schedule, report: report)
-            }
+            // The lines the run wrote before this subscription are in the backlog.
+            let follow = output.subscribe(processes: [id], tail: Self.logProbeBacklog)
+            let since = dependencies.runStartTimes[id] ?? .distantPast
+            let earlier = follow.backlog.filter { $0.time >= since }
+            dependencies.probes[id] = .task(
+                Task.detached {
+                    await ProbeRunner.watchLog(
+                        compiled, earlier: earlier, lines: follow.batches, schedule: schedule, report: report)
+                })
             return
         }
         guard let target = probeTarget(id, probe) else {
             log(id, SupervisorEvent(.notice, "nothing to probe for \(probe): it has no socket superwatch holds"))
             return
         }
-        dependencies.probes[id] = Task.detached { await ProbeRunner.run(target, schedule: schedule, report: report) }
+        guard target.isSocket else {
+            dependencies.probes[id] = .task(
+                Task.detached { await ProbeRunner.run(target, schedule: schedule, report: report) })
+            return
+        }
+        let engine: ProbeEngine
+        if let running = dependencies.engine {
+            engine = running
+        } else {
+            do {
+                engine = try ProbeEngine(onFailure: { eventSink.yield(.ioFailed($0)) })
+            } catch {
+                log(id, SupervisorEvent(.notice, "cannot probe \(probe): \(error.message)"))
+                return
+            }
+            engine.start()
+            dependencies.engine = engine
+        }
+        if let probeID = engine.add(target, schedule: schedule, report: report) {
+            dependencies.probes[id] = .engine(engine, id: probeID)
+        }
     }
+
+    /// How many of a process's latest lines a `log:` probe looks at for those its run wrote before the probe
+    /// subscribed (a woken standby starts running at once; the probe subscribes a moment later).
+    private static let logProbeBacklog = 256
 
     func stopProbes(_ id: ProcessID) {
         dependencies.probes.removeValue(forKey: id)?.cancel()
     }
 
-    /// Ends every probe task (the stack has ended).
+    /// Ends every probe and the probe engine (the stack has ended).
     func stopAllProbes() {
-        for task in dependencies.probes.values { task.cancel() }
+        for probe in dependencies.probes.values { probe.cancel() }
         dependencies.probes.removeAll()
+        dependencies.engine?.stop()
+        dependencies.engine = nil
     }
 
     /// What `probe` connects to or runs for process `id`.
@@ -199,7 +249,7 @@ extension Supervisor {
             if spec.werkzeug != nil, let socket = held.first {
                 switch socket.bound {
                 case .tcp(let host, let port):
-                    let connectTo = ProbeSocket.loopback(for: host)
+                    let connectTo = SocketProbe.loopback(for: host)
                     return .http(
                         HTTPProbeTarget(url: socket.url, host: connectTo, port: port, path: "/"), anyStatus: true)
                 case .unix(let path):

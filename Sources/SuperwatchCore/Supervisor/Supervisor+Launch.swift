@@ -13,6 +13,7 @@ extension Supervisor {
     /// tells its lifecycle how that went.
     func spawn(_ id: ProcessID, changed: [String]) {
         if !changed.isEmpty { removeStaleBytecode(id, changed: changed) }
+        dependencies.runStartTimes[id] = Date()
         if let standby = standbys.wake(id, changed: changed, containment: containment) {
             deliver(.spawned(runID: standby.runID, pid: standby.pid, viaStandby: true, at: .now), to: id)
             return

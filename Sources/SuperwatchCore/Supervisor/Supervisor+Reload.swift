@@ -160,7 +160,11 @@ extension Supervisor {
         let now = ContinuousClock.now
         for id in prepared.changed {
             guard let spec = prepared.specs[id.index] else { continue }
-            deliver(.reconfigured(spec, watchesFiles: WatchSpec(process: id, spec: spec).namesFiles, at: now), to: id)
+            deliver(
+                .reconfigured(
+                    spec, watchesFiles: WatchSpec(process: id, spec: spec).namesFiles, at: now,
+                    waitsForDependencies: !spec.dependsOn.isEmpty),
+                to: id)
         }
         for id in openBursts { deliver(.settled(paths: []), to: id) }
         for id in prepared.added { startOrWait(id) }
