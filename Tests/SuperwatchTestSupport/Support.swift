@@ -86,6 +86,15 @@ public func waitChannel(_ pid: pid_t) -> String {
     (try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? ""
 }
 
+/// Whether a thread of process `pid` is blocked writing to a full pipe (`pipe_write` in its
+/// /proc/PID/task/TID/wchan): a program whose output nobody reads, stopped in the middle of a write.
+public func blockedWritingToAPipe(_ pid: pid_t) -> Bool {
+    let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return threads.contains {
+        (try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/wchan", encoding: .utf8)) == "pipe_write"
+    }
+}
+
 /// A running `superwatch` binary with its output captured.
 public final class SuperwatchRun: Sendable {
     /// What superwatch's stdout is: a pipe the run reads, or one that stops being read.
