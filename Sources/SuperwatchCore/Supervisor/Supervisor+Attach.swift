@@ -89,7 +89,14 @@ extension Supervisor {
             !stopping && lifecycle.spec.tty && lifecycle.keepsStackAlive && lifecycle.phase != .stoppedByUser
             && lifecycle.phase != .stopping(.user)
         guard !comesBack else { return }
-        let state = stopping ? "stopped" : lifecycle.state.rawValue.replacingOccurrences(of: "-", with: " ")
+        let state: String
+        if stopping {
+            state = "stopped"
+        } else if lifecycle.phase == .stopping(.user) || lifecycle.phase == .stoppedByUser {
+            state = "stopped by user"
+        } else {
+            state = lifecycle.state.rawValue.replacingOccurrences(of: "-", with: " ")
+        }
         let why = "\(lifecycle.spec.name) \(state); attach ended"
         terminals.end(process: id, notice: why)
     }
