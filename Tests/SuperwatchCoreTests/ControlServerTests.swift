@@ -233,20 +233,27 @@ import Testing
             let follower = Task { try await client.follow([], tail: 0) { _ in } }
             #expect(await eventuallyAsync { await stack.followerCount == 1 })
             await stack.emit("web", "one record more, when it is too late")
-            do {
-                try await follower.value
-                Issue.record("the follow ended as if nothing were lost")
-            } catch let error as SuperwatchError {
-                guard case .streamCut(let lost) = error.code else {
-                    Issue.record("\(error)")
-                    return
-                }
-                #expect(lost == 11, "the one record not sent, the 3 still queued and the 7 dropped before")
-                #expect(error.exitStatus == 3)
-                #expect(error.message.hasPrefix("lost 11 records of the stream: the `up` of "), "\(error)")
-                #expect(error.message.contains("did not catch up in time"), "\(error)")
-            }
+            let (lost, error) = try #require(await cutShort(follower))
+            #expect(lost == 11, "the one record not sent, the 3 still queued and the 7 dropped before")
+            #expect(error.exitStatus == 3)
+            #expect(error.message.hasPrefix("lost 11 records of the stream: the `up` of "), "\(error)")
+            #expect(error.message.contains("did not catch up in time"), "\(error)")
         }
+    }
+
+    /// The `.streamCut` error `follower` ended with, and the records it says were lost; nil (and an issue) when
+    /// it ended otherwise.
+    private func cutShort(_ follower: Task<Void, any Error>) async -> (lost: Int?, error: SuperwatchError)? {
+        do {
+            try await follower.value
+            Issue.record("the follow ended as if nothing were lost")
+        } catch let error as SuperwatchError {
+            if case .streamCut(let lost) = error.code { return (lost, error) }
+            Issue.record("\(error)")
+        } catch {
+            Issue.record("\(error)")
+        }
+        return nil
     }
 
     /// A stream the stack's end finishes in time, but whose reader lost records on the way (it read too slowly),
@@ -259,17 +266,9 @@ import Testing
             #expect(await eventuallyAsync { await stack.followerCount == 1 })
             await stack.emit("web", "sent")
             await stack.shutdown()
-            do {
-                try await follower.value
-                Issue.record("the follow ended as if nothing were lost")
-            } catch let error as SuperwatchError {
-                guard case .streamCut(let lost) = error.code else {
-                    Issue.record("\(error)")
-                    return
-                }
-                #expect(lost == 7)
-                #expect(error.message.contains("read more slowly than the processes wrote"), "\(error)")
-            }
+            let (lost, error) = try #require(await cutShort(follower))
+            #expect(lost == 7)
+            #expect(error.message.contains("read more slowly than the processes wrote"), "\(error)")
             // On the wire: the record, then the last event.
             let socket = endpoints.socketPath
             let raw = try await onThread {
@@ -277,8 +276,8 @@ import Testing
                     unixPath: socket, "GET /v1/logs/follow?tail=1&timeout=0.2 HTTP/1.1\r\nHost: x\r\n\r\n")
             }
             let record = try #require(raw.range(of: "\"process\":\"web\""), "\(raw)")
-            let lost = try #require(raw.range(of: "event: lost\ndata: {\"records\":7,\"cut\":false}\n\n"), "\(raw)")
-            #expect(record.upperBound < lost.lowerBound)
+            let last = try #require(raw.range(of: "event: lost\ndata: {\"records\":7,\"cut\":false}\n\n"), "\(raw)")
+            #expect(record.upperBound < last.lowerBound)
         }
     }
 
