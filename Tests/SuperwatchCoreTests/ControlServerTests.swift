@@ -572,6 +572,7 @@ import Testing
             }
             #expect(result.status == 0, "\(result.stdout.suffix(6000))\(result.stderr.suffix(2000))")
             #expect(await stack.followsOpened > 10, "the stream was tested")
+            #expect(await stack.attachesOpened > 0, "attach was tested past its refusals")
             // The API is undisturbed: every generated follow ended, and the stack answers as before.
             #expect(await eventuallyAsync { await stack.followerCount == 0 })
             #expect(try await client.status().map(\.name) == ["web", "worker.1", "worker.2", "db"])

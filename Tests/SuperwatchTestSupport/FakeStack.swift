@@ -122,6 +122,8 @@ public actor FakeStack: StackControl {
 
     /// The processes that run on a terminal (`attach` is refused for the others): `web` unless a test says.
     public var terminalProcesses: Set<String> = ["web"]
+    /// How many attaches were accepted.
+    public private(set) var attachesOpened = 0
     /// What each attached client typed, by process, in order.
     public private(set) var typed: [String: [UInt8]] = [:]
     /// The processes with a client attached; a detach leaves at once (the client's next attach must not race it).
@@ -142,6 +144,7 @@ public actor FakeStack: StackControl {
         guard attached.names.withLock({ $0.insert(process).inserted }) else {
             throw SuperwatchError(.controlRefused(status: 409), "\(process) already has a client attached")
         }
+        attachesOpened += 1
         let (output, continuation) = AsyncStream.makeStream(of: [UInt8].self)
         continuation.yield(Array("terminal> ".utf8))
         return TerminalAttachment(
