@@ -9,18 +9,11 @@ cd "$(dirname "$0")/.."
 lines=${1:-250000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp bench/producer.py "$work/"
+. bench/producers.sh
+write_producers "$work" "$lines"
 swift build -c release --static-swift-stdlib --product superwatch >/dev/null
 sw="$PWD/.build/release/superwatch"
 export PYTHONUNBUFFERED=1
-
-cat > "$work/superwatch.yaml" <<YAML
-processes:
-  p1: {command: [python3, producer.py, p1, "$lines"]}
-  p2: {command: [python3, producer.py, p2, "$lines"]}
-  p3: {command: [python3, producer.py, p3, "$lines"]}
-  p4: {command: [python3, producer.py, p4, "$lines"]}
-YAML
 
 cd "$work"
 # Nothing may be lost either way: every line arrives, whole, without a CR.

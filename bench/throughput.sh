@@ -12,7 +12,8 @@ repo=$PWD
 lines=${1:-250000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp bench/producer.py "$work/"
+. bench/producers.sh
+write_producers "$work" "$lines"
 swift build -c release --product superwatch >/dev/null
 sw="$PWD/.build/release/superwatch"
 case "${WRITES:-line}" in
@@ -21,14 +22,6 @@ case "${WRITES:-line}" in
     *) echo "WRITES is line or block" >&2; exit 2 ;;
 esac
 
-cat > "$work/superwatch.yaml" <<YAML
-processes:
-  p1: {command: [python3, producer.py, p1, "$lines"]}
-  p2: {command: [python3, producer.py, p2, "$lines"]}
-  p3: {command: [python3, producer.py, p3, "$lines"]}
-  p4: {command: [python3, producer.py, p4, "$lines"]}
-YAML
-for i in 1 2 3 4; do echo "p$i: python3 producer.py p$i $lines"; done > "$work/Procfile"
 alone="for i in 1 2 3 4; do python3 producer.py p\$i $lines > /dev/null & done; wait"
 
 cd "$work"

@@ -120,6 +120,9 @@ struct PlanOptions: ParsableArguments {
     @Option(help: "The base of the PORT each process gets (default: PORT from .env or env, else $PORT, else 5000).")
     var port: Int?
 
+    @Flag(help: "Run every process on a pseudo-terminal, as `tty: true` does (see `superwatch attach`).")
+    var tty = false
+
     /// `loaded` expanded as `up NAMES...` with these options runs it.
     func plan(_ loaded: Config, only names: [String] = []) throws(SuperwatchError) -> Config {
         try source(loaded.file, only: names).plan(loaded).plan
@@ -127,9 +130,11 @@ struct PlanOptions: ParsableArguments {
 
     /// How `up NAMES...` with these options plans the config at `path`, first and on each live reload.
     func source(_ path: String, only names: [String] = []) throws(SuperwatchError) -> PlanSource {
-        PlanSource(
+        var source = PlanSource(
             path: path, concurrency: try StackPlan.parseConcurrency(concurrency), only: names, portFlag: port,
             environment: ProcessInfo.processInfo.environment)
+        source.allOnTerminals = tty
+        return source
     }
 }
 

@@ -34,9 +34,6 @@ extension Superwatch {
         @Flag(help: "Allow --api on an address other than loopback.")
         var apiAllowRemote = false
 
-        @Flag(help: "Run every process on a pseudo-terminal, as `tty: true` does (see `superwatch attach`).")
-        var tty = false
-
         func run() async throws {
             let loaded = try config.load()
             let environment = ProcessInfo.processInfo.environment
@@ -47,8 +44,7 @@ extension Superwatch {
                 let apiAddress = try api.map { text throws(SuperwatchError) in
                     try APIAddress.parse(text, allowRemote: apiAllowRemote)
                 }
-                var source = try plan.source(loaded.file, only: names)
-                source.allOnTerminals = tty
+                let source = try plan.source(loaded.file, only: names)
                 let planned = try source.plan(loaded)
                 // One `up` per config: held until this process exits (the kernel drops it even after SIGKILL).
                 let runtime = try RuntimeDirectory.prepare(environment: environment)

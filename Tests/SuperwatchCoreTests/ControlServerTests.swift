@@ -223,6 +223,100 @@ import Testing
         }
     }
 
+    /// A follower still behind when the stack has ended gets `ControlAPI.followCatchUp` to catch up; then what
+    /// is queued for it is dropped and its stream ends with a `lost` event saying how many records it never got,
+    /// which the client turns into an error saying so (exit status 3).
+    @Test func aFollowerCutBehindAtTheEndIsToldHowManyRecordsItLost() async throws {
+        try await serve { stack, _, client, _ in
+            await stack.standFollowers(
+                FollowStanding(stackEndedAt: ContinuousClock.now - .seconds(60), dropped: 7), queued: 3)
+            let follower = Task { try await client.follow([], tail: 0) { _ in } }
+            #expect(await eventuallyAsync { await stack.followerCount == 1 })
+            await stack.emit("web", "one record more, when it is too late")
+            let (lost, error) = try #require(await cutShort(follower))
+            #expect(lost == 11, "the one record not sent, the 3 still queued and the 7 dropped before")
+            #expect(error.exitStatus == 3)
+            #expect(error.message.hasPrefix("lost 11 records of the stream: the `up` of "), "\(error)")
+            #expect(error.message.contains("did not catch up in time"), "\(error)")
+        }
+    }
+
+    /// The `.streamCut` error `follower` ended with, and the records it says were lost; nil (and an issue) when
+    /// it ended otherwise.
+    private func cutShort(_ follower: Task<Void, any Error>) async -> (lost: Int?, error: SuperwatchError)? {
+        do {
+            try await follower.value
+            Issue.record("the follow ended as if nothing were lost")
+        } catch let error as SuperwatchError {
+            if case .streamCut(let lost) = error.code { return (lost, error) }
+            Issue.record("\(error)")
+        } catch {
+            Issue.record("\(error)")
+        }
+        return nil
+    }
+
+    /// A stream the stack's end finishes in time, but whose reader lost records on the way (it read too slowly),
+    /// ends with a `lost` event too: not cut, but not whole either.
+    @Test func aFollowerThatLostRecordsOnTheWayIsToldAtTheEnd() async throws {
+        try await serve { stack, endpoints, client, _ in
+            await stack.standFollowers(
+                FollowStanding(stackEndedAt: ContinuousClock.now + .seconds(3600), dropped: 7), queued: 0)
+            let follower = Task { try await client.follow([], tail: 0) { _ in } }
+            #expect(await eventuallyAsync { await stack.followerCount == 1 })
+            await stack.emit("web", "sent")
+            await stack.shutdown()
+            let (lost, error) = try #require(await cutShort(follower))
+            #expect(lost == 7)
+            #expect(error.message.contains("read more slowly than the processes wrote"), "\(error)")
+            // On the wire: the record, then the last event.
+            let socket = endpoints.socketPath
+            let raw = try await onThread {
+                try rawHTTP(
+                    unixPath: socket, "GET /v1/logs/follow?tail=1&timeout=0.2 HTTP/1.1\r\nHost: x\r\n\r\n")
+            }
+            let record = try #require(raw.range(of: "\"process\":\"web\""), "\(raw)")
+            let last = try #require(raw.range(of: "event: lost\ndata: {\"records\":7,\"cut\":false}\n\n"), "\(raw)")
+            #expect(record.upperBound < last.lowerBound)
+        }
+    }
+
+    /// `POST /v1/processes/NAME/attach`: one exchange carries both ways. The answer streams the terminal's
+    /// output until the request body ends (the detach); what the input frames carried reached the process, a
+    /// frame of an unknown type is skipped; the refusals come before anything streams, as JSON errors.
+    @Test func attachIsOneExchangeBothWaysAndItsRefusalsAreJSON() async throws {
+        try await serve { stack, endpoints, _, _ in
+            let socket = endpoints.socketPath
+            // Input `ls\r`, a window of 30 x 100, a frame of type 7, input `!`.
+            let frames =
+                "\u{0}\u{0}\u{3}ls\r" + "\u{1}\u{0}\u{4}\u{0}\u{1E}\u{0}d" + "\u{7}\u{0}\u{1}x" + "\u{0}\u{0}\u{1}!"
+            func post(_ name: String, _ body: String) async throws -> String {
+                try await onThread {
+                    try rawHTTP(
+                        unixPath: socket,
+                        "POST /v1/processes/\(name)/attach HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                            + "Content-Type: application/octet-stream\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+                            + body)
+                }
+            }
+            let answer = try await post("web", frames)
+            #expect(answer.hasPrefix("HTTP/1.1 200 "), "\(answer)")
+            #expect(answer.lowercased().contains("content-type: application/octet-stream"), "\(answer)")
+            #expect(answer.contains("terminal> "), "\(answer)")
+            #expect(await stack.typed["web"] == Array("ls\r!".utf8))
+            let again = try await post("web", "")
+            #expect(again.hasPrefix("HTTP/1.1 200 "), "the detach let go: another client may attach\n\(again)")
+            for (name, status, code) in [
+                ("nosuch", "404", "unknown-process"), ("db", "409", "cannot-attach"),
+                ("worker", "409", "cannot-attach"),
+            ] {
+                let refused = try await post(name, frames)
+                #expect(refused.hasPrefix("HTTP/1.1 \(status) "), "\(name): \(refused)")
+                #expect(refused.contains("{\"error\":{\"code\":\"\(code)\""), "\(name): \(refused)")
+            }
+        }
+    }
+
     /// A connection with no request in progress is closed after the idle timeout, but a follower's never is,
     /// however quiet its stream: a response being sent is not idle.
     @Test func aQuietFollowerOutlivesTheIdleTimeout() async throws {
@@ -450,7 +544,9 @@ import Testing
     /// answer against it: status codes, content types, bodies, 401 without the token, 405 for other methods, no
     /// 5xx. The follow stream is in: a hook (Tests/Python/schemathesis_follow_hooks.py) gives every request to it
     /// that the server would accept a short `timeout`, so that each ends (a stream otherwise ends only with the
-    /// stack), and the stack has records for its `tail`. A request may wait long for an answer while
+    /// stack), and the stack has records for its `tail`. So is attach: `web` runs on a terminal in the fake
+    /// stack, and an attach ends with its request body (the detach), which schemathesis always sends whole, so
+    /// no generated request can hang. A request may wait long for an answer while
     /// the whole suite loads the machine (the server's handlers share the concurrency pool with blocked tests),
     /// hence the generous timeout, and no response-time check (schemathesis's own limit is 10 s): a test asserts
     /// behaviour, never speed (bench/ measures that).
@@ -476,6 +572,7 @@ import Testing
             }
             #expect(result.status == 0, "\(result.stdout.suffix(6000))\(result.stderr.suffix(2000))")
             #expect(await stack.followsOpened > 10, "the stream was tested")
+            #expect(await stack.attachesOpened > 0, "attach was tested past its refusals")
             // The API is undisturbed: every generated follow ended, and the stack answers as before.
             #expect(await eventuallyAsync { await stack.followerCount == 0 })
             #expect(try await client.status().map(\.name) == ["web", "worker.1", "worker.2", "db"])

@@ -319,4 +319,11 @@ import Testing
         #expect(!pattern.matches("starting"))
         #expect(throws: ProbeSyntaxError.self) { try LogPattern("a(") }
     }
+
+    /// A `tty: true` process's lines keep their colour in the records; a pattern matches the text without it.
+    @Test func aLogPatternMatchesAColouredLineAsItReads() throws {
+        let pattern = try LogPattern("^Listening on [0-9]+$")
+        #expect(pattern.matches("\u{1B}[32mListening\u{1B}[0m on \u{1B}[1m8000\u{1B}[0m"))
+        #expect(!pattern.matches("\u{1B}[32mStill\u{1B}[0m Listening on 8000"))
+    }
 }

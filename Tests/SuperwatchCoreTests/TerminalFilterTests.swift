@@ -57,6 +57,25 @@ private func logLines(_ chunks: [String], colour: Bool = false, finish: Bool = t
         #expect(logLines([text], colour: false) == ["red plain"])
     }
 
+    /// `up` keeps a terminal's colour in its records and strips it only as it prints text without colour: every
+    /// SGR goes whole, nothing else does, and a line without ESC comes out as it went in.
+    @Test func textWithoutColourLosesEverySGRAndNothingElse() {
+        func plain(_ text: String) -> String {
+            var out: [UInt8] = Array("> ".utf8)
+            Array(text.utf8).withUnsafeBytes { TerminalFilter.appendWithoutColour($0, into: &out) }
+            return String(decoding: out, as: UTF8.self)
+        }
+        #expect(plain("\(esc)[31mred\(esc)[0m plain") == "> red plain")
+        #expect(plain("\(esc)[1;38;5;208mbold orange\(esc)[m, é") == "> bold orange, é")
+        #expect(plain("no escape at all") == "> no escape at all")
+        #expect(plain("") == "> ")
+        #expect(plain("cut \(esc)[3") == "> cut ", "a sequence cut at the end of the line goes")
+        #expect(plain("lone \(esc)x") == "> lone x", "an ESC that starts no sequence goes alone")
+        // What `up` prints: the line as the filter kept it (colour and all), then without it.
+        let kept = logLines(["\(esc)[32mgreen\n"], colour: true)
+        #expect(kept.map(plain) == ["> green"], "\(kept)")
+    }
+
     @Test func colourThatSpansLinesIsResetAtEachEndAndShownAgainOnTheNextLine() {
         #expect(
             logLines(["\(esc)[1;32mone\ntwo\(esc)[0m\nthree\n"], colour: true) == [

@@ -57,6 +57,33 @@ import Testing
         #expect(help.stdout.contains("--port <port>"))
     }
 
+    /// `check` shows which processes run on a terminal: those with `tty: true`, and with `--tty` every one, as
+    /// `up --tty` runs them.
+    @Test func checkShowsTtyAsUpWouldRunIt() throws {
+        let dir = stack(
+            """
+            processes:
+              term: {command: 'sleep 1', tty: true}
+              plain: {command: 'sleep 1'}
+            """)
+        defer { dir.remove() }
+        let tty = "  tty: true (stdin, stdout and stderr on a pseudo-terminal; `superwatch attach"
+        func blocks(_ output: String) -> [String: String] {
+            Dictionary(
+                uniqueKeysWithValues: output.components(separatedBy: "\n\n").dropFirst().map { block in
+                    (String(block.prefix { $0 != ":" }), block)
+                })
+        }
+        let check = try SuperwatchRun.run(["check"], in: dir.path)
+        #expect(check.status == 0, "\(check.stderr)")
+        let plainly = blocks(check.stdout)
+        #expect(plainly["term"]?.contains("\(tty) term`)") == true, "\(check.stdout)")
+        #expect(plainly["plain"]?.contains("tty:") == false, "\(check.stdout)")
+        let all = try SuperwatchRun.run(["check", "--tty"], in: dir.path)
+        #expect(all.status == 0, "\(all.stderr)")
+        #expect(blocks(all.stdout)["plain"]?.contains("\(tty) plain`)") == true, "\(all.stdout)")
+    }
+
     /// Spaces, quotes and newlines in values are printed as a shell reads them, on one line, and bash gets the
     /// exact values back from the printed line.
     @Test func checkPrintsEnvValuesShellQuoted() throws {

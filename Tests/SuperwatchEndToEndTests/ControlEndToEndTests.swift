@@ -207,6 +207,38 @@ import Testing
         }
     }
 
+    /// A follower that stops reading (its own output not read, as behind a paused pager) while up ends is cut
+    /// after up's grace; once it reads again it says that it was cut and lost what it had not read, and exits
+    /// with 3, the documented status (it used to say "stream ended at an unexpected time" and exit with 1).
+    @Test func aFollowerThatStopsReadingIsToldItWasCutWhenUpEnds() throws {
+        let runtime = TemporaryDirectory("superwatch-runtime")
+        defer { runtime.remove() }
+        let yaml = """
+            processes:
+              burst: {command: "seq 1 30000; exec sleep 300", log_buffer: 30000}
+
+            """
+        let environment = ["XDG_RUNTIME_DIR": runtime.path]
+        try withStack(yaml, environment: environment) { run in
+            #expect(run.waitFor("burst      | 30000\n", timeout: .seconds(60)))
+            // Its backlog alone (about 3 MB of events) is far more than the socket and its stdout pipe hold.
+            let follower = try SuperwatchRun(
+                ["logs", "--follow", "-n", "30000", "burst"], in: run.path, environment: environment,
+                stdout: .stalled)
+            defer { follower.signal(SIGKILL) }
+            #expect(eventually(timeout: .seconds(30)) { blockedWritingToAPipe(follower.pid) }, "\(follower.stderr)")
+            let down = try client(["down"], run, runtime)
+            #expect(down.status == 0, "\(down.stderr)")
+            #expect(run.waitForExit() == 0)
+            follower.resumeReading()
+            #expect(follower.waitForExit(timeout: .seconds(60)) == 3, "\(follower.stderr)")
+            #expect(follower.stderr.contains("error: the stream was cut: the `up` of "), "\(follower.stderr)")
+            #expect(follower.stderr.contains("the records it had not read are lost"), "\(follower.stderr)")
+            #expect(!follower.stderr.contains("unexpected time"), "\(follower.stderr)")
+            #expect(follower.stdout.hasPrefix("burst      | 1\n"), "it printed what it had read")
+        }
+    }
+
     @Test func downStopsUpAndLeavesNothingRunning() throws {
         let runtime = TemporaryDirectory("superwatch-runtime")
         defer { runtime.remove() }

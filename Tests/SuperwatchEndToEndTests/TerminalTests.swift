@@ -45,6 +45,27 @@ private let esc = "\u{1B}"
         #expect(!result.stdout.contains(esc) && !result.stdout.contains("\r"), "\(result.stdout)")
     }
 
+    /// The records keep a terminal's colour as the process printed it: `logs --json` has it; `logs` strips it
+    /// when its own output is not coloured (a pipe here), as `up` does, and keeps it with `--color always`.
+    @Test func recordsKeepTheColourAndLogsStripsItAsUpDoes() throws {
+        let yaml = "processes:\n  term: {command: [python3, colour.py], tty: true}\n"
+        let script = "import time\nprint('\\033[31mred\\033[0m and plain', flush=True)\ntime.sleep(1000)\n"
+        try withStack(yaml, files: ["colour.py": script]) { run in
+            #expect(
+                run.waitFor("term       | red and plain\n"), "up's own output (a pipe) has no colour\n\(run.stdout)")
+            #expect(!run.stdout.contains(esc))
+            let json = try SuperwatchRun.run(["logs", "--json", "term"], in: run.path)
+            #expect(json.status == 0)
+            #expect(
+                json.stdout.lowercased().contains("\"text\":\"\\u001b[31mred\\u001b[0m and plain\""), "\(json.stdout)")
+            let plain = try SuperwatchRun.run(["logs", "term"], in: run.path)
+            #expect(plain.stdout.contains("term       | red and plain\n"), "\(plain.stdout)")
+            #expect(!plain.stdout.contains(esc), "\(plain.stdout)")
+            let coloured = try SuperwatchRun.run(["logs", "--color", "always", "term"], in: run.path)
+            #expect(coloured.stdout.contains("|\(esc)[0m \(esc)[31mred\(esc)[0m and plain\n"), "\(coloured.stdout)")
+        }
+    }
+
     @Test func upTtyPutsEveryProcessOnATerminalAndPipesStayTheDefault() throws {
         let yaml = """
             processes:
@@ -192,6 +213,42 @@ private let esc = "\u{1B}"
             try tmux.send("C-]")
             #expect(tmux.waitFor("detached from web; it keeps running"), "\(tmux.screen())")
             #expect(!run.stdout.contains("web        * exited"), "the app keeps running")
+        }
+    }
+
+    /// A client stays attached to the process, not to a run: a restart (here the exit code 3 that asks for one)
+    /// says so on its screen, the next run gets its window size and what it types; the attach ends, saying why,
+    /// only when the process stops for good.
+    @Test func attachFollowsTheProcessAcrossRestartsUntilItStopsForGood() throws {
+        let yaml = """
+            processes:
+              again:
+                command: "echo size $(stty size); read line; echo got $line; exit 3"
+                tty: true
+            """
+        try withStack(yaml) { run in
+            #expect(run.waitFor("again      | size 24 80\n"))
+            let tmux = try TmuxSession(
+                "\(attach) again; echo attach-exited-$?; sleep 600", in: run.path, columns: 100, rows: 30)
+            defer { tmux.kill() }
+            #expect(tmux.waitFor("attached to again"), "\(tmux.screen())")
+            try tmux.send("one", literally: true)
+            try tmux.send("Enter")
+            #expect(run.waitFor("again      | got one\n"), "\(run.stdout)")
+            #expect(tmux.waitFor("[superwatch: again restarted]"), "\(tmux.screen())")
+            #expect(run.waitFor("again      | size 30 100\n"), "the next run has the client's size\n\(run.stdout)")
+            #expect(tmux.waitFor("size 30 100"), "\(tmux.screen())")
+            try tmux.send("two", literally: true)
+            try tmux.send("Enter")
+            #expect(run.waitFor("again      | got two\n"), "what is typed reaches the next run\n\(run.stdout)")
+            #expect(tmux.waitFor("got two"), "\(tmux.screen())")
+            #expect(run.waitFor("again      | size 30 100\n", count: 2), "\(run.stdout)")
+
+            let stop = try SuperwatchRun.run(["stop", "again"], in: run.path)
+            #expect(stop.status == 0, "\(stop.stderr)")
+            #expect(tmux.waitFor("[superwatch: again stopped by user; attach ended]"), "\(tmux.screen())")
+            #expect(tmux.waitFor("again stopped and will not restart by itself; detached"), "\(tmux.screen())")
+            #expect(tmux.waitFor("attach-exited-0"), "\(tmux.screen())")
         }
     }
 

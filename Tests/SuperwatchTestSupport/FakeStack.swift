@@ -1,5 +1,6 @@
 import Foundation
 import SuperwatchCore
+import Synchronization
 
 /// A stand-in for a running stack behind the control API: processes with states and a log in memory, changed
 /// by the verbs of `StackControl` as the supervisor changes them. Tests of the server and the CLI serve it on a
@@ -99,10 +100,62 @@ public actor FakeStack: StackControl {
         continuation.onTermination = { _ in Task { await self.forget(id) } }
         followers[id] = (selected, continuation)
         followsOpened += 1
-        return LogFollow(backlog: backlog, batches: stream, finish: { continuation.finish() })
+        let standing = followStanding
+        let queued = followQueued
+        return LogFollow(
+            backlog: backlog, batches: stream, finish: { continuation.finish() }, standing: { standing },
+            discardQueued: { queued })
+    }
+
+    /// What the follow streams opened from now on say of themselves (`LogFollow.standing`), and how many records
+    /// they had queued when they are cut: a stack that has ended with its followers behind.
+    private var followStanding = FollowStanding()
+    private var followQueued = 0
+
+    /// Makes the follow streams opened from now on report `standing`, and `queued` records dropped when cut.
+    public func standFollowers(_ standing: FollowStanding, queued: Int) {
+        followStanding = standing
+        followQueued = queued
     }
 
     private func forget(_ id: Int) { followers[id] = nil }
+
+    /// The processes that run on a terminal (`attach` is refused for the others): `web` unless a test says.
+    public var terminalProcesses: Set<String> = ["web"]
+    /// How many attaches were accepted.
+    public private(set) var attachesOpened = 0
+    /// What each attached client typed, by process, in order.
+    public private(set) var typed: [String: [UInt8]] = [:]
+    /// The processes with a client attached; a detach leaves at once (the client's next attach must not race it).
+    private final class Attached: Sendable { let names = Mutex<Set<String>>([]) }
+    private let attached = Attached()
+
+    /// As the supervisor's: refused for an unknown name, several replicas, a process without a terminal and a
+    /// second client. An attached client's output is `terminal> ` until it detaches.
+    public func attach(_ name: String) async throws(SuperwatchError) -> TerminalAttachment {
+        let selected = try resolve([name])
+        guard selected.count == 1, let process = selected.first else {
+            throw SuperwatchError(
+                .controlRefused(status: 409), "\(name) runs as \(selected.joined(separator: ", ")); attach to one")
+        }
+        guard terminalProcesses.contains(process) else {
+            throw SuperwatchError(.controlRefused(status: 409), "\(process) does not run on a terminal")
+        }
+        guard attached.names.withLock({ $0.insert(process).inserted }) else {
+            throw SuperwatchError(.controlRefused(status: 409), "\(process) already has a client attached")
+        }
+        attachesOpened += 1
+        let (output, continuation) = AsyncStream.makeStream(of: [UInt8].self)
+        continuation.yield(Array("terminal> ".utf8))
+        return TerminalAttachment(
+            output: output, send: { bytes in await self.record(bytes, typedInto: process) }, resize: { _ in },
+            detach: { [attached] in
+                continuation.finish()
+                _ = attached.names.withLock { $0.remove(process) }
+            })
+    }
+
+    private func record(_ bytes: [UInt8], typedInto process: String) { typed[process, default: []] += bytes }
 
     /// What the next `reload` answers (`answerReloads`): nothing changed, unless a test says otherwise.
     private var reloadAnswer: Result<ReloadSummary, SuperwatchError> = .success(ReloadSummary())

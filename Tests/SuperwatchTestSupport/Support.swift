@@ -86,6 +86,16 @@ public func waitChannel(_ pid: pid_t) -> String {
     (try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? ""
 }
 
+/// Whether a thread of process `pid` is blocked writing to a full pipe (`pipe_write`, or `anon_pipe_write` on
+/// newer kernels, in its /proc/PID/task/TID/wchan): a program whose output nobody reads, stopped in a write.
+public func blockedWritingToAPipe(_ pid: pid_t) -> Bool {
+    let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return threads.contains {
+        (try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/wchan", encoding: .utf8))?.hasSuffix("pipe_write")
+            == true
+    }
+}
+
 /// A running `superwatch` binary with its output captured.
 public final class SuperwatchRun: Sendable {
     /// What superwatch's stdout is: a pipe the run reads, or one that stops being read.

@@ -37,6 +37,9 @@ public func describe(_ config: Config) -> String {
         out +=
             "  restart: \(spec.restart.rawValue) (max_restarts \(spec.maxRestarts), backoff \(spec.backoff.humanReadable))\n"
         out += "  stop: \(spec.stopSignal), then SIGKILL after \(spec.stopTimeout.humanReadable)\n"
+        if spec.tty {
+            out += "  tty: true (stdin, stdout and stderr on a pseudo-terminal; `superwatch attach \(spec.name)`)\n"
+        }
         for listen in spec.listen {
             if case .tcp(_, 0) = listen.address {
                 out += "  listen: \(listen.address) (a free port is picked when `up` starts; the log shows it)\n"

@@ -22,6 +22,24 @@ public enum ControlAPI {
     }
 
     /// `GET /v1/logs`.
+    /// The last event of a follow stream that the stack's end finished while its reader was behind
+    /// (`event: lost`): how many records the reader never got, and whether the end cut it short (`cut`: what was
+    /// still queued when it ran out of time to catch up) rather than only records dropped while it read slowly.
+    public struct FollowLost: Codable, Sendable, Equatable {
+        public var records: Int
+        public var cut: Bool
+
+        public init(records: Int, cut: Bool) {
+            self.records = records
+            self.cut = cut
+        }
+    }
+
+    /// How long a follower has, once the stack has ended, to read what is queued for it before the rest is
+    /// dropped and its stream ends with `FollowLost`: less than the server's shutdown grace, so that the last
+    /// event still has time to go out.
+    public static let followCatchUp = Duration.seconds(3)
+
     public struct Logs: Codable, Sendable, Equatable {
         public var records: [LogRecord]
         public init(records: [LogRecord]) { self.records = records }

@@ -9,7 +9,7 @@ import Synchronization
 #endif
 
 /// `superwatch attach NAME`: this terminal connected to a `tty: true` process's, over the control API
-/// (`ControlServer.attach`), until the detach key or the end of the process's output.
+/// (`ControlServer.attach`), across the process's restarts, until the detach key or the process stops for good.
 extension ControlClient {
     /// Ctrl-], as telnet has it: a key no shell, REPL or debugger binds, so typing it cannot mean anything to the
     /// process. Documented in superwatch(1).
@@ -20,21 +20,24 @@ extension ControlClient {
     public enum AttachEnd: Sendable, Equatable {
         /// The user pressed the detach key (or stdin ended): the process keeps running.
         case detached
-        /// The process's output ended: it exited (and its restart policy decides what comes next).
+        /// `up` ended the attachment: the process stopped and will not start again by itself (stopped by the user,
+        /// exited or gave up with nothing watched, removed by a reload), or `up` is ending. Its last line on the
+        /// terminal says which.
         case ended
 
         /// What `attach` says on stderr as it returns, for process `name`.
         public func message(_ name: String) -> String {
             switch self {
             case .detached: return "detached from \(name); it keeps running"
-            case .ended: return "the output of \(name) ended (it exited); detached"
+            case .ended: return "\(name) stopped and will not restart by itself; detached"
             }
         }
     }
 
     /// Connects the terminal on `input` (keys) and `output` (screen) to process `name`'s pseudo-terminal. Once
     /// `up` has accepted, calls `attached` (to say so while the terminal still has its settings), puts `input` in
-    /// raw mode and passes bytes both ways, the window size too, until the detach key or the end of the output.
+    /// raw mode and passes bytes both ways, the window size too, until the detach key or the end of the answer
+    /// (the process stopped for good). A restart of the process keeps it attached (`up` says so on the screen).
     /// The terminal's settings are restored before it returns or throws.
     public func attach(
         _ name: String, input: Int32 = 0, output: Int32 = 1, attached: @Sendable () -> Void
@@ -116,7 +119,7 @@ extension ControlClient {
                         }
                         if case .end = part { break }
                     }
-                    // The answer ended: after the detach key, or because the run's output did.
+                    // The answer ended: after the detach key, or because the process stopped for good.
                     group.cancelAll()
                     var detached = false
                     do {

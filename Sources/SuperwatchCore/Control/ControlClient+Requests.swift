@@ -39,19 +39,55 @@ extension ControlClient {
     }
 
     /// The last `tail` records, then every new one, until `up` ends: handed to `records` as they arrive, those
-    /// of each piece read at once (so that a caller can print them with one write).
+    /// of each piece read at once (so that a caller can print them with one write). Throws `.streamCut` when
+    /// the follower was behind as `up` ended and lost records (`up`'s last event says how many), or when the
+    /// connection was closed before the stream's end (a follower that did not read in time).
     public func follow(_ names: [String], tail: Int, _ records: @escaping ([LogRecord]) async throws -> Void)
         async throws(SuperwatchError)
     {
         let decoder = ControlAPI.decoder()
-        let answer = try await streamLines("/v1/logs/follow?" + query(names, tail: tail)) { lines in
-            // Blank separators and `:` comments are not records.
-            let batch = try lines.filter { $0.hasPrefix("data: ") }.map { line in
-                try decoder.decode(LogRecord.self, from: Data(line.utf8.dropFirst(6)))
+        var event = "message"
+        var lost: ControlAPI.FollowLost?
+        let answer: Answer
+        do throws(SuperwatchError) {
+            answer = try await streamLines("/v1/logs/follow?" + query(names, tail: tail)) { lines in
+                var batch: [LogRecord] = []
+                for line in lines {
+                    if line.hasPrefix("event: ") {
+                        event = String(line.dropFirst(7))
+                    } else if line.isEmpty {
+                        event = "message"
+                    } else if line.hasPrefix("data: ") {
+                        // Blank separators, `:` comments and events of types this client does not know are not
+                        // records.
+                        let data = Data(line.utf8.dropFirst(6))
+                        if event == "message" {
+                            batch.append(try decoder.decode(LogRecord.self, from: data))
+                        } else if event == "lost" {
+                            lost = try decoder.decode(ControlAPI.FollowLost.self, from: data)
+                        }
+                    }
+                }
+                if !batch.isEmpty { try await records(batch) }
             }
-            if !batch.isEmpty { try await records(batch) }
+        } catch {
+            guard case .streamCut = error.code else { throw error }
+            throw SuperwatchError(
+                .streamCut(lost: nil),
+                "the stream was cut: the `up` of \(stackName) ended (or was killed) while this follower was behind, "
+                    + "before it had read everything; the records it had not read are lost")
         }
         if answer.status != 200 { throw refusal(answer) }
+        if let lost {
+            let how =
+                lost.cut
+                ? "the `up` of \(stackName) ended while this follower was behind, and it did not catch up in time"
+                : "this follower read more slowly than the processes wrote"
+            throw SuperwatchError(
+                .streamCut(lost: lost.records),
+                "lost \(counted(lost.records, "record")) of the stream: \(how) (`up` drops a follower's oldest "
+                    + "records rather than slow its processes down)")
+        }
     }
 
     /// Asks `up` to read its config again and apply the difference. A config it refuses is an error whose

@@ -46,9 +46,15 @@ public struct ControlClient: Sendable {
         -> Answer
     {
         var answer = Answer(status: 0, body: [])
-        try await exchange(method, path, body: body) { status, chunk in
-            answer.status = status
-            answer.body.append(contentsOf: chunk)
+        do throws(SuperwatchError) {
+            try await exchange(method, path, body: body) { status, chunk in
+                answer.status = status
+                answer.body.append(contentsOf: chunk)
+            }
+        } catch {
+            // A cut answer is a stream's business (exit status 3 for `logs --follow`); here `up` went away.
+            guard case .streamCut = error.code else { throw error }
+            throw SuperwatchError(.notRunning, error.message)
         }
         return answer
     }
@@ -102,7 +108,17 @@ public struct ControlClient: Sendable {
                 if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
                 try await outbound.write(.end(nil))
                 var status = 0
-                for try await part in inbound {
+                var parts = inbound.makeAsyncIterator()
+                while true {
+                    let next: HTTPClientResponsePart?
+                    do {
+                        next = try await parts.next()
+                    } catch {
+                        // Begun but not ended: the connection was closed in the middle of the answer.
+                        if status != 0 { throw AnswerCut() }
+                        throw error
+                    }
+                    guard let part = next else { break }
                     switch part {
                     case .head(let response): status = Int(response.status.code)
                     case .body(let buffer): try await received(status, buffer.readableBytesView)
@@ -111,6 +127,7 @@ public struct ControlClient: Sendable {
                         return
                     }
                 }
+                if status != 0 { throw AnswerCut() }
                 throw ConnectionEnded()
             }
         } catch let error as SuperwatchError {
@@ -118,12 +135,17 @@ public struct ControlClient: Sendable {
         } catch is ConnectionEnded {
             throw SuperwatchError(
                 .notRunning, "superwatch running \(stackName) closed the connection before answering")
+        } catch is AnswerCut {
+            throw SuperwatchError(
+                .streamCut(lost: nil),
+                "superwatch running \(stackName) closed the connection in the middle of its answer")
         } catch {
             throw SuperwatchError(.notRunning, "the control API of \(stackName) failed: \(error)")
         }
     }
 
     private struct ConnectionEnded: Error {}
+    private struct AnswerCut: Error {}
 
     private var hostHeader: String {
         switch target {

@@ -119,36 +119,49 @@ extension ControlServer {
         let follow = try await mapped { () async throws(SuperwatchError) in
             try await control.follow(names, tail: count)
         }
-        var headers = HTTPFields()
-        headers[.contentType] = "text/event-stream"
-        headers[.cacheControl] = "no-cache"
-        return Response(
-            status: .ok, headers: headers,
-            body: ResponseBody { writer in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    if let timeout {
-                        group.addTask {
-                            // ignored: cancelled means the stream ended first, and there is nothing left to end.
-                            try? await Task.sleep(for: timeout)
-                            follow.finish()
-                        }
-                    }
-                    var events = EventEncoder(limit: limit)
-                    // The backlog (up to a whole ring buffer) in pieces, so that no one buffer gets huge.
-                    var backlog = follow.backlog[...]
-                    while !backlog.isEmpty && !events.isDone {
-                        try await writer.write(events.encode(backlog.prefix(1000)))
-                        backlog = backlog.dropFirst(1000)
-                    }
-                    if !events.isDone {
-                        for await batch in follow.batches {
-                            try await writer.write(events.encode(batch[...]))
-                            if events.isDone { break }
-                        }
-                    }
-                    group.cancelAll()
+        var timer: (@Sendable () async -> Void)?
+        if let timeout {
+            timer = {
+                // ignored: cancelled means the stream ended first, and there is nothing left to end.
+                try? await Task.sleep(for: timeout)
+                follow.finish()
+            }
+        }
+        return streamingResponse(
+            contentType: "text/event-stream", alongside: timer,
+            { writer in
+                var events = EventEncoder(limit: limit)
+                // The backlog (up to a whole ring buffer) in pieces, so that no one buffer gets huge.
+                var backlog = follow.backlog[...]
+                while !backlog.isEmpty && !events.isDone {
+                    try await writer.write(events.encode(backlog.prefix(1000)))
+                    backlog = backlog.dropFirst(1000)
                 }
-                try await writer.finish(nil)
+                var cut = 0
+                if !events.isDone {
+                    batches: for await batch in follow.batches {
+                        var rest = batch[...]
+                        while !rest.isEmpty && !events.isDone {
+                            // Once the stack has ended, a reader far behind gets `followCatchUp` to catch up; then
+                            // the rest is dropped and it is told, before the server's grace runs out and closes
+                            // its connection with nothing said.
+                            if let ended = follow.standing().stackEndedAt,
+                                ContinuousClock.now - ended > ControlAPI.followCatchUp
+                            {
+                                cut = rest.count + follow.discardQueued()
+                                break batches
+                            }
+                            try await writer.write(events.encode(rest.prefix(1000)))
+                            rest = rest.dropFirst(1000)
+                        }
+                        if events.isDone { break }
+                    }
+                }
+                let standing = follow.standing()
+                if standing.stackEndedAt != nil && !events.isDone && (cut > 0 || standing.dropped > 0) {
+                    try await writer.write(
+                        events.lost(ControlAPI.FollowLost(records: cut + standing.dropped, cut: cut > 0)))
+                }
             })
     }
 
@@ -163,6 +176,13 @@ extension ControlServer {
 
         /// Whether `limit` records have gone out.
         var isDone: Bool { left == 0 }
+
+        /// The last event of a stream whose reader lost records (`event: lost`).
+        mutating func lost(_ lost: ControlAPI.FollowLost) -> ByteBuffer {
+            bytes.removeAll(keepingCapacity: true)
+            bytes.append(contentsOf: "event: lost\ndata: {\"records\":\(lost.records),\"cut\":\(lost.cut)}\n\n".utf8)
+            return ByteBuffer(bytes: bytes)
+        }
 
         /// The events of `records`, as many as `limit` leaves.
         mutating func encode(_ records: ArraySlice<LogRecord>) -> ByteBuffer {

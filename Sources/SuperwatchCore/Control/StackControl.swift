@@ -113,11 +113,34 @@ public struct LogFollow: Sendable {
     public var batches: AsyncStream<[LogRecord]>
     /// Ends `batches` now, after what is queued for it (the control API's `timeout`).
     public var finish: @Sendable () -> Void
+    /// Whether the stack's end has finished `batches`, and how many records the reader lost for being behind.
+    public var standing: @Sendable () -> FollowStanding
+    /// Takes what is still queued for `batches` away unsent (a reader cut short); returns how many records.
+    public var discardQueued: @Sendable () -> Int
 
-    public init(backlog: [LogRecord], batches: AsyncStream<[LogRecord]>, finish: @escaping @Sendable () -> Void) {
+    public init(
+        backlog: [LogRecord], batches: AsyncStream<[LogRecord]>, finish: @escaping @Sendable () -> Void,
+        standing: @escaping @Sendable () -> FollowStanding = { FollowStanding() },
+        discardQueued: @escaping @Sendable () -> Int = { 0 }
+    ) {
         self.backlog = backlog
         self.batches = batches
         self.finish = finish
+        self.standing = standing
+        self.discardQueued = discardQueued
+    }
+}
+
+/// Where a follow stream stands (`LogFollow.standing`).
+public struct FollowStanding: Sendable, Equatable {
+    /// When the stack's end finished the stream; nil while the stack runs.
+    public var stackEndedAt: ContinuousClock.Instant?
+    /// Records dropped so far because the reader was behind.
+    public var dropped: Int
+
+    public init(stackEndedAt: ContinuousClock.Instant? = nil, dropped: Int = 0) {
+        self.stackEndedAt = stackEndedAt
+        self.dropped = dropped
     }
 }
 

@@ -344,7 +344,7 @@ final class IOLoop: @unchecked Sendable {
                     addressInUse: scans ? AddressInUseScan() : nil,
                     terminal: stream == .pty
                         ? TerminalOutput(
-                            filter: TerminalFilter(keepsColour: formatter.options.color), session: run.terminal)
+                            filter: TerminalFilter(keepsColour: true), session: run.terminal)
                         : nil)
             case .report:
                 reader = ReportReader(channel, runID: run.runID, process: run.process)

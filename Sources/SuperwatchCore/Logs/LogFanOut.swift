@@ -164,7 +164,7 @@ public final class LogFanOut: Sendable {
         let (id, picked, formatter) = state.withLock { state in
             defer { state.nextSubscription += 1 }
             if state.finished {
-                subscription.finish()
+                subscription.finish(stackEnded: true)
             } else {
                 state.subscriptions[state.nextSubscription] = subscription
             }
@@ -175,7 +175,11 @@ public final class LogFanOut: Sendable {
         return LogFollow(
             backlog: records(picked, tail: tail, formatter: formatter),
             batches: AsyncStream(unfolding: { await registration.subscription.next() }),
-            finish: { subscription.finish() })
+            finish: { subscription.finish() },
+            standing: {
+                FollowStanding(stackEndedAt: subscription.stackEndedAt, dropped: subscription.dropped)
+            },
+            discardQueued: { subscription.discardQueued() })
     }
 
     /// Holds a subscription for its stream; when the stream goes, so does the subscription.
@@ -206,7 +210,7 @@ public final class LogFanOut: Sendable {
             defer { state.subscriptions.removeAll() }
             return Array(state.subscriptions.values)
         }
-        for subscription in subscriptions { subscription.finish() }
+        for subscription in subscriptions { subscription.finish(stackEnded: true) }
     }
 
     /// The newest `tail` entries of the rings `processes` selects, each with its text; called under the lock.

@@ -93,7 +93,8 @@ public struct LogFormatter: Sendable {
                 .utf8)
     }
 
-    /// Appends one line of a process's output (without its newline) to `out`.
+    /// Appends one line of a process's output (without its newline) to `out`. A terminal's line keeps its colour
+    /// (`TerminalFilter`) in the JSON log and the records; printed as text without colour, it loses it here.
     @inline(__always)
     public func appendLine(
         process: ProcessID, stream: StreamKind, line: UnsafeRawBufferPointer, timestamp: [UInt8],
@@ -103,7 +104,11 @@ public struct LogFormatter: Sendable {
         case .text:
             out.append(contentsOf: timestamp)
             out.append(contentsOf: outputPrefixes[process.index])
-            out.append(contentsOf: line)
+            if stream == .pty && !options.color {
+                TerminalFilter.appendWithoutColour(line, into: &out)
+            } else {
+                out.append(contentsOf: line)
+            }
             out.append(0x0A)
         case .json:
             out.append(contentsOf: "{\"time\":\"".utf8)

@@ -16,6 +16,10 @@ final class LogSubscription: Sendable {
         /// The reader, while it waits for records.
         var waiter: CheckedContinuation<Void, Never>?
         var finished = false
+        /// Records dropped for the reader being behind.
+        var dropped = 0
+        /// When the stack's end finished it (nil: it did not, or not yet).
+        var stackEndedAt: ContinuousClock.Instant?
     }
     private let state = Mutex(State())
 
@@ -37,12 +41,16 @@ final class LogSubscription: Sendable {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard !state.finished else { return nil }
             if records.count >= capacity {
+                state.dropped += state.queued.count + records.count - capacity
                 state.queued.removeAll(keepingCapacity: true)
                 state.queued.append(contentsOf: records.suffix(capacity))
             } else {
                 state.queued.append(contentsOf: records)
                 let excess = state.queued.count - capacity
-                if excess > 0 { state.queued.removeFirst(excess) }
+                if excess > 0 {
+                    state.dropped += excess
+                    state.queued.removeFirst(excess)
+                }
             }
             defer { state.waiter = nil }
             return state.waiter
@@ -50,14 +58,30 @@ final class LogSubscription: Sendable {
         waiter?.resume()
     }
 
-    /// No more records: the reader gets what is queued, then the end.
-    func finish() {
+    /// No more records: the reader gets what is queued, then the end. `stackEnded`: because the stack has ended
+    /// (`stackEndedAt`), rather than because the reader's `timeout` is up.
+    func finish(stackEnded: Bool = false) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if stackEnded && !state.finished { state.stackEndedAt = .now }
             state.finished = true
             defer { state.waiter = nil }
             return state.waiter
         }
         waiter?.resume()
+    }
+
+    /// When the stack's end finished it (nil: it did not, or not yet).
+    var stackEndedAt: ContinuousClock.Instant? { state.withLock { $0.stackEndedAt } }
+
+    /// How many records were dropped so far for the reader being behind.
+    var dropped: Int { state.withLock { $0.dropped } }
+
+    /// Takes what is queued away unsent (a reader cut short); returns how many records that was.
+    func discardQueued() -> Int {
+        state.withLock { state in
+            defer { state.queued.removeAll() }
+            return state.queued.count
+        }
     }
 
     /// Every record queued, oldest first, waiting while there is none; nil at the end (finished and taken, or

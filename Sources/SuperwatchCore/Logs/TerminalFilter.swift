@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Turns what a program writes to a terminal into bytes the line splitter can cut into log lines, for a
 /// `tty: true` process's pseudo-terminal.
 ///
@@ -6,7 +10,8 @@
 /// - no carriage return reaches the log: CR LF (the terminal's own translation of `\n`, ONLCR) and CR CR LF
 ///   become LF, and a bare CR followed by more text (a progress bar redrawing its line) keeps only the last
 ///   redraw of the line;
-/// - colour (SGR, `ESC [ … m`) passes through when superwatch's own output is coloured, else is stripped; a line
+/// - colour (SGR, `ESC [ … m`) passes through (to the records and the JSON log; superwatch's text output strips
+///   it when it is not coloured, `appendWithoutColour`; `keepsColour: false` strips it here already); a line
 ///   that ends in colour gets a reset before its newline and the colour again on the next line, so that no
 ///   colour spills into another process's prefix or line;
 /// - every other escape sequence (cursor movement, clearing the screen or the line, titles, modes) and the
@@ -52,6 +57,25 @@ struct TerminalFilter {
 
     init(keepsColour: Bool) {
         self.keepsColour = keepsColour
+    }
+
+    /// Appends `line`, a line this filter produced, without its colour: the only escape sequences left in it are
+    /// SGR (`ESC [ … m`), and each goes whole. A line without ESC is copied as it is (one `memchr`: this is on
+    /// the path of every terminal line `up` prints without colour).
+    static func appendWithoutColour(_ line: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        guard let base = line.baseAddress else { return }
+        var start = 0
+        while start < line.count, let hit = memchr(base + start, 0x1B, line.count - start) {
+            let escape = base.distance(to: UnsafeRawPointer(hit))
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: line[start..<escape]))
+            start = escape + 1
+            guard start < line.count, line[start] == 0x5B else { continue }  // `[`
+            start += 1
+            // Parameters and intermediates, then the final byte (0x40 to 0x7E).
+            while start < line.count, !(0x40...0x7E).contains(line[start]) { start += 1 }
+            start += 1
+        }
+        if start < line.count { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: line[start...])) }
     }
 
     /// Filters `chunk` into `out` (which it empties first). Returns true when the line that was pending before

@@ -24,8 +24,12 @@ final class LogPattern: @unchecked Sendable {
 
     deinit { regfree(&compiled) }
 
-    /// Whether `line` contains a match.
+    /// Whether `line` contains a match. A `tty: true` process's records keep its colour (SGR), which the
+    /// pattern is not written against (`^Listening` must match a green "Listening"): it is matched without.
     func matches(_ line: String) -> Bool {
-        regexec(&compiled, line, 0, nil, 0) == 0
+        guard line.utf8.contains(0x1B) else { return regexec(&compiled, line, 0, nil, 0) == 0 }
+        var plain: [UInt8] = []
+        Array(line.utf8).withUnsafeBytes { TerminalFilter.appendWithoutColour($0, into: &plain) }
+        return regexec(&compiled, String(decoding: plain, as: UTF8.self), 0, nil, 0) == 0
     }
 }

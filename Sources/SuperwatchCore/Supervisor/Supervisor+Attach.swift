@@ -2,8 +2,8 @@
 /// the ways to type into it, resize it and let go. Made of closures so that a test double of the stack can
 /// offer one too.
 public struct TerminalAttachment: Sendable {
-    /// The run's output as the terminal gets it (escape sequences and all), from the moment of attaching; it
-    /// ends at `detach()` or when the run's output ends (the process exited).
+    /// The output as the terminal gets it (escape sequences and all), from the moment of attaching, run after
+    /// run with a notice line between them; it ends at `detach()` or when the process stops for good.
     public let output: AsyncStream<[UInt8]>
     private let sendInput: @Sendable ([UInt8]) async throws(SuperwatchError) -> Void
     private let resizeTerminal: @Sendable (WindowSize) -> Void
@@ -36,11 +36,12 @@ extension StackControl {
     }
 }
 
-/// `superwatch attach`: connecting a client to the pseudo-terminal of one `tty: true` process.
+/// `superwatch attach`: connecting a client to the pseudo-terminal of one `tty: true` process, and keeping it
+/// connected across the process's runs.
 extension Supervisor {
-    /// Attaches a client to process (replica) `name`'s current run. Refused, with a message that says what to
-    /// do, for an unknown name, a name with several replicas, a process without `tty`, one not running now, and
-    /// one that already has a client.
+    /// Attaches a client to process (replica) `name`, from its current run on. Refused, with a message that says
+    /// what to do, for an unknown name, a name with several replicas, a process without `tty`, one not running
+    /// now, and one that already has a client.
     public func attach(_ name: String) throws(SuperwatchError) -> TerminalAttachment {
         let selected = try select([name])
         guard selected.count == 1, let id = selected.first else {
@@ -55,20 +56,48 @@ extension Supervisor {
                 "\(name) does not run on a terminal; give it `tty: true` in the config (or start `up --tty`) to "
                     + "attach to it")
         }
-        guard lifecycle.phase == .running,
-            let session = terminals.session(runID: lifecycle.runID)
-        else {
+        guard lifecycle.phase == .running, terminals.session(runID: lifecycle.runID) != nil else {
             throw SuperwatchError(
                 .controlRefused(status: 409), "\(name) is not running now (\(lifecycle.state.rawValue))")
         }
-        guard let (client, output) = session.attach() else {
+        guard let client = terminals.attach(process: id, runID: lifecycle.runID) else {
             throw SuperwatchError(
                 .controlRefused(status: 409),
                 "\(name) already has a client attached; only one at a time (it detaches with Ctrl-])")
         }
+        let terminals = self.terminals
         return TerminalAttachment(
-            output: output,
-            send: { bytes throws(SuperwatchError) in try await session.write(bytes, from: client) },
-            resize: { session.resize(client, to: $0) }, detach: { session.detach(client) })
+            output: client.output, send: { bytes throws(SuperwatchError) in try await client.write(bytes) },
+            resize: { client.resize($0) }, detach: { terminals.detach(client) })
+    }
+
+    /// Process `id`'s run has started: its attached client, if any, follows it there.
+    func attachedClientFollows(_ id: ProcessID) {
+        let lifecycle = lifecycles[id.index]
+        guard lifecycle.phase == .running else { return }
+        terminals.runStarted(runID: lifecycle.runID, process: id, name: lifecycle.spec.name)
+    }
+
+    /// Ends process `id`'s attached client once it waits for a run that will not come: the process stopped for
+    /// good (stopped by the user, exited or gave up with nothing watched that could bring it back), was removed
+    /// by a reload, or `up` is stopping. While a run's output lasts the client stays, so that it sees the end.
+    func endAttachmentIfOver(_ id: ProcessID) {
+        guard terminals.hasWaitingClient(id) else { return }
+        let lifecycle = lifecycles[id.index]
+        let stopping = shuttingDown || lifecycle.shuttingDown
+        let comesBack =
+            !stopping && lifecycle.spec.tty && lifecycle.keepsStackAlive && lifecycle.phase != .stoppedByUser
+            && lifecycle.phase != .stopping(.user)
+        guard !comesBack else { return }
+        let state: String
+        if stopping {
+            state = "stopped"
+        } else if lifecycle.phase == .stopping(.user) || lifecycle.phase == .stoppedByUser {
+            state = "stopped by user"
+        } else {
+            state = lifecycle.state.rawValue.replacingOccurrences(of: "-", with: " ")
+        }
+        let why = "\(lifecycle.spec.name) \(state); attach ended"
+        terminals.end(process: id, notice: why)
     }
 }

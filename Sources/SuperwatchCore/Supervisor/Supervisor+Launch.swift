@@ -16,6 +16,7 @@ extension Supervisor {
         dependencies.runStartTimes[id] = Date()
         if let standby = standbys.wake(id, changed: changed, containment: containment) {
             deliver(.spawned(runID: standby.runID, pid: standby.pid, viaStandby: true, at: .now), to: id)
+            attachedClientFollows(id)
             return
         }
         nextRunID += 1
@@ -27,6 +28,7 @@ extension Supervisor {
         do {
             let run = try launch(id, runID: runID, changed: changed)
             deliver(.spawned(runID: runID, pid: run.pid, viaStandby: false, at: now), to: id)
+            attachedClientFollows(id)
             io.add(run)
         } catch {
             deliver(.spawnFailed(runID: runID, message: error.message, at: now), to: id)
@@ -96,7 +98,7 @@ extension Supervisor {
         var request = LaunchRequest(
             arguments: child.arguments, cwd: spec.cwd, environment: child.environment, passFDs: passFDs,
             stopSignal: spec.stopSignal, stopTimeoutMilliseconds: Int32(clamping: spec.stopTimeout.milliseconds))
-        if spec.tty { request.terminal = terminals.windowSize }
+        if spec.tty { request.terminal = terminals.windowSize(for: id) }
         let launched = try containment.launch(request, process: id, name: spec.name, runID: runID)
         reportReadHandedOver = true
         // The I/O loop takes the descriptors over.

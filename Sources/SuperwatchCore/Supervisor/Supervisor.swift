@@ -52,6 +52,8 @@ public actor Supervisor {
         case configRead(ReadConfig?, change: UInt64)
         /// A probe task's verdict on a run (Supervisor+Dependencies.swift).
         case probe(process: ProcessID, runID: UInt64, ProbeVerdict)
+        /// The output of a run with an attached client ended: the client waits for the next run, if one comes.
+        case attachedClientWaits(process: ProcessID)
     }
 
     /// Every line and event: the terminal, the per-process ring buffers, subscribers.
@@ -92,7 +94,7 @@ public actor Supervisor {
     /// Start order, stop order and probe tasks (Supervisor+Dependencies.swift).
     var dependencies: DependencyState
     /// The pseudo-terminals of `tty: true` runs, for `attach` and window sizes (Supervisor+Attach.swift).
-    let terminals = TerminalSessions()
+    let terminals: TerminalSessions
 
     public init(config: Config, options: UpOptions, sink: OutputSink = OutputSink()) {
         self.init(config: config, options: options, sink: sink, reloading: ReloadState())
@@ -122,6 +124,8 @@ public actor Supervisor {
         self.pythonDirectory = options.pythonDirectory
         dependencies = DependencyState(config.processes)
         (queue, eventSink) = AsyncStream<Event>.makeStream()
+        let events = eventSink
+        terminals = TerminalSessions(onClientWaiting: { events.yield(.attachedClientWaits(process: $0)) })
         baseEnvironment = ChildLaunch.baseEnvironment(inherited: ProcessInfo.processInfo.environment, stack: config.env)
         containment = Containment(environment: ProcessInfo.processInfo.environment) { process, event in
             output.event(process, event)
@@ -133,7 +137,10 @@ public actor Supervisor {
     public func run() async throws(SuperwatchError) -> Int32 {
         let eventSink = self.eventSink
         sink.onClosed { eventSink.yield(.stdoutClosed) }
-        defer { output.finishSubscribers() }
+        defer {
+            terminals.endAll(notice: "superwatch stopped; attach ended")
+            output.finishSubscribers()
+        }
         let status: Int32
         do {
             status = try await supervise()
@@ -328,6 +335,8 @@ public actor Supervisor {
             reloadForChange(read, change: change)
         case .probe(let id, let runID, let verdict):
             handleProbe(id, runID: runID, verdict)
+        case .attachedClientWaits(let id):
+            endAttachmentIfOver(id)
         case .ioFailed(let error):
             // No exit can be reaped, no pipe read any more: a graceful stop would wait forever. The loop ends
             // after this event, so the lifecycles are left as they are.
@@ -343,6 +352,7 @@ public actor Supervisor {
     func deliver(_ event: LifecycleEvent, to id: ProcessID) {
         perform(lifecycles[id.index].handle(event), for: id)
         if lifecycles[id.index].phase != .running { stopProbes(id) }
+        endAttachmentIfOver(id)
     }
 
     func perform(_ actions: [LifecycleAction], for id: ProcessID) {

@@ -50,6 +50,9 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
         case fileNotWritten(path: String)
         /// The running `up` refused a control request with this HTTP status (a 4xx or 5xx other than 404).
         case controlRefused(status: Int)
+        /// A stream from the running `up` (`logs --follow`) ended before its reader had read everything: `up`
+        /// ended while it was behind. `lost`: how many records it never got, when `up` could say.
+        case streamCut(lost: Int?)
     }
 
     public var code: Code
@@ -75,6 +78,7 @@ public struct SuperwatchError: Error, Sendable, Equatable, CustomStringConvertib
         case .addressInUse, .system, .spawn, .alreadyRunning, .unsafeRuntimeDirectory, .unknownProcess, .notRunning,
             .fileNotWritten, .controlRefused:
             return 1
+        case .streamCut: return 3
         }
     }
 }
