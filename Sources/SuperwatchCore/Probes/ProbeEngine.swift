@@ -46,13 +46,15 @@ final class ProbeEngine: @unchecked Sendable {
         /// The schedule's period and how early an attempt may start (`window`), kept apart so that the scan of
         /// every probe at each wake-up copies no schedule.
         let period: Duration
-        let window: Duration
+        /// Nanoseconds (the engine keeps its times as nanoseconds since `epoch`: `ContinuousClock.Instant` is
+        /// opaque outside the standard library, so each comparison of two was a generic call and two copies).
+        let window: Int64
         let report: @Sendable (ProbeVerdict) -> Void
         /// When the next attempt is due; nil while one is in flight (or, without a schedule, none is asked for).
-        var due: ContinuousClock.Instant?
+        var due: Int64?
         /// The attempt in flight: when it was due (its schedule counts the period from there) and its deadline.
         var began = ContinuousClock.now
-        var deadline: ContinuousClock.Instant?
+        var deadline: Int64?
         /// Where the result of an attempt asked for goes.
         var requested: (@Sendable (ProbeResult) -> Void)?
 
@@ -64,12 +66,17 @@ final class ProbeEngine: @unchecked Sendable {
             self.schedule = schedule
             self.report = report
             period = schedule?.period ?? .zero
-            window = min(period / 100, .milliseconds(2))
+            window = ProbeEngine.nanoseconds(min(period / 100, .milliseconds(2)))
         }
     }
 
     // Engine-thread state.
     private var jobs: [UInt64: Job] = [:]
+    /// The earliest deadline or due attempt of any job, as of the last scan; a scan is needed again only after
+    /// one of them changed (`timersChanged`). Most wake-ups are a connection's events, not a timer's: without
+    /// this, each of them looked at every job twice.
+    private var earliest: Int64?
+    private var timersChanged = true
     private var running = true
 
     /// `onFailure`: epoll failed, so no probe can run any more (said once, from the engine thread).
@@ -161,6 +168,7 @@ final class ProbeEngine: @unchecked Sendable {
 
     private func handleInbox(now: ContinuousClock.Instant) throws(SuperwatchError) {
         confinement.assertOnOwner()
+        timersChanged = true
         for message in mailbox.receive() {
             switch message {
             case .add(let job):
@@ -168,7 +176,7 @@ final class ProbeEngine: @unchecked Sendable {
                 if let schedule = job.schedule {
                     // Liveness starts on the grid, with the other probes of its period; readiness at once.
                     let first = schedule.firstAttempt
-                    job.due = schedule.role == .liveness ? aligned(first, job) : first
+                    job.due = sinceEpoch(schedule.role == .liveness ? aligned(first, job) : first)
                 }
             case .remove(let id):
                 jobs.removeValue(forKey: id)?.probe.closeConnection()
@@ -188,12 +196,16 @@ final class ProbeEngine: @unchecked Sendable {
     /// Fails the attempts whose deadline passed, and starts those due now or within the window.
     private func fireTimers(now: ContinuousClock.Instant) throws(SuperwatchError) {
         confinement.assertOnOwner()
+        // A window is at most 2 ms, so nothing can be due before `earliest` less that.
+        let nowNanoseconds = sinceEpoch(now)
+        if !timersChanged, earliest.map({ $0 > nowNanoseconds + 2_000_000 }) ?? true { return }
+        timersChanged = true
         for job in jobs.values {
             if let deadline = job.deadline {
-                guard now >= deadline else { continue }
+                guard nowNanoseconds >= deadline else { continue }
                 try finish(job, job.probe.timedOut(), now: now)
-            } else if let due = job.due, due <= now + job.window {
-                try begin(job, due: due, period: job.period, now: now)
+            } else if let due = job.due, due <= nowNanoseconds + job.window {
+                try begin(job, due: epoch + .nanoseconds(due), period: job.period, now: now)
             }
         }
     }
@@ -206,12 +218,14 @@ final class ProbeEngine: @unchecked Sendable {
         guard periodNanoseconds > 0 else { return instant }
         let fraction = (Double(job.id) * 0.618_033_988_749_895).truncatingRemainder(dividingBy: 1)
         let origin = epoch + .nanoseconds(Int64(fraction * Double(periodNanoseconds)))
-        let since = Self.nanoseconds(instant - origin) - Self.nanoseconds(job.window)
+        let since = Self.nanoseconds(instant - origin) - job.window
         let steps = since <= 0 ? 0 : (since + periodNanoseconds - 1) / periodNanoseconds
         return origin + .nanoseconds(steps * periodNanoseconds)
     }
 
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
+    private func sinceEpoch(_ instant: ContinuousClock.Instant) -> Int64 { Self.nanoseconds(instant - epoch) }
+
+    fileprivate static func nanoseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
@@ -219,10 +233,11 @@ final class ProbeEngine: @unchecked Sendable {
     private func begin(
         _ job: Job, due: ContinuousClock.Instant, period: Duration, now: ContinuousClock.Instant
     ) throws(SuperwatchError) {
+        timersChanged = true
         job.due = nil
         // Its period counts from its due time, so that it stays on the grid (started early or late).
         job.began = due
-        job.deadline = now + period
+        job.deadline = sinceEpoch(now) + Self.nanoseconds(period)
         try advance(job, job.probe.begin(), now: now)
     }
 
@@ -249,6 +264,7 @@ final class ProbeEngine: @unchecked Sendable {
     /// An attempt ended: its result goes to whoever asked for it, or to the schedule, which says whether the
     /// supervisor hears of it and when the next attempt is due.
     private func finish(_ job: Job, _ result: ProbeResult, now: ContinuousClock.Instant) throws(SuperwatchError) {
+        timersChanged = true
         job.deadline = nil
         if let requested = job.requested {
             job.requested = nil
@@ -263,20 +279,23 @@ final class ProbeEngine: @unchecked Sendable {
             jobs.removeValue(forKey: job.id)?.probe.closeConnection()
             return
         }
-        job.due = aligned(next, job)
+        job.due = sinceEpoch(aligned(next, job))
     }
 
     /// Milliseconds until the earliest deadline or due attempt (rounded up: waking early would only wait
     /// again); -1 when nothing is due.
     private func nextTimeout(now: ContinuousClock.Instant) -> Int32 {
         confinement.assertOnOwner()
-        var earliest: ContinuousClock.Instant?
-        for job in jobs.values {
-            guard let instant = job.deadline ?? job.due else { continue }
-            if earliest.map({ instant < $0 }) ?? true { earliest = instant }
+        if timersChanged {
+            earliest = nil
+            for job in jobs.values {
+                guard let instant = job.deadline ?? job.due else { continue }
+                if earliest.map({ instant < $0 }) ?? true { earliest = instant }
+            }
+            timersChanged = false
         }
         guard let earliest else { return -1 }
-        let left = Self.nanoseconds(earliest - now)
+        let left = earliest - sinceEpoch(now)
         guard left > 0 else { return 0 }
         return Int32(clamping: (left + 999_999) / 1_000_000)
     }
