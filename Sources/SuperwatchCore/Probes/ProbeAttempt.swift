@@ -24,6 +24,18 @@ enum ProbeTarget: Sendable {
     /// Matched against the output, not attempted (`ProbeRunner`).
     case log(LogPattern)
 
+    /// The server a socket probe connects to, so that the engine spreads the attempts of probes of one server
+    /// and lets those of different servers share a wake-up; nil for a probe that connects nowhere.
+    var endpoint: String? {
+        switch self {
+        case .tcp(let host, let port): return "\(host):\(port)"
+        case .http(let target, _): return "\(target.host):\(target.port)"
+        case .unixHTTP(let path): return path
+        case .acceptQueue(let socket): return "held \(socket.fd)"
+        case .exec, .log: return nil
+        }
+    }
+
     /// Whether the probe engine attempts it (a connection) rather than a command or the output.
     var isSocket: Bool {
         switch self {

@@ -12,11 +12,12 @@ import Synchronization
 /// hop per attempt. Verdicts go to the supervisor only when they change what it must do (`ProbeSchedule`):
 /// ready, not ready in time, unhealthy; a passing liveness attempt is not reported.
 ///
-/// Wake-ups: each probe's attempts are due on a grid of its period, shifted by an offset of its own that spreads
-/// the probes evenly over the period, and a wake-up starts every attempt due within a short window
-/// (`Job.window`: a hundredth of the period, at most 2 ms).
-/// Spread rather than all at one instant: fifty probes of one server at once overflowed its listen backlog
-/// (Python's http.server has 5), and a dropped SYN is retried only after a second, past the period.
+/// Wake-ups: each probe's attempts are due on a grid of its period, shifted by an offset that spreads the probes
+/// of one server evenly over the period, and a wake-up starts every attempt due within a short window
+/// (`Job.window`: a hundredth of the period, at most 2 ms). Probes of different servers share the grid, so a
+/// stack's probes cost a few wake-ups per period, not one each. Probes of one server are spread rather than
+/// sent at one instant: fifty at once overflowed its listen backlog (Python's http.server has 5), and a dropped
+/// SYN is retried only after a second, past the period.
 ///
 /// Thread confinement as in `IOLoop`: everything but `mailbox` and `nextID` is touched only by the engine
 /// thread (asserted in debug builds); other threads send messages.
@@ -57,6 +58,8 @@ final class ProbeEngine: @unchecked Sendable {
         var deadline: Int64?
         /// Where the result of an attempt asked for goes.
         var requested: (@Sendable (ProbeResult) -> Void)?
+        /// How many probes of the same server there were when this one was added: its place on the grid.
+        var slot = 0
 
         init(
             id: UInt64, probe: SocketProbe, schedule: ProbeSchedule?, report: @escaping @Sendable (ProbeVerdict) -> Void
@@ -172,6 +175,9 @@ final class ProbeEngine: @unchecked Sendable {
         for message in mailbox.receive() {
             switch message {
             case .add(let job):
+                if let endpoint = job.probe.target.endpoint {
+                    job.slot = jobs.values.count { $0.probe.target.endpoint == endpoint }
+                }
                 jobs[job.id] = job
                 if let schedule = job.schedule {
                     // Liveness starts on the grid, with the other probes of its period; readiness at once.
@@ -212,11 +218,12 @@ final class ProbeEngine: @unchecked Sendable {
 
     /// The first point of `job`'s grid at or after `instant`, less the window (an instant just past a grid
     /// point, such as the end of an attempt that timed out, keeps that point). The grid's offset is the
-    /// fractional part of the probe's id times the golden ratio, which spreads any number of probes evenly.
+    /// fractional part of the probe's slot times the golden ratio: the probes of one server are spread evenly
+    /// over the period (a dev server's listen backlog may be 5), those of different servers share wake-ups.
     private func aligned(_ instant: ContinuousClock.Instant, _ job: Job) -> ContinuousClock.Instant {
         let periodNanoseconds = Self.nanoseconds(job.period)
         guard periodNanoseconds > 0 else { return instant }
-        let fraction = (Double(job.id) * 0.618_033_988_749_895).truncatingRemainder(dividingBy: 1)
+        let fraction = (Double(job.slot) * 0.618_033_988_749_895).truncatingRemainder(dividingBy: 1)
         let origin = epoch + .nanoseconds(Int64(fraction * Double(periodNanoseconds)))
         let since = Self.nanoseconds(instant - origin) - job.window
         let steps = since <= 0 ? 0 : (since + periodNanoseconds - 1) / periodNanoseconds
